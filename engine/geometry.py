@@ -1,0 +1,220 @@
+"""Output-size formulas for convolution and pooling, and their validation.
+
+Every public kernel calls one of the ``check_*`` functions before it computes
+anything, so a learner who asks for an impossible geometry gets a sentence that
+says what is wrong instead of an index error deep inside a loop.
+
+Output size along one axis (the formula the labs display)::
+
+    H_out = floor((H + 2P - K) / S) + 1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "GeometryError",
+    "ConvGeometry",
+    "PoolGeometry",
+    "as_pair",
+    "output_size",
+    "output_size_formula",
+    "check_conv",
+    "check_pool",
+]
+
+
+class GeometryError(ValueError):
+    """An impossible shape, kernel, stride or padding, explained in words."""
+
+
+def as_pair(value, name: str) -> tuple[int, int]:
+    """Return ``value`` as an ``(h, w)`` pair of ints.
+
+    Accepts an int (used for both axes) or a sequence of two ints.
+    """
+    if isinstance(value, bool):
+        raise GeometryError(f"{name} must be a whole number or a pair (h, w), not {value!r}")
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise GeometryError(f"{name} must be one number or a pair (h, w); got {len(value)} numbers")
+        pair = value
+    else:
+        pair = (value, value)
+    out = []
+    for v in pair:
+        try:
+            iv = int(v)
+        except (TypeError, ValueError):
+            raise GeometryError(f"{name} must be a whole number, not {v!r}") from None
+        if iv != v:
+            raise GeometryError(f"{name} must be a whole number, not {v!r}")
+        out.append(iv)
+    return out[0], out[1]
+
+
+def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """floor((size + 2 * padding - kernel) / stride) + 1, without validation."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def output_size_formula(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                        axis: str = "H") -> str:
+    """The output-size formula with the numbers filled in, as the labs show it.
+
+    Example: ``"H_out = floor((28 + 2·1 − 3) / 1) + 1 = 28"``. An impossible
+    combination ends in the reason instead of a number.
+    """
+    head = f"{axis}_out = floor(({size} + 2·{padding} − {kernel}) / {stride}) + 1"
+    try:
+        _check_axis(size, kernel, stride, padding, axis_name=_AXIS_WORD.get(axis, axis),
+                    what="kernel")
+    except GeometryError as err:
+        return f"{head}: {err}"
+    return f"{head} = {output_size(size, kernel, stride, padding)}"
+
+
+_AXIS_WORD = {"H": "height", "W": "width"}
+
+
+def _check_axis(size: int, kernel: int, stride: int, padding: int, axis_name: str,
+                what: str) -> None:
+    if kernel < 1:
+        raise GeometryError(f"the {what} {axis_name} must be at least 1, not {kernel}")
+    if stride < 1:
+        raise GeometryError(f"the stride must be at least 1, not {stride}")
+    if padding < 0:
+        raise GeometryError(f"the padding cannot be negative (got {padding})")
+    if size < 1:
+        raise GeometryError(f"the input {axis_name} must be at least 1, not {size}")
+    if kernel > size + 2 * padding:
+        raise GeometryError(
+            f"a {what} of {axis_name} {kernel} does not fit an input of {axis_name} {size} "
+            f"with padding {padding} (padded {axis_name} is {size + 2 * padding})")
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Every size a convolution needs, validated. Axis letters as in the docs."""
+
+    N: int
+    C: int
+    H: int
+    W: int
+    F: int
+    KH: int
+    KW: int
+    SH: int
+    SW: int
+    PH: int
+    PW: int
+    HO: int
+    WO: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.N, self.F, self.HO, self.WO)
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        return (self.H + 2 * self.PH, self.W + 2 * self.PW)
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Every size a pooling layer needs, validated."""
+
+    N: int
+    C: int
+    H: int
+    W: int
+    KH: int
+    KW: int
+    SH: int
+    SW: int
+    HO: int
+    WO: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.N, self.C, self.HO, self.WO)
+
+
+def _shape_of(a, name: str, ndim: int, letters: str) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in getattr(a, "shape", a))
+    if len(shape) != ndim:
+        raise GeometryError(
+            f"{name} must have {ndim} dimensions ({', '.join(letters)}), "
+            f"but it has {len(shape)}: shape {shape}")
+    return shape
+
+
+def check_conv(x_shape, w_shape, b_shape=None, stride=1, padding=0) -> ConvGeometry:
+    """Validate a convolution and return its sizes.
+
+    Parameters
+    ----------
+    x_shape : shape (N, C, H, W) or an array of that shape
+    w_shape : shape (F, C, KH, KW) or an array of that shape
+    b_shape : shape (F,) or an array of that shape, or None to skip the bias check
+    stride, padding : int or (h, w) pair
+
+    Raises
+    ------
+    GeometryError
+        With a sentence that names the problem.
+    """
+    N, C, H, W = _shape_of(x_shape, "the input", 4, "NCHW")
+    F, CW, KH, KW = _shape_of(w_shape, "the kernel array", 4, ("F", "C", "KH", "KW"))
+    SH, SW = as_pair(stride, "stride")
+    PH, PW = as_pair(padding, "padding")
+    if CW != C:
+        raise GeometryError(
+            f"the kernels have {CW} channel(s) but the input has {C}: they must match")
+    if F < 1:
+        raise GeometryError("there must be at least one filter")
+    if b_shape is not None:
+        b = _shape_of(b_shape, "the bias", 1, "F")
+        if b[0] != F:
+            raise GeometryError(f"the bias needs one value per filter ({F}), but it has {b[0]}")
+    if SH < 1 or SW < 1:
+        raise GeometryError(f"the stride must be at least 1, not {min(SH, SW)}")
+    if PH < 0 or PW < 0:
+        raise GeometryError(f"the padding cannot be negative (got {min(PH, PW)})")
+    if KH < 1 or KW < 1:
+        raise GeometryError("the kernel must be at least 1x1")
+    if KH > H + 2 * PH or KW > W + 2 * PW:
+        pad = f"{PH}" if PH == PW else f"({PH}, {PW})"
+        raise GeometryError(
+            f"a {KH}x{KW} kernel does not fit a {H}x{W} input with padding {pad}")
+    HO = output_size(H, KH, SH, PH)
+    WO = output_size(W, KW, SW, PW)
+    return ConvGeometry(N, C, H, W, F, KH, KW, SH, SW, PH, PW, HO, WO)
+
+
+def check_pool(x_shape, size=2, stride=None) -> PoolGeometry:
+    """Validate a pooling layer (no padding) and return its sizes.
+
+    ``stride=None`` means the stride equals the window size.
+    """
+    N, C, H, W = _shape_of(x_shape, "the input", 4, "NCHW")
+    KH, KW = as_pair(size, "pool size")
+    SH, SW = as_pair(size if stride is None else stride, "stride")
+    if KH < 1 or KW < 1:
+        raise GeometryError("the pooling window must be at least 1x1")
+    if SH < 1 or SW < 1:
+        raise GeometryError(f"the stride must be at least 1, not {min(SH, SW)}")
+    if KH > H or KW > W:
+        raise GeometryError(f"a {KH}x{KW} pooling window does not fit a {H}x{W} input")
+    HO = output_size(H, KH, SH, 0)
+    WO = output_size(W, KW, SW, 0)
+    return PoolGeometry(N, C, H, W, KH, KW, SH, SW, HO, WO)
