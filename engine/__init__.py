@@ -8,9 +8,68 @@ The functional API works on NCHW arrays (float32 or float64 in, same dtype out):
     dx = max_pool2d_backward(dout, argmax, input_shape)
     y = avg_pool2d_forward(x, size=2, stride=2)
     dx = avg_pool2d_backward(dout, input_shape, size=2, stride=2)
+
+Names are resolved lazily (PEP 562), so ``import engine`` stays fast and loads a
+module (and its compiled kernels from Numba's cache) only when it is first used.
+See docs/ARCHITECTURE.md for the whole contract.
 """
 
-from .geometry import GeometryError, as_pair, check_conv, check_pool, output_size, output_size_formula
+from __future__ import annotations
+
+import importlib
+
+from .geometry import (
+    GeometryError,
+    as_pair,
+    check_conv,
+    check_pool,
+    output_size,
+    output_size_formula,
+)
+
+# public name -> module below engine/ that defines it
+_LAZY = {
+    "conv2d_forward": "conv_forward",
+    "conv2d_backward": "conv_backward",
+    "max_pool2d_forward": "pooling",
+    "max_pool2d_backward": "pooling",
+    "avg_pool2d_forward": "pooling",
+    "avg_pool2d_backward": "pooling",
+    "dense_forward": "dense",
+    "dense_backward": "dense",
+    "warmup": "warmup",
+    "numerical_gradient": "gradcheck",
+    "relative_error": "gradcheck",
+    "check_layer_gradients": "gradcheck",
+    "Conv2D": "layers",
+    "MaxPool2D": "layers",
+    "AvgPool2D": "layers",
+    "ReLU": "layers",
+    "Sigmoid": "layers",
+    "Tanh": "layers",
+    "SpatialBatchNorm": "layers",
+    "Flatten": "layers",
+    "Dense": "layers",
+    "softmax_cross_entropy": "losses",
+    "mse": "losses",
+    "SGD": "optim",
+    "Momentum": "optim",
+    "Adam": "optim",
+    "make_optimizer": "optim",
+    "Network": "network",
+    "NetworkSpecError": "network",
+    "ModelFileError": "network",
+    "DEFAULT_SPEC": "recipe",
+    "Trainer": "training",
+    "conv2d_forward_trace": "trace",
+    "conv2d_backward_trace": "trace",
+    "max_pool2d_forward_trace": "trace",
+    "avg_pool2d_forward_trace": "trace",
+    "max_pool2d_backward_trace": "trace",
+    "avg_pool2d_backward_trace": "trace",
+    "DataFileError": "data",
+    "KERNELS": "gallery",
+}
 
 __all__ = [
     "GeometryError",
@@ -19,4 +78,18 @@ __all__ = [
     "check_pool",
     "output_size",
     "output_size_formula",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
