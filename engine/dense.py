@@ -2,33 +2,36 @@
 
 The whole training step stays inside Numba: calling numpy's BLAS between Numba
 parallel regions starves BLAS of threads on small machines (see PERFORMANCE.md),
-so the dense layer has its own loops instead of ``x @ w``.
+so the dense layer has its own loops instead of ``x @ w``. Every ``prange``
+iteration writes its own row of the output, so threads never share memory.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._arrays import as_float, float_dtype
 from ._numba import kernel, prange
+from .geometry import GeometryError
 
 __all__ = ["dense_forward", "dense_backward"]
 
 
-def _check(x, w, b=None):
-    if x.ndim != 2 or w.ndim != 2:
-        raise ValueError(f"dense layer expects x (N, D) and w (D, K); got {x.shape} and {w.shape}")
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(
-            f"the dense layer expects {w.shape[0]} input features but got {x.shape[1]}")
-    if b is not None and b.shape != (w.shape[1],):
-        raise ValueError(f"the bias needs {w.shape[1]} values, but it has shape {b.shape}")
-
-
-def _float(a, dtype=None):
-    a = np.asarray(a)
-    if dtype is None:
-        dtype = a.dtype if a.dtype in (np.float32, np.float64) else np.float64
-    return np.ascontiguousarray(a, dtype=dtype)
+def _check(x_shape, w_shape, b_shape=None):
+    """Validate the shapes of a dense layer; raise GeometryError in words."""
+    if len(x_shape) != 2 or len(w_shape) != 2:
+        raise GeometryError(
+            f"the dense layer expects inputs (N, D) and weights (D, K); got shapes "
+            f"{tuple(x_shape)} and {tuple(w_shape)}")
+    if x_shape[1] != w_shape[0]:
+        raise GeometryError(
+            f"the dense layer expects {w_shape[0]} input features but got {x_shape[1]}")
+    if w_shape[1] < 1:
+        raise GeometryError("the dense layer needs at least one unit")
+    if b_shape is not None and tuple(b_shape) != (w_shape[1],):
+        raise GeometryError(
+            f"the bias needs one value per unit ({w_shape[1]}), but it has shape "
+            f"{tuple(b_shape)}")
 
 
 def dense_forward(x, w, b):
@@ -36,18 +39,22 @@ def dense_forward(x, w, b):
 
     Parameters
     ----------
-    x : (N, D) array
-    w : (D, K) array
-    b : (K,) array
+    x : array (N, D)
+        float32 or float64 (other dtypes become float64).
+    w : array (D, K)
+        Weights, cast to the dtype of ``x``.
+    b : array (K,)
+        Bias, cast to the dtype of ``x``.
 
     Returns
     -------
-    y : (N, K) array, dtype of x
+    y : array (N, K), dtype of ``x``
     """
-    x = _float(x)
-    w, b = _float(w, x.dtype), _float(b, x.dtype)
-    _check(x, w, b)
-    y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
+    _check(x.shape, w.shape, b.shape)
+    dtype = float_dtype(x)
+    x, w, b = as_float(x, dtype), as_float(w, dtype), as_float(b, dtype)
+    y = np.empty((x.shape[0], w.shape[1]), dtype=dtype)
     _dense_forward_kernel(x, w, b, y)
     return y
 
@@ -57,57 +64,86 @@ def dense_backward(dout, x, w):
 
     Parameters
     ----------
-    dout : (N, K) array
-    x : (N, D) array
-    w : (D, K) array
+    dout : array (N, K)
+        Upstream gradient, cast to the dtype of ``x``.
+    x : array (N, D)
+        The forward input.
+    w : array (D, K)
+        The forward weights.
 
     Returns
     -------
-    dx : (N, D), dw : (D, K), db : (K,)
+    dx : array (N, D)
+    dw : array (D, K)
+    db : array (K,)
+        All in the dtype of ``x``.
     """
-    x = _float(x)
-    w, dout = _float(w, x.dtype), _float(dout, x.dtype)
-    _check(x, w)
+    dout, x, w = np.asarray(dout), np.asarray(x), np.asarray(w)
+    _check(x.shape, w.shape)
     if dout.shape != (x.shape[0], w.shape[1]):
-        raise ValueError(f"dout has shape {dout.shape}, expected {(x.shape[0], w.shape[1])}")
+        raise GeometryError(
+            f"the upstream gradient has shape {dout.shape}, but the dense output has "
+            f"shape {(x.shape[0], w.shape[1])}")
+    dtype = float_dtype(x)
+    dout, x, w = as_float(dout, dtype), as_float(x, dtype), as_float(w, dtype)
     dx = np.empty_like(x)
     dw = np.empty_like(w)
-    db = np.empty(w.shape[1], dtype=x.dtype)
+    db = np.empty(w.shape[1], dtype=dtype)
     _dense_backward_kernel(dout, x, w, dx, dw, db)
     return dx, dw, db
 
 
-@kernel(parallel=True)
-def _dense_forward_kernel(x, w, b, y):
-    N, D = x.shape
+def _dense_forward_impl(x, w, b, y):
+    """x (N, D), w (D, K), b (K,) -> y (N, K).
+
+    y[n, k] is a dot product of length D; with w transposed to (K, D) both of its
+    operands are contiguous, so the long D loop vectorises.
+    """
+    N = x.shape[0]
     K = w.shape[1]
+    wt = np.ascontiguousarray(w.T)  # (K, D)
     for n in prange(N):  # each sample writes its own row of y
+        xrow = x[n]
         for k in range(K):
-            y[n, k] = b[k]
-        for d in range(D):
-            xv = x[n, d]
-            wrow = w[d]
-            yrow = y[n]
-            for k in range(K):
-                yrow[k] += xv * wrow[k]
+            wrow = wt[k]
+            total = b[k]
+            for d in range(xrow.shape[0]):
+                total += xrow[d] * wrow[d]
+            y[n, k] = total
 
 
-@kernel
-def _dense_backward_kernel(dout, x, w, dx, dw, db):
+_dense_forward_kernel = kernel(_dense_forward_impl, parallel=True, fastmath=True)
+
+
+def _dense_backward_impl(dout, x, w, dx, dw, db):
+    """dout (N, K), x (N, D), w (D, K) -> dx (N, D), dw (D, K), db (K,).
+
+    dx[n] = sum_k dout[n, k] * w[:, k] and dw^T[k] = sum_n dout[n, k] * x[n] are
+    both sums of long contiguous rows (w and dw handled transposed, (K, D)).
+    """
     N, D = x.shape
     K = w.shape[1]
-    dw[:] = 0
+    wt = np.ascontiguousarray(w.T)  # (K, D)
+    dwt = np.zeros((K, D), dtype=dw.dtype)
+    for n in prange(N):  # each sample writes its own row of dx
+        dxrow = dx[n]
+        dxrow[:] = 0
+        for k in range(K):
+            g = dout[n, k]
+            wrow = wt[k]
+            for d in range(D):
+                dxrow[d] += g * wrow[d]
+    for k in prange(K):  # each unit writes its own row of dw^T
+        dwrow = dwt[k]
+        for n in range(N):
+            g = dout[n, k]
+            xrow = x[n]
+            for d in range(D):
+                dwrow[d] += g * xrow[d]
+    dw[:, :] = dwt.T
     db[:] = 0
     for n in range(N):
-        drow = dout[n]
-        for k in range(K):
-            db[k] += drow[k]
-        for d in range(D):
-            xv = x[n, d]
-            wrow = w[d]
-            dwrow = dw[d]
-            acc = drow[0] * wrow[0] * 0  # zero of the array's dtype
-            for k in range(K):
-                dwrow[k] += xv * drow[k]
-                acc += drow[k] * wrow[k]
-            dx[n, d] = acc
+        db += dout[n]
+
+
+_dense_backward_kernel = kernel(_dense_backward_impl, parallel=True, fastmath=True)

@@ -1,0 +1,1 @@
+"""Reproducible performance comparisons (not run as tests); see benchmarks/README.md."""

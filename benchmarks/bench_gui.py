@@ -1,0 +1,166 @@
+"""Training lab benchmark: frame rate of the live views and what they cost training.
+
+Measures, in one process, interleaved (A B C A B C ...) so that the load of a
+shared machine hits every case alike:
+
+- headless : ``Trainer.step()`` in a plain loop (the engine alone)
+- worker   : the TrainingWorker thread with live views off (frames carry only the
+             step history; nothing is drawn): the cost of the thread and signals
+- lab/<tab>: the Training lab shown offscreen at 1400x900, training with its live
+             views on, one run per tab (curves; feature and delta maps), counting
+             training steps and drawn frames per second and the GUI time per frame
+
+Run: ``python -m benchmarks.bench_gui [--seconds 6] [--repeat 2] [--json]``.
+Not a test: timings depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+
+def _data_and_spec():
+    from engine.data import mnist_split
+    from engine.recipe import DEFAULT_SPEC
+    return mnist_split(), DEFAULT_SPEC
+
+
+def _trainer(data, spec, seed=0):
+    from engine.network import Network
+    from engine.training import Trainer
+    return Trainer(Network(spec, seed=seed), *data, optimizer="adam", lr=1e-3, batch_size=64,
+                   seed=seed)
+
+
+def bench_headless(data, spec, seconds: float) -> dict:
+    trainer = _trainer(data, spec)
+    trainer.step()  # compile / load from cache outside the timing
+    start = time.perf_counter()
+    steps = 0
+    while time.perf_counter() - start < seconds:
+        trainer.step()
+        steps += 1
+    elapsed = time.perf_counter() - start
+    return {"steps_per_s": steps / elapsed, "fps": 0.0, "gui_ms_per_frame": 0.0}
+
+
+def _run_until(app, seconds: float, done=lambda: False) -> None:
+    from PyQt6.QtCore import QEventLoop
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end and not done():
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+
+def bench_worker(app, data, spec, seconds: float) -> dict:
+    from gui.workers.training import TrainingWorker
+    trainer = _trainer(data, spec)
+    trainer.step()
+    w = TrainingWorker(trainer, data[2][0], target_epochs=10**6, running=True,
+                       live_views=False)
+    frames = []
+
+    def on_frame(frame):
+        frames.append(frame.iteration)
+        w.frame_consumed()
+
+    w.frame.connect(on_frame)
+    w.start()
+    _run_until(app, 1.0)  # settle: the first frame and epoch-0 evaluation
+    it0, t0, n0 = trainer.iteration, time.perf_counter(), len(frames)
+    _run_until(app, seconds)
+    it1, t1, n1 = trainer.iteration, time.perf_counter(), len(frames)
+    w.stop_and_wait(5000)
+    return {"steps_per_s": (it1 - it0) / (t1 - t0), "fps": (n1 - n0) / (t1 - t0),
+            "gui_ms_per_frame": 0.0}
+
+
+def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
+    from gui.panels.training import TrainingLab
+    from gui.panels.training_builder import spec_to_blocks
+    lab = TrainingLab(data=data)
+    lab.resize(1400, 900)
+    lab.show()
+    blocks, head = spec_to_blocks(spec)
+    lab.builder.set_blocks(blocks, head)
+    s = lab.controls.settings()
+    lab.controls.set_settings(s.__class__(optimizer="adam", lr=1e-3, batch_size=64,
+                                          epochs=1000, seed=0, augment=False,
+                                          schedule="constant"))
+    lab.reset()
+    lab.tabs.setCurrentIndex(tab)
+    gui_time = [0.0]
+    draw = lab._draw_frame
+
+    def timed_draw(frame):
+        t = time.perf_counter()
+        draw(frame)
+        lab.repaint()  # include the painting of the updated items
+        gui_time[0] += time.perf_counter() - t
+
+    lab._draw_frame = timed_draw
+    lab.start()
+    _run_until(app, 1.0)
+    it0, f0, t0, g0 = lab.trainer.iteration, lab.frames_drawn, time.perf_counter(), gui_time[0]
+    _run_until(app, seconds)
+    it1, f1, t1, g1 = lab.trainer.iteration, lab.frames_drawn, time.perf_counter(), gui_time[0]
+    lab.shutdown()
+    lab.close()
+    lab.deleteLater()
+    frames = max(f1 - f0, 1)
+    return {"steps_per_s": (it1 - it0) / (t1 - t0), "fps": (f1 - f0) / (t1 - t0),
+            "gui_ms_per_frame": 1000 * (g1 - g0) / frames}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per run")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtWidgets import QApplication
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from engine.warmup import warmup
+    warmup()
+    data, spec = _data_and_spec()
+
+    cases = {
+        "headless": lambda: bench_headless(data, spec, args.seconds),
+        "worker (no views)": lambda: bench_worker(app, data, spec, args.seconds),
+        "lab, Curves tab": lambda: bench_lab(app, data, spec, args.seconds, 0),
+        "lab, Feature & delta maps tab": lambda: bench_lab(app, data, spec, args.seconds, 1),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in cases}
+    for _ in range(args.repeat):
+        for name, run in cases.items():
+            results[name].append(run())
+
+    summary = {}
+    for name, runs in results.items():
+        summary[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    base = summary["headless"]["steps_per_s"]
+    for row in summary.values():
+        row["throughput_vs_headless"] = row["steps_per_s"] / base if base else float("nan")
+
+    if args.json:
+        print(json.dumps({"seconds": args.seconds, "repeat": args.repeat,
+                          "cpu_count": os.cpu_count(), "results": summary}, indent=2))
+        return 0
+    print(f"Training lab benchmark: DEFAULT_SPEC, batch 64, {args.seconds:g} s per run, "
+          f"median of {args.repeat} interleaved rounds, {os.cpu_count()} CPUs")
+    print(f"{'case':32s} {'steps/s':>9s} {'vs headless':>12s} {'frames/s':>9s} "
+          f"{'GUI ms/frame':>13s}")
+    for name, row in summary.items():
+        print(f"{name:32s} {row['steps_per_s']:9.1f} {row['throughput_vs_headless']:11.0%} "
+              f"{row['fps']:9.1f} {row['gui_ms_per_frame']:13.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,455 @@
+"""Data sets: the embedded MNIST subset, MNIST IDX files, CIFAR-10 python batches.
+
+Every loader checks what it reads and raises :class:`DataFileError` (a
+``ValueError``) with one sentence that says what is wrong with the file, so the
+GUI and the command line can show it instead of a traceback.
+
+The embedded subset (``assets/mnist-9k.npz``, provenance in ``assets/README.md``)
+holds 9,000 MNIST digits that were shuffled once when the file was made. The
+split is therefore a plain cut that never changes: the first
+:data:`TRAIN_SIZE` (8,000) digits are for training and the last
+:data:`VAL_SIZE` (1,000) for validation.
+
+CIFAR-10 batches are Python pickles. Unpickling can run arbitrary code, so they
+are read with :class:`_NumpyOnlyUnpickler`, which can only build plain numpy
+arrays, lists, dicts, numbers and strings and refuses every other global.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import io
+import math
+import os
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "DataFileError",
+    "MNIST_PATH",
+    "TRAIN_SIZE",
+    "VAL_SIZE",
+    "MnistSplit",
+    "load_embedded_mnist",
+    "mnist_split",
+    "to_float_images",
+    "load_mnist_idx",
+    "load_cifar10_batch",
+    "load_npz_dataset",
+]
+
+MNIST_PATH = Path(__file__).resolve().parents[1] / "assets" / "mnist-9k.npz"
+TRAIN_SIZE = 8000
+VAL_SIZE = 1000
+NUM_CLASSES = 10
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be used, explained in one sentence."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _read_bytes(path) -> bytes:
+    """Read a whole file; an unreadable path becomes a DataFileError."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataFileError(f"{path}: is a folder, not a file") from None
+    except OSError as err:
+        raise DataFileError(f"{path}: cannot be read ({err.strerror or err})") from None
+
+
+def _check_labels(labels: np.ndarray, n_images: int, source: str) -> np.ndarray:
+    """Labels must be whole numbers 0..9, one per image; returns them as int64 (N,)."""
+    if labels.ndim != 1:
+        raise DataFileError(f"{source}: labels must be a 1-D array, but have shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise DataFileError(f"{source}: labels must be whole numbers, not {labels.dtype}")
+    if labels.shape[0] != n_images:
+        raise DataFileError(
+            f"{source}: there are {n_images} images but {labels.shape[0]} labels; "
+            "they must match")
+    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        bad = labels[(labels < 0) | (labels >= NUM_CLASSES)][0]
+        raise DataFileError(
+            f"{source}: labels must be digits 0-{NUM_CLASSES - 1}, but one label is {bad}")
+    return labels.astype(np.int64)
+
+
+def _load_npz_arrays(path, source: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive, read eagerly (a truncated member fails here)."""
+    data = _read_bytes(path)
+    if not data.startswith(b"PK"):
+        raise DataFileError(f"{source}: not an .npz archive (numpy zip file)")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise DataFileError(
+                f"{source}: holds Python objects, which are not loaded for safety") from None
+        raise DataFileError(f"{source}: a damaged .npz archive ({err})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
+        raise DataFileError(f"{source}: a damaged or truncated .npz archive ({err})") from None
+
+
+def _require(arrays: dict[str, np.ndarray], keys, source: str) -> None:
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        found = ", ".join(sorted(arrays)) or "nothing"
+        raise DataFileError(
+            f"{source}: needs the arrays {' and '.join(keys)}; missing {', '.join(missing)} "
+            f"(found {found})")
+
+
+def _check_digit_images(images: np.ndarray, source: str) -> np.ndarray:
+    """Images must be uint8 (N, 28, 28); returns them C-contiguous."""
+    if images.dtype != np.uint8:
+        raise DataFileError(f"{source}: images must be uint8 (0-255), not {images.dtype}")
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataFileError(
+            f"{source}: images must have shape (N, 28, 28), but have shape {images.shape}")
+    return np.ascontiguousarray(images)
+
+
+# --------------------------------------------------------------------------- embedded MNIST
+
+def load_embedded_mnist(path=MNIST_PATH) -> tuple[np.ndarray, np.ndarray]:
+    """The 9,000 embedded MNIST digits.
+
+    Returns
+    -------
+    images : ndarray, uint8, shape (N, 28, 28)
+        0 = background, 255 = ink.
+    labels : ndarray, int64, shape (N,)
+        Digits 0-9.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, damaged or holds arrays of the wrong shape or type.
+    """
+    source = Path(path).name
+    arrays = _load_npz_arrays(path, source)
+    _require(arrays, ("images", "labels"), source)
+    images = _check_digit_images(arrays["images"], source)
+    labels = _check_labels(arrays["labels"], images.shape[0], source)
+    return images, labels
+
+
+class MnistSplit(NamedTuple):
+    """The fixed train/validation split, ready for ``Trainer(network, *split)``.
+
+    train_x : float32 (8000, 1, 28, 28) in [0, 1]; train_y : int64 (8000,);
+    val_x : float32 (1000, 1, 28, 28) in [0, 1]; val_y : int64 (1000,).
+    """
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+
+
+def mnist_split(path=MNIST_PATH) -> MnistSplit:
+    """The embedded digits cut into training and validation sets, as float images.
+
+    The file was shuffled once when it was made, so the split is a plain cut that
+    is the same on every run: the first ``TRAIN_SIZE`` (8,000) digits train the
+    network and the last ``VAL_SIZE`` (1,000) measure it. No validation digit is
+    ever used for training.
+
+    Returns
+    -------
+    MnistSplit
+        ``(train_x (8000,1,28,28) float32, train_y (8000,) int64,
+        val_x (1000,1,28,28) float32, val_y (1000,) int64)``.
+    """
+    images, labels = load_embedded_mnist(path)
+    if images.shape[0] < TRAIN_SIZE + VAL_SIZE:
+        raise DataFileError(
+            f"{Path(path).name}: needs {TRAIN_SIZE + VAL_SIZE} digits for the split, "
+            f"but has {images.shape[0]}")
+    val = slice(images.shape[0] - VAL_SIZE, images.shape[0])
+    return MnistSplit(
+        to_float_images(images[:TRAIN_SIZE]), labels[:TRAIN_SIZE].copy(),
+        to_float_images(images[val]), labels[val].copy())
+
+
+def to_float_images(images: np.ndarray) -> np.ndarray:
+    """uint8 grey images to the network's input format.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W)
+
+    Returns
+    -------
+    ndarray, float32, shape (N, 1, H, W)
+        Values divided by 255, so in [0, 1]; a new C-contiguous array.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise DataFileError(f"images must be uint8 (0-255), not {images.dtype}")
+    if images.ndim != 3:
+        raise DataFileError(f"images must have shape (N, H, W), but have shape {images.shape}")
+    # (N, H, W) -> (N, 1, H, W): one grey channel
+    out = images.astype(np.float32)[:, None, :, :]
+    out *= np.float32(1.0 / 255.0)
+    return np.ascontiguousarray(out)
+
+
+# --------------------------------------------------------------------------- MNIST IDX
+
+# IDX type codes (third magic byte) -> (numpy big-endian dtype, name)
+_IDX_TYPES = {
+    0x08: (">u1", "unsigned byte"),
+    0x09: (">i1", "signed byte"),
+    0x0B: (">i2", "short"),
+    0x0C: (">i4", "int"),
+    0x0D: (">f4", "float"),
+    0x0E: (">f8", "double"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _idx_payload(path) -> bytes:
+    """The raw IDX bytes of ``path``, gunzipped if the file is gzip (detected by content)."""
+    data = _read_bytes(path)
+    if data.startswith(_GZIP_MAGIC):
+        try:
+            return gzip.decompress(data)
+        except (EOFError, OSError, gzip.BadGzipFile) as err:
+            raise DataFileError(f"{path}: a damaged or truncated .gz file ({err})") from None
+        except Exception as err:  # zlib.error is not an OSError
+            raise DataFileError(f"{path}: a damaged .gz file ({err})") from None
+    return data
+
+
+def _read_idx(path, ndim: int, what: str) -> np.ndarray:
+    """Parse one IDX file whose array must have ``ndim`` dimensions of unsigned bytes."""
+    data = _idx_payload(path)
+    if len(data) < 4:
+        raise DataFileError(f"{path}: too short to be an IDX file ({len(data)} bytes)")
+    zero1, zero2, type_code, dims = struct.unpack(">BBBB", data[:4])
+    if zero1 != 0 or zero2 != 0 or type_code not in _IDX_TYPES:
+        raise DataFileError(
+            f"{path}: not an IDX file (magic number 0x{data[:4].hex()}, expected "
+            f"0x0000080{ndim} for MNIST {what})")
+    if type_code != 0x08:
+        raise DataFileError(
+            f"{path}: holds {_IDX_TYPES[type_code][1]} values; MNIST {what} must be "
+            "unsigned bytes (type code 0x08)")
+    if dims != ndim:
+        raise DataFileError(
+            f"{path}: has {dims} dimension(s); MNIST {what} have {ndim} (is this the "
+            f"{'labels' if what == 'images' else 'images'} file?)")
+    header = 4 + 4 * dims
+    if len(data) < header:
+        raise DataFileError(f"{path}: truncated inside the header")
+    shape = struct.unpack(f">{dims}I", data[4:header])
+    expected = math.prod(shape)  # Python ints: a hostile header cannot overflow this
+    actual = len(data) - header
+    if actual != expected:
+        problem = "truncated" if actual < expected else "longer than declared"
+        raise DataFileError(
+            f"{path}: {problem}: the header declares shape {shape} = {expected} bytes of "
+            f"data, but the file holds {actual}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def load_mnist_idx(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
+    """Load MNIST in its official IDX format (plain or gzip-compressed, e.g.
+    ``train-images-idx3-ubyte.gz`` and ``train-labels-idx1-ubyte.gz``).
+
+    Returns
+    -------
+    images : ndarray, uint8, shape (N, H, W)
+        28x28 for MNIST (and Fashion-MNIST, which uses the same format).
+    labels : ndarray, int64, shape (N,)
+        Digits 0-9.
+
+    Raises
+    ------
+    DataFileError
+        Wrong magic number or type code, wrong number of dimensions, a size that
+        does not match the header, a label count that does not match the image
+        count, or a label outside 0-9.
+    """
+    images = _read_idx(images_path, 3, "images")
+    if images.size == 0:
+        raise DataFileError(f"{images_path}: holds no images (shape {images.shape})")
+    labels = _read_idx(labels_path, 1, "labels")
+    source = f"{os.fspath(images_path)} + {os.fspath(labels_path)}"
+    return images, _check_labels(labels, images.shape[0], source)
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+def _numpy_global(module: str, name: str):
+    """Look up a numpy function under its numpy 2 name, falling back to numpy 1's."""
+    try:
+        return getattr(importlib.import_module(f"numpy._core.{module}"), name)
+    except (ImportError, AttributeError):  # numpy < 2.0
+        return getattr(importlib.import_module(f"numpy.core.{module}"), name)
+
+
+class _Refused(pickle.UnpicklingError):
+    """The pickle asked for something outside the allowed table."""
+
+
+def _latin1_encode(text: str, encoding: str) -> bytes:
+    """What protocol-2 pickles from Python 3 use to store ``bytes`` (``_codecs.encode``).
+
+    Only the latin-1 round trip is allowed: other codecs are not needed for data.
+    """
+    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in ("latin1",
+                                                                                 "latin-1"):
+        raise _Refused(f"refused the text encoding {encoding!r} (only latin-1 is allowed)")
+    return text.encode("latin-1")
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that can build plain ndarrays and nothing else.
+
+    ``find_class`` is the only door through which a pickle reaches Python code;
+    it answers from a fixed table and refuses every other name, so a hostile file
+    cannot call ``os.system``, ``eval`` or any class's constructor.
+    """
+
+    _ALLOWED = {
+        # numpy 2 and numpy 1 spellings of the array rebuild function (protocol <= 4)
+        ("numpy._core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
+        # protocol 5 stores arrays as a buffer
+        ("numpy._core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
+        ("numpy.core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
+    }
+
+    def find_class(self, module: str, name: str):
+        key = (module, name)
+        if key in self._ALLOWED:
+            return _numpy_global(*self._ALLOWED[key])
+        if key == ("numpy", "ndarray"):
+            return np.ndarray
+        if key == ("numpy", "dtype"):
+            return np.dtype
+        if key == ("_codecs", "encode"):
+            return _latin1_encode
+        raise _Refused(f"refused to load {module}.{name}")
+
+
+def _unpickle_numpy_only(data: bytes, path):
+    try:
+        return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except _Refused as err:
+        raise DataFileError(
+            f"{path}: {err}: a CIFAR-10 batch may only contain numpy arrays, "
+            "lists and numbers, so this file was not loaded") from None
+    except pickle.UnpicklingError as err:
+        raise DataFileError(f"{path}: not a valid pickle file ({err})") from None
+    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
+            struct.error, MemoryError, OverflowError, RecursionError) as err:
+        raise DataFileError(
+            f"{path}: not a CIFAR-10 python batch (unreadable or truncated pickle: "
+            f"{type(err).__name__})") from None
+
+
+def load_cifar10_batch(path) -> tuple[np.ndarray, np.ndarray]:
+    """Load one CIFAR-10 python batch (``data_batch_1`` ... ``test_batch``).
+
+    The file is a pickled dict with ``b"data"``: uint8 (N, 3072), each row the
+    1024 red, then 1024 green, then 1024 blue values of a 32x32 image in row-major
+    order, and ``b"labels"``: a list of N ints 0-9. It is read with an unpickler
+    that only rebuilds plain numpy arrays (see :class:`_NumpyOnlyUnpickler`).
+
+    Returns
+    -------
+    images : ndarray, uint8, shape (N, 3, 32, 32)
+    labels : ndarray, int64, shape (N,)
+
+    Raises
+    ------
+    DataFileError
+        Not a pickle, truncated, contains anything but numpy arrays and plain
+        values, or does not hold the CIFAR-10 keys with the right shapes.
+    """
+    data = _read_bytes(path)
+    if data.startswith(_GZIP_MAGIC):
+        raise DataFileError(
+            f"{path}: is compressed; extract cifar-10-python.tar.gz first and pick a "
+            "data_batch_* file")
+    if not data or data[0] != 0x80:
+        # every pickle of protocol >= 2 starts with the PROTO opcode 0x80
+        raise DataFileError(f"{path}: not a CIFAR-10 python batch (not a pickle file)")
+    batch = _unpickle_numpy_only(data, path)
+    if not isinstance(batch, dict):
+        raise DataFileError(
+            f"{path}: a CIFAR-10 batch is a dict, but this file holds a "
+            f"{type(batch).__name__}")
+    return _check_cifar_dict(batch, path)
+
+
+def _check_cifar_dict(batch: dict, path) -> tuple[np.ndarray, np.ndarray]:
+    if b"data" not in batch or b"labels" not in batch:
+        found = ", ".join(repr(k) for k in list(batch)[:6]) or "nothing"
+        raise DataFileError(
+            f"{path}: a CIFAR-10 batch needs the keys b'data' and b'labels' (found {found})")
+    pixels = batch[b"data"]
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
+        kind = pixels.dtype if isinstance(pixels, np.ndarray) else type(pixels).__name__
+        raise DataFileError(f"{path}: b'data' must be a uint8 array, not {kind}")
+    if pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32:
+        raise DataFileError(
+            f"{path}: b'data' must have shape (N, 3072) (3 colours x 32 x 32), "
+            f"but has shape {pixels.shape}")
+    raw_labels = batch[b"labels"]
+    if isinstance(raw_labels, np.ndarray):
+        labels = raw_labels
+    else:
+        if not isinstance(raw_labels, (list, tuple)) or not all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in raw_labels):
+            raise DataFileError(f"{path}: b'labels' must be a list of whole numbers 0-9")
+        labels = np.array(raw_labels, dtype=np.int64).reshape(-1)
+    labels = _check_labels(labels, pixels.shape[0], str(path))
+    # (N, 3072) -> (N, 3, 32, 32): channel-major rows, each plane row-major
+    images = np.ascontiguousarray(pixels.reshape(-1, 3, 32, 32))
+    return images, labels
+
+
+# --------------------------------------------------------------------------- npz data sets
+
+def load_npz_dataset(path) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled digit set in an .npz file, e.g. for ``main.py evaluate``.
+
+    The archive must hold ``images``: uint8 (N, 28, 28) (0 = background,
+    255 = ink, as MNIST) and ``labels``: whole numbers (N,) in 0-9. It is read
+    with ``allow_pickle=False``.
+
+    Returns
+    -------
+    images : ndarray, uint8, shape (N, 28, 28)
+    labels : ndarray, int64, shape (N,)
+
+    Raises
+    ------
+    DataFileError
+        Missing, not an .npz archive, truncated, missing arrays, wrong shapes or
+        types, or labels outside 0-9.
+    """
+    source = os.fspath(path)
+    arrays = _load_npz_arrays(path, source)
+    _require(arrays, ("images", "labels"), source)
+    images = _check_digit_images(arrays["images"], source)
+    if images.shape[0] == 0:
+        raise DataFileError(f"{source}: holds no images")
+    labels = _check_labels(arrays["labels"], images.shape[0], source)
+    return images, labels

@@ -1,0 +1,450 @@
+"""A sequential network built from a plain spec, with summary and save/load.
+
+A spec is a list of plain dicts (docs/ARCHITECTURE.md), e.g.::
+
+    [{"type": "conv", "filters": 8, "kernel": 3, "padding": 1},
+     {"type": "relu"},
+     {"type": "maxpool", "size": 2},
+     {"type": "flatten"},
+     {"type": "dense", "units": 10}]
+
+Channels and input features are inferred from ``input_shape`` (C, H, W). A bad
+spec raises :class:`NetworkSpecError` naming the layer, counted from 1 as people
+count, e.g. ``"layer 4 (conv): a 3x3 kernel does not fit a 2x2 input with
+padding 0"``. :func:`describe_spec` checks a spec and gives the summary without
+allocating any weights (for the live network builder).
+
+Files are ``.npz`` written with plain arrays only (loaded with
+``allow_pickle=False``): ``__meta__`` is a JSON string holding the spec and the
+input shape, ``<layer>.<param>`` the parameters and ``<layer>.<buffer>`` the
+batch-norm running statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .geometry import GeometryError
+from .layers import _REQUIRED, LAYER_TYPES, Layer
+from .losses import softmax
+
+__all__ = ["Network", "LayerInfo", "NetworkSpecError", "ModelFileError", "describe_spec"]
+
+_FORMAT = "cnn-explorer-model"
+_VERSION = 1
+_META_KEY = "__meta__"
+
+
+class NetworkSpecError(ValueError):
+    """A network spec that cannot be built, with the layer and the reason in words.
+
+    Attributes
+    ----------
+    index : int or None
+        0-based position of the offending layer in the spec (None: the whole spec
+        or the input shape). The message counts from 1.
+    layer_type : str or None
+    reason : str
+        The message without the "layer k (type): " prefix.
+    partial : list[LayerInfo]
+        The summary of the layers before the offending one (for the live builder).
+    """
+
+    def __init__(self, reason: str, index: int | None = None, layer_type: str | None = None,
+                 partial: list | None = None):
+        where = f"layer {index + 1} ({layer_type or '?'}): " if index is not None else ""
+        super().__init__(where + reason)
+        self.index, self.layer_type, self.reason = index, layer_type, reason
+        self.partial = list(partial or [])
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded (missing, not .npz, truncated, or mismatched)."""
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of a network summary. ``index`` is the 0-based position in ``Network.layers``."""
+
+    index: int
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    param_count: int
+
+
+@dataclass(frozen=True)
+class _Planned:
+    cls: type[Layer]
+    settings: dict
+    info: LayerInfo
+    in_shape: tuple[int, ...]
+
+
+# -------------------------------------------------------------------- spec checking
+
+def _check_input_shape(input_shape) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise NetworkSpecError(f"the input shape must be (channels, height, width), "
+                               f"not {input_shape!r}") from None
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise NetworkSpecError(f"the input shape must be (channels, height, width) with "
+                               f"positive sizes, not {shape}")
+    return shape
+
+
+def _settings_of(index: int, item) -> tuple[type[Layer], dict]:
+    """Check one spec entry's keys; return its layer class and settings (defaults filled)."""
+    if not isinstance(item, dict):
+        raise NetworkSpecError(f"each layer must be a dict such as {{'type': 'relu'}}, "
+                               f"not {item!r}", index)
+    kind = item.get("type")
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
+        raise NetworkSpecError(f"unknown layer type {kind!r}; choose one of "
+                               f"{', '.join(LAYER_TYPES)}", index, str(kind))
+    cls = LAYER_TYPES[kind]
+    unknown = sorted(set(item) - set(cls.SETTINGS) - {"type"})
+    if unknown:
+        allowed = ", ".join(cls.SETTINGS) or "none"
+        raise NetworkSpecError(f"unknown setting {unknown[0]!r} (allowed: {allowed})",
+                               index, kind)
+    settings = {}
+    for key, default in cls.SETTINGS.items():
+        if key in item:
+            settings[key] = item[key]
+        elif default is _REQUIRED:
+            raise NetworkSpecError(f"the setting {key!r} is missing", index, kind)
+        else:
+            settings[key] = default
+    return cls, settings
+
+
+def _plan(spec, input_shape) -> tuple[list[_Planned], tuple[int, ...]]:
+    """Check a whole spec layer by layer; nothing is allocated."""
+    shape = _check_input_shape(input_shape)
+    if isinstance(spec, (str, bytes, dict)) or not hasattr(spec, "__iter__"):
+        raise NetworkSpecError("the spec must be a list of layer dicts")
+    spec = list(spec)
+    if not spec:
+        raise NetworkSpecError("the network has no layers")
+    planned: list[_Planned] = []
+    counts: dict[str, int] = {}
+    for index, item in enumerate(spec):
+        partial = [p.info for p in planned]
+        try:
+            cls, settings = _settings_of(index, item)
+            out_shape, count = cls.describe(shape, **settings)
+        except NetworkSpecError as err:
+            err.partial = partial
+            raise
+        except (GeometryError, ValueError, TypeError) as err:
+            raise NetworkSpecError(str(err), index, str(item.get("type")), partial) from None
+        counts[cls.type] = counts.get(cls.type, 0) + 1
+        info = LayerInfo(index, f"{cls.type}{counts[cls.type]}", cls.type, out_shape, count)
+        planned.append(_Planned(cls, settings, info, shape))
+        shape = out_shape
+    if len(shape) != 1:
+        last = planned[-1].info
+        raise NetworkSpecError(
+            f"the network must end with one score per class, but it ends with maps of shape "
+            f"{shape}; finish with flatten and dense", last.index, last.type,
+            [p.info for p in planned])
+    return planned, shape
+
+
+def describe_spec(spec, input_shape=(1, 28, 28)) -> list[LayerInfo]:
+    """The summary of the network ``spec`` would build, without allocating weights.
+
+    Raises
+    ------
+    NetworkSpecError
+        Naming the first layer that cannot be built and why; its ``partial``
+        attribute holds the rows of the layers before it.
+    """
+    planned, _ = _plan(spec, input_shape)
+    return [p.info for p in planned]
+
+
+# -------------------------------------------------------------------- the network
+
+class Network:
+    """A sequential CNN: ``Network(spec, input_shape=(1, 28, 28), seed=0)``.
+
+    Attributes
+    ----------
+    layers : list[Layer]
+        In order; names like "conv1", "relu1", "maxpool1", "dense1".
+    input_shape : tuple
+        Per-sample input shape (C, H, W).
+    num_classes : int
+        Length of the output vector (the last layer's output).
+    """
+
+    def __init__(self, spec, input_shape=(1, 28, 28), seed: int = 0):
+        planned, out_shape = _plan(spec, input_shape)
+        rng = np.random.default_rng(seed)
+        self.layers: list[Layer] = [
+            p.cls.from_settings(p.in_shape, rng, name=p.info.name, **p.settings)
+            for p in planned]
+        self._infos = [p.info for p in planned]
+        self.input_shape = _check_input_shape(input_shape)
+        self.num_classes = int(out_shape[0])
+        self.seed = seed
+
+    # ---------------------------------------------------------------- description
+    @property
+    def spec(self) -> list[dict]:
+        """The full spec with every default filled in (JSON-compatible)."""
+        return [layer.spec for layer in self.layers]
+
+    def summary(self) -> list[LayerInfo]:
+        """One LayerInfo(index, name, type, output_shape, param_count) per layer."""
+        return list(self._infos)
+
+    @property
+    def param_count(self) -> int:
+        return sum(layer.param_count for layer in self.layers)
+
+    def __repr__(self) -> str:
+        rows = [f"  {i.name:<12} {str(i.output_shape):<16} {i.param_count}" for i in self._infos]
+        return (f"Network(input {self.input_shape}, {self.param_count} parameters)\n"
+                + "\n".join(rows))
+
+    # ---------------------------------------------------------------- compute
+    def _check_batch(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float32)
+        if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
+            raise GeometryError(f"the network expects a batch of shape (N, "
+                                f"{', '.join(map(str, self.input_shape))}), got {x.shape}")
+        return x
+
+    def forward(self, x, training: bool = False) -> np.ndarray:
+        """Logits (N, K) for a batch x (N, C, H, W); layers remember it for backward."""
+        x = self._check_batch(x)
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dlogits) -> np.ndarray:
+        """Backpropagate dlogits (N, K); fills every layer's grads; returns dx (N, C, H, W)."""
+        delta = dlogits
+        for layer in reversed(self.layers):
+            delta = layer.backward(delta)
+        return delta
+
+    def forward_pure(self, x, training: bool = False):
+        """Like :meth:`forward` but changes nothing (no caches, no running statistics).
+
+        Returns
+        -------
+        logits : (N, K)
+        caches : list, one per layer, for :meth:`backward_pure`
+        activations : list of arrays, the output of every layer
+        """
+        x = self._check_batch(x)
+        caches, activations = [], []
+        for layer in self.layers:
+            x, cache = layer.forward_pure(x, training)
+            caches.append(cache)
+            activations.append(x)
+        return x, caches, activations
+
+    def backward_pure(self, dlogits, caches):
+        """Backward through the caches of :meth:`forward_pure`, changing nothing.
+
+        Returns
+        -------
+        dx : (N, C, H, W)
+        grads : list of dict, one per layer
+        deltas : list of arrays; ``deltas[i]`` is the gradient of the loss with
+            respect to the output of layer ``i`` (its error map)
+        """
+        n = len(self.layers)
+        grads, deltas = [None] * n, [None] * n
+        delta = dlogits
+        for i in range(n - 1, -1, -1):
+            deltas[i] = delta
+            delta, grads[i] = self.layers[i].backward_pure(delta, caches[i])
+        return delta, grads, deltas
+
+    def predict_proba(self, x, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, K) in evaluation mode, batch by batch to bound memory."""
+        x = self._check_batch(x)
+        out = np.empty((x.shape[0], self.num_classes), dtype=x.dtype)
+        for start in range(0, x.shape[0], batch_size):
+            logits, _, _ = self.forward_pure(x[start:start + batch_size], training=False)
+            out[start:start + batch_size] = softmax(logits)
+        return out
+
+    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+        """Predicted class (N,) int64."""
+        return np.argmax(self.predict_proba(x, batch_size), axis=1)
+
+    # ---------------------------------------------------------------- parameters
+    def parameters(self) -> list[np.ndarray]:
+        """Every trainable array, in a fixed order (layer by layer, key by key)."""
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    def gradients(self) -> list[np.ndarray]:
+        """The gradients matching :meth:`parameters` (valid after :meth:`backward`)."""
+        return [layer.grads[k] for layer in self.layers for k in layer.params]
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """``{"<layer>.<name>": array}`` for every parameter and buffer (the live arrays)."""
+        state = {}
+        for layer in self.layers:
+            for key, value in {**layer.params, **layer.buffers}.items():
+                state[f"{layer.name}.{key}"] = value
+        return state
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter and buffer."""
+        return {k: v.copy() for k, v in self.state_arrays().items()}
+
+    def set_state(self, state: dict) -> None:
+        """Copy arrays from ``state`` into the network (checked fully before any change).
+
+        Raises
+        ------
+        ValueError
+            If names or shapes do not match, or a value is not a finite number.
+        """
+        target = self.state_arrays()
+        missing = sorted(set(target) - set(state))
+        extra = sorted(set(state) - set(target))
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if extra:
+                parts.append(f"unexpected {', '.join(extra)}")
+            raise ValueError("the arrays do not match the network: " + "; ".join(parts))
+        values = {}
+        for key, live in target.items():
+            value = np.asarray(state[key])
+            if value.shape != live.shape:
+                raise ValueError(f"{key} has shape {value.shape}, but the network needs "
+                                 f"{live.shape}")
+            if not (np.issubdtype(value.dtype, np.floating)
+                    or np.issubdtype(value.dtype, np.integer)):
+                raise ValueError(f"{key} holds {value.dtype} values, not numbers")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{key} contains values that are not finite numbers")
+            values[key] = value
+        for key, live in target.items():  # all checked: now nothing can fail half-way
+            live[...] = values[key]
+
+    # ---------------------------------------------------------------- files
+    def save(self, path) -> None:
+        """Write the network to ``path`` (.npz; plain arrays only, no pickle).
+
+        The file is written to a temporary name and then renamed, so an
+        interrupted save never leaves a half-written model behind.
+
+        Raises
+        ------
+        ModelFileError
+            If the file cannot be written (no such folder, no permission, disk full).
+        """
+        path = Path(path)
+        meta = {"format": _FORMAT, "version": _VERSION, "spec": self.spec,
+                "input_shape": list(self.input_shape)}
+        arrays = {_META_KEY: np.array(json.dumps(meta)), **self.state_arrays()}
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        except OSError as err:
+            raise ModelFileError(f"cannot write {path.name} in {str(path.parent)!r}: "
+                                 f"{err.strerror or err}") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except OSError as err:
+            Path(tmp).unlink(missing_ok=True)
+            raise ModelFileError(f"cannot write {path.name}: {err.strerror or err}") from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path) -> Network:
+        """Read a network written by :meth:`save`.
+
+        The network is built and filled completely before it is returned, so a
+        bad file never yields a half-loaded model.
+
+        Raises
+        ------
+        ModelFileError
+            For a missing, unreadable, non-npz or truncated file, or one whose
+            arrays do not match its spec.
+        """
+        path = Path(path)
+        arrays = _read_npz(path)
+        spec, input_shape = _read_meta(path, arrays.pop(_META_KEY, None))
+        try:
+            network = cls(spec, input_shape)
+        except NetworkSpecError as err:
+            raise ModelFileError(f"{path.name}: the network stored in the file is not "
+                                 f"valid: {err}") from None
+        try:
+            network.set_state(arrays)
+        except ValueError as err:
+            raise ModelFileError(f"{path.name}: {err}") from None
+        return network
+
+
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
+                pickle.UnpicklingError)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, read fully (the file is closed on return)."""
+    if not path.exists():
+        raise ModelFileError(f"there is no model file {str(path)!r}")
+    if path.is_dir():
+        raise ModelFileError(f"{str(path)!r} is a folder, not a model file")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as err:
+        raise ModelFileError(f"{path.name} is not a model file (.npz): {err}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ModelFileError(f"{path.name} holds a single array, not a model (.npz)")
+    try:
+        with data:
+            return {key: data[key] for key in data.files}
+    except _READ_ERRORS as err:
+        raise ModelFileError(f"{path.name} is damaged or truncated and cannot be "
+                             f"read: {err}") from None
+
+
+def _read_meta(path: Path, meta) -> tuple[list, tuple]:
+    if meta is None:
+        raise ModelFileError(f"{path.name} is an .npz file but not a CNN Explorer model "
+                             "(it has no network description)")
+    try:
+        info = json.loads(str(meta[()]))
+        if info.get("format") != _FORMAT:
+            raise ValueError("unknown format")
+        if int(info.get("version", 1)) > _VERSION:
+            raise ModelFileError(f"{path.name} was written by a newer version of CNN Explorer "
+                                 f"(model format {info['version']}); please update the app")
+        return info["spec"], tuple(info["input_shape"])
+    except ModelFileError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        raise ModelFileError(f"{path.name}: the network description in the file cannot be "
+                             "read") from None

@@ -1,0 +1,248 @@
+"""Max and average pooling, forward and backward, in Numba.
+
+Every (sample, channel) plane is independent, so the kernels run ``prange`` over
+the N*C planes of a batch viewed as (N*C, H, W): each iteration writes only its
+own plane. Pooling has no padding here; input rows/columns that no window
+reaches (when the stride does not tile the input) get a zero gradient.
+
+Max pooling records, for every window, the flat index ``row * W + col`` of the
+winning input cell in its (H, W) plane (the *argmax map*, int64). On ties the
+first maximum in row-major order wins, as in PyTorch. (A NaN wins its window
+only when it is the window's first cell, exactly as in engine.reference.) Overlapping windows (stride < size) may pick the same
+cell more than once: the backward pass then adds up all of its deltas.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._arrays import as_float, float_dtype
+from ._numba import kernel, prange
+from .geometry import GeometryError, _shape_of, check_pool
+
+__all__ = [
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+]
+
+
+# ---------------------------------------------------------------- max pooling
+
+def max_pool2d_forward(x, size=2, stride=2):
+    """Max pooling with the argmax map.
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+        float32 or float64 (other dtypes become float64).
+    size : int or (h, w) pair
+        Window size KH x KW.
+    stride : int or (h, w) pair, or None
+        Window step; None means equal to ``size``.
+
+    Returns
+    -------
+    y : array (N, C, HO, WO), dtype of ``x``
+    argmax : int64 array (N, C, HO, WO)
+        Flat index ``row * W + col`` of each window's maximum in the (H, W)
+        plane; ties go to the first maximum in row-major order.
+    """
+    x = np.asarray(x)
+    g = check_pool(x.shape, size, stride)
+    x = as_float(x, float_dtype(x))
+    y = np.empty(g.output_shape, dtype=x.dtype)
+    argmax = np.empty(g.output_shape, dtype=np.int64)
+    planes = g.N * g.C
+    _max_pool_forward_kernel(x.reshape(planes, g.H, g.W),  # (N*C, H, W)
+                             y.reshape(planes, g.HO, g.WO),
+                             argmax.reshape(planes, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW)
+    return y, argmax
+
+
+def max_pool2d_backward(dout, argmax, input_shape):
+    """Route each delta to the input cell that won its window.
+
+    Parameters
+    ----------
+    dout : array (N, C, HO, WO)
+        Upstream gradient; float32 or float64 (other dtypes become float64).
+    argmax : int array (N, C, HO, WO)
+        The argmax map returned by :func:`max_pool2d_forward`.
+    input_shape : tuple (N, C, H, W)
+        Shape of the forward input.
+
+    Returns
+    -------
+    dx : array (N, C, H, W), dtype of ``dout``
+        Zero except at winning cells; a cell that won several overlapping
+        windows receives the sum of their deltas.
+    """
+    dout, argmax = np.asarray(dout), np.asarray(argmax)
+    N, C, H, W = _shape_of(input_shape, "the input shape", 4, "NCHW")
+    _shape_of(dout, "the upstream gradient", 4, "NCHW")
+    if argmax.shape != dout.shape:
+        raise GeometryError(
+            f"the argmax map has shape {argmax.shape} but the upstream gradient has "
+            f"shape {dout.shape}: they must match")
+    if dout.shape[:2] != (N, C):
+        raise GeometryError(
+            f"the upstream gradient has {dout.shape[0]} sample(s) and {dout.shape[1]} "
+            f"channel(s), but the input shape {tuple(input_shape)} has {N} and {C}")
+    if not np.issubdtype(argmax.dtype, np.integer):
+        raise GeometryError(f"the argmax map must hold whole numbers, not {argmax.dtype}")
+    dtype = float_dtype(dout)
+    dout, argmax = as_float(dout, dtype), np.ascontiguousarray(argmax, dtype=np.int64)
+    dx = np.zeros((N, C, H, W), dtype=dtype)
+    HO, WO = dout.shape[2], dout.shape[3]
+    bad = _max_pool_backward_kernel(dout.reshape(N * C, HO * WO),  # (N*C, HO*WO)
+                                    argmax.reshape(N * C, HO * WO),
+                                    dx.reshape(N * C, H * W))
+    if bad:
+        raise GeometryError(
+            f"{bad} argmax value(s) do not point inside a {H}x{W} input plane "
+            f"(valid flat indices are 0 to {H * W - 1})")
+    return dx
+
+
+def _max_pool_forward_impl(x, y, argmax, SH, SW, KH, KW):
+    """x (P, H, W) -> y, argmax (P, HO, WO); P = N*C planes."""
+    P, W = x.shape[0], x.shape[2]
+    HO, WO = y.shape[1], y.shape[2]
+    for p in prange(P):  # each plane writes only y[p] and argmax[p]
+        xp = x[p]
+        for i in range(HO):
+            for j in range(WO):
+                r0, s0 = i * SH, j * SW
+                best = xp[r0, s0]
+                best_idx = r0 * W + s0
+                for u in range(KH):
+                    row = xp[r0 + u, s0:s0 + KW]
+                    for v in range(KW):
+                        # strict '>' keeps the first maximum (as engine.reference)
+                        if row[v] > best:
+                            best = row[v]
+                            best_idx = (r0 + u) * W + s0 + v
+                y[p, i, j] = best
+                argmax[p, i, j] = best_idx
+
+
+_max_pool_forward_kernel = kernel(_max_pool_forward_impl, parallel=True)
+
+
+def _max_pool_backward_impl(dout, argmax, dx):
+    """dout, argmax (P, HO*WO) -> dx (P, H*W) zeroed; returns the count of bad indices."""
+    P, M = dout.shape
+    HW = dx.shape[1]
+    bad = 0
+    for p in prange(P):  # each plane writes only dx[p]
+        for k in range(M):
+            idx = argmax[p, k]
+            if 0 <= idx < HW:
+                dx[p, idx] += dout[p, k]
+            else:
+                bad += 1  # a prange reduction
+    return bad
+
+
+_max_pool_backward_kernel = kernel(_max_pool_backward_impl, parallel=True)
+
+
+# ------------------------------------------------------------ average pooling
+
+def avg_pool2d_forward(x, size=2, stride=2):
+    """Average pooling.
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+        float32 or float64 (other dtypes become float64).
+    size : int or (h, w) pair
+        Window size KH x KW.
+    stride : int or (h, w) pair, or None
+        Window step; None means equal to ``size``.
+
+    Returns
+    -------
+    y : array (N, C, HO, WO), dtype of ``x``
+        The mean of each window.
+    """
+    x = np.asarray(x)
+    g = check_pool(x.shape, size, stride)
+    x = as_float(x, float_dtype(x))
+    y = np.empty(g.output_shape, dtype=x.dtype)
+    share = x.dtype.type(1.0 / (g.KH * g.KW))
+    _avg_pool_forward_kernel(x.reshape(g.N * g.C, g.H, g.W),  # (N*C, H, W)
+                             y.reshape(g.N * g.C, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW, share)
+    return y
+
+
+def avg_pool2d_backward(dout, input_shape, size=2, stride=2):
+    """Spread each delta evenly over the cells of its window.
+
+    Parameters
+    ----------
+    dout : array (N, C, HO, WO)
+        Upstream gradient; float32 or float64 (other dtypes become float64).
+    input_shape : tuple (N, C, H, W)
+        Shape of the forward input.
+    size, stride : int or (h, w) pair
+        As in the forward pass.
+
+    Returns
+    -------
+    dx : array (N, C, H, W), dtype of ``dout``
+        Each cell collects ``delta / (KH * KW)`` from every window covering it.
+    """
+    dout = np.asarray(dout)
+    g = check_pool(input_shape, size, stride)
+    if dout.shape != g.output_shape:
+        raise GeometryError(
+            f"the upstream gradient has shape {dout.shape}, but this pooling produces "
+            f"shape {g.output_shape}")
+    dout = as_float(dout, float_dtype(dout))
+    dx = np.zeros(g.input_shape, dtype=dout.dtype)
+    share = dout.dtype.type(1.0 / (g.KH * g.KW))
+    _avg_pool_backward_kernel(dout.reshape(g.N * g.C, g.HO, g.WO),  # (N*C, HO, WO)
+                              dx.reshape(g.N * g.C, g.H, g.W), g.SH, g.SW, g.KH, g.KW, share)
+    return dx
+
+
+def _avg_pool_forward_impl(x, y, SH, SW, KH, KW, share):
+    """x (P, H, W) -> y (P, HO, WO); share = 1 / (KH*KW) in the dtype of x."""
+    P = x.shape[0]
+    HO, WO = y.shape[1], y.shape[2]
+    for p in prange(P):  # each plane writes only y[p]
+        xp = x[p]
+        for i in range(HO):
+            for j in range(WO):
+                r0, s0 = i * SH, j * SW
+                total = share - share  # a zero of x's dtype (float32 stays float32)
+                for u in range(KH):
+                    row = xp[r0 + u, s0:s0 + KW]
+                    for v in range(KW):
+                        total += row[v]
+                y[p, i, j] = total * share
+
+
+_avg_pool_forward_kernel = kernel(_avg_pool_forward_impl, parallel=True)
+
+
+def _avg_pool_backward_impl(dout, dx, SH, SW, KH, KW, share):
+    """dout (P, HO, WO) -> dx (P, H, W) zeroed; overlapping windows accumulate."""
+    P = dout.shape[0]
+    HO, WO = dout.shape[1], dout.shape[2]
+    for p in prange(P):  # each plane writes only dx[p]
+        dxp = dx[p]
+        for i in range(HO):
+            for j in range(WO):
+                r0, s0 = i * SH, j * SW
+                part = dout[p, i, j] * share
+                for u in range(KH):
+                    row = dxp[r0 + u, s0:s0 + KW]
+                    for v in range(KW):
+                        row[v] += part
+
+
+_avg_pool_backward_kernel = kernel(_avg_pool_backward_impl, parallel=True)

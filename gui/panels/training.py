@@ -1,0 +1,740 @@
+"""The Training lab: build a small CNN, train it live on MNIST and watch it learn.
+
+Left: the network builder (conv blocks and a dense head, with every layer's
+output shape and parameter count) and the training controls. Right, in tabs:
+the curves with the first layer's kernels and the gradient norms; a probe
+digit's feature maps and delta maps for every layer; the validation confusion
+matrix and misclassified digits; a canvas to draw a digit on.
+
+Threads: a :class:`gui.workers.training.TrainingWorker` owns the Trainer while
+it exists (running or paused) and is the only caller of the engine then; this
+widget only sends it commands and draws the frames it emits. The worker is
+stopped (and joined) when the lab is left or the window closes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.panels.training_builder import NetworkBuilder
+from gui.panels.training_controls import TrainingControls, TrainingSettings
+from gui.panels.training_views import (
+    ConfusionView,
+    CurvesView,
+    GradNormView,
+    ImageView,
+    KernelMosaicView,
+    LayerMapsView,
+    MisclassifiedView,
+    ProbabilityView,
+)
+from gui.widgets.draw_canvas import DrawCanvas
+from gui.workers.training import EpochResult, TrainingFrame, TrainingWorker, take_snapshot
+
+__all__ = ["TrainingLab", "default_spec", "default_settings"]
+
+INPUT_SHAPE = (1, 28, 28)
+W6_SPEC = [
+    {"type": "conv", "filters": 8, "kernel": 3, "stride": 1, "padding": 1},
+    {"type": "relu"},
+    {"type": "maxpool", "size": 2, "stride": 2},
+    {"type": "conv", "filters": 16, "kernel": 3, "stride": 1, "padding": 1},
+    {"type": "relu"},
+    {"type": "maxpool", "size": 2, "stride": 2},
+    {"type": "flatten"},
+    {"type": "dense", "units": 10},
+]
+TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW = range(4)
+
+
+def default_spec() -> list[dict]:
+    """engine.recipe.DEFAULT_SPEC (the network the CLI trains), else the W6 network."""
+    try:
+        from engine.recipe import DEFAULT_SPEC
+    except ImportError:
+        return [dict(layer) for layer in W6_SPEC]
+    return [dict(layer) for layer in DEFAULT_SPEC]
+
+
+def default_settings() -> TrainingSettings:
+    """engine.recipe.DEFAULT_TRAINING as the controls' settings."""
+    base = TrainingSettings()
+    try:
+        from engine.recipe import DEFAULT_TRAINING
+    except ImportError:
+        return base
+
+    def get(key, fallback):
+        if isinstance(DEFAULT_TRAINING, dict):
+            return DEFAULT_TRAINING.get(key, fallback)
+        return getattr(DEFAULT_TRAINING, key, fallback)
+
+    return TrainingSettings(optimizer=str(get("optimizer", base.optimizer)),
+                            lr=float(get("lr", base.lr)),
+                            batch_size=int(get("batch_size", base.batch_size)),
+                            epochs=int(get("epochs", base.epochs)),
+                            seed=int(get("seed", base.seed)),
+                            augment=bool(get("augment", base.augment)),
+                            schedule=str(get("schedule", base.schedule)))
+
+
+class TrainingLab(QWidget):
+    """Build, train and inspect a CNN on the embedded MNIST digits.
+
+    Parameters
+    ----------
+    live_views : bool
+        False: the worker sends no snapshots (the benchmark's "curves only" case).
+    data : (train_x, train_y, val_x, val_y) or None
+        None loads the embedded MNIST split (engine.data.mnist_split).
+
+    Attributes useful to tests and the benchmark: ``state`` (idle, running,
+    paused, finished, diverged, invalid), ``trainer``, ``frames_drawn``.
+    """
+
+    status_message = pyqtSignal(str)
+    state_changed = pyqtSignal(str)
+    frame_drawn = pyqtSignal(object)      # the TrainingFrame just drawn
+    validated = pyqtSignal(object)        # EpochResult
+    model_saved = pyqtSignal(str, str)    # path, error ("" when it worked)
+
+    def __init__(self, parent=None, live_views: bool = True, data=None):
+        super().__init__(parent)
+        self.state = "idle"
+        self.trainer = None
+        self.frames_drawn = 0
+        self._live_views = live_views
+        self._worker: TrainingWorker | None = None
+        self._loaded_model = False
+        self._probe_index = 0
+        self._probe = None          # (image (1, 28, 28), label or None, title)
+        self._probe_id = 0
+        self._last_snapshot = None
+        self._last_eval: EpochResult | None = None
+        self._val_epochs: set[int] = set()
+        # (train_x, train_y, val_x, val_y); tests and benchmarks may pass a subset
+        self._data = tuple(data) if data is not None else self._load_data()
+        # drawing -> probe at most every 40 ms, however fast the mouse moves
+        self._draw_timer = QTimer(self, singleShot=True, interval=40)
+        self._draw_timer.timeout.connect(self._drawing_to_probe)
+        self._build_ui()
+        self._actions = self._make_actions()
+        self.controls.set_settings(default_settings())
+        try:
+            self.builder.set_spec(default_spec())
+        except ValueError:
+            self.builder.set_spec(W6_SPEC)
+        self._connect()
+        self._set_probe_index(0, request=False)
+        self._rebuild()
+
+    # ------------------------------------------------------------------ set-up
+    def _load_data(self):
+        from engine.data import DataFileError, mnist_split
+        try:
+            return mnist_split()
+        except (DataFileError, OSError) as err:
+            message = f"The digits could not be loaded: {err}"
+            QTimer.singleShot(0, lambda: self.status_message.emit(message))
+            z = np.zeros((1, *INPUT_SHAPE), np.float32)
+            return (z, np.zeros(1, np.int64), z, np.zeros(1, np.int64))
+
+    @property
+    def val_x(self) -> np.ndarray:
+        return self._data[2]
+
+    @property
+    def val_y(self) -> np.ndarray:
+        return self._data[3]
+
+    def _build_ui(self) -> None:
+        self.builder = NetworkBuilder(INPUT_SHAPE)
+        self.controls = TrainingControls()
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(4, 4, 4, 4)
+        ll.addWidget(self.controls)
+        ll.addWidget(self.builder, 1)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(470)
+        scroll.setMaximumWidth(560)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._curves_tab(), "Curves")
+        self.tabs.addTab(self._probe_tab(), "Feature && delta maps")
+        self.tabs.addTab(self._validation_tab(), "Validation")
+        self.tabs.addTab(self._draw_tab(), "Draw a digit")
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(scroll)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([480, 920])
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    def _curves_tab(self) -> QWidget:
+        self.curves = CurvesView()
+        self.kernels_view = KernelMosaicView()
+        self.grad_view = GradNormView()
+        w = QWidget()
+        grid = QGridLayout(w)
+        grid.addWidget(self.curves, 0, 0, 2, 1)
+        grid.addWidget(self.kernels_view, 0, 1)
+        grid.addWidget(self.grad_view, 1, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        return w
+
+    def _probe_tab(self) -> QWidget:
+        self.probe_view = ImageView("Probe")
+        self.probe_probs = ProbabilityView()
+        self.probe_spin = QSpinBox(minimum=0, maximum=max(0, len(self.val_y) - 1))
+        self.probe_spin.setToolTip("Which validation digit to look at")
+        random_button = QPushButton("Random digit")
+        random_button.clicked.connect(self._random_probe)
+        self.probe_spin.valueChanged.connect(self._set_probe_index)
+        picker = QVBoxLayout()
+        picker.addWidget(QLabel("Validation digit #"))
+        picker.addWidget(self.probe_spin)
+        picker.addWidget(random_button)
+        picker.addStretch(1)
+        top = QHBoxLayout()
+        top.addLayout(picker)
+        top.addWidget(self.probe_view, 1)
+        top.addWidget(self.probe_probs, 2)
+        self.feature_maps = LayerMapsView(signed="auto")
+        self.delta_maps = LayerMapsView(signed="always")
+        w = QWidget()
+        v = QVBoxLayout(w)
+        v.addLayout(top, 2)
+        v.addWidget(QLabel("<b>Feature maps</b> (forward pass: each layer's output for the probe)"))
+        v.addWidget(self.feature_maps, 3)
+        v.addWidget(QLabel("<b>Delta maps</b> ∂L/∂(layer output), backpropagated error for the "
+                           "probe's label: red positive, blue negative, white zero"))
+        v.addWidget(self.delta_maps, 3)
+        return w
+
+    def _validation_tab(self) -> QWidget:
+        self.confusion = ConfusionView()
+        self.misclassified = MisclassifiedView(rows=5, cols=8)
+        self.misclassified.picked.connect(self._pick_misclassified)
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.addWidget(self.confusion, 1)
+        h.addWidget(self.misclassified, 1)
+        return w
+
+    def _draw_tab(self) -> QWidget:
+        self.canvas = DrawCanvas()
+        self.canvas.changed.connect(self._draw_timer.start)
+        clear = QPushButton("Clear")
+        clear.clicked.connect(self.canvas.clear)
+        self.drawn_view = ImageView("Network input")
+        self.draw_probs = ProbabilityView()
+        self.draw_maps = LayerMapsView(signed="auto")
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Draw a digit (left button); right click clears."))
+        left.addWidget(self.canvas, 1)
+        left.addWidget(clear)
+        right = QVBoxLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.drawn_view, 1)
+        row.addWidget(self.draw_probs, 2)
+        right.addLayout(row, 2)
+        right.addWidget(QLabel("<b>Feature maps</b> of your digit"))
+        right.addWidget(self.draw_maps, 3)
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.addLayout(left, 2)
+        h.addLayout(right, 3)
+        return w
+
+    def _connect(self) -> None:
+        c = self.controls
+        c.start.connect(self.start)
+        c.pause.connect(self.pause)
+        c.resume.connect(self.resume)
+        c.step.connect(self.step)
+        c.reset.connect(self.reset)
+        c.lr_changed.connect(self._lr_changed)
+        c.epochs_changed.connect(self._epochs_changed)
+        c.setup_changed.connect(self._setup_changed)
+        c.schedule_changed.connect(self._schedule_changed)
+        self.builder.spec_changed.connect(self._spec_changed)
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+    def _make_actions(self) -> list[QAction]:
+        def action(text, slot, shortcut=None):
+            a = QAction(text, self)
+            a.triggered.connect(slot)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            return a
+
+        return [action("Save trained model…", self._save_model_dialog),
+                action("Load trained model…", self._load_model_dialog),
+                action("Save network spec (JSON)…", self._save_spec_dialog),
+                action("Load network spec (JSON)…", self._load_spec_dialog)]
+
+    # ------------------------------------------------------------------ lab hooks
+    def activated(self) -> None:
+        if self.trainer is not None:
+            self._request_probe()
+
+    def deactivated(self) -> None:
+        """Switching to another lab stops training (it can be resumed)."""
+        was_running = self.state == "running"
+        self._stop_worker()
+        if was_running:
+            self._set_state("paused")
+            self.status_message.emit("Training paused because you left the Training lab.")
+
+    def shutdown(self) -> None:
+        """The window is closing: returns only when the worker thread has ended."""
+        self._stop_worker()
+
+    def menu_actions(self) -> list[QAction]:
+        return list(self._actions)
+
+    def export_widget(self) -> QWidget:
+        return self
+
+    def prepare_screenshot(self, steps: int = 300) -> None:
+        """Train ``steps`` batches synchronously (seeded) and draw the result, so that a
+        screenshot shows a network in the middle of learning."""
+        self._stop_worker()
+        self._rebuild()
+        trainer = self.trainer
+        if trainer is None:
+            return
+        self._on_evaluated_data(EpochResult(0, 0, trainer.evaluate()))
+        history = []
+        for _ in range(steps):
+            epoch = trainer.epoch
+            r = trainer.step()
+            history.append((r.iteration, r.loss, r.accuracy))
+            if trainer.epoch > epoch:
+                self._on_evaluated_data(EpochResult(trainer.epoch, trainer.iteration,
+                                                    trainer.evaluate()))
+        it, loss, acc = (np.array(col) for col in zip(*history, strict=True))
+        probe, label, _ = self._probe
+        frame = TrainingFrame(it, loss, acc, trainer.iteration, trainer.epoch,
+                              float(trainer.last_result.epoch_progress), 0.0,
+                              take_snapshot(trainer, probe, label), self._probe_id, False,
+                              trainer.optimizer.lr)
+        self._draw_frame(frame)
+        self._set_state("paused")
+
+    # ------------------------------------------------------------------ state
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.controls.set_state(state)
+        editable = state in ("idle", "invalid")
+        self.builder.set_editable(editable, "Press Reset to change the network")
+        self.state_changed.emit(state)
+
+    def _rebuild(self) -> None:
+        """A new network and Trainer from the builder and the controls (discards training)."""
+        from engine.network import Network
+        from engine.training import Trainer
+
+        self._stop_worker()
+        self._loaded_model = False
+        if not self.builder.is_valid():
+            self.trainer = None
+            self._set_state("invalid")
+            self.status_message.emit("The network cannot be built: see the message under "
+                                     "the layer list.")
+            return
+        s = self.controls.settings()
+        try:
+            network = Network(self.builder.spec(), input_shape=INPUT_SHAPE, seed=s.seed)
+            self._install_trainer(Trainer(network, *self._data, optimizer=s.optimizer, lr=s.lr,
+                                          batch_size=s.batch_size, seed=s.seed,
+                                          augment=s.augment))
+        except ValueError as err:
+            self.trainer = None
+            self._set_state("invalid")
+            self.status_message.emit(f"The network cannot be built: {err}")
+            return
+        self._set_state("idle")
+
+    def _install_trainer(self, trainer) -> None:
+        self.trainer = trainer
+        self._clear_views()
+        self._build_views(trainer.network)
+        self._request_probe()
+
+    def _build_views(self, network) -> None:
+        layers = [(info.name, tuple(info.output_shape)) for info in network.summary()
+                  if info.type != "flatten"]
+        self.feature_maps.build(layers)
+        self.delta_maps.build(layers)
+        self.draw_maps.build(layers)
+        self.grad_view.build([info.name for info in network.summary() if info.param_count])
+
+    def _clear_views(self) -> None:
+        self.curves.clear_data()
+        self.grad_view.clear_data()
+        self._val_epochs.clear()
+        self._last_eval = None
+        self._last_snapshot = None
+        self.controls.progress.setValue(0)
+        self.controls.progress.setFormat("epoch -")
+        self.controls.info.setText("Not trained yet.")
+        self.controls.info.setStyleSheet("")
+
+    # ------------------------------------------------------------------ worker
+    def _ensure_worker(self, running: bool = False) -> TrainingWorker | None:
+        if self._worker is not None or self.trainer is None:
+            return self._worker
+        probe, label, _ = self._probe
+        epochs = self.controls.epochs.value()
+        w = TrainingWorker(self.trainer, probe, label, epochs, running=running,
+                           live_views=self._live_views,
+                           schedule=self.controls.settings().schedule,
+                           total_iterations=epochs * self.trainer.iterations_per_epoch)
+        w.frame.connect(self._on_frame)
+        w.evaluated.connect(self._on_evaluated)
+        w.diverged.connect(self._on_diverged)
+        w.finished_training.connect(self._on_finished)
+        w.saved.connect(self._on_saved)
+        w.failed.connect(self._on_failed)
+        w.set_probe(probe, label, self._probe_id)
+        self._worker = w
+        w.start()
+        return w
+
+    def _stop_worker(self) -> None:
+        w, self._worker = self._worker, None
+        if w is not None:
+            if not w.stop_and_wait(5000):
+                self.status_message.emit("The training thread did not stop in time.")
+
+    def _from_current_worker(self) -> bool:
+        return self.sender() is self._worker and self._worker is not None
+
+    # ------------------------------------------------------------------ commands
+    def start(self) -> None:
+        if self.state != "idle" or self.trainer is None:
+            return
+        self._ensure_worker(running=True).resume()
+        self._set_state("running")
+        self.status_message.emit("Training…")
+
+    def pause(self) -> None:
+        if self._worker is not None and self.state == "running":
+            self._worker.pause()
+        if self.state == "running":
+            self._set_state("paused")
+
+    def resume(self) -> None:
+        if self.state not in ("paused", "finished") or self.trainer is None:
+            return
+        if self.trainer.epoch >= self.controls.epochs.value():
+            self.status_message.emit(f"{self.trainer.epoch} epoch(s) are done: raise Epochs "
+                                     "to train further.")
+            return
+        w = self._ensure_worker()
+        w.set_target_epochs(self.controls.epochs.value())
+        w.resume()
+        self._set_state("running")
+
+    def step(self) -> None:
+        if self.state not in ("idle", "paused", "finished") or self.trainer is None:
+            return
+        self._ensure_worker().step_once()
+        if self.state == "idle":
+            self._set_state("paused")
+
+    def reset(self) -> None:
+        self._rebuild()
+        if self.trainer is not None:
+            self.status_message.emit("Reset: new weights from the seed.")
+
+    def _lr_changed(self, lr: float) -> None:
+        if self._worker is not None:
+            self._worker.set_lr(lr)
+        elif self.trainer is not None:
+            self.trainer.optimizer.lr = lr
+
+    def _schedule_changed(self) -> None:
+        if self._worker is not None and self.trainer is not None:
+            epochs = self.controls.epochs.value()
+            self._worker.set_schedule(self.controls.settings().schedule,
+                                      epochs * self.trainer.iterations_per_epoch)
+
+    def _epochs_changed(self, epochs: int) -> None:
+        if self._worker is not None:
+            self._worker.set_target_epochs(epochs)
+        self._schedule_changed()  # a cosine schedule stretches over the new length
+        if self.state == "finished" and self.trainer is not None and self.trainer.epoch < epochs:
+            self._set_state("paused")
+
+    def _setup_changed(self) -> None:
+        if self.state == "idle" and not self._loaded_model:
+            self._rebuild()
+
+    def _spec_changed(self, _spec) -> None:
+        if self.state in ("idle", "invalid"):
+            self._rebuild()
+
+    # ------------------------------------------------------------------ probe
+    def _set_probe_index(self, index: int, request: bool = True) -> None:
+        index = int(np.clip(index, 0, len(self.val_y) - 1))
+        self._probe_index = index
+        label = int(self.val_y[index])
+        self._probe = (self.val_x[index], label, f"Validation digit #{index}, label {label}")
+        if self.probe_spin.value() != index:
+            self.probe_spin.blockSignals(True)
+            self.probe_spin.setValue(index)
+            self.probe_spin.blockSignals(False)
+        self.probe_view.set_image(self.val_x[index][0], self._probe[2])
+        if request:
+            self._request_probe()
+
+    def _random_probe(self) -> None:
+        rng = np.random.default_rng()
+        self._set_probe_index(int(rng.integers(len(self.val_y))))
+
+    def _pick_misclassified(self, index: int) -> None:
+        self._set_probe_index(index)
+        self.tabs.setCurrentIndex(TAB_PROBE)
+        self.status_message.emit(f"Probe: validation digit #{index}")
+
+    def _drawing_to_probe(self) -> None:
+        image = self.canvas.network_input()  # (1, 28, 28) float32 in [0, 1]
+        self.drawn_view.set_image(image[0])
+        self._probe = (image, None, "Your drawing")
+        self.probe_view.set_image(image[0], "Your drawing")
+        self._request_probe()
+
+    def _request_probe(self) -> None:
+        self._probe_id += 1
+        probe, label, _ = self._probe
+        w = self._ensure_worker()
+        if w is not None:
+            w.set_probe(probe, label, self._probe_id)
+
+    # ------------------------------------------------------------------ frames
+    @pyqtSlot(object)
+    def _on_frame(self, frame: TrainingFrame) -> None:
+        if not self._from_current_worker():
+            return
+        self._draw_frame(frame)
+        if not frame.running and self.state == "running":
+            self._set_state("paused")
+        # flow control: the worker sends the next frame only after this one is drawn
+        self._worker.frame_consumed()
+
+    def _draw_frame(self, frame: TrainingFrame) -> None:
+        self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies)
+        if frame.snapshot is not None:
+            self._last_snapshot = frame.snapshot
+            if frame.snapshot.grad_norms and len(frame.iterations):
+                self.grad_view.add(frame.iteration, frame.snapshot.grad_norms)
+        self._show_progress(frame)
+        self._redraw_visible()
+        self.frames_drawn += 1
+        self.frame_drawn.emit(frame)
+
+    def _show_progress(self, frame: TrainingFrame) -> None:
+        trainer = self.trainer
+        if trainer is None or frame.iteration == 0:
+            return
+        ipe = trainer.iterations_per_epoch
+        epochs = self.controls.epochs.value()
+        done_in_epoch = frame.iteration - (frame.iteration - 1) // ipe * ipe
+        number = (frame.iteration - 1) // ipe + 1
+        left = None
+        if frame.steps_per_second > 0 and frame.running:
+            left = max(0, epochs * ipe - frame.iteration) / frame.steps_per_second
+        self.controls.set_progress(number, done_in_epoch / ipe, epochs, left,
+                                   frame.steps_per_second if frame.running else 0.0, frame.lr)
+
+    def _tab_changed(self, index: int) -> None:
+        if index == TAB_DRAW and self._probe[1] is not None and not self.canvas.is_empty():
+            self._drawing_to_probe()  # back on the canvas: the drawing is the probe again
+        self._redraw_visible()
+
+    def _redraw_visible(self) -> None:
+        """Only the visible tab's items are redrawn: hidden ones catch up when shown."""
+        snap = self._last_snapshot
+        tab = self.tabs.currentIndex()
+        if snap is None:
+            return
+        if tab == TAB_CURVES:
+            if snap.kernels.shape[0]:
+                self.kernels_view.set_kernels(snap.kernels)
+        elif tab == TAB_PROBE:
+            self.feature_maps.update_maps(snap.activations)
+            self.delta_maps.update_maps(snap.deltas)
+            label = self._probe[1]
+            self.probe_probs.set_probabilities(snap.probabilities, label)
+        elif tab == TAB_DRAW:
+            if self._probe[1] is None:  # the drawing is the probe
+                self.draw_probs.set_probabilities(snap.probabilities)
+                self.draw_maps.update_maps(snap.activations)
+
+    @pyqtSlot(object)
+    def _on_evaluated(self, result: EpochResult) -> None:
+        if self._from_current_worker():
+            self._on_evaluated_data(result)
+
+    def _on_evaluated_data(self, result: EpochResult) -> None:
+        if result.epoch in self._val_epochs:
+            return
+        self._val_epochs.add(result.epoch)
+        self._last_eval = result
+        r = result.result
+        self.curves.add_validation(result.iteration, r.loss, r.accuracy)
+        self.confusion.set_confusion(r.confusion)
+        wrong = np.flatnonzero(r.predictions != self.val_y)
+        shown = wrong[:40]
+        self.misclassified.set_digits(self.val_x[shown, 0], self.val_y[shown],
+                                      r.predictions[shown], shown, len(wrong))
+        self.validated.emit(result)
+        if result.epoch > 0:
+            self.status_message.emit(f"Epoch {result.epoch}: validation accuracy "
+                                     f"{r.accuracy:.1%}, loss {r.loss:.3f}")
+
+    @pyqtSlot(str)
+    def _on_diverged(self, message: str) -> None:
+        if not self._from_current_worker():
+            return
+        self._set_state("diverged")
+        self.controls.info.setText(message)
+        self.controls.info.setStyleSheet("color: #b2182b;")
+        self.status_message.emit(message)
+
+    @pyqtSlot(str)
+    def _on_finished(self, message: str) -> None:
+        if self._from_current_worker():
+            self._set_state("finished")
+            self.status_message.emit(message)
+
+    @pyqtSlot(str, str)
+    def _on_saved(self, path: str, error: str) -> None:
+        self.model_saved.emit(path, error)
+        self.status_message.emit(f"Could not save the model: {error}" if error
+                                 else f"Model saved to {path}")
+
+    @pyqtSlot(str)
+    def _on_failed(self, message: str) -> None:
+        if self._from_current_worker():
+            self._stop_worker()
+            self._set_state("paused")
+            self.status_message.emit(message)
+
+    # ------------------------------------------------------------------ files
+    def save_model(self, path: str) -> None:
+        """Save the trained model (.npz, the CLI's format); ``model_saved`` reports it."""
+        if self.trainer is None:
+            self.status_message.emit("There is no network to save: the spec is invalid.")
+            return
+        w = self._ensure_worker()
+        w.save_model(str(path))  # the worker owns the weights: it saves between two steps
+
+    def load_model(self, path: str) -> bool:
+        """Load a .npz model; training can continue from it (Resume)."""
+        from engine.network import ModelFileError, Network
+        from engine.training import Trainer
+
+        try:
+            network = Network.load(path)
+        except (ModelFileError, OSError, ValueError) as err:
+            self.status_message.emit(f"Could not load the model: {err}")
+            return False
+        if tuple(network.input_shape) != INPUT_SHAPE or network.num_classes != 10:
+            self.status_message.emit(
+                f"Could not load the model: it takes inputs of shape {network.input_shape} "
+                f"with {network.num_classes} classes, not 28x28 digits with 10 classes")
+            return False
+        self._stop_worker()
+        self._show_spec_in_builder(network.spec)
+        s = self.controls.settings()
+        self._install_trainer(Trainer(network, *self._data, optimizer=s.optimizer, lr=s.lr,
+                                      batch_size=s.batch_size, seed=s.seed, augment=s.augment))
+        self._loaded_model = True
+        self._set_state("paused")
+        self._ensure_worker()  # evaluates the loaded network for the curves and confusion
+        self.status_message.emit(f"Model loaded from {path}; Resume trains it further.")
+        return True
+
+    def _show_spec_in_builder(self, spec) -> None:
+        self.builder.blockSignals(True)
+        try:
+            self.builder.set_spec(spec)
+        except (ValueError, KeyError) as err:
+            self.status_message.emit(f"The builder cannot show this network ({err}).")
+        finally:
+            self.builder.blockSignals(False)
+
+    def save_spec(self, path: str) -> None:
+        spec = self.trainer.network.spec if self.trainer is not None else self.builder.spec()
+        try:
+            Path(path).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            self.status_message.emit(f"Could not save the network spec: {err}")
+            return
+        self.status_message.emit(f"Network spec saved to {path}")
+
+    def load_spec(self, path: str) -> bool:
+        try:
+            spec = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(spec, list) or not all(isinstance(s, dict) for s in spec):
+                raise ValueError("the file must hold a list of layers, e.g. "
+                                 '[{"type": "conv", "filters": 8, "kernel": 3}, ...]')
+            self.builder.set_spec(spec)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            self.status_message.emit(f"Could not load the network spec: {err}")
+            return False
+        self._rebuild()
+        self.status_message.emit(f"Network spec loaded from {path}")
+        return True
+
+    def _save_model_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save trained model", "model.npz",
+                                              "Model (*.npz)")
+        if path:
+            self.save_model(path)
+
+    def _load_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load trained model", "", "Model (*.npz)")
+        if path:
+            self.load_model(path)
+
+    def _save_spec_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save network spec", "network.json",
+                                              "JSON (*.json)")
+        if path:
+            self.save_spec(path)
+
+    def _load_spec_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load network spec", "", "JSON (*.json)")
+        if path:
+            self.load_spec(path)

@@ -1,0 +1,507 @@
+"""The live views of the Training lab.
+
+Every view creates its plot and image items once (``build`` when the network
+changes) and afterwards only updates them in place (``setData``,
+``setImage(..., autoLevels=False)``, ``setText``), so a frame costs little on
+the GUI thread. Images use ``axisOrder="row-major"`` (row, column) like numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPointF, pyqtSignal
+from PyQt6.QtGui import QColor, QFont
+
+from gui.widgets.colormaps import diverging_lut, greys_lut, symmetric_levels
+
+__all__ = ["mosaic", "vector_grid", "Series", "CurvesView", "GradNormView", "KernelMosaicView",
+           "LayerMapsView", "ConfusionView", "MisclassifiedView", "ProbabilityView",
+           "ImageView"]
+
+BACKGROUND = "#f4f4f4"
+_DIVERGING = diverging_lut()
+_GREYS = greys_lut()
+LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+# -- array layout --------------------------------------------------------------
+def grid_shape(count: int, tile_h: int = 1, tile_w: int = 1) -> tuple[int, int]:
+    """(rows, cols) for ``count`` tiles, making the mosaic roughly square."""
+    cols = max(1, math.ceil(math.sqrt(count * tile_h / max(tile_w, 1))))
+    cols = min(cols, count) if count else 1
+    return math.ceil(count / cols) if count else 1, cols
+
+
+def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarray:
+    """Tile maps side by side, NaN in the gaps (drawn transparent).
+
+    Parameters
+    ----------
+    maps : (C, H, W) array
+    cols : tiles per row; None makes the mosaic roughly square
+
+    Returns
+    -------
+    (rows*H + (rows-1)*gap, cols*W + (cols-1)*gap) float32 array
+    """
+    C, H, W = maps.shape
+    rows, cols = grid_shape(C, H, W) if cols is None else (math.ceil(C / cols), cols)
+    out = np.full((rows * H + (rows - 1) * gap, cols * W + (cols - 1) * gap), np.nan,
+                  dtype=np.float32)
+    for c in range(C):
+        r, q = divmod(c, cols)
+        out[r * (H + gap):r * (H + gap) + H, q * (W + gap):q * (W + gap) + W] = maps[c]
+    return out
+
+
+def vector_grid(v: np.ndarray, cols: int = 16) -> np.ndarray:
+    """A (D,) vector as a grid of cells, row by row, NaN after the end.
+
+    Returns (ceil(D/cols), min(D, cols)) float32.
+    """
+    D = v.shape[0]
+    cols = max(1, min(cols, D))
+    out = np.full(math.ceil(D / cols) * cols, np.nan, dtype=np.float32)
+    out[:D] = v
+    return out.reshape(-1, cols)  # (rows, cols)
+
+
+def as_image(a: np.ndarray) -> np.ndarray:
+    """A layer output (C,H,W) or (D,) as one 2-D image (mosaic or grid)."""
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim == 3:
+        return mosaic(a)
+    if a.ndim == 1:
+        return vector_grid(a, cols=10 if a.shape[0] <= 10 else 16)
+    return a.reshape(a.shape[0], -1)
+
+
+def _image_item() -> pg.ImageItem:
+    return pg.ImageItem(axisOrder="row-major")
+
+
+def _image_box(view: pg.ViewBox) -> None:
+    view.setAspectLocked(True)
+    view.invertY(True)
+    view.setMouseEnabled(False, False)
+    view.setMenuEnabled(False)
+    view.setDefaultPadding(0.02)
+
+
+def _levels(a: np.ndarray, signed: bool) -> tuple[float, float]:
+    if signed:
+        return symmetric_levels(a)
+    finite = a[np.isfinite(a)]
+    top = float(finite.max()) if finite.size else 1.0
+    return 0.0, max(top, 1e-12)
+
+
+# -- growing data for curves ----------------------------------------------------
+class Series:
+    """Append-only (x, y) storage that grows by doubling; ``view()`` is no copy."""
+
+    def __init__(self, capacity: int = 1024):
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def clear(self) -> None:
+        self._n = 0
+
+    def extend(self, x, y) -> None:
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        need = self._n + x.shape[0]
+        if need > self._x.shape[0]:
+            size = max(need, 2 * self._x.shape[0])
+            self._x = np.resize(self._x, size)
+            self._y = np.resize(self._y, size)
+        self._x[self._n:need] = x
+        self._y[self._n:need] = y
+        self._n = need
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._x[:self._n], self._y[:self._n]
+
+
+def ema(values: np.ndarray, start: float | None, alpha: float) -> tuple[np.ndarray, float]:
+    """Exponential moving average of ``values`` continuing from ``start``."""
+    out = np.empty_like(values, dtype=np.float64)
+    acc = start
+    for k, v in enumerate(values):
+        acc = v if acc is None else (1.0 - alpha) * acc + alpha * v
+        out[k] = acc
+    return out, acc
+
+
+# -- curves ------------------------------------------------------------------------
+class CurvesView(pg.GraphicsLayoutWidget):
+    """Loss and accuracy: training per iteration (raw, faint, and smoothed) and
+    validation per epoch (dots)."""
+
+    SMOOTHING = 0.05
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self.loss_plot = self.addPlot(row=0, col=0, title="Loss (cross-entropy)")
+        self.acc_plot = self.addPlot(row=1, col=0, title="Accuracy")
+        self.acc_plot.setXLink(self.loss_plot)
+        self.acc_plot.setYRange(0, 1, padding=0.02)
+        self.acc_plot.setLabel("bottom", "iteration")
+        self._series = {}
+        self._items = {}
+        self._ema = {"loss": None, "acc": None}
+        for key, plot in (("loss", self.loss_plot), ("acc", self.acc_plot)):
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.addLegend(offset=(-10, 10))
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            self._items[key, "raw"] = plot.plot(pen=pg.mkPen((31, 119, 180, 60)))
+            self._items[key, "smooth"] = plot.plot(pen=pg.mkPen((31, 119, 180), width=2),
+                                                   name="training (smoothed)")
+            self._items[key, "val"] = plot.plot(pen=pg.mkPen((214, 39, 40), width=2),
+                                                symbol="o", symbolSize=7,
+                                                symbolBrush=(214, 39, 40), name="validation")
+            for kind in ("raw", "smooth", "val"):
+                self._series[key, kind] = Series()
+
+    def clear_data(self) -> None:
+        for s in self._series.values():
+            s.clear()
+        self._ema = {"loss": None, "acc": None}
+        self._redraw()
+
+    def add_steps(self, iterations, losses, accuracies) -> None:
+        if len(iterations) == 0:
+            return
+        for key, values in (("loss", losses), ("acc", accuracies)):
+            values = np.asarray(values, dtype=np.float64)
+            smooth, self._ema[key] = ema(values, self._ema[key], self.SMOOTHING)
+            self._series[key, "raw"].extend(iterations, values)
+            self._series[key, "smooth"].extend(iterations, smooth)
+        self._redraw(("raw", "smooth"))
+
+    def add_validation(self, iteration: int, loss: float, accuracy: float) -> None:
+        self._series["loss", "val"].extend([iteration], [loss])
+        self._series["acc", "val"].extend([iteration], [accuracy])
+        self._redraw(("val",))
+
+    def validation_accuracies(self) -> np.ndarray:
+        return self._series["acc", "val"].view()[1].copy()
+
+    def _redraw(self, kinds=("raw", "smooth", "val")) -> None:
+        for key in ("loss", "acc"):
+            for kind in kinds:
+                x, y = self._series[key, kind].view()
+                self._items[key, kind].setData(x, y)
+
+
+class GradNormView(pg.PlotWidget):
+    """Per-layer gradient norms over the iterations, on a log scale, so that
+    vanishing (tiny, falling) or exploding (huge, rising) gradients stand out."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent, background=BACKGROUND)
+        self.plot_item = self.getPlotItem()
+        self.plot_item.setTitle("Gradient norm per layer ‖∂L/∂W‖")
+        self.plot_item.setLogMode(y=True)
+        self.plot_item.showGrid(x=True, y=True, alpha=0.25)
+        self.plot_item.setLabel("bottom", "iteration")
+        self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=2)
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._series: dict[str, Series] = {}
+
+    def build(self, names) -> None:
+        """One curve per layer with parameters (created here, updated in place later)."""
+        for item in self._curves.values():
+            self.plot_item.removeItem(item)
+        self.legend.clear()
+        self._curves.clear()
+        self._series.clear()
+        for name in names:
+            self._add_curve(name)
+
+    def _add_curve(self, name: str) -> None:
+        colour = LAYER_COLOURS[len(self._curves) % len(LAYER_COLOURS)]
+        self._curves[name] = self.plot_item.plot(pen=pg.mkPen(colour, width=2), name=name)
+        self._series[name] = Series(256)
+
+    def clear_data(self) -> None:
+        for s in self._series.values():
+            s.clear()
+        for c in self._curves.values():
+            c.setData([], [])
+
+    def add(self, iteration: int, norms: dict) -> None:
+        for name, value in norms.items():
+            if name not in self._curves:
+                self._add_curve(name)  # a layer the summary did not list: still shown
+            if np.isfinite(value) and value > 0:
+                self._series[name].extend([iteration], [value])
+        for name, curve in self._curves.items():
+            curve.setData(*self._series[name].view())
+
+
+# -- image views ---------------------------------------------------------------------
+class ImageView(pg.GraphicsLayoutWidget):
+    """One titled image (a probe digit), greys in [0, 1]."""
+
+    def __init__(self, title: str = "", parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self.label = self.addLabel(title, row=0, col=0, color="#222")
+        self.view = self.addViewBox(row=1, col=0)
+        _image_box(self.view)
+        self.item = _image_item()
+        self.item.setLookupTable(_GREYS)
+        self.view.addItem(self.item)
+
+    def set_image(self, image: np.ndarray, title: str | None = None) -> None:
+        self.item.setImage(np.asarray(image, dtype=np.float32), autoLevels=False,
+                           levels=(0.0, 1.0))
+        if title is not None:
+            self.label.setText(title, color="#222")
+        self.view.autoRange(padding=0.02)
+
+
+class KernelMosaicView(pg.GraphicsLayoutWidget):
+    """The first conv layer's kernels, one tile each, in the diverging map
+    (red positive, blue negative, white zero)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self.label = self.addLabel("First layer kernels", row=0, col=0, color="#222")
+        self.view = self.addViewBox(row=1, col=0)
+        _image_box(self.view)
+        self.item = _image_item()
+        self.item.setLookupTable(_DIVERGING)
+        self.view.addItem(self.item)
+        self._shape = None
+
+    def set_kernels(self, kernels: np.ndarray) -> None:
+        """kernels : (F, C, KH, KW); tiles of C channels side by side per filter row."""
+        F, C, KH, KW = kernels.shape
+        # (F, C, KH, KW) -> (F*C, KH, KW): each filter's channels next to each other
+        tiles = kernels.reshape(F * C, KH, KW)
+        cols = C * grid_shape(F)[1] if C > 1 else None
+        image = mosaic(tiles, cols=cols)
+        self.item.setImage(image, autoLevels=False, levels=symmetric_levels(image))
+        m = symmetric_levels(image)[1]
+        self.label.setText(f"conv1 kernels: {F} of {C}x{KH}x{KW} (max |w| = {m:.2f})",
+                           color="#222")
+        if self._shape != image.shape:
+            self._shape = image.shape
+            self.view.autoRange(padding=0.02)
+
+
+class LayerMapsView(pg.GraphicsLayoutWidget):
+    """One mosaic per layer (feature maps or delta maps) in a row of cells.
+
+    ``build`` creates the fixed set of items for a network; ``update_maps`` only
+    calls ``setImage`` on them. ``signed="auto"`` uses the diverging map when a
+    layer has negative values (symmetric levels) and greys otherwise; "always"
+    is for delta maps.
+    """
+
+    def __init__(self, signed: str = "auto", columns: int = 8, parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self._signed = signed
+        self._columns = columns
+        self._cells: dict[str, tuple] = {}
+        self._shapes: dict[str, tuple] = {}
+
+    def build(self, layers) -> None:
+        """layers : list of (name, per-sample output shape)."""
+        self.clear()
+        self._cells.clear()
+        self._shapes.clear()
+        for k, (name, _shape) in enumerate(layers):
+            row, col = divmod(k, self._columns)
+            label = self.addLabel(f"<b>{name}</b><br>", row=2 * row, col=col, color="#222",
+                                  size="8pt")
+            view = self.addViewBox(row=2 * row + 1, col=col)
+            _image_box(view)
+            item = _image_item()
+            item.setLookupTable(_GREYS)
+            view.addItem(item)
+            self._cells[name] = (label, view, item, [None])
+
+    def names(self) -> list[str]:
+        return list(self._cells)
+
+    def update_maps(self, named_arrays) -> None:
+        for name, array in named_arrays:
+            cell = self._cells.get(name)
+            if cell is None:
+                continue
+            label, view, item, lut_kind = cell
+            image = as_image(array)
+            signed = self._signed == "always" or (
+                self._signed == "auto" and bool(np.nanmin(image) < 0))
+            if lut_kind[0] != signed:
+                item.setLookupTable(_DIVERGING if signed else _GREYS)
+                lut_kind[0] = signed
+            levels = _levels(image, signed)
+            item.setImage(image, autoLevels=False, levels=levels)
+            shape = "×".join(map(str, np.shape(array)))
+            label.setText(f"<b>{name}</b><br>{shape}, max {max(abs(levels[0]), levels[1]):.2g}",
+                          color="#222", size="8pt")
+            if self._shapes.get(name) != image.shape:
+                self._shapes[name] = image.shape
+                view.autoRange(padding=0.02)
+
+
+class ConfusionView(pg.GraphicsLayoutWidget):
+    """The (K, K) confusion matrix on the validation set, counts written in the cells.
+
+    Rows are the true digits, columns the predicted ones; the colour is the
+    share of each row, so a perfect classifier is a dark diagonal."""
+
+    def __init__(self, classes: int = 10, parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self.plot = self.addPlot(title="Confusion matrix (validation)")
+        self.plot.setAspectLocked(True)
+        self.plot.invertY(True)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setLabel("left", "true digit")
+        self.plot.setLabel("bottom", "predicted digit")
+        ticks = [[(k + 0.5, str(k)) for k in range(classes)]]
+        self.plot.getAxis("left").setTicks(ticks)
+        self.plot.getAxis("bottom").setTicks(ticks)
+        self.item = _image_item()
+        # white (0) to dark blue (the whole row)
+        self.item.setLookupTable(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (8, 48, 107)])
+                                 .getLookupTable(0.0, 1.0, 256))
+        self.item.setImage(np.zeros((classes, classes), np.float32), autoLevels=False,
+                           levels=(0, 1))
+        self.plot.addItem(self.item)
+        font = QFont()
+        font.setPointSize(8)
+        self._texts = []
+        for r in range(classes):
+            for c in range(classes):
+                t = pg.TextItem("", anchor=(0.5, 0.5), color="#222")
+                t.setFont(font)
+                t.setPos(c + 0.5, r + 0.5)
+                self.plot.addItem(t)
+                self._texts.append(t)
+        self.plot.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
+        self._classes = classes
+
+    def set_confusion(self, confusion: np.ndarray) -> None:
+        confusion = np.asarray(confusion)
+        share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+        self.item.setImage(share.astype(np.float32), autoLevels=False, levels=(0, 1))
+        K = self._classes
+        for r in range(K):
+            for c in range(K):
+                t = self._texts[r * K + c]
+                n = int(confusion[r, c])
+                t.setText(str(n) if n else "")
+                t.setColor(QColor("white") if share[r, c] > 0.5 else QColor("#222"))
+
+
+class MisclassifiedView(pg.GraphicsLayoutWidget):
+    """Validation digits the network gets wrong, labelled "true→predicted".
+
+    Clicking one emits ``picked`` with its index in the validation set."""
+
+    picked = pyqtSignal(int)
+
+    def __init__(self, rows: int = 4, cols: int = 8, parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self._rows, self._cols = rows, cols
+        self.label = self.addLabel("Misclassified validation digits (click one to probe it)",
+                                   row=0, col=0, color="#222")
+        self.view = self.addViewBox(row=1, col=0)
+        _image_box(self.view)
+        self.item = _image_item()
+        self.item.setLookupTable(_GREYS)
+        self.view.addItem(self.item)
+        self._cell = 28 + 2 + 10  # image, gap and room for the caption
+        self._texts = []
+        for k in range(rows * cols):
+            r, c = divmod(k, cols)
+            t = pg.TextItem("", anchor=(0.5, 0.0), color="#b2182b")
+            t.setPos(c * 30 + 14, r * self._cell + 28)
+            self.view.addItem(t)
+            self._texts.append(t)
+        self._indices = np.zeros(0, dtype=np.int64)
+        self.item.setImage(np.full((rows * self._cell, cols * 30), np.nan, np.float32),
+                           autoLevels=False, levels=(0, 1))
+        self.view.autoRange(padding=0.01)
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def set_digits(self, images: np.ndarray, true: np.ndarray, pred: np.ndarray,
+                   indices: np.ndarray, total_wrong: int) -> None:
+        """images (M, 28, 28) of the first M misclassified digits (M <= rows*cols)."""
+        rows, cols, cell = self._rows, self._cols, self._cell
+        canvas = np.full((rows * cell, cols * 30), np.nan, np.float32)
+        M = min(len(images), rows * cols)
+        for k in range(M):
+            r, c = divmod(k, cols)
+            canvas[r * cell:r * cell + 28, c * 30:c * 30 + 28] = images[k]
+        self.item.setImage(canvas, autoLevels=False, levels=(0, 1))
+        for k, t in enumerate(self._texts):
+            t.setText(f"{true[k]}→{pred[k]}" if k < M else "")
+        self._indices = np.asarray(indices[:M])
+        self.label.setText(f"Misclassified validation digits: {total_wrong} "
+                           f"(first {M} shown; click one to probe it)", color="#222")
+
+    def index_at(self, x: float, y: float) -> int | None:
+        """The validation index of the tile at view coordinates (x, y), if any."""
+        c, r = int(x // 30), int(y // self._cell)
+        if not (0 <= c < self._cols and 0 <= r < self._rows) or x % 30 >= 28:
+            return None
+        k = r * self._cols + c
+        return int(self._indices[k]) if k < len(self._indices) else None
+
+    def _clicked(self, event) -> None:
+        p = self.view.mapSceneToView(event.scenePos())
+        self.click_at(p)
+
+    def click_at(self, point: QPointF) -> None:
+        index = self.index_at(point.x(), point.y())
+        if index is not None:
+            self.picked.emit(index)
+
+
+class ProbabilityView(pg.PlotWidget):
+    """The network's probability for each class, the predicted bar highlighted."""
+
+    def __init__(self, classes: int = 10, parent=None):
+        super().__init__(parent, background=BACKGROUND)
+        self.plot_item = self.getPlotItem()
+        self.plot_item.setTitle("Prediction")
+        self.plot_item.setYRange(0, 1, padding=0)
+        self.plot_item.setXRange(-0.6, classes - 0.4, padding=0)
+        self.plot_item.setMouseEnabled(False, False)
+        self.plot_item.setMenuEnabled(False)
+        self.plot_item.hideButtons()
+        self.plot_item.getAxis("bottom").setTicks([[(k, str(k)) for k in range(classes)]])
+        self._x = np.arange(classes)
+        self.bars = pg.BarGraphItem(x=self._x, height=np.zeros(classes), width=0.7,
+                                    brush=(146, 197, 222))
+        self.plot_item.addItem(self.bars)
+
+    def set_probabilities(self, probabilities: np.ndarray, label: int | None = None) -> None:
+        p = np.asarray(probabilities, dtype=np.float64)
+        best = int(np.argmax(p))
+        brushes = [pg.mkBrush((178, 24, 43) if k == best else (146, 197, 222))
+                   for k in range(p.shape[0])]
+        self.bars.setOpts(height=p, brushes=brushes)
+        truth = "" if label is None else f", true {label}"
+        self.plot_item.setTitle(f"Prediction: {best} ({p[best]:.0%}){truth}")

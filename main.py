@@ -1,0 +1,289 @@
+"""CNN Explorer: learn how convolutional neural networks work by watching them.
+
+``python main.py`` opens the window. The subcommands run without one::
+
+    python main.py train [--epochs N] [--seed S] [--out model.npz]
+    python main.py evaluate --model model.npz --data digits.npz
+    python main.py bench [--json] ...
+    python main.py screenshot --out DIR [--lab NAME]
+
+Imports are lazy: ``--help`` answers at once, and Qt is loaded only for the
+window and the screenshots. A bad argument or an unreadable file ends in one
+line ``error: ...`` on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+class UsageError(Exception):
+    """A bad command line; main() prints it as one ``error:`` line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument raises instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+# --------------------------------------------------------------------------- parser
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.recipe import DEFAULT_TRAINING  # numpy only: no kernels are loaded
+
+    parser = _Parser(
+        prog="main.py",
+        description="CNN Explorer: watch a convolutional neural network compute and learn. "
+                    "Without a command, opens the window.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = sub.add_parser(
+        "train", help="train the default network on the embedded MNIST digits",
+        description="Train the default network (engine/recipe.py) on the 8,000 training digits "
+                    "of the embedded MNIST subset, print its accuracy on the 1,000 validation "
+                    "digits it never saw, and save it.")
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="passes over the training digits "
+                            f"(default: {DEFAULT_TRAINING['epochs']})")
+    train.add_argument("--seed", type=_int, default=0,
+                       help="random seed for weights, shuffling and augmentation (default: 0)")
+    train.add_argument("--out", default="model.npz",
+                       help="where to save the trained network (default: model.npz)")
+    # hidden: train and validate on the first N digits only (keeps the CLI test fast)
+    train.add_argument("--limit", type=_positive_int, default=None, help=argparse.SUPPRESS)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="accuracy of a saved network on a labelled digit set",
+        description="Print the accuracy of a saved network on an .npz file holding "
+                    "images (N, 28, 28) uint8 (0 = background, 255 = ink) and labels (N,).")
+    evaluate.add_argument("--model", required=True, help="a network saved by 'train'")
+    evaluate.add_argument("--data", required=True, help="an .npz file with images and labels")
+
+    # bench takes its own arguments: main() hands everything after "bench" to it unparsed
+    sub.add_parser("bench", add_help=False,
+                   help="benchmarks of the engine against the textbook loops and PyTorch "
+                        "(see: main.py bench --help)")
+
+    shot = sub.add_parser(
+        "screenshot", help="render each lab to a PNG without a screen",
+        description="Render the labs with default content to PNG files.")
+    shot.add_argument("--out", required=True, help="folder for the PNG files (created if needed)")
+    shot.add_argument("--lab", default=None, help="only this lab (e.g. convolution, training)")
+    return parser
+
+
+# --------------------------------------------------------------------------- progress
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (redrawn in place on a terminal).
+
+    On a terminal the bar is redrawn at most 10 times a second; in a log (not a
+    terminal) only the finished line is written, so logs stay short.
+    """
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_draw = 0.0
+        self._open = False
+
+    def update(self, label: str, fraction: float, detail: str = "", final: bool = False):
+        now = time.monotonic()
+        if not final and (not self.interactive or now - self._last_draw < 0.1):
+            return
+        self._last_draw = now
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = int(round(fraction * self.width))
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"{label} [{bar}] {fraction * 100:5.1f}%" + (f"  {detail}" if detail else "")
+        if self.interactive:
+            self.stream.write("\r" + line.ljust(79) + ("\n" if final else ""))
+            self._open = not final
+        elif final:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+def _warmup(bar: ProgressBar) -> None:
+    """Compile (first run) or load (later runs) the kernels, showing progress."""
+    from engine import warmup
+
+    def progress(*args):
+        # warmup reports (done, total, name) or (fraction, name); accept both
+        numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        words = " ".join(str(a) for a in args if isinstance(a, str))
+        if len(numbers) >= 2 and numbers[1]:
+            fraction = numbers[0] / numbers[1]
+        elif numbers:
+            fraction = float(numbers[0])
+        else:
+            fraction = 0.0
+        bar.update("compiling kernels", fraction, words)
+
+    start = time.perf_counter()
+    warmup(progress)
+    bar.update("compiling kernels", 1.0, f"done in {time.perf_counter() - start:.1f} s",
+               final=True)
+
+
+# --------------------------------------------------------------------------- commands
+
+def _check_writable_target(path: str) -> None:
+    """Fail before a long run rather than after it if the model cannot be saved there."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"--out {path} is a folder; give a file name such as model.npz")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--out {path}: the folder {folder} is not writable")
+
+
+def cmd_train(args) -> int:
+    from engine import recipe
+
+    _check_writable_target(args.out)
+    bar = ProgressBar()
+    _warmup(bar)
+
+    def progress(epoch: int, epochs: int, epoch_progress: float, loss: float, final: bool):
+        bar.update(f"epoch {epoch + 1:>2}/{epochs}", epoch_progress, f"loss {loss:.4f}",
+                   final=final)
+
+    try:
+        network, report = recipe.train(epochs=args.epochs, seed=args.seed, progress=progress,
+                                       limit=args.limit)
+    finally:
+        bar.close()
+    if report.status == "diverged":
+        print("error: training diverged (the loss became infinite or NaN); "
+              "the last good weights are kept", file=sys.stderr)
+    network.save(args.out)
+    print(f"validation accuracy: {report.val_accuracy * 100:.2f}% "
+          f"({report.val_correct} of {report.val_count} digits never used for training)")
+    epochs = f"{report.epochs} epoch" + ("s" if report.epochs != 1 else "")
+    print(f"training time: {report.seconds:.1f} s ({epochs}, "
+          f"{report.iterations} steps of {report.batch_size} digits)")
+    print(f"saved: {args.out}")
+    return EXIT_OK if report.status != "diverged" else EXIT_ERROR
+
+
+def cmd_evaluate(args) -> int:
+    import numpy as np
+
+    from engine.data import load_npz_dataset, to_float_images
+    from engine.network import Network
+
+    network = Network.load(args.model)
+    images, labels = load_npz_dataset(args.data)
+    x = to_float_images(images)
+    expected = tuple(getattr(network, "input_shape", x.shape[1:]))
+    if expected != x.shape[1:]:
+        raise UsageError(
+            f"the model expects inputs of shape {expected}, but the data has {x.shape[1:]}")
+    predictions = np.concatenate([network.predict(x[i:i + 500]) for i in range(0, len(x), 500)])
+    correct = int(np.count_nonzero(predictions == labels))
+    print(f"accuracy: {correct / len(labels) * 100:.2f}% ({correct} of {len(labels)} correct)")
+    return EXIT_OK
+
+
+def cmd_bench(rest: list[str]) -> int:
+    try:
+        from benchmarks import bench
+    except ImportError as err:
+        raise UsageError(f"the benchmarks are not available ({err})") from None
+    result = bench.main(rest)
+    return int(result or 0)
+
+
+def cmd_screenshot(args) -> int:
+    app = _import_gui_app()
+    written = app.render_screenshots(args.out, args.lab)
+    for path in written or ():
+        print(path)
+    return EXIT_OK
+
+
+def cmd_window() -> int:
+    app = _import_gui_app()
+    result = app.run_app()
+    return int(result or 0)
+
+
+def _import_gui_app():
+    try:
+        from gui import app
+    except ImportError as err:
+        raise UsageError(f"the window is not available ({err})") from None
+    return app
+
+
+# --------------------------------------------------------------------------- entry point
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["bench"]:
+            return cmd_bench(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return cmd_window()
+        command = {"train": cmd_train, "evaluate": cmd_evaluate,
+                   "screenshot": cmd_screenshot}[args.command]
+        return command(args)
+    except SystemExit as exit_:  # --help, or a subcommand that exits
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, OSError) as err:
+        # DataFileError, ModelFileError, NetworkSpecError and GeometryError are ValueErrors
+        if isinstance(err, OSError) and err.filename is not None:
+            message = f"{err.filename}: {err.strerror or _one_line(err)}"
+        else:
+            message = _one_line(err)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

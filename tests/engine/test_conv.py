@@ -1,0 +1,267 @@
+"""Convolution forward/backward: fast Numba kernels against independent oracles.
+
+Oracles: the textbook loops of engine.reference, centred finite differences, and
+small hand-computed cases. Shapes stay tiny so the file runs in seconds once the
+kernels are compiled (or loaded from Numba's cache).
+"""
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import GeometryError, conv2d_backward, conv2d_forward, reference
+from engine import conv_backward as conv_backward_module
+from engine import conv_forward as conv_forward_module
+
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def _numerical_gradient(f, x, dout, eps=1e-6):
+    """Centred difference of sum(f(x) * dout) with respect to x (float64, in place)."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        plus = np.sum(f(x) * dout)
+        x[idx] = old - eps
+        minus = np.sum(f(x) * dout)
+        x[idx] = old
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def _rel_error(a, b):
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(a) + np.abs(b)), 1e-30)
+
+
+def _random_case(rng, N, C, H, W, F, KH, KW, dtype):
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, KH, KW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    return x, w, b
+
+
+def _check_against_reference(x, w, b, stride, padding, dtype):
+    tol = TOL[dtype]
+    y = conv2d_forward(x, w, b, stride, padding)
+    y_ref = reference.conv2d_forward(x, w, b, stride, padding)
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, **tol)
+
+    dout = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv2d_backward(dout, x, w, stride, padding)
+    dx_ref, dw_ref, db_ref = reference.conv2d_backward(dout, x, w, stride, padding)
+    for got, want in ((dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@st.composite
+def conv_cases(draw):
+    N = draw(st.integers(1, 2))
+    C = draw(st.integers(1, 3))
+    H = draw(st.integers(1, 8))
+    W = draw(st.integers(1, 8))
+    F = draw(st.integers(1, 3))
+    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    KH = draw(st.integers(1, H + 2 * PH).filter(lambda k: k <= 5))
+    KW = draw(st.integers(1, W + 2 * PW).filter(lambda k: k <= 5))
+    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return (N, C, H, W, F, KH, KW), (SH, SW), (PH, PW), dtype, seed
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(conv_cases())
+def test_matches_reference_on_random_geometry(case):
+    shape, stride, padding, dtype, seed = case
+    x, w, b = _random_case(np.random.default_rng(seed), *shape, dtype)
+    _check_against_reference(x, w, b, stride, padding, dtype)
+
+
+EDGE_CASES = {
+    # name: (N, C, H, W, F, KH, KW, stride, padding)
+    "stride 2 with padding": (2, 2, 7, 7, 3, 3, 3, 2, 1),
+    "padding only": (1, 1, 5, 5, 2, 3, 3, 1, 2),
+    "non-square kernel and input": (2, 3, 6, 9, 2, 2, 4, 1, 0),
+    "stride does not divide": (1, 2, 8, 8, 2, 3, 3, 3, 0),
+    "different strides and paddings per axis": (1, 2, 9, 7, 2, 3, 2, (2, 3), (1, 0)),
+    "1x1 kernel": (2, 4, 5, 6, 3, 1, 1, 1, 0),
+    "1x1 kernel stride 2": (1, 2, 5, 6, 2, 1, 1, 2, 0),
+    "kernel equals padded input": (2, 2, 3, 4, 2, 5, 6, 1, 1),
+    "kernel larger than stride tiles": (1, 1, 6, 6, 1, 4, 4, 3, 0),
+    "single pixel input": (1, 1, 1, 1, 2, 1, 1, 1, 0),
+    "padding larger than kernel": (1, 1, 2, 2, 1, 1, 1, 1, 3),
+    "W1-like mnist shape": (2, 1, 28, 28, 8, 3, 3, 1, 1),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_edge_cases_match_reference(name, dtype):
+    N, C, H, W, F, KH, KW, stride, padding = EDGE_CASES[name]
+    x, w, b = _random_case(np.random.default_rng(7), N, C, H, W, F, KH, KW, dtype)
+    _check_against_reference(x, w, b, stride, padding, dtype)
+
+
+def test_hand_computed_example():
+    # 3x3 input 1..9, 2x2 kernel of ones, bias 10: each output is a 2x2 window sum + 10
+    x = np.arange(1, 10, dtype=np.float64).reshape(1, 1, 3, 3)
+    w = np.ones((1, 1, 2, 2))
+    y = conv2d_forward(x, w, np.array([10.0]))
+    np.testing.assert_array_equal(y[0, 0], [[1 + 2 + 4 + 5 + 10, 2 + 3 + 5 + 6 + 10],
+                                            [4 + 5 + 7 + 8 + 10, 5 + 6 + 8 + 9 + 10]])
+    # dout of ones: every input cell gets one per window covering it; corners 1, centre 4
+    dx, dw, db = conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
+    np.testing.assert_array_equal(dx[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    np.testing.assert_array_equal(dw[0, 0], [[12, 16], [24, 28]])
+    np.testing.assert_array_equal(db, [4])
+
+
+def test_unreached_rows_and_columns_get_zero_gradient():
+    # 6x6 input, 2x2 kernel, stride 3 reaches rows/cols 0,1,3,4 only: 2 and 5 stay 0
+    rng = np.random.default_rng(3)
+    x, w, _ = _random_case(rng, 1, 1, 6, 6, 1, 2, 2, np.float64)
+    dx, _, _ = conv2d_backward(np.ones((1, 1, 2, 2)), x, w, stride=3)
+    assert np.all(dx[..., [2, 5], :] == 0) and np.all(dx[..., :, [2, 5]] == 0)
+    assert np.all(dx[..., [0, 1, 3, 4], :][..., [0, 1, 3, 4]] != 0)
+
+
+@pytest.mark.parametrize("stride,padding,shape", [
+    (1, 1, (2, 2, 5, 4, 3, 3, 3)),
+    (2, 1, (2, 2, 6, 5, 2, 3, 2)),
+    ((2, 1), (0, 2), (1, 3, 5, 4, 2, 2, 3)),
+    (3, 0, (1, 1, 7, 7, 2, 2, 2)),
+])
+def test_backward_matches_finite_differences(stride, padding, shape):
+    rng = np.random.default_rng(11)
+    x, w, b = _random_case(rng, *shape, np.float64)
+    y = conv2d_forward(x, w, b, stride, padding)
+    dout = rng.standard_normal(y.shape)
+    dx, dw, db = conv2d_backward(dout, x, w, stride, padding)
+    num_dx = _numerical_gradient(lambda v: conv2d_forward(v, w, b, stride, padding), x, dout)
+    num_dw = _numerical_gradient(lambda v: conv2d_forward(x, v, b, stride, padding), w, dout)
+    num_db = _numerical_gradient(lambda v: conv2d_forward(x, w, v, stride, padding), b, dout)
+    assert _rel_error(dx, num_dx) < 1e-7
+    assert _rel_error(dw, num_dw) < 1e-7
+    assert _rel_error(db, num_db) < 1e-7
+
+
+@pytest.mark.parametrize("x_shape,w_shape,b_shape,stride,padding,words", [
+    ((1, 1, 3, 3), (1, 1, 5, 5), (1,), 1, 0, "does not fit"),
+    ((1, 1, 3, 3), (1, 1, 6, 6), (1,), 1, 1, "does not fit"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), (1,), 0, 0, "stride must be at least 1"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), (1,), (1, -1), 0, "stride must be at least 1"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), (1,), 1, -1, "padding cannot be negative"),
+    ((1, 2, 5, 5), (1, 3, 3, 3), (1,), 1, 0, "channel"),
+    ((1, 5, 5), (1, 1, 3, 3), (1,), 1, 0, "must have 4 dimensions"),
+    ((1, 1, 5, 5), (1, 3, 3), (1,), 1, 0, "must have 4 dimensions"),
+    ((1, 1, 5, 5), (2, 1, 3, 3), (3,), 1, 0, "one value per filter"),
+    ((1, 1, 5, 5), (2, 1, 3, 3), (2, 1), 1, 0, "1 dimensions"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), (1,), 1.5, 0, "whole number"),
+])
+def test_invalid_geometry_raises_readable_error(x_shape, w_shape, b_shape, stride, padding,
+                                                words):
+    x, w, b = np.zeros(x_shape), np.zeros(w_shape), np.zeros(b_shape)
+    with pytest.raises(GeometryError, match=words):
+        conv2d_forward(x, w, b, stride, padding)
+    if len(b_shape) == 1 and b_shape[0] == w_shape[0]:
+        dout = np.zeros((1, 1, 1, 1))
+        with pytest.raises(GeometryError, match=words):
+            conv2d_backward(dout, x, w, stride, padding)
+
+
+def test_geometry_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        conv2d_forward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)), np.zeros(1))
+
+
+def test_backward_rejects_dout_of_wrong_shape():
+    x, w = np.zeros((1, 1, 5, 5)), np.zeros((2, 1, 3, 3))
+    with pytest.raises(GeometryError, match="upstream gradient"):
+        conv2d_backward(np.zeros((1, 2, 4, 4)), x, w)
+
+
+def test_dtypes_are_kept_or_promoted():
+    rng = np.random.default_rng(0)
+    x32, w, b = _random_case(rng, 1, 2, 5, 5, 2, 3, 3, np.float32)
+    # float64 weights are cast to float32 because x is float32
+    y = conv2d_forward(x32, w.astype(np.float64), b.astype(np.float64))
+    assert y.dtype == np.float32
+    dx, dw, db = conv2d_backward(y.astype(np.float64), x32, w.astype(np.float64))
+    assert dx.dtype == dw.dtype == db.dtype == np.float32
+    # integer input is computed in float64 and matches the float64 result
+    xi = np.arange(50).reshape(1, 2, 5, 5)
+    yi = conv2d_forward(xi, w, b)
+    assert yi.dtype == np.float64
+    np.testing.assert_allclose(yi, conv2d_forward(xi.astype(np.float64), w, b), rtol=1e-12)
+
+
+def test_non_contiguous_inputs_give_the_same_result():
+    rng = np.random.default_rng(5)
+    big = rng.standard_normal((2, 3, 10, 12))
+    x = big[:, ::2, 1::2, ::2]  # (2, 2, 5, 6), strided view
+    w = rng.standard_normal((2, 3, 2, 2)).transpose(1, 0, 2, 3)  # (3, 2, 2, 2) non-contiguous
+    b = rng.standard_normal(3)
+    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+    np.testing.assert_allclose(conv2d_forward(x, w, b, 1, 1),
+                               reference.conv2d_forward(x, w, b, 1, 1), rtol=1e-10)
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(2)
+    x, w, b = _random_case(rng, 2, 2, 6, 6, 2, 3, 3, np.float32)
+    copies = [a.copy() for a in (x, w, b)]
+    y = conv2d_forward(x, w, b, 2, 1)
+    dout = np.ones_like(y)
+    conv2d_backward(dout, x, w, 2, 1)
+    for a, c in zip((x, w, b), copies, strict=True):
+        np.testing.assert_array_equal(a, c)
+    assert np.all(dout == 1)
+
+
+# Parallel (prange) against serial: the same Python function compiled both ways,
+# swapped in behind the public wrapper. cache=False: a serial build must never
+# overwrite the cached parallel kernel.
+_serial = dict(parallel=False, fastmath=True, error_model="numpy", cache=False)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0), ((2, 3), (1, 2))])
+def test_parallel_kernels_equal_serial(stride, padding, monkeypatch):
+    rng = np.random.default_rng(9)
+    x, w, b = _random_case(rng, 5, 3, 9, 8, 4, 3, 3, np.float64)
+    y = conv2d_forward(x, w, b, stride, padding)
+    dout = rng.standard_normal(y.shape)
+    grads = conv2d_backward(dout, x, w, stride, padding)
+    monkeypatch.setattr(conv_forward_module, "_conv_forward_kernel",
+                        numba.njit(**_serial)(conv_forward_module._conv_forward_impl))
+    monkeypatch.setattr(conv_backward_module, "_conv_backward_kernel",
+                        numba.njit(**_serial)(conv_backward_module._conv_backward_impl))
+    np.testing.assert_allclose(conv2d_forward(x, w, b, stride, padding), y, rtol=1e-13,
+                               atol=1e-13)
+    for par, ser in zip(grads, conv2d_backward(dout, x, w, stride, padding), strict=True):
+        np.testing.assert_allclose(par, ser, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1)])
+def test_backward_without_dx_gives_the_same_dw_and_db(stride, padding):
+    rng = np.random.default_rng(4)
+    x, w, _ = _random_case(rng, 3, 2, 7, 6, 3, 3, 3, np.float32)
+    dout = rng.standard_normal((3, 3) + conv2d_forward(x, w, np.zeros(3), stride,
+                                                       padding).shape[2:]).astype(np.float32)
+    dx, dw, db = conv2d_backward(dout, x, w, stride, padding)
+    none, dw2, db2 = conv2d_backward(dout, x, w, stride, padding, need_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw, dw2)
+    np.testing.assert_array_equal(db, db2)
+
+
+def test_empty_batch():
+    y = conv2d_forward(np.zeros((0, 1, 4, 4)), np.ones((2, 1, 3, 3)), np.zeros(2))
+    assert y.shape == (0, 2, 2, 2)
+    dx, dw, db = conv2d_backward(np.zeros((0, 2, 2, 2)), np.zeros((0, 1, 4, 4)),
+                                 np.ones((2, 1, 3, 3)))
+    assert dx.shape == (0, 1, 4, 4) and np.all(dw == 0) and np.all(db == 0)

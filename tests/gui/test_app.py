@@ -1,0 +1,307 @@
+"""The main window: lab list and switching, hooks, menus, settings, warm-up worker."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QImage
+from PyQt6.QtWidgets import QApplication, QLabel, QWidget
+
+import gui.app as app_module
+from gui.app import WINDOW_TITLE, MainWindow, about_markdown
+from gui.panels import LABS, lab_by_key, lab_is_available
+from gui.panels.placeholder import PlaceholderLab
+from gui.workers.warmup import WarmupRunner
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def make_window(qtbot, settings):
+    windows = []
+
+    def make(**kwargs):
+        kwargs.setdefault("settings", settings)
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()
+
+
+def test_window_opens_with_every_lab_listed_in_order(make_window):
+    window = make_window()
+    assert window.windowTitle() == WINDOW_TITLE
+    keys = [window.lab_list.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(window.lab_list.count())]
+    assert keys == ["convolution", "gallery", "pooling", "backprop", "fitting", "training"]
+    assert [info.key for info in LABS] == keys
+    assert window.current_key() == "convolution"  # nothing remembered yet: the first lab
+
+
+def test_every_lab_is_reachable_from_the_list(qtbot, make_window):
+    window = make_window(initial_lab="training")
+    for row, info in enumerate(LABS):
+        with qtbot.waitSignal(window.lab_changed, timeout=WAIT_MS) as changed:
+            rect = window.lab_list.visualItemRect(window.lab_list.item(row))
+            qtbot.mouseClick(window.lab_list.viewport(), Qt.MouseButton.LeftButton,
+                             pos=rect.center())
+            if info.key == "training":  # already current: clicking changes nothing
+                window.lab_changed.emit("training")
+        assert changed.args == [info.key]
+        assert window.current_key() == info.key
+        lab = window.lab_widget(info.key)
+        assert lab is not None and window.stack.currentWidget() is lab
+        if lab_is_available(info):
+            # an existing lab module must load, not fall back to the error placeholder
+            assert not isinstance(lab, PlaceholderLab), lab.message_label.text()
+        else:
+            assert isinstance(lab, PlaceholderLab)
+            assert "not built yet" in lab.message_label.text()
+
+
+def test_lab_shortcuts_switch_labs(qtbot, make_window):
+    window = make_window(initial_lab="pooling")
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_key() == "gallery"
+    qtbot.keyClick(window, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_key() == "pooling"
+    qtbot.keyClick(window, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_key() == "gallery"
+    assert window._lab_menu_actions["training"].shortcut().toString() == "Ctrl+6"
+    assert window.open_action.shortcut().toString() == "Ctrl+O"
+    assert window.export_action.shortcut().toString() == "Ctrl+E"
+    assert window.quit_action.shortcut().toString() == "Ctrl+Q"
+    assert window.about_action.shortcut().toString() == "F1"
+
+
+def test_geometry_and_last_lab_are_remembered(qtbot, settings):
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(700, 500)  # within the offscreen screen (800x600)
+    first.show_lab("fitting")
+    saved_size = (first.width(), first.height())  # no smaller than the labs' minimum
+    first.close()
+    assert settings.value("labs/last") == "fitting"
+
+    second = MainWindow(settings=settings)
+    qtbot.addWidget(second)
+    try:
+        assert second.current_key() == "fitting"
+        # the offscreen screen is only 800 pixels wide, so compare what it can hold
+        assert second.height() == saved_size[1] == 500
+        assert second.width() == min(saved_size[0], second.screen().geometry().width())
+    finally:
+        second.shutdown()
+
+
+def test_unknown_remembered_lab_falls_back_to_the_first(make_window, settings):
+    settings.setValue("labs/last", "no-such-lab")
+    assert make_window().current_key() == LABS[0].key
+
+
+def test_default_settings_never_touch_the_users_file(qtbot, isolated_qsettings):
+    window = MainWindow()  # the default QSettings, redirected by the conftest fixture
+    qtbot.addWidget(window)
+    window.show_lab("gallery")
+    window.close()
+    stored = QSettings(app_module.ORGANIZATION, app_module.APPLICATION)
+    assert stored.value("labs/last") == "gallery"
+    assert str(isolated_qsettings) in stored.fileName()
+
+
+class FakeLab(QWidget):
+    """A lab using every optional hook of the contract, counting the calls."""
+
+    status_message = pyqtSignal(str)
+    instances: list[FakeLab] = []
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[str] = []
+        self.opened: list[str] = []
+        self.action = QAction("Fake lab action", self)
+        self.inner = QLabel("inner part", self)
+        FakeLab.instances.append(self)
+
+    def activated(self):
+        self.calls.append("activated")
+
+    def deactivated(self):
+        self.calls.append("deactivated")
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+    def menu_actions(self):
+        return [self.action]
+
+    def export_widget(self):
+        return self.inner
+
+    def open_image(self, path):
+        self.opened.append(path)
+
+
+@pytest.fixture
+def fake_pooling_lab(monkeypatch):
+    """Make the Pooling entry load FakeLab."""
+    real = app_module.load_lab_class
+    FakeLab.instances.clear()
+    monkeypatch.setattr(app_module, "load_lab_class",
+                        lambda info: FakeLab if info.key == "pooling" else real(info))
+    return FakeLab
+
+
+def test_lab_hooks_status_and_menu_actions(qtbot, make_window, fake_pooling_lab):
+    window = make_window(initial_lab="pooling")
+    lab = fake_pooling_lab.instances[0]
+    assert lab.calls == ["activated"]
+    assert lab.action in window.file_menu.actions()
+    assert lab.action.isEnabled()
+
+    lab.status_message.emit("hello from the lab")
+    assert window.statusBar().currentMessage() == "hello from the lab"
+
+    window.show_lab("fitting")
+    assert lab.calls == ["activated", "deactivated"]
+    assert not lab.action.isEnabled()
+    window.show_lab("pooling")
+    assert lab.action.isEnabled()
+    window.close()
+    assert lab.calls[-1] == "shutdown"
+
+
+def test_open_image_goes_to_the_current_lab_or_explains(make_window, fake_pooling_lab,
+                                                        tmp_path):
+    window = make_window(initial_lab="pooling")
+    assert window.open_image_file(tmp_path / "x.png")
+    assert fake_pooling_lab.instances[0].opened == [str(tmp_path / "x.png")]
+    window.show_lab("fitting")
+    if not hasattr(window.current_lab(), "open_image"):
+        assert not window.open_image_file(tmp_path / "x.png")
+        assert "does not use photographs" in window.statusBar().currentMessage()
+
+
+def test_open_image_reaches_the_gallery(qtbot, make_window, tmp_path):
+    window = make_window(initial_lab="gallery")
+    path = tmp_path / "tiny.png"
+    pixels = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (20, 1))  # (20, 25) ramp
+    assert QImage(pixels.data, 25, 20, 25, QImage.Format.Format_Grayscale8).save(str(path))
+    assert window.open_image_file(path)
+    lab = window.current_lab()
+    qtbot.waitUntil(lambda: lab.current_result() is not None
+                    and lab.current_result().request.grey.shape == (20, 25), timeout=WAIT_MS)
+    np.testing.assert_allclose(lab.working_image(), pixels / 255.0, atol=1e-6)
+
+
+def test_export_png_grabs_the_labs_export_widget(make_window, fake_pooling_lab, tmp_path):
+    window = make_window(initial_lab="pooling")
+    saved = window.export_png(tmp_path / "lab")  # the .png suffix is added
+    assert saved == tmp_path / "lab.png"
+    image = QImage(str(saved))
+    inner = fake_pooling_lab.instances[0].inner
+    assert (image.width(), image.height()) == (inner.width(), inner.height())
+    assert "Saved" in window.statusBar().currentMessage()
+
+
+def test_export_png_reports_an_unwritable_folder(make_window, tmp_path):
+    window = make_window(initial_lab="fitting")
+    assert window.export_png(tmp_path / "missing-folder" / "x.png") is None
+    assert "Could not write" in window.statusBar().currentMessage()
+
+
+def test_a_lab_that_fails_to_load_shows_why(make_window, monkeypatch):
+    def broken(info):
+        raise RuntimeError("boom in the lab")
+
+    monkeypatch.setattr(app_module, "load_lab_class", broken)
+    window = make_window(initial_lab="backprop")
+    lab = window.current_lab()
+    assert isinstance(lab, PlaceholderLab)
+    assert "boom in the lab" in lab.message_label.text()
+    assert "boom in the lab" in window.statusBar().currentMessage()
+
+
+def test_about_shows_the_data_provenance(qtbot, make_window, tmp_path):
+    window = make_window()
+    dialog = window.show_about()
+    assert dialog.isVisible()
+    text = dialog.browser.toPlainText()
+    assert "provenance" in text.lower()
+    assert "MNIST" in text
+    dialog.close()
+    fallback = about_markdown(tmp_path / "no-readme.md")
+    assert "MNIST" in fallback and "assets/README.md" in fallback
+
+
+def test_lab_by_key_accepts_titles_and_explains_mistakes():
+    assert lab_by_key("Kernel gallery").key == "gallery"
+    assert lab_by_key(" TRAINING ").key == "training"
+    with pytest.raises(KeyError, match="convolution, gallery"):
+        lab_by_key("nope")
+
+
+# ------------------------------------------------------------------------ warm-up
+def test_warmup_shows_progress_and_the_window_answers_meanwhile(qtbot, make_window):
+    release = threading.Event()
+    reported = threading.Event()
+
+    def slow_warmup(progress):
+        progress(1, 3, "convolution forward")
+        reported.set()
+        assert release.wait(WAIT_MS / 1000)  # "compiling" until the test lets go
+        progress(2, 3, "pooling")
+        progress(3, 3, "dense layer")
+
+    window = make_window(warmup=slow_warmup, initial_lab="fitting")
+    runner = window.warmup_runner
+    assert runner.running
+    qtbot.waitUntil(lambda: window.warmup_bar.value() == 1, timeout=WAIT_MS)
+    assert window.warmup_bar.isVisible()
+    assert "convolution forward" in window.warmup_label.text()
+    # the worker is blocked, yet the GUI thread still switches labs
+    window.show_lab("pooling")
+    assert window.current_key() == "pooling" and runner.running
+    with qtbot.waitSignal(runner.finished, timeout=WAIT_MS):
+        release.set()
+    assert not window.warmup_bar.isVisible()
+    assert "ready" in window.statusBar().currentMessage()
+
+
+def test_warmup_failure_becomes_a_status_message(qtbot, make_window):
+    def failing(progress):
+        raise RuntimeError("no compiler")
+
+    window = make_window(warmup=failing)
+    with qtbot.waitSignal(window.warmup_runner.failed, timeout=WAIT_MS):
+        pass
+    assert not window.warmup_bar.isVisible()
+    assert "no compiler" in window.statusBar().currentMessage()
+
+
+def test_the_engine_warmup_runs_in_the_worker(qtbot):
+    runner = WarmupRunner()
+    assert runner.available
+    steps, failures = [], []
+    runner.progress.connect(lambda done, total, name: steps.append((done, total, name)))
+    runner.failed.connect(failures.append)
+    try:
+        assert runner.start()
+        qtbot.waitUntil(lambda: not runner.running, timeout=300_000)
+    finally:
+        runner.stop()
+    assert failures == []
+    assert steps and steps[-1][0] == steps[-1][1]
+    assert [s[0] for s in steps] == list(range(1, steps[-1][1] + 1))

@@ -1,0 +1,325 @@
+"""The Training lab driven like a user would: builder, buttons, views, files, drawing.
+
+A 768-digit slice of MNIST and a one-block network keep each run to seconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QPointF, Qt
+
+from engine.data import mnist_split
+from engine.network import Network, describe_spec
+from gui.panels.training import TrainingLab
+from gui.panels.training_builder import (
+    ConvBlock,
+    Head,
+    blocks_to_spec,
+    describe_network,
+    spec_to_blocks,
+)
+
+SMALL_BLOCKS = [ConvBlock(filters=4, kernel=3, stride=1, padding=1, pool="max", pool_size=2)]
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    train_x, train_y, val_x, val_y = mnist_split()
+    return train_x[:768], train_y[:768], val_x[:200], val_y[:200]
+
+
+@pytest.fixture
+def lab(qtbot, small_data):
+    lab = TrainingLab(data=small_data)
+    qtbot.addWidget(lab)
+    lab.test_frames, lab.test_cursor = [], 0
+    lab.frame_drawn.connect(lab.test_frames.append)
+    lab.resize(1400, 900)
+    lab.builder.set_blocks(SMALL_BLOCKS, Head())
+    s = lab.controls
+    s.set_settings(s.settings().__class__(optimizer="adam", lr=3e-3, batch_size=32, epochs=1,
+                                          seed=0, augment=False, schedule="constant"))
+    lab.reset()
+    yield lab
+    lab.shutdown()
+    assert lab._worker is None
+
+
+def click(qtbot, button):
+    assert button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def wait_frame(qtbot, lab, predicate=lambda f: True, timeout=30000):
+    """The first frame drawn since the last wait_frame that satisfies ``predicate``.
+
+    Frames are recorded from the lab's creation on (see the fixture), so a frame
+    that arrived while a click was being processed is not missed.
+    """
+    def found():
+        while lab.test_cursor < len(lab.test_frames):
+            frame = lab.test_frames[lab.test_cursor]
+            lab.test_cursor += 1
+            if predicate(frame):
+                lab.test_hit = frame
+                return True
+        return False
+
+    lab.test_hit = None
+    qtbot.waitUntil(found, timeout=timeout)
+    return lab.test_hit
+
+
+# -- builder -----------------------------------------------------------------------
+def conv_params(c_in, f, k):
+    return f * (c_in * k * k + 1)
+
+
+def test_blocks_make_the_spec_and_the_summary_counts_by_formula():
+    blocks = [ConvBlock(8, 5, 1, 2, "relu", True, "max", 2),
+              ConvBlock(16, 3, 2, 1, "tanh", False, "avg", 2)]
+    spec, owner = blocks_to_spec(blocks, Head(hidden=32, activation="relu"))
+    assert [layer["type"] for layer in spec] == [
+        "conv", "batchnorm", "relu", "maxpool", "conv", "tanh", "avgpool", "flatten", "dense",
+        "relu", "dense"]
+    assert owner[:4] == [0, 0, 0, 0] and owner[4:7] == [1, 1, 1] and owner[7:] == ["head"] * 4
+    rows, total, error, _ = describe_network(spec)
+    assert error is None
+    # 28 -(conv 5, pad 2)-> 28 -(pool)-> 14 -(conv 3, stride 2, pad 1)-> 7 -(pool 2)-> 3
+    assert rows[-1].output_shape == (10,)
+    assert [r.output_shape for r in rows if r.type == "avgpool"] == [(16, 3, 3)]
+    expected = (conv_params(1, 8, 5) + 2 * 8 + conv_params(8, 16, 3)
+                + (16 * 3 * 3 + 1) * 32 + (32 + 1) * 10)
+    assert total == expected
+    assert total == Network(spec).param_count
+
+
+def test_spec_round_trips_through_blocks():
+    from engine.recipe import DEFAULT_SPEC
+
+    blocks, head = spec_to_blocks(DEFAULT_SPEC)
+    assert blocks_to_spec(blocks, head)[0] == [dict(layer) for layer in DEFAULT_SPEC]
+    with pytest.raises(ValueError, match="flatten"):
+        spec_to_blocks([{"type": "relu"}, {"type": "dense", "units": 10}])
+
+
+def test_invalid_network_is_explained_in_place(qtbot, lab):
+    # three 7x7 valid convolutions with pooling cannot fit a 28x28 digit
+    bad = [ConvBlock(4, 7, 1, 0, "relu", False, "max", 2)] * 3
+    lab.builder.set_blocks(bad, Head())
+    spec = lab.builder.spec()
+    with pytest.raises(ValueError) as err:
+        describe_spec(spec, (1, 28, 28))
+    assert lab.builder.error_label.isVisible() or not lab.isVisible()
+    assert not lab.builder.error_label.isHidden()
+    text = lab.builder.error_label.text()
+    assert str(err.value) in text and "layer" in text
+    # the block holding the bad layer is marked in the table's row header
+    marked = [r for r in range(3) if "✗" in lab.builder.table.verticalHeaderItem(r).text()]
+    assert marked == [2]
+    with qtbot.waitSignal(lab.state_changed, timeout=5000):
+        lab.builder._debounce.start()  # what an edit in the table does
+    assert lab.state == "invalid" and not lab.controls.start_button.isEnabled()
+
+
+def test_editing_a_block_updates_the_summary(qtbot, lab):
+    lab.builder.add_block()
+    spin = lab.builder.table.cellWidget(1, 0)  # filters of the new block
+    spin.setValue(12)
+    rows = lab.builder.summary.rowCount()
+    texts = [lab.builder.summary.item(r, 1).text() for r in range(rows)]
+    assert "12 x 14 x 14" in texts
+    assert lab.builder.blocks()[1].filters == 12
+    with qtbot.waitSignal(lab.state_changed, timeout=5000):
+        pass  # the debounced rebuild
+    assert lab.state == "idle"
+    assert lab.trainer.network.layers[3].params["w"].shape[0] == 12
+
+
+# -- training through the GUI ----------------------------------------------------
+def test_short_training_run_raises_validation_accuracy(qtbot, lab):
+    lab.controls.epochs.setValue(2)
+    click(qtbot, lab.controls.start_button)
+    assert lab.state == "running"
+    qtbot.waitUntil(lambda: lab.state == "finished", timeout=120000)
+    acc = lab.curves.validation_accuracies()
+    assert len(acc) == 3  # epoch 0 (untrained), 1, 2
+    assert acc[0] < 0.3 and acc[-1] > acc[0] + 0.3, acc
+    assert lab.trainer.epoch == 2
+    assert lab.frames_drawn > 0
+    # the confusion matrix shows the last evaluation
+    confusion = lab._last_eval.result.confusion
+    assert confusion.sum() == 200
+    assert np.trace(confusion) / 200 == pytest.approx(acc[-1])
+
+
+def test_pause_stops_the_steps_and_step_trains_one(qtbot, lab):
+    lab.controls.epochs.setValue(50)
+    click(qtbot, lab.controls.start_button)
+    wait_frame(qtbot, lab, lambda f: f.iteration > 0)
+    click(qtbot, lab.controls.pause_button)
+    assert lab.state == "paused"
+    frame = wait_frame(qtbot, lab, lambda f: not f.running)
+    paused_at = frame.iteration
+    assert not lab.controls.pause_button.isEnabled()
+    click(qtbot, lab.controls.step_button)
+    frame = wait_frame(qtbot, lab, lambda f: f.iteration != paused_at)
+    assert frame.iteration == paused_at + 1
+    click(qtbot, lab.controls.resume_button)
+    assert lab.state == "running"
+    wait_frame(qtbot, lab, lambda f: f.iteration > paused_at + 1)
+
+
+def test_learning_rate_changes_while_training(qtbot, lab):
+    lab.controls.epochs.setValue(50)
+    click(qtbot, lab.controls.start_button)
+    wait_frame(qtbot, lab, lambda f: f.iteration > 0)
+    lab.controls.lr.setValue(0.0005)
+    frame = wait_frame(qtbot, lab, lambda f: f.lr == pytest.approx(0.0005))
+    assert frame.running
+
+
+def test_worker_stops_within_a_second_when_the_window_closes(qtbot, lab):
+    lab.controls.epochs.setValue(50)
+    click(qtbot, lab.controls.start_button)
+    wait_frame(qtbot, lab, lambda f: f.iteration > 0)
+    worker = lab._worker
+    assert worker.isRunning()
+    lab.shutdown()  # what the main window calls from its closeEvent
+    assert worker.wait(1000) and worker.isFinished()
+    assert lab._worker is None
+
+
+def test_switching_labs_stops_training_and_resume_continues(qtbot, lab):
+    lab.controls.epochs.setValue(50)
+    click(qtbot, lab.controls.start_button)
+    wait_frame(qtbot, lab, lambda f: f.iteration > 0)
+    worker = lab._worker
+    lab.deactivated()
+    assert worker.isFinished() and lab.state == "paused"
+    done = lab.trainer.iteration
+    lab.activated()
+    click(qtbot, lab.controls.resume_button)
+    wait_frame(qtbot, lab, lambda f: f.iteration > done)
+
+
+def test_diverging_run_shows_its_message(qtbot, lab):
+    lab.controls.optimizer.setCurrentIndex(lab.controls.optimizer.findData("adam"))
+    lab.controls.lr.setValue(10.0)
+    lab.controls.epochs.setValue(50)
+    click(qtbot, lab.controls.start_button)
+    qtbot.waitUntil(lambda: lab.state == "diverged", timeout=60000)
+    assert "diverged" in lab.controls.info.text()
+    assert "learning rate" in lab.controls.info.text()
+    assert not lab.controls.resume_button.isEnabled()
+    assert not lab.controls.step_button.isEnabled()
+    for p in lab.trainer.network.parameters():
+        assert np.all(np.isfinite(p))
+    click(qtbot, lab.controls.reset_button)
+    assert lab.state == "idle" and lab.trainer.iteration == 0
+
+
+# -- views -----------------------------------------------------------------------------
+def test_views_show_the_probe_snapshot(qtbot, lab):
+    lab.tabs.setCurrentIndex(1)
+    click(qtbot, lab.controls.step_button)
+    frame = wait_frame(qtbot, lab, lambda f: f.iteration == 1)
+    snap = frame.snapshot
+    expected = lab.trainer.snapshot(lab.val_x[0], label=int(lab.val_y[0]))
+    np.testing.assert_allclose(snap.probabilities, expected.probabilities, rtol=1e-5)
+    # every non-flatten layer has a feature and a delta view, filled in place
+    names = lab.feature_maps.names()
+    assert names == [layer.name for layer in lab.trainer.network.layers
+                     if not layer.name.startswith("flatten")]
+    conv_item = lab.feature_maps._cells["conv1"][2]
+    assert conv_item.image is not None and np.nanmax(np.abs(conv_item.image)) > 0
+    heights = lab.probe_probs.bars.opts["height"]
+    np.testing.assert_allclose(heights, snap.probabilities)
+
+
+def test_clicking_a_misclassified_digit_makes_it_the_probe(qtbot, lab):
+    lab.tabs.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: lab._last_eval is not None, timeout=30000)
+    view = lab.misclassified
+    assert len(view._indices) > 0  # an untrained network gets most digits wrong
+    target = int(view._indices[1])
+    view.click_at(QPointF(30 + 14, 14))  # the second tile
+    assert lab._probe_index == target
+    assert lab.tabs.currentIndex() == 1
+    assert lab.probe_spin.value() == target
+
+
+def test_drawing_becomes_the_probe_with_the_right_shape(qtbot, lab):
+    lab.tabs.setCurrentIndex(3)
+    frames = []
+    lab.frame_drawn.connect(frames.append)
+    lab.canvas.draw_stroke([(140, 40), (140, 240)])
+    qtbot.waitUntil(lambda: lab._probe[1] is None, timeout=5000)
+    image = lab._probe[0]
+    assert image.shape == (1, 28, 28) and image.dtype == np.float32
+    assert image.min() >= 0.0 and image.max() <= 1.0 and image.max() > 0.5
+    qtbot.waitUntil(lambda: any(f.probe_id == lab._probe_id for f in frames), timeout=30000)
+    frame = frames[-1]
+    expected = lab.trainer.network.predict_proba(image[None])[0]
+    np.testing.assert_allclose(frame.snapshot.probabilities, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(lab.draw_probs.bars.opts["height"], expected, rtol=1e-5,
+                               atol=1e-7)
+
+
+# -- files ------------------------------------------------------------------------------
+def test_save_then_load_gives_identical_predictions(qtbot, lab, small_data, tmp_path):
+    for _ in range(3):
+        lab.step()
+    wait_frame(qtbot, lab, lambda f: f.iteration == 3)
+    path = tmp_path / "model.npz"
+    with qtbot.waitSignal(lab.model_saved, timeout=10000) as blocker:
+        lab.save_model(str(path))
+    assert blocker.args == [str(path), ""]
+    lab.shutdown()  # the worker no longer owns the network
+    before = lab.trainer.network.predict_proba(small_data[2])
+
+    other = TrainingLab(data=small_data)
+    qtbot.addWidget(other)
+    try:
+        assert other.load_model(str(path))
+        assert other.state == "paused"
+        after = other.trainer.network.predict_proba(small_data[2])
+        np.testing.assert_array_equal(after, before)
+        assert other.builder.blocks() == SMALL_BLOCKS
+    finally:
+        other.shutdown()
+
+
+def test_loading_a_bad_model_file_says_so(qtbot, lab, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    messages = []
+    lab.status_message.connect(messages.append)
+    trainer = lab.trainer
+    assert not lab.load_model(str(bad))
+    assert messages and messages[-1].startswith("Could not load the model")
+    assert lab.trainer is trainer
+
+
+def test_spec_json_round_trip(qtbot, lab, tmp_path):
+    path = tmp_path / "net.json"
+    lab.save_spec(str(path))
+    assert json.loads(path.read_text())[0]["type"] == "conv"
+    lab.builder.set_blocks([ConvBlock(filters=6)], Head(hidden=16))
+    assert lab.load_spec(str(path))
+    assert lab.builder.blocks() == SMALL_BLOCKS
+    (tmp_path / "junk.json").write_text('{"type": "conv"}')
+    assert not lab.load_spec(str(tmp_path / "junk.json"))
+
+
+def test_menu_actions_and_screenshot(qtbot, lab):
+    texts = [a.text() for a in lab.menu_actions()]
+    assert any("Save trained model" in t for t in texts)
+    assert any("Load network spec" in t for t in texts)
+    lab.prepare_screenshot(steps=30)
+    assert lab.trainer.iteration == 30 and lab.state == "paused"
+    assert len(lab.curves.validation_accuracies()) == 2  # epoch 0 and epoch 1 (24 steps)
+    assert not lab.grab().isNull()

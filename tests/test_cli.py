@@ -1,0 +1,259 @@
+"""The command line (main.py): arguments, one-line errors, and a short real train + evaluate.
+
+Most tests call ``main.main(argv)`` in-process and read its exit code and stderr;
+a bad argument or a bad file must give exit code 2 and exactly one line
+``error: ...``, never a traceback.
+"""
+
+import pathlib
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import main as cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY_SPEC = [{"type": "flatten"}, {"type": "dense", "units": 10}]
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error_line(code, err, *words):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+# --------------------------------------------------------------------------- help
+
+def test_help_in_a_subprocess_is_fast_to_import_and_loads_no_qt():
+    code = (
+        "import sys, main\n"
+        "rc = main.main(['--help'])\n"
+        "heavy = [m for m in ('PyQt6', 'pyqtgraph', 'numba', 'gui', 'engine.network')\n"
+        "         if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(rc)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "evaluate", "bench", "screenshot"):
+        assert command in result.stdout
+    assert "HEAVY []" in result.stdout
+
+
+def test_main_py_help_as_a_script():
+    result = subprocess.run([sys.executable, "main.py", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert "usage:" in result.stdout and result.stderr == ""
+
+
+@pytest.mark.parametrize("command, word", [("train", "--epochs"), ("evaluate", "--model"),
+                                           ("screenshot", "--lab")])
+def test_each_subcommand_has_help(capsys, command, word):
+    code, out, err = run([command, "--help"], capsys)
+    assert code == 0 and word in out and err == ""
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["frobnicate"], ["invalid choice", "frobnicate"]),
+        (["train", "--epochs", "0"], ["--epochs", "at least 1"]),
+        (["train", "--epochs", "many"], ["--epochs", "many"]),
+        (["train", "--seed", "1.5"], ["--seed"]),
+        (["train", "--bogus"], ["--bogus"]),
+        (["evaluate"], ["--model", "--data"]),
+        (["evaluate", "--model", "m.npz"], ["--data"]),
+        (["screenshot"], ["--out"]),
+    ],
+)
+def test_bad_arguments_give_one_error_line(capsys, argv, words):
+    code, out, err = run(argv, capsys)
+    assert_one_error_line(code, err, *words)
+    assert out == ""
+
+
+def test_train_checks_the_output_folder_before_training(capsys, tmp_path):
+    code, out, err = run(["train", "--out", str(tmp_path / "missing" / "m.npz")], capsys)
+    assert_one_error_line(code, err, "does not exist")
+    code, out, err = run(["train", "--out", str(tmp_path)], capsys)
+    assert_one_error_line(code, err, "folder")
+
+
+# --------------------------------------------------------------------------- bad files
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    from engine.network import Network
+
+    path = tmp_path / "tiny.npz"
+    Network(TINY_SPEC, input_shape=(1, 28, 28), seed=1).save(path)
+    return path
+
+
+@pytest.fixture
+def digits(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "digits.npz"
+    np.savez(path, images=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+             labels=rng.integers(0, 10, 20))
+    return path
+
+
+def test_evaluate_a_missing_model(capsys, tmp_path, digits):
+    code, _, err = run(["evaluate", "--model", str(tmp_path / "nope.npz"), "--data", str(digits)],
+                       capsys)
+    assert_one_error_line(code, err)
+
+
+def test_evaluate_a_model_that_is_not_npz(capsys, tmp_path, digits):
+    model = tmp_path / "model.npz"
+    model.write_text("not a model\n")
+    code, _, err = run(["evaluate", "--model", str(model), "--data", str(digits)], capsys)
+    assert_one_error_line(code, err)
+
+
+def test_evaluate_a_truncated_model(capsys, tmp_path, tiny_model, digits):
+    data = tiny_model.read_bytes()
+    tiny_model.write_bytes(data[: len(data) // 2])
+    code, _, err = run(["evaluate", "--model", str(tiny_model), "--data", str(digits)], capsys)
+    assert_one_error_line(code, err)
+
+
+def test_evaluate_a_model_with_wrong_array_shapes(capsys, tmp_path, tiny_model, digits):
+    with np.load(tiny_model, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    weights = [k for k, v in arrays.items() if v.ndim == 2]
+    assert weights, "the tiny model stores a 2-D dense weight"
+    arrays[weights[0]] = np.zeros((3, 3), np.float32)
+    np.savez(tiny_model, **arrays)
+    code, _, err = run(["evaluate", "--model", str(tiny_model), "--data", str(digits)], capsys)
+    assert_one_error_line(code, err)
+
+
+@pytest.mark.parametrize(
+    "write, words",
+    [
+        (lambda p: p.write_bytes(b"\x00\x01garbage"), ["npz"]),
+        (lambda p: np.savez(p, images=np.zeros((4, 32, 32), np.uint8), labels=np.zeros(4, int)),
+         ["28, 28"]),
+        (lambda p: np.savez(p, images=np.zeros((4, 28, 28), np.uint8), labels=np.zeros(3, int)),
+         ["4 images but 3 labels"]),
+        (lambda p: np.savez(p, pictures=np.zeros((4, 28, 28), np.uint8)), ["images", "labels"]),
+    ],
+)
+def test_evaluate_bad_data_files(capsys, tmp_path, tiny_model, write, words):
+    data = tmp_path / "data.npz"
+    write(data)
+    code, _, err = run(["evaluate", "--model", str(tiny_model), "--data", str(data)], capsys)
+    assert_one_error_line(code, err, *words)
+
+
+def test_evaluate_missing_data_file(capsys, tmp_path, tiny_model):
+    code, _, err = run(["evaluate", "--model", str(tiny_model), "--data",
+                        str(tmp_path / "none.npz")], capsys)
+    assert_one_error_line(code, err, "no such file")
+
+
+def test_evaluate_a_model_for_other_images(capsys, tmp_path, digits):
+    from engine.network import Network
+
+    model = tmp_path / "cifar.npz"
+    Network(TINY_SPEC, input_shape=(3, 32, 32), seed=0).save(model)
+    code, _, err = run(["evaluate", "--model", str(model), "--data", str(digits)], capsys)
+    assert_one_error_line(code, err, "(3, 32, 32)")
+
+
+def test_evaluate_counts_correct_predictions(capsys, tiny_model, digits):
+    from engine.data import load_npz_dataset, to_float_images
+    from engine.network import Network
+
+    code, out, err = run(["evaluate", "--model", str(tiny_model), "--data", str(digits)], capsys)
+    assert code == 0, err
+    images, labels = load_npz_dataset(digits)
+    logits = Network.load(tiny_model).forward(to_float_images(images))  # (20, 10)
+    correct = int(np.sum(np.argmax(logits, axis=1) == labels))
+    assert f"({correct} of 20 correct)" in out
+    assert f"{100 * correct / 20:.2f}%" in out
+
+
+# --------------------------------------------------------------------------- delegation
+
+def test_bench_passes_every_argument_through(capsys, monkeypatch):
+    seen = []
+    fake = types.ModuleType("benchmarks.bench")
+    fake.main = lambda argv: seen.append(list(argv)) or 0
+    import benchmarks
+    monkeypatch.setitem(sys.modules, "benchmarks.bench", fake)
+    monkeypatch.setattr(benchmarks, "bench", fake, raising=False)
+    assert cli.main(["bench", "--json", "--only", "W6", "-n", "3"]) == 0
+    assert cli.main(["bench"]) == 0
+    assert seen == [["--json", "--only", "W6", "-n", "3"], []]
+
+
+def test_screenshot_and_window_call_the_gui(capsys, monkeypatch, tmp_path):
+    calls = []
+    fake = types.ModuleType("gui.app")
+    fake.render_screenshots = lambda out, lab: calls.append((out, lab)) or [f"{out}/x.png"]
+    fake.run_app = lambda: calls.append("window") or 0
+    import gui
+    monkeypatch.setitem(sys.modules, "gui.app", fake)
+    monkeypatch.setattr(gui, "app", fake, raising=False)
+    assert cli.main(["screenshot", "--out", str(tmp_path), "--lab", "pooling"]) == 0
+    assert cli.main([]) == 0
+    assert calls == [(str(tmp_path), "pooling"), "window"]
+    assert "x.png" in capsys.readouterr().out
+
+
+def test_gui_errors_become_one_line(capsys, monkeypatch, tmp_path):
+    fake = types.ModuleType("gui.app")
+
+    def render_screenshots(out, lab):
+        raise ValueError(f"there is no lab called {lab!r}\n(choose one of ...)")
+
+    fake.render_screenshots = render_screenshots
+    import gui
+    monkeypatch.setitem(sys.modules, "gui.app", fake)
+    monkeypatch.setattr(gui, "app", fake, raising=False)
+    code, _, err = run(["screenshot", "--out", str(tmp_path), "--lab", "nope"], capsys)
+    assert_one_error_line(code, err, "no lab called 'nope'")
+
+
+# --------------------------------------------------------------------------- real run
+
+@pytest.mark.slow
+def test_short_train_then_evaluate(capsys, tmp_path):
+    from engine.data import load_embedded_mnist
+    from engine.network import Network
+
+    model = tmp_path / "model.npz"
+    code, out, err = run(["train", "--epochs", "1", "--limit", "256", "--seed", "3",
+                          "--out", str(model)], capsys)
+    assert code == 0, err
+    assert model.exists()
+    assert "validation accuracy:" in out and "training time:" in out
+    assert "Traceback" not in err and "epoch  1/1" in err
+
+    images, labels = load_embedded_mnist()
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=images[-50:], labels=labels[-50:])
+    code, out, err = run(["evaluate", "--model", str(model), "--data", str(data)], capsys)
+    assert code == 0, err
+    predictions = Network.load(model).predict(images[-50:, None].astype(np.float32) / 255)
+    correct = int(np.sum(predictions == labels[-50:]))
+    assert f"({correct} of 50 correct)" in out
