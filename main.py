@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 class ProgressBar:
     """A one-line text progress bar on stderr (redrawn in place on a terminal).
 
-    On a terminal the bar is redrawn at most 10 times a second; in a log (not a
-    terminal) only the finished line is written, so logs stay short.
+    On a terminal the bar is redrawn in place at most 10 times a second. In a log
+    (not a terminal) a line is written when a bar finishes, or every 5 s while a
+    slow one (a first-run compilation) is still going, so logs stay short.
     """
 
     def __init__(self, stream=None, width: int = 30):
@@ -111,11 +112,17 @@ class ProgressBar:
         self.width = width
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_draw = 0.0
+        self._started: float | None = None  # when the current bar began
         self._open = False
 
     def update(self, label: str, fraction: float, detail: str = "", final: bool = False):
         now = time.monotonic()
-        if not final and (not self.interactive or now - self._last_draw < 0.1):
+        if self._started is None:  # a new bar
+            self._started = now
+            if not self.interactive:
+                self._last_draw = now  # a log gets its first line after 5 s or at the end
+        interval = 0.1 if self.interactive else 5.0
+        if not final and now - self._last_draw < interval:
             return
         self._last_draw = now
         fraction = min(max(fraction, 0.0), 1.0)
@@ -125,8 +132,10 @@ class ProgressBar:
         if self.interactive:
             self.stream.write("\r" + line.ljust(79) + ("\n" if final else ""))
             self._open = not final
-        elif final:
+        else:
             self.stream.write(line + "\n")
+        if final:
+            self._started = None
         self.stream.flush()
 
     def close(self):
@@ -137,25 +146,18 @@ class ProgressBar:
 
 
 def _warmup(bar: ProgressBar) -> None:
-    """Compile (first run) or load (later runs) the kernels, showing progress."""
-    from engine import warmup
+    """Compile (first run, about a minute) or load (later runs) the kernels, with progress."""
+    from engine.warmup import warmup
 
-    def progress(*args):
-        # warmup reports (done, total, name) or (fraction, name); accept both
-        numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
-        words = " ".join(str(a) for a in args if isinstance(a, str))
-        if len(numbers) >= 2 and numbers[1]:
-            fraction = numbers[0] / numbers[1]
-        elif numbers:
-            fraction = float(numbers[0])
-        else:
-            fraction = 0.0
-        bar.update("compiling kernels", fraction, words)
+    def progress(done: int, total: int, name: str):
+        bar.update("preparing kernels", done / max(total, 1), name)
 
     start = time.perf_counter()
     warmup(progress)
-    bar.update("compiling kernels", 1.0, f"done in {time.perf_counter() - start:.1f} s",
-               final=True)
+    seconds = time.perf_counter() - start
+    # loading from Numba's cache takes well under a second; more means a first-run compile
+    note = " (compiled once, cached for later runs)" if seconds > 3 else ""
+    bar.update("preparing kernels", 1.0, f"done in {seconds:.1f} s{note}", final=True)
 
 
 # --------------------------------------------------------------------------- commands
@@ -209,11 +211,11 @@ def cmd_evaluate(args) -> int:
     network = Network.load(args.model)
     images, labels = load_npz_dataset(args.data)
     x = to_float_images(images)
-    expected = tuple(getattr(network, "input_shape", x.shape[1:]))
+    expected = tuple(network.input_shape)
     if expected != x.shape[1:]:
         raise UsageError(
             f"the model expects inputs of shape {expected}, but the data has {x.shape[1:]}")
-    predictions = np.concatenate([network.predict(x[i:i + 500]) for i in range(0, len(x), 500)])
+    predictions = network.predict(x)  # batch by batch inside
     correct = int(np.count_nonzero(predictions == labels))
     print(f"accuracy: {correct / len(labels) * 100:.2f}% ({correct} of {len(labels)} correct)")
     return EXIT_OK

@@ -6,6 +6,12 @@ repeat runs every implementation once, in a rotating order), and the table
 reports medians and the engine's speed-up over each (``other_ms / engine_ms``,
 so > 1 means the engine is faster).
 
+Before each timing sample the benchmark pauses briefly (``--pause``, default
+50 ms) and makes one untimed call. Numba's and PyTorch's OpenMP thread pools
+each spin-wait after a parallel region; on a 2-core machine, timing one right
+after the other measures their fight for the cores (10-50x slowdowns), not
+either implementation. The pause lets the other pool fall asleep.
+
 The reference loops are far too slow for N = 64: they are timed on a batch of
 ``--reference-batch`` samples (default 2) and scaled per sample to N = 64; the
 table marks those columns.
@@ -287,7 +293,7 @@ def _calls_per_sample(fn) -> int:
 
 
 def time_workload(workload: Workload, repeat: int, ref_batch: int, ref_repeat: int,
-                  impls=IMPLS) -> dict:
+                  impls=IMPLS, pause: float = 0.05) -> dict:
     """Median milliseconds per call at N=64 for each implementation that is available."""
     fns, scale = {}, {}
     for impl in impls:
@@ -305,13 +311,17 @@ def time_workload(workload: Workload, repeat: int, ref_batch: int, ref_repeat: i
             if impl == "reference" and r >= ref_repeat:
                 continue
             fn, calls = fns[impl]
+            time.sleep(pause)  # let the other implementation's spinning threads sleep
+            fn()
             t0 = time.perf_counter()
             for _ in range(calls):
                 fn()
             samples[impl].append((time.perf_counter() - t0) / calls * scale[impl] * 1e3)
-    result = {"description": workload.description, "ms": {}, "speedup": {}, "samples": {}}
+    result = {"description": workload.description, "ms": {}, "speedup": {}, "samples": {},
+              "min_ms": {}}
     for impl, s in samples.items():
         result["ms"][impl] = statistics.median(s)
+        result["min_ms"][impl] = min(s)
         result["samples"][impl] = len(s)
     engine_ms = result["ms"].get("engine")
     for impl, ms in result["ms"].items():
@@ -372,7 +382,7 @@ def format_table(results: dict, meta: dict, warm: float | None) -> str:
     lines.append(f"Medians of {meta['repeat']} interleaved samples, float32, N={meta['batch']}, "
                  f"seed {meta['seed']}; 'x vs' = other ms / engine ms (> 1: engine faster).")
     lines.append(f"* reference loops timed on N={meta['reference_batch']} "
-                 f"({meta['reference_repeat']} samples) and scaled per sample to N={meta['batch']}.")
+                 f"({meta['reference_repeat']} samples), scaled per sample to N={meta['batch']}.")
     lines.append(f"numba {meta['numba']} ({meta['numba_threads']} threads, "
                  f"{meta['numba_threading_layer']}), numpy {meta['numpy']}, torch "
                  f"{meta['torch']} ({meta['torch_threads']} threads), {meta['cpus']} CPUs.")
@@ -384,8 +394,9 @@ def format_table(results: dict, meta: dict, warm: float | None) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="bench", description="Benchmark the engine (W1-W6) against the reference "
-        "loops, numpy im2col and PyTorch CPU.")
+        prog="python main.py bench",
+        description="Benchmark the engine (W1-W6) against the reference loops, numpy im2col "
+                    "and PyTorch CPU.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--repeat", type=int, default=15,
                         help="interleaved samples per implementation (default 15)")
@@ -395,6 +406,8 @@ def main(argv=None) -> int:
                         help="batch size the slow reference loops run on (default 2)")
     parser.add_argument("--reference-repeat", type=int, default=3,
                         help="samples of the reference loops (default 3)")
+    parser.add_argument("--pause", type=float, default=0.05,
+                        help="seconds to pause before each timing sample (default 0.05)")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference loops")
     parser.add_argument("--no-warm-start", action="store_true",
                         help="skip measuring the warm start in a new process")
@@ -412,7 +425,8 @@ def main(argv=None) -> int:
         if not args.json:
             print(f"timing {name} ...", file=sys.stderr, flush=True)
         results[name] = time_workload(WORKLOADS[name], args.repeat, args.reference_batch,
-                                      min(args.reference_repeat, args.repeat), impls)
+                                      min(args.reference_repeat, args.repeat), impls,
+                                      max(0.0, args.pause))
     warm = None if args.no_warm_start else warm_start_seconds()
     meta = _meta(args)
     if args.json:

@@ -3,14 +3,15 @@
 Measures, in one process, interleaved (A B C A B C ...) so that the load of a
 shared machine hits every case alike:
 
-- headless : ``Trainer.step()`` in a plain loop (the engine alone)
+- headless : ``Trainer.step()`` in a plain loop in a thread (the engine alone), and
+             the same loop in the main thread
 - worker   : the TrainingWorker thread with live views off (frames carry only the
              step history; nothing is drawn): the cost of the thread and signals
 - lab/<tab>: the Training lab shown offscreen at 1400x900, training with its live
              views on, one run per tab (curves; feature and delta maps), counting
              training steps and drawn frames per second and the GUI time per frame
 
-Run: ``python -m benchmarks.bench_gui [--seconds 6] [--repeat 2] [--json]``.
+Run: ``python -m benchmarks.bench_gui [--seconds 4] [--repeat 5] [--json]``.
 Not a test: timings depend on the machine and on what else runs on it.
 """
 
@@ -21,6 +22,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 
 
@@ -37,7 +39,7 @@ def _trainer(data, spec, seed=0):
                    seed=seed)
 
 
-def bench_headless(data, spec, seconds: float) -> dict:
+def _step_loop(data, spec, seconds: float, out: dict) -> None:
     trainer = _trainer(data, spec)
     trainer.step()  # compile / load from cache outside the timing
     start = time.perf_counter()
@@ -45,15 +47,37 @@ def bench_headless(data, spec, seconds: float) -> dict:
     while time.perf_counter() - start < seconds:
         trainer.step()
         steps += 1
-    elapsed = time.perf_counter() - start
-    return {"steps_per_s": steps / elapsed, "fps": 0.0, "gui_ms_per_frame": 0.0}
+    out["steps_per_s"] = steps / (time.perf_counter() - start)
 
 
-def _run_until(app, seconds: float, done=lambda: False) -> None:
-    from PyQt6.QtCore import QEventLoop
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end and not done():
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+def bench_headless(data, spec, seconds: float, main_thread: bool = False) -> dict:
+    """Trainer.step() in a loop, in a plain thread like the worker's (or the main thread).
+
+    On a loaded 2-core machine the main thread was measured 5-20x slower than any
+    other thread for the same loop (Numba's OpenMP team of the main thread), so the
+    fair baseline for the worker is a thread too; both are reported.
+    """
+    out: dict = {}
+    if main_thread:
+        _step_loop(data, spec, seconds, out)
+    else:
+        thread = threading.Thread(target=_step_loop, args=(data, spec, seconds, out))
+        thread.start()
+        thread.join()
+    return {"steps_per_s": out["steps_per_s"], "fps": 0.0, "gui_ms_per_frame": 0.0,
+            "gui_cpu_percent": 0.0}
+
+
+def _run_until(app, seconds: float) -> float:
+    """Run a real event loop for ``seconds`` (it sleeps when idle, like the app's;
+    a processEvents() polling loop would keep a core busy). Returns the CPU seconds
+    the GUI thread used meanwhile."""
+    from PyQt6.QtCore import QEventLoop, QTimer
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    cpu = time.thread_time()
+    loop.exec()
+    return time.thread_time() - cpu
 
 
 def bench_worker(app, data, spec, seconds: float) -> dict:
@@ -72,11 +96,15 @@ def bench_worker(app, data, spec, seconds: float) -> dict:
     w.start()
     _run_until(app, 1.0)  # settle: the first frame and epoch-0 evaluation
     it0, t0, n0 = trainer.iteration, time.perf_counter(), len(frames)
-    _run_until(app, seconds)
+    gui_cpu = _run_until(app, seconds)
     it1, t1, n1 = trainer.iteration, time.perf_counter(), len(frames)
     w.stop_and_wait(5000)
+    w.frame.disconnect(on_frame)
+    app.processEvents()  # deliver what was queued before the thread object goes
+    w.deleteLater()
+    app.processEvents()
     return {"steps_per_s": (it1 - it0) / (t1 - t0), "fps": (n1 - n0) / (t1 - t0),
-            "gui_ms_per_frame": 0.0}
+            "gui_ms_per_frame": 0.0, "gui_cpu_percent": 100 * gui_cpu / (t1 - t0)}
 
 
 def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
@@ -106,22 +134,33 @@ def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
     lab.start()
     _run_until(app, 1.0)
     it0, f0, t0, g0 = lab.trainer.iteration, lab.frames_drawn, time.perf_counter(), gui_time[0]
-    _run_until(app, seconds)
+    gui_cpu = _run_until(app, seconds)
     it1, f1, t1, g1 = lab.trainer.iteration, lab.frames_drawn, time.perf_counter(), gui_time[0]
     lab.shutdown()
     lab.close()
     lab.deleteLater()
+    app.processEvents()
     frames = max(f1 - f0, 1)
     return {"steps_per_s": (it1 - it0) / (t1 - t0), "fps": (f1 - f0) / (t1 - t0),
-            "gui_ms_per_frame": 1000 * (g1 - g0) / frames}
+            "gui_ms_per_frame": 1000 * (g1 - g0) / frames,
+            "gui_cpu_percent": 100 * gui_cpu / (t1 - t0)}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per run")
-    parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds")
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured time per run")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--omp-passive", action="store_true",
+                        help="set OMP_WAIT_POLICY=passive before Numba starts its OpenMP "
+                             "threads (idle threads sleep instead of spinning)")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval (seconds) for the run")
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    if args.omp_passive:
+        os.environ["OMP_WAIT_POLICY"] = "passive"  # read when the OpenMP runtime starts
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PyQt6.QtWidgets import QApplication
@@ -132,6 +171,7 @@ def main(argv=None) -> int:
 
     cases = {
         "headless": lambda: bench_headless(data, spec, args.seconds),
+        "headless (main thread)": lambda: bench_headless(data, spec, args.seconds, True),
         "worker (no views)": lambda: bench_worker(app, data, spec, args.seconds),
         "lab, Curves tab": lambda: bench_lab(app, data, spec, args.seconds, 0),
         "lab, Feature & delta maps tab": lambda: bench_lab(app, data, spec, args.seconds, 1),
@@ -144,21 +184,27 @@ def main(argv=None) -> int:
     summary = {}
     for name, runs in results.items():
         summary[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    base = summary["headless"]["steps_per_s"]
-    for row in summary.values():
-        row["throughput_vs_headless"] = row["steps_per_s"] / base if base else float("nan")
+        # ratio to the headless run of the same round, then the median: robust to the
+        # load of a shared machine drifting between rounds
+        summary[name]["throughput_vs_headless"] = statistics.median(
+            r["steps_per_s"] / h["steps_per_s"]
+            for r, h in zip(runs, results["headless"], strict=True))
 
     if args.json:
         print(json.dumps({"seconds": args.seconds, "repeat": args.repeat,
+                          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                           "cpu_count": os.cpu_count(), "results": summary}, indent=2))
         return 0
-    print(f"Training lab benchmark: DEFAULT_SPEC, batch 64, {args.seconds:g} s per run, "
-          f"median of {args.repeat} interleaved rounds, {os.cpu_count()} CPUs")
+    policy = os.environ.get("OMP_WAIT_POLICY", "default")
+    print(f"OMP_WAIT_POLICY={policy}. Training lab benchmark: DEFAULT_SPEC, batch 64, "
+          f"{args.seconds:g} s per run, "
+          f"median of {args.repeat} interleaved rounds (ratios per round), {os.cpu_count()} CPUs")
     print(f"{'case':32s} {'steps/s':>9s} {'vs headless':>12s} {'frames/s':>9s} "
-          f"{'GUI ms/frame':>13s}")
+          f"{'GUI ms/frame':>13s} {'GUI CPU %':>10s}")
     for name, row in summary.items():
         print(f"{name:32s} {row['steps_per_s']:9.1f} {row['throughput_vs_headless']:11.0%} "
-              f"{row['fps']:9.1f} {row['gui_ms_per_frame']:13.1f}")
+              f"{row['fps']:9.1f} {row['gui_ms_per_frame']:13.1f} "
+              f"{row['gui_cpu_percent']:10.1f}")
     return 0
 
 

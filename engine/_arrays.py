@@ -8,9 +8,12 @@ Numba kernel is C-contiguous, so each kernel compiles for only two signatures.
 
 from __future__ import annotations
 
-import numpy as np
+from contextlib import contextmanager
 
-__all__ = ["float_dtype", "as_float"]
+import numpy as np
+from numba import get_num_threads, set_num_threads
+
+__all__ = ["float_dtype", "as_float", "threads_for", "PARALLEL_MIN_WORK"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -24,3 +27,28 @@ def float_dtype(a) -> np.dtype:
 def as_float(a, dtype) -> np.ndarray:
     """``a`` as a C-contiguous array of ``dtype`` (no copy when it already is one)."""
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+# Below this many multiply-adds (or elements touched) a kernel runs on the calling
+# thread only: waking the second thread costs 5-10 us on an idle machine, and on a
+# busy one a parallel region waits for a free core (measured: 0.1-0.6 ms for a
+# 4x4 image), far more than the work itself.
+PARALLEL_MIN_WORK = 200_000
+
+
+@contextmanager
+def threads_for(work: int):
+    """Run the enclosed Numba kernels serially when ``work`` is small.
+
+    ``numba.set_num_threads`` is per calling thread, so this never changes the
+    thread count another Python thread's kernels use.
+    """
+    if work >= PARALLEL_MIN_WORK:
+        yield
+        return
+    previous = get_num_threads()
+    set_num_threads(1)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)

@@ -23,10 +23,24 @@ stored once per eight taps. Flat lengths are rounded up to whole vector
 registers (their slack is zero) so no scalar remainder loop runs. The forward
 pass, dW and dx are all built from it (dx as the correlation of the padded
 delta with the 180-degree rotated kernel).
+
+Samples are laid end to end: plane p of sample n starts at ``n * PL`` in row p
+of a (planes, N*PL) array, and the flat delta of filter f for sample n starts at
+``n * PL + D`` in row f, with zeros everywhere else. A *block* of consecutive
+samples is then one long flat run, so each pass of :func:`correlate` covers
+several small images at once (a 14x14 map alone is only 14 vector registers
+long, too short to amortise starting a pass). Reads that run past one sample
+into the next only ever meet zero deltas or scratch outputs.
+
+Caching caveat: Numba's on-disk cache of a kernel is invalidated only when the
+kernel's *own* source file changes. The conv kernels in conv_forward.py and
+conv_backward.py compile these helpers into themselves, so after editing this
+file delete ``engine/__pycache__/conv_*.nb[ic]`` (or touch those two files).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,6 +48,11 @@ import numpy as np
 
 from ._numba import kernel
 from .geometry import ConvGeometry
+
+# Let LLVM reorder sums (to vectorise the dot products) and fuse multiply-adds, but
+# keep IEEE NaN/inf semantics (no 'nnan'/'ninf'), so a diverging training run
+# still shows NaN instead of whatever a no-NaN assumption would produce.
+FAST_FP = {"reassoc", "contract"}
 
 VECTOR = 16  # float32 lanes of an AVX-512 register: flat lengths are rounded up to it
 
@@ -53,8 +72,8 @@ class FlatLayout:
     LP : L rounded up to whole vectors
     LD : HQ * WQ (one plane) rounded up to whole vectors, the length dx is built on
     D : the largest tap offset; the flat delta is stored D cells to the right
-    plane_len : length of one stored plane (all reads of the planes fit in it)
-    delta_len : length of one stored flat delta row, ``D + max(LP, LD)``
+    PL : the per-sample stride of planes and deltas (all reads of one sample
+        stay below it: ``PL >= HQ*WQ + LP - L``, ``PL >= LD``)
     tap_plane, tap_off : int64 (C*KH*KW,), for tap (c, u, v) in ``w`` order:
         the plane it reads and its flat offset
     dx_start : int64 (SH*SW + 1,), the dx taps of phase ``p`` are
@@ -71,8 +90,7 @@ class FlatLayout:
     LP: int
     LD: int
     D: int
-    plane_len: int
-    delta_len: int
+    PL: int
     tap_plane: np.ndarray
     tap_off: np.ndarray
     dx_start: np.ndarray
@@ -113,30 +131,68 @@ def _flat_layout(C, H, W, F, KH, KW, SH, SW, PH, PW, HO, WO) -> FlatLayout:
             uv_index.extend(f * C * KH * KW + taps)   # flat index of w[f, 0, u, v]
     uv_index = np.asarray(uv_index, dtype=np.int64)
     dx_weight_index = uv_index[None, :] + (np.arange(C) * KH * KW)[:, None]  # (C, F*KH*KW)
-    plane_len = max(HQ * WQ + LP - L, LD)
+    PL = _round_up(max(HQ * WQ + LP - L, LD))
     return FlatLayout(
-        HQ, WQ, L, LP, LD, D, plane_len, D + max(LP, LD),
+        HQ, WQ, L, LP, LD, D, PL,
         tap_plane.astype(np.int64), np.ascontiguousarray(tap_off, dtype=np.int64),
         dx_start.astype(np.int64), np.asarray(dx_src, dtype=np.int64),
         np.asarray(dx_off, dtype=np.int64), np.ascontiguousarray(dx_weight_index))
 
 
-def alloc_planes(g: ConvGeometry, lay: FlatLayout, dtype) -> np.ndarray:
-    """Zeroed scratch (N, SH*SW*C, plane_len) for the phase planes of every sample.
+def alloc_planes(g: ConvGeometry, lay: FlatLayout, dtype, rows: int | None = None) -> np.ndarray:
+    """Zeroed (rows, N*PL + D) scratch; rows defaults to SH*SW*C phase planes."""
+    rows = g.SH * g.SW * g.C if rows is None else rows
+    return np.zeros((rows, g.N * lay.PL + lay.D), dtype=dtype)
 
-    Zeros matter: the padding border, the cells past the padded input in the
-    last row/column of a phase, and the slack are never written and read as 0.
+
+_SCRATCH = threading.local()
+_SCRATCH_ENTRIES = 12  # per thread; one training step of a small CNN uses about 8
+
+
+def scratch_planes(kind: str, g: ConvGeometry, lay: FlatLayout, dtype,
+                   rows: int | None = None) -> np.ndarray:
+    """Like :func:`alloc_planes`, but kept per thread and geometry for the next call.
+
+    Freshly zeroed megabytes cost page faults on every call (as much as a small
+    convolution itself). Reuse is safe because, for one geometry, the kernels
+    write exactly the same cells every call: the cells that must read as zero
+    (padding, scratch columns, slack) are never written, and the ones written
+    are all overwritten before they are read. A buffer that is accumulated into
+    (the gradient planes) is cleared by its kernel. Thread-local, so two
+    threads never share a buffer.
     """
-    return np.zeros((g.N, g.SH * g.SW * g.C, lay.plane_len), dtype=dtype)
+    cache = getattr(_SCRATCH, "buffers", None)
+    if cache is None:
+        cache = _SCRATCH.buffers = {}
+    key = (kind, g, np.dtype(dtype).str, rows)
+    buf = cache.pop(key, None)
+    if buf is None:
+        buf = alloc_planes(g, lay, dtype, rows)
+        while len(cache) >= _SCRATCH_ENTRIES:
+            cache.pop(next(iter(cache)))  # forget the least recently used
+    cache[key] = buf  # (re)insert as the most recently used
+    return buf
+
+
+def block_size(N: int, PL: int) -> int:
+    """Samples per parallel block: passes of about TARGET_RUN cells, and an even
+    number of blocks so that two threads get the same work. It does not depend on
+    the thread count, so the partial sums, hence the results, do not either."""
+    blocks = max(2, -(-N * PL // TARGET_RUN))
+    blocks += blocks % 2
+    return max(1, -(-N // blocks))
+
+
+TARGET_RUN = 1024  # cells per pass: long enough to amortise a pass, short enough for L1
 
 
 @kernel
-def to_planes(xn, planes, SH, SW, PH, PW, WQ):
+def to_planes(xn, planes, base, SH, SW, PH, PW, WQ):
     """Scatter one zero-padded sample into its phase planes.
 
-    xn (C, H, W) -> planes (SH*SW*C, plane_len); plane ``(a*SW + b)*C + c``
-    holds ``padded_input[c, a::SH, b::SW]`` row-major with row width WQ.
-    Only cells of the input are written; the rest keep their zeros.
+    xn (C, H, W) -> planes (SH*SW*C, len) at columns ``base:``; plane
+    ``(a*SW + b)*C + c`` holds ``padded_input[c, a::SH, b::SW]`` row-major with
+    row width WQ. Only cells of the input are written; the rest keep their zeros.
     """
     C, H, W = xn.shape
     HQ = -(-(H + 2 * PH) // SH)
@@ -151,17 +207,23 @@ def to_planes(xn, planes, SH, SW, PH, PW, WQ):
                     r = a + q * SH - PH
                     if r < 0 or r >= H:
                         continue
-                    xrow = xn[c, r]
-                    dst = plane[q * WQ:(q + 1) * WQ]
-                    for j in range(j0, j1):
-                        dst[j] = xrow[b + j * SW - PW]
+                    # row slices indexed from 0: contiguous (SW == 1) copies vectorise
+                    dst = plane[base + q * WQ + j0:]
+                    src = xn[c, r, b + j0 * SW - PW:]
+                    if SW == 1:
+                        for k in range(j1 - j0):
+                            dst[k] = src[k]
+                    else:
+                        for k in range(j1 - j0):
+                            dst[k] = src[k * SW]
 
 
 @kernel
-def from_planes(planes, dxn, SH, SW, PH, PW, WQ):
+def from_planes(planes, base, dxn, SH, SW, PH, PW, WQ):
     """Gather the unpadded part of the phase planes back into one sample.
 
-    planes (SH*SW*C, plane_len) -> dxn (C, H, W); the padding border is dropped.
+    planes (SH*SW*C, len) at columns ``base:`` -> dxn (C, H, W); the padding
+    border is dropped.
     """
     C, H, W = dxn.shape
     HQ = -(-(H + 2 * PH) // SH)
@@ -175,26 +237,30 @@ def from_planes(planes, dxn, SH, SW, PH, PW, WQ):
                     r = a + q * SH - PH
                     if r < 0 or r >= H:
                         continue
-                    dxrow = dxn[c, r]
-                    src = plane[q * WQ:(q + 1) * WQ]
-                    for j in range(j0, j1):
-                        dxrow[b + j * SW - PW] = src[j]
+                    src = plane[base + q * WQ + j0:]
+                    dst = dxn[c, r, b + j0 * SW - PW:]
+                    if SW == 1:
+                        for k in range(j1 - j0):
+                            dst[k] = src[k]
+                    else:
+                        for k in range(j1 - j0):
+                            dst[k * SW] = src[k]
 
 
-@kernel(fastmath=True)
-def _correlate_two(a0, a1, src, w0, w1, tap_src, tap_off):
-    """a0 += sum_t w0[t] * src[tap_src[t], tap_off[t]:][:n]; a1 likewise with w1."""
+@kernel(fastmath=FAST_FP)
+def _correlate_two(a0, a1, src, base, w0, w1, tap_src, tap_off):
+    """a0 += sum_t w0[t] * src[tap_src[t], base + tap_off[t]:][:n]; a1 likewise with w1."""
     T, n = w0.shape[0], a0.shape[0]
     t = 0
     while t + 8 <= T:
-        s0 = src[tap_src[t], tap_off[t]:tap_off[t] + n]
-        s1 = src[tap_src[t + 1], tap_off[t + 1]:tap_off[t + 1] + n]
-        s2 = src[tap_src[t + 2], tap_off[t + 2]:tap_off[t + 2] + n]
-        s3 = src[tap_src[t + 3], tap_off[t + 3]:tap_off[t + 3] + n]
-        s4 = src[tap_src[t + 4], tap_off[t + 4]:tap_off[t + 4] + n]
-        s5 = src[tap_src[t + 5], tap_off[t + 5]:tap_off[t + 5] + n]
-        s6 = src[tap_src[t + 6], tap_off[t + 6]:tap_off[t + 6] + n]
-        s7 = src[tap_src[t + 7], tap_off[t + 7]:tap_off[t + 7] + n]
+        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
+        s1 = src[tap_src[t + 1], base + tap_off[t + 1]:base + tap_off[t + 1] + n]
+        s2 = src[tap_src[t + 2], base + tap_off[t + 2]:base + tap_off[t + 2] + n]
+        s3 = src[tap_src[t + 3], base + tap_off[t + 3]:base + tap_off[t + 3] + n]
+        s4 = src[tap_src[t + 4], base + tap_off[t + 4]:base + tap_off[t + 4] + n]
+        s5 = src[tap_src[t + 5], base + tap_off[t + 5]:base + tap_off[t + 5] + n]
+        s6 = src[tap_src[t + 6], base + tap_off[t + 6]:base + tap_off[t + 6] + n]
+        s7 = src[tap_src[t + 7], base + tap_off[t + 7]:base + tap_off[t + 7] + n]
         u0, u1, u2, u3 = w0[t], w0[t + 1], w0[t + 2], w0[t + 3]
         u4, u5, u6, u7 = w0[t + 4], w0[t + 5], w0[t + 6], w0[t + 7]
         v0, v1, v2, v3 = w1[t], w1[t + 1], w1[t + 2], w1[t + 3]
@@ -208,7 +274,7 @@ def _correlate_two(a0, a1, src, w0, w1, tap_src, tap_off):
                       + v4 * x4 + v5 * x5 + v6 * x6 + v7 * x7)
         t += 8
     while t < T:
-        s0 = src[tap_src[t], tap_off[t]:tap_off[t] + n]
+        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
         u0, v0 = w0[t], w1[t]
         for k in range(n):
             a0[k] += u0 * s0[k]
@@ -216,20 +282,20 @@ def _correlate_two(a0, a1, src, w0, w1, tap_src, tap_off):
         t += 1
 
 
-@kernel(fastmath=True)
-def _correlate_one(a0, src, w0, tap_src, tap_off):
-    """a0 += sum_t w0[t] * src[tap_src[t], tap_off[t]:][:n]."""
+@kernel(fastmath=FAST_FP)
+def _correlate_one(a0, src, base, w0, tap_src, tap_off):
+    """a0 += sum_t w0[t] * src[tap_src[t], base + tap_off[t]:][:n]."""
     T, n = w0.shape[0], a0.shape[0]
     t = 0
     while t + 8 <= T:
-        s0 = src[tap_src[t], tap_off[t]:tap_off[t] + n]
-        s1 = src[tap_src[t + 1], tap_off[t + 1]:tap_off[t + 1] + n]
-        s2 = src[tap_src[t + 2], tap_off[t + 2]:tap_off[t + 2] + n]
-        s3 = src[tap_src[t + 3], tap_off[t + 3]:tap_off[t + 3] + n]
-        s4 = src[tap_src[t + 4], tap_off[t + 4]:tap_off[t + 4] + n]
-        s5 = src[tap_src[t + 5], tap_off[t + 5]:tap_off[t + 5] + n]
-        s6 = src[tap_src[t + 6], tap_off[t + 6]:tap_off[t + 6] + n]
-        s7 = src[tap_src[t + 7], tap_off[t + 7]:tap_off[t + 7] + n]
+        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
+        s1 = src[tap_src[t + 1], base + tap_off[t + 1]:base + tap_off[t + 1] + n]
+        s2 = src[tap_src[t + 2], base + tap_off[t + 2]:base + tap_off[t + 2] + n]
+        s3 = src[tap_src[t + 3], base + tap_off[t + 3]:base + tap_off[t + 3] + n]
+        s4 = src[tap_src[t + 4], base + tap_off[t + 4]:base + tap_off[t + 4] + n]
+        s5 = src[tap_src[t + 5], base + tap_off[t + 5]:base + tap_off[t + 5] + n]
+        s6 = src[tap_src[t + 6], base + tap_off[t + 6]:base + tap_off[t + 6] + n]
+        s7 = src[tap_src[t + 7], base + tap_off[t + 7]:base + tap_off[t + 7] + n]
         u0, u1, u2, u3 = w0[t], w0[t + 1], w0[t + 2], w0[t + 3]
         u4, u5, u6, u7 = w0[t + 4], w0[t + 5], w0[t + 6], w0[t + 7]
         for k in range(n):
@@ -237,7 +303,7 @@ def _correlate_one(a0, src, w0, tap_src, tap_off):
                       + u4 * s4[k] + u5 * s5[k] + u6 * s6[k] + u7 * s7[k])
         t += 8
     while t < T:
-        s0 = src[tap_src[t], tap_off[t]:tap_off[t] + n]
+        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
         u0 = w0[t]
         for k in range(n):
             a0[k] += u0 * s0[k]
@@ -245,49 +311,69 @@ def _correlate_one(a0, src, w0, tap_src, tap_off):
 
 
 @kernel
-def correlate(out, n, src, wmat, tap_src, tap_off):
-    """out[m, :n] += sum_t wmat[m, t] * src[tap_src[t], tap_off[t]:tap_off[t] + n].
+def correlate(out, obase, src, sbase, n, wmat, tap_src, tap_off):
+    """out[m, obase:obase + n] += sum_t wmat[m, t] * src[tap_src[t], sbase + tap_off[t]:][:n].
 
-    out (M, >= n) rows to accumulate into, src (S, len) source rows,
+    out (M, len) rows to accumulate into, src (S, len) source rows,
     wmat (M, T) one weight per output row and tap, tap_src/tap_off (T,).
     Output rows go in pairs so that every source load feeds two rows.
     """
     M = out.shape[0]
     m = 0
     while m + 2 <= M:
-        _correlate_two(out[m, :n], out[m + 1, :n], src, wmat[m], wmat[m + 1], tap_src, tap_off)
+        _correlate_two(out[m, obase:obase + n], out[m + 1, obase:obase + n], src, sbase,
+                       wmat[m], wmat[m + 1], tap_src, tap_off)
         m += 2
     if m < M:
-        _correlate_one(out[m, :n], src, wmat[m], tap_src, tap_off)
+        _correlate_one(out[m, obase:obase + n], src, sbase, wmat[m], tap_src, tap_off)
 
 
-@kernel(fastmath=True)
-def _dots_two(o0, o1, d0, d1, src, tap_src, tap_off, zero):
-    """o0[t] = dot(d0, src[tap_src[t], tap_off[t]:][:n]); o1[t] likewise with d1."""
+@kernel(fastmath=FAST_FP)
+def _dots_two(o0, o1, d0, d1, src, base, tap_src, tap_off, zero):
+    """o0[t] = dot(d0, src[tap_src[t], base + tap_off[t]:][:n]); o1[t] likewise with d1.
+
+    Eight taps per pass: sixteen running sums, each source load feeding two.
+    """
     T, n = o0.shape[0], d0.shape[0]
     t = 0
-    while t + 4 <= T:
-        s0 = src[tap_src[t], tap_off[t]:tap_off[t] + n]
-        s1 = src[tap_src[t + 1], tap_off[t + 1]:tap_off[t + 1] + n]
-        s2 = src[tap_src[t + 2], tap_off[t + 2]:tap_off[t + 2] + n]
-        s3 = src[tap_src[t + 3], tap_off[t + 3]:tap_off[t + 3] + n]
-        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+    while t + 8 <= T:
+        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
+        s1 = src[tap_src[t + 1], base + tap_off[t + 1]:base + tap_off[t + 1] + n]
+        s2 = src[tap_src[t + 2], base + tap_off[t + 2]:base + tap_off[t + 2] + n]
+        s3 = src[tap_src[t + 3], base + tap_off[t + 3]:base + tap_off[t + 3] + n]
+        s4 = src[tap_src[t + 4], base + tap_off[t + 4]:base + tap_off[t + 4] + n]
+        s5 = src[tap_src[t + 5], base + tap_off[t + 5]:base + tap_off[t + 5] + n]
+        s6 = src[tap_src[t + 6], base + tap_off[t + 6]:base + tap_off[t + 6] + n]
+        s7 = src[tap_src[t + 7], base + tap_off[t + 7]:base + tap_off[t + 7] + n]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+        b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = zero
         for k in range(n):
             p, q = d0[k], d1[k]
             x0, x1, x2, x3 = s0[k], s1[k], s2[k], s3[k]
+            x4, x5, x6, x7 = s4[k], s5[k], s6[k], s7[k]
             a0 += p * x0
             a1 += p * x1
             a2 += p * x2
             a3 += p * x3
+            a4 += p * x4
+            a5 += p * x5
+            a6 += p * x6
+            a7 += p * x7
             b0 += q * x0
             b1 += q * x1
             b2 += q * x2
             b3 += q * x3
+            b4 += q * x4
+            b5 += q * x5
+            b6 += q * x6
+            b7 += q * x7
         o0[t], o0[t + 1], o0[t + 2], o0[t + 3] = a0, a1, a2, a3
+        o0[t + 4], o0[t + 5], o0[t + 6], o0[t + 7] = a4, a5, a6, a7
         o1[t], o1[t + 1], o1[t + 2], o1[t + 3] = b0, b1, b2, b3
-        t += 4
+        o1[t + 4], o1[t + 5], o1[t + 6], o1[t + 7] = b4, b5, b6, b7
+        t += 8
     while t < T:
-        s0 = src[tap_src[t], tap_off[t]:tap_off[t] + n]
+        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
         a0 = b0 = zero
         for k in range(n):
             a0 += d0[k] * s0[k]
@@ -296,12 +382,12 @@ def _dots_two(o0, o1, d0, d1, src, tap_src, tap_off, zero):
         t += 1
 
 
-@kernel(fastmath=True)
-def _dots_one(o0, d0, src, tap_src, tap_off, zero):
-    """o0[t] = dot(d0, src[tap_src[t], tap_off[t]:][:n])."""
+@kernel(fastmath=FAST_FP)
+def _dots_one(o0, d0, src, base, tap_src, tap_off, zero):
+    """o0[t] = dot(d0, src[tap_src[t], base + tap_off[t]:][:n])."""
     T, n = o0.shape[0], d0.shape[0]
     for t in range(T):
-        s0 = src[tap_src[t], tap_off[t]:tap_off[t] + n]
+        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
         a0 = zero
         for k in range(n):
             a0 += d0[k] * s0[k]
@@ -309,8 +395,8 @@ def _dots_one(o0, d0, src, tap_src, tap_off, zero):
 
 
 @kernel
-def tap_dots(out, delta, start, n, src, tap_src, tap_off, zero):
-    """out[m, t] = dot(delta[m, start:start + n], src[tap_src[t], tap_off[t]:][:n]).
+def tap_dots(out, delta, dbase, src, sbase, n, tap_src, tap_off, zero):
+    """out[m, t] = dot(delta[m, dbase:dbase + n], src[tap_src[t], sbase + tap_off[t]:][:n]).
 
     out (M, T), delta (M, len) one flat delta row per filter, src (S, len). This
     is dW: each kernel tap's weight gradient is its input slice dotted with the
@@ -319,8 +405,8 @@ def tap_dots(out, delta, start, n, src, tap_src, tap_off, zero):
     M = out.shape[0]
     m = 0
     while m + 2 <= M:
-        _dots_two(out[m], out[m + 1], delta[m, start:start + n], delta[m + 1, start:start + n],
-                  src, tap_src, tap_off, zero)
+        _dots_two(out[m], out[m + 1], delta[m, dbase:dbase + n], delta[m + 1, dbase:dbase + n],
+                  src, sbase, tap_src, tap_off, zero)
         m += 2
     if m < M:
-        _dots_one(out[m], delta[m, start:start + n], src, tap_src, tap_off, zero)
+        _dots_one(out[m], delta[m, dbase:dbase + n], src, sbase, tap_src, tap_off, zero)

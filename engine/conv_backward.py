@@ -12,9 +12,9 @@ filter laid on the same flat grid (zeros in the scratch columns ``j >= WO``):
   per phase plane; cropping the padding away gives dx. Input rows and columns
   that no window reached keep a zero gradient.
 
-The batch runs in parallel with ``prange``; each sample writes its own dx and its
-own partial dW/db, summed afterwards in a fixed order, so threads never write
-the same memory and the result does not depend on the thread count.
+The batch runs in parallel with ``prange`` over blocks of consecutive samples;
+each block writes its own samples' dx and its own partial dW/db, summed
+afterwards in a fixed order, so threads never write the same memory.
 """
 
 from __future__ import annotations
@@ -23,8 +23,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._arrays import as_float, float_dtype
-from ._flat import alloc_planes, correlate, flat_layout, from_planes, tap_dots, to_planes
+from ._arrays import as_float, float_dtype, threads_for
+from ._flat import (
+    FAST_FP,
+    block_size,
+    correlate,
+    flat_layout,
+    from_planes,
+    scratch_planes,
+    tap_dots,
+    to_planes,
+)
 from ._numba import kernel, prange
 from .geometry import GeometryError, check_conv
 
@@ -77,56 +86,81 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
         return (dx if need_dx else None), dw, db
     lay = flat_layout(g)
     T = g.C * g.KH * g.KW
-    planes = alloc_planes(g, lay, dtype)        # (N, SH*SW*C, plane_len) padded input
-    d_planes = alloc_planes(g if need_dx else replace(g, N=0), lay, dtype)  # its gradient
-    flat_delta = np.zeros((g.N, g.F, lay.delta_len), dtype=dtype)  # zero outside the maps
-    dw_parts = np.empty((g.N, g.F, T), dtype=dtype)  # per-sample dW, (C, KH, KW) flattened
-    db_parts = np.empty((g.N, g.F), dtype=dtype)
+    with threads_for(2 * g.N * g.F * g.HO * g.WO * T):
+        return _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype)
+
+
+def _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
+    """Allocate the scratch and run the kernels of :func:`conv2d_backward`."""
+    B = block_size(g.N, lay.PL)
+    blocks = -(-g.N // B)
+    planes = scratch_planes("x", g, lay, dtype)       # (SH*SW*C, N*PL + D) padded input
+    d_planes = scratch_planes("dx", g if need_dx else replace(g, N=0), lay, dtype)  # its grad
+    flat_delta = scratch_planes("delta", g, lay, dtype, rows=g.F)  # (F, N*PL + D)
+    dw_parts = np.empty((blocks, g.F, T), dtype=dtype)  # per-block dW, (C, KH, KW) flat
+    db_parts = np.empty((blocks, g.F), dtype=dtype)
     rot180_weights = w.reshape(-1)[lay.dx_weight_index]  # (C, F*KH*KW) one per dx tap
     _conv_backward_kernel(dout, x, w.reshape(g.F, T), rot180_weights, dx, dw_parts, db_parts,
-                          planes, d_planes, flat_delta, lay.tap_plane, lay.tap_off,
+                          planes, d_planes, flat_delta, B, lay.tap_plane, lay.tap_off,
                           lay.dx_start, lay.dx_src, lay.dx_off,
-                          g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D,
+                          g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D, lay.PL,
                           dtype.type(0), bool(need_dx))
-    _sum_parts_kernel(dw_parts.reshape(g.N, -1), dw.reshape(-1))  # (N, F*T) -> dw
+    _sum_parts_kernel(dw_parts.reshape(blocks, -1), dw.reshape(-1))  # (blocks, F*T) -> dw
     _sum_parts_kernel(db_parts, db)
     return (dx if need_dx else None), dw, db
 
 
 def _conv_backward_impl(dout, x, w, rot180_weights, dx, dw_parts, db_parts, planes, d_planes,
-                        flat_delta, tap_plane, tap_off, dx_start, dx_src, dx_off,
-                        SH, SW, PH, PW, WQ, LP, LD, D, zero, need_dx):
-    """Per-sample gradients; shapes as in :func:`conv2d_backward` with w (F, C*KH*KW).
+                        flat_delta, B, tap_plane, tap_off, dx_start, dx_src, dx_off,
+                        SH, SW, PH, PW, WQ, LP, LD, D, PL, zero, need_dx):
+    """Per-block gradients; shapes as in :func:`conv2d_backward` with w (F, C*KH*KW).
 
-    dw_parts (N, F, C*KH*KW) and db_parts (N, F) receive one partial sum per
-    sample. planes/d_planes (N, SH*SW*C, plane_len) and flat_delta (N, F,
-    delta_len) are zeroed scratch; the tables and sizes come from
+    dw_parts (blocks, F, C*KH*KW) and db_parts (blocks, F) receive one partial
+    sum per block of B samples. planes/d_planes (SH*SW*C, N*PL + D) and
+    flat_delta (F, N*PL + D) are scratch whose unwritten cells are zero
+    (d_planes is cleared here, block by block); the tables and sizes come from
     engine._flat.flat_layout; zero is 0 in the dtype of x; dx is only written
     (and d_planes only used) when need_dx is True.
     """
     N, C = x.shape[0], x.shape[1]
     F = w.shape[0]
     HO, WO = dout.shape[2], dout.shape[3]
-    for n in prange(N):  # each sample writes only its own slices of every array
-        pn, delta = planes[n], flat_delta[n]
-        to_planes(x[n], pn, SH, SW, PH, PW, WQ)
+    for blk in prange(-(-N // B)):  # each block writes only its own samples' cells
+        n0 = blk * B
+        n1 = min(N, n0 + B)
         for f in range(F):
-            for i in range(HO):  # the delta map, D cells to the right on the flat grid
-                delta[f, D + i * WQ:D + i * WQ + WO] = dout[n, f, i, :]
-            db_parts[n, f] = dout[n, f].sum()
-        tap_dots(dw_parts[n], delta, D, LP, pn, tap_plane, tap_off, zero)
+            db_parts[blk, f] = zero
+        for n in range(n0, n1):
+            to_planes(x[n], planes, n * PL, SH, SW, PH, PW, WQ)
+            for f in range(F):
+                total = zero
+                for i in range(HO):  # the delta map, D cells right of the sample's start
+                    src = dout[n, f, i]
+                    dst = flat_delta[f, n * PL + D + i * WQ:]
+                    for j in range(WO):  # row slices indexed from 0: vectorises
+                        dst[j] = src[j]
+                        total += src[j]
+                db_parts[blk, f] += total
+        base = n0 * PL
+        run = (n1 - n0 - 1) * PL + LP
+        tap_dots(dw_parts[blk], flat_delta, base + D, planes, base, run, tap_plane, tap_off,
+                 zero)
         if not need_dx:
             continue
-        dpn = d_planes[n]
+        run = (n1 - n0 - 1) * PL + LD
+        for r in range(d_planes.shape[0]):  # clear this block's gradient cells
+            for k in range(base, base + run):
+                d_planes[r, k] = zero
         for p in range(SH * SW):  # dx, one phase (C planes) at a time
             s, e = dx_start[p], dx_start[p + 1]
             if e > s:
-                correlate(dpn[p * C:(p + 1) * C], LD, delta, rot180_weights[:, s:e],
-                          dx_src[s:e], dx_off[s:e])
-        from_planes(dpn, dx[n], SH, SW, PH, PW, WQ)
+                correlate(d_planes[p * C:(p + 1) * C], base, flat_delta, base, run,
+                          rot180_weights[:, s:e], dx_src[s:e], dx_off[s:e])
+        for n in range(n0, n1):
+            from_planes(d_planes, n * PL, dx[n], SH, SW, PH, PW, WQ)
 
 
-_conv_backward_kernel = kernel(_conv_backward_impl, parallel=True, fastmath=True)
+_conv_backward_kernel = kernel(_conv_backward_impl, parallel=True, fastmath=FAST_FP)
 
 
 def _sum_parts_impl(parts, out):

@@ -3,15 +3,16 @@
 The fast kernel works on the flat phase-plane layout described in
 engine/_flat.py: every kernel tap is a constant offset on a flat grid as wide
 as the padded input, so one output map is a few long vectorised loops. The
-batch runs in parallel with ``prange``; each sample writes only its own output.
+batch runs in parallel with ``prange`` over blocks of consecutive samples; each
+block writes only its own samples' planes and outputs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_float, float_dtype
-from ._flat import alloc_planes, correlate, flat_layout, to_planes
+from ._arrays import as_float, float_dtype, threads_for
+from ._flat import FAST_FP, block_size, correlate, flat_layout, scratch_planes, to_planes
 from ._numba import kernel, prange
 from .geometry import check_conv
 
@@ -52,30 +53,42 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     if g.N == 0:
         return y
     lay = flat_layout(g)
-    planes = alloc_planes(g, lay, dtype)  # (N, SH*SW*C, plane_len) zeroed
-    _conv_forward_kernel(x, w.reshape(g.F, -1), b, y, planes,  # w (F, C*KH*KW)
-                         lay.tap_plane, lay.tap_off, g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP)
+    planes = scratch_planes("x", g, lay, dtype)  # (SH*SW*C, N*PL + D) zero borders
+    with threads_for(g.N * g.F * g.HO * g.WO * g.C * g.KH * g.KW):
+        B = block_size(g.N, lay.PL)
+        _conv_forward_kernel(x, w.reshape(g.F, -1), b, y, planes, B,  # w (F, C*KH*KW)
+                             lay.tap_plane, lay.tap_off, g.SH, g.SW, g.PH, g.PW, lay.WQ,
+                             lay.LP, lay.PL)
     return y
 
 
-def _conv_forward_impl(x, w, b, y, planes, tap_plane, tap_off, SH, SW, PH, PW, WQ, LP):
+def _conv_forward_impl(x, w, b, y, planes, B, tap_plane, tap_off, SH, SW, PH, PW, WQ, LP, PL):
     """x (N,C,H,W), w (F, C*KH*KW), b (F,) -> y (N,F,HO,WO).
 
-    planes (N, SH*SW*C, plane_len) is zeroed scratch; tap_plane/tap_off and the
-    sizes come from engine._flat.flat_layout.
+    planes (SH*SW*C, N*PL + D) is scratch with zero borders; B samples per block;
+    tap_plane/tap_off and the sizes come from engine._flat.flat_layout.
     """
     N, F = x.shape[0], w.shape[0]
     HO, WO = y.shape[2], y.shape[3]
-    for n in prange(N):  # each sample writes only its own planes[n] and y[n]
-        pn = planes[n]
-        to_planes(x[n], pn, SH, SW, PH, PW, WQ)
-        acc = np.empty((F, LP), dtype=y.dtype)  # the F output maps on the flat grid
+    for blk in prange(-(-N // B)):  # each block writes only its own samples' cells
+        n0 = blk * B
+        n1 = min(N, n0 + B)
+        for n in range(n0, n1):
+            to_planes(x[n], planes, n * PL, SH, SW, PH, PW, WQ)
+        run = (n1 - n0 - 1) * PL + LP  # the block's samples end to end on the flat grid
+        acc = np.empty((F, run), dtype=y.dtype)  # the F output maps
         for f in range(F):
-            acc[f, :] = b[f]
-        correlate(acc, LP, pn, w, tap_plane, tap_off)
-        for f in range(F):
-            for i in range(HO):
-                y[n, f, i, :] = acc[f, i * WQ:i * WQ + WO]
+            bias = b[f]
+            for k in range(run):
+                acc[f, k] = bias
+        correlate(acc, 0, planes, n0 * PL, run, w, tap_plane, tap_off)
+        for n in range(n0, n1):
+            for f in range(F):
+                for i in range(HO):  # row slices: the j loop is a contiguous copy
+                    src = acc[f, (n - n0) * PL + i * WQ:]
+                    dst = y[n, f, i]
+                    for j in range(WO):
+                        dst[j] = src[j]
 
 
-_conv_forward_kernel = kernel(_conv_forward_impl, parallel=True, fastmath=True)
+_conv_forward_kernel = kernel(_conv_forward_impl, parallel=True, fastmath=FAST_FP)

@@ -11,18 +11,22 @@ split is therefore a plain cut that never changes: the first
 :data:`VAL_SIZE` (1,000) for validation.
 
 CIFAR-10 batches are Python pickles. Unpickling can run arbitrary code, so they
-are read with :class:`_NumpyOnlyUnpickler`, which can only build plain numpy
-arrays, lists, dicts, numbers and strings and refuses every other global.
+are read in three guarded stages: the opcodes are first walked in pure Python
+(:mod:`pickletools` checks every declared length against the file), then
+:class:`_NumpyOnlyUnpickler` builds only dicts, lists, numbers, text and plain
+number arrays (its ``find_class`` answers with checked stand-ins and refuses
+every other global, e.g. ``os.system`` or ``builtins.eval``), and finally the
+dict is checked against the CIFAR-10 layout.
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib
 import io
 import math
 import os
 import pickle
+import pickletools
 import struct
 import zipfile
 from pathlib import Path
@@ -294,16 +298,100 @@ def load_mnist_idx(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------- CIFAR-10
 
-def _numpy_global(module: str, name: str):
-    """Look up a numpy function under its numpy 2 name, falling back to numpy 1's."""
-    try:
-        return getattr(importlib.import_module(f"numpy._core.{module}"), name)
-    except (ImportError, AttributeError):  # numpy < 2.0
-        return getattr(importlib.import_module(f"numpy.core.{module}"), name)
-
-
 class _Refused(pickle.UnpicklingError):
     """The pickle asked for something outside the allowed table."""
+
+
+# the array element kinds a data set may use: bool, signed and unsigned ints, floats
+_PLAIN_KINDS = "biuf"
+
+
+def _text(value):
+    """Python 2 strings arrive as bytes (``encoding="bytes"``), Python 3 ones as str."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+class _DTypeBuilder:
+    """Stands in for ``numpy.dtype(spec, align, copy)`` inside a pickle.
+
+    Only plain number types are accepted (no objects, strings or records), and
+    the byte order comes from the pickled state, checked before use.
+    """
+
+    def __init__(self, spec, align=False, copy=False):
+        spec = _text(spec)
+        try:
+            dtype = np.dtype(spec) if isinstance(spec, str) else None
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in _PLAIN_KINDS or dtype.fields or dtype.subdtype:
+            raise _Refused(f"refused the array type {spec!r} (only plain numbers are allowed)")
+        self.dtype = dtype
+
+    def __setstate__(self, state):
+        # (version, byte order, sub-array, names, fields, item size, alignment, flags)
+        if not isinstance(state, tuple) or len(state) < 5:
+            raise _Refused("refused a malformed array type")
+        order = _text(state[1])
+        if order not in ("<", ">", "|", "=") or any(v is not None for v in state[2:5]):
+            raise _Refused("refused an array type with fields or an unknown byte order")
+        if order in "<>":
+            self.dtype = self.dtype.newbyteorder(order)
+
+
+def _plain_array(raw, dtype, shape, order: str) -> np.ndarray:
+    """A new array from raw bytes, after checking that they are exactly what the shape needs."""
+    if isinstance(dtype, _DTypeBuilder):
+        dtype = dtype.dtype
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _PLAIN_KINDS:
+        raise _Refused("refused an array without a plain number type")
+    if not isinstance(shape, tuple) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise _Refused(f"refused an array with the shape {shape!r}")
+    if isinstance(raw, pickle.PickleBuffer):
+        raw = raw.raw()
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise _Refused("refused an array whose elements are Python objects")
+    count = math.prod(shape)
+    if memoryview(raw).nbytes != count * dtype.itemsize:
+        raise _Refused(f"refused an array of shape {shape} whose data has the wrong length")
+    return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order).copy()
+
+
+class _NdarrayTag:
+    """What ``numpy.ndarray`` means inside a pickle: the first argument of
+    ``_reconstruct``, never a constructor (``ndarray(shape)`` could allocate any size)."""
+
+    def __call__(self, *args, **kwargs):
+        raise _Refused("refused to call numpy.ndarray(...) directly")
+
+
+_NDARRAY = _NdarrayTag()
+
+
+class _ArrayBuilder:
+    """Stands in for ``numpy.core.multiarray._reconstruct(ndarray, shape, typecode)``.
+
+    numpy's own ``ndarray.__setstate__`` never sees the pickled state: it is
+    checked here and the array is built from its bytes with ``np.frombuffer``.
+    """
+
+    def __init__(self, cls, shape=(0,), typecode=b"b"):
+        if cls is not _NDARRAY:
+            raise _Refused("refused to rebuild an ndarray subclass")
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state):
+        # (version, shape, dtype, is Fortran order, raw bytes)
+        if not isinstance(state, tuple) or len(state) != 5:
+            raise _Refused("refused a malformed array")
+        _, shape, dtype, fortran, raw = state
+        self.array = _plain_array(raw, dtype, shape, "F" if fortran else "C")
+
+
+def _frombuffer(buf, dtype, shape, order):
+    """Stands in for numpy's ``_frombuffer`` (how protocol 5 stores an array)."""
+    return _plain_array(buf, dtype, shape, "F" if _text(order) == "F" else "C")
 
 
 def _latin1_encode(text: str, encoding: str) -> bytes:
@@ -311,53 +399,107 @@ def _latin1_encode(text: str, encoding: str) -> bytes:
 
     Only the latin-1 round trip is allowed: other codecs are not needed for data.
     """
-    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in ("latin1",
-                                                                                 "latin-1"):
+    if not isinstance(text, str) or not isinstance(encoding, str) or \
+            encoding.lower().replace("_", "-") not in ("latin1", "latin-1"):
         raise _Refused(f"refused the text encoding {encoding!r} (only latin-1 is allowed)")
     return text.encode("latin-1")
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that can build plain ndarrays and nothing else.
+def _empty_bytes(*args) -> bytes:
+    """Protocol 2 from Python 3 writes an empty bytes object as a call ``bytes()``."""
+    if args:
+        raise _Refused("refused a call bytes(...) with arguments")
+    return b""
 
-    ``find_class`` is the only door through which a pickle reaches Python code;
-    it answers from a fixed table and refuses every other name, so a hostile file
-    cannot call ``os.system``, ``eval`` or any class's constructor.
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that can build plain number arrays, lists, dicts, numbers and text.
+
+    ``find_class`` is the only door through which a pickle reaches Python code.
+    It answers from a fixed table of stand-ins that check their arguments, and
+    refuses every other name, so a hostile file cannot call ``os.system``,
+    ``eval`` or any class's constructor.
     """
 
     _ALLOWED = {
-        # numpy 2 and numpy 1 spellings of the array rebuild function (protocol <= 4)
-        ("numpy._core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
+        # numpy 1 and numpy 2 spellings of the array rebuild function (protocol <= 4)
+        ("numpy.core.multiarray", "_reconstruct"): _ArrayBuilder,
+        ("numpy._core.multiarray", "_reconstruct"): _ArrayBuilder,
         # protocol 5 stores arrays as a buffer
-        ("numpy._core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
-        ("numpy.core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy", "ndarray"): _NDARRAY,
+        ("numpy", "dtype"): _DTypeBuilder,
+        # protocol 2 written by Python 3 stores bytes as _codecs.encode(text, "latin1")
+        ("_codecs", "encode"): _latin1_encode,
+        ("__builtin__", "bytes"): _empty_bytes,
+        ("builtins", "bytes"): _empty_bytes,
     }
 
     def find_class(self, module: str, name: str):
-        key = (module, name)
-        if key in self._ALLOWED:
-            return _numpy_global(*self._ALLOWED[key])
-        if key == ("numpy", "ndarray"):
-            return np.ndarray
-        if key == ("numpy", "dtype"):
-            return np.dtype
-        if key == ("_codecs", "encode"):
-            return _latin1_encode
-        raise _Refused(f"refused to load {module}.{name}")
+        found = self._ALLOWED.get((module, name))
+        if found is None:
+            raise _Refused(f"refused to load {module}.{name}")
+        return found
+
+
+def _finish(obj, depth: int = 0):
+    """Replace every array stand-in by its array (in dicts, lists and tuples)."""
+    if depth > 20:
+        raise _Refused("refused a structure nested more than 20 levels deep")
+    if isinstance(obj, _ArrayBuilder):
+        if obj.array is None:
+            raise _Refused("refused an array that was never filled")
+        return obj.array
+    if isinstance(obj, _DTypeBuilder):
+        return obj.dtype
+    if isinstance(obj, dict):
+        return {_finish(k, depth + 1): _finish(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finish(v, depth + 1) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_finish(v, depth + 1) for v in obj)
+    return obj
+
+
+# opcodes a data file never needs: out-of-band buffers and persistent ids
+_REFUSED_OPCODES = {"NEXT_BUFFER", "READONLY_BUFFER", "PERSID", "BINPERSID"}
+
+
+def _scan_opcodes(data: bytes, path) -> None:
+    """Walk the opcodes in pure Python before unpickling anything.
+
+    pickletools checks every declared length against the bytes that remain, so a
+    truncated or corrupted file is refused here instead of inside the C
+    unpickler (which allocates first and, for a bytearray, prints a SystemError).
+    """
+    try:
+        for opcode, _, _ in pickletools.genops(data):
+            if opcode.name in _REFUSED_OPCODES:
+                raise DataFileError(
+                    f"{path}: refused the pickle instruction {opcode.name}: a CIFAR-10 "
+                    "batch only holds arrays, lists and numbers, so this file was not loaded")
+    except DataFileError:
+        raise
+    except Exception as err:  # ValueError from pickletools: truncated or unknown opcode
+        raise DataFileError(
+            f"{path}: not a CIFAR-10 python batch (truncated or damaged pickle: "
+            f"{' '.join(str(err).split())[:120]})") from None
 
 
 def _unpickle_numpy_only(data: bytes, path):
+    _scan_opcodes(data, path)
     try:
-        return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+        return _finish(_NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load())
     except _Refused as err:
         raise DataFileError(
             f"{path}: {err}: a CIFAR-10 batch may only contain numpy arrays, "
             "lists and numbers, so this file was not loaded") from None
-    except pickle.UnpicklingError as err:
-        raise DataFileError(f"{path}: not a valid pickle file ({err})") from None
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
-            struct.error, MemoryError, OverflowError, RecursionError) as err:
+    except RecursionError:
+        raise DataFileError(f"{path}: not a CIFAR-10 python batch (nested too deeply)") from None
+    except Exception as err:
+        # no foreign code can run here (find_class above), so any other failure is a
+        # malformed or truncated pickle: EOFError, UnpicklingError, TypeError, ...
         raise DataFileError(
             f"{path}: not a CIFAR-10 python batch (unreadable or truncated pickle: "
             f"{type(err).__name__})") from None

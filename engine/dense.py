@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_float, float_dtype
+from ._arrays import as_float, float_dtype, threads_for
+from ._flat import FAST_FP
 from ._numba import kernel, prange
 from .geometry import GeometryError
 
@@ -55,7 +56,8 @@ def dense_forward(x, w, b):
     dtype = float_dtype(x)
     x, w, b = as_float(x, dtype), as_float(w, dtype), as_float(b, dtype)
     y = np.empty((x.shape[0], w.shape[1]), dtype=dtype)
-    _dense_forward_kernel(x, w, b, y)
+    with threads_for(x.size * w.shape[1]):
+        _dense_forward_kernel(x, w, b, y)
     return y
 
 
@@ -89,7 +91,8 @@ def dense_backward(dout, x, w):
     dx = np.empty_like(x)
     dw = np.empty_like(w)
     db = np.empty(w.shape[1], dtype=dtype)
-    _dense_backward_kernel(dout, x, w, dx, dw, db)
+    with threads_for(2 * x.size * w.shape[1]):
+        _dense_backward_kernel(dout, x, w, dx, dw, db)
     return dx, dw, db
 
 
@@ -112,7 +115,7 @@ def _dense_forward_impl(x, w, b, y):
             y[n, k] = total
 
 
-_dense_forward_kernel = kernel(_dense_forward_impl, parallel=True, fastmath=True)
+_dense_forward_kernel = kernel(_dense_forward_impl, parallel=True, fastmath=FAST_FP)
 
 
 def _dense_backward_impl(dout, x, w, dx, dw, db):
@@ -146,4 +149,4 @@ def _dense_backward_impl(dout, x, w, dx, dw, db):
         db += dout[n]
 
 
-_dense_backward_kernel = kernel(_dense_backward_impl, parallel=True, fastmath=True)
+_dense_backward_kernel = kernel(_dense_backward_impl, parallel=True, fastmath=FAST_FP)

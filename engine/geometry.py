@@ -38,7 +38,8 @@ def as_pair(value, name: str) -> tuple[int, int]:
         raise GeometryError(f"{name} must be a whole number or a pair (h, w), not {value!r}")
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise GeometryError(f"{name} must be one number or a pair (h, w); got {len(value)} numbers")
+            raise GeometryError(
+                f"{name} must be one number or a pair (h, w); got {len(value)} numbers")
         pair = value
     else:
         pair = (value, value)

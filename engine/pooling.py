@@ -8,15 +8,16 @@ reaches (when the stride does not tile the input) get a zero gradient.
 Max pooling records, for every window, the flat index ``row * W + col`` of the
 winning input cell in its (H, W) plane (the *argmax map*, int64). On ties the
 first maximum in row-major order wins, as in PyTorch. (A NaN wins its window
-only when it is the window's first cell, exactly as in engine.reference.) Overlapping windows (stride < size) may pick the same
-cell more than once: the backward pass then adds up all of its deltas.
+only when it is the window's first cell, exactly as in engine.reference.)
+Overlapping windows (stride < size) may pick the same cell more than once: the
+backward pass then adds up all of its deltas.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_float, float_dtype
+from ._arrays import as_float, float_dtype, threads_for
 from ._numba import kernel, prange
 from .geometry import GeometryError, _shape_of, check_pool
 
@@ -55,9 +56,10 @@ def max_pool2d_forward(x, size=2, stride=2):
     y = np.empty(g.output_shape, dtype=x.dtype)
     argmax = np.empty(g.output_shape, dtype=np.int64)
     planes = g.N * g.C
-    _max_pool_forward_kernel(x.reshape(planes, g.H, g.W),  # (N*C, H, W)
-                             y.reshape(planes, g.HO, g.WO),
-                             argmax.reshape(planes, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW)
+    with threads_for(x.size):
+        _max_pool_forward_kernel(x.reshape(planes, g.H, g.W),  # (N*C, H, W)
+                                 y.reshape(planes, g.HO, g.WO),
+                                 argmax.reshape(planes, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW)
     return y, argmax
 
 
@@ -96,9 +98,10 @@ def max_pool2d_backward(dout, argmax, input_shape):
     dout, argmax = as_float(dout, dtype), np.ascontiguousarray(argmax, dtype=np.int64)
     dx = np.zeros((N, C, H, W), dtype=dtype)
     HO, WO = dout.shape[2], dout.shape[3]
-    bad = _max_pool_backward_kernel(dout.reshape(N * C, HO * WO),  # (N*C, HO*WO)
-                                    argmax.reshape(N * C, HO * WO),
-                                    dx.reshape(N * C, H * W))
+    with threads_for(dx.size):
+        bad = _max_pool_backward_kernel(dout.reshape(N * C, HO * WO),  # (N*C, HO*WO)
+                                        argmax.reshape(N * C, HO * WO),
+                                        dx.reshape(N * C, H * W))
     if bad:
         raise GeometryError(
             f"{bad} argmax value(s) do not point inside a {H}x{W} input plane "
@@ -106,12 +109,43 @@ def max_pool2d_backward(dout, argmax, input_shape):
     return dx
 
 
+@kernel
+def _max_pool_2x2_plane(xp, yp, ap):
+    """2x2 windows, stride 2, on one plane: xp (H, W) -> yp, ap (HO, WO).
+
+    The common case, written with selects instead of branches (random data
+    mispredicts them); same first-maximum rule as the general loop.
+    """
+    W = xp.shape[1]
+    for i in range(yp.shape[0]):
+        r0, r1 = xp[2 * i], xp[2 * i + 1]
+        yrow, arow = yp[i], ap[i]
+        base = 2 * i * W
+        for j in range(yrow.shape[0]):
+            best, rel = r0[2 * j], 0
+            v = r0[2 * j + 1]
+            better = v > best
+            best, rel = (v, 1) if better else (best, rel)
+            v = r1[2 * j]
+            better = v > best
+            best, rel = (v, W) if better else (best, rel)
+            v = r1[2 * j + 1]
+            better = v > best
+            best, rel = (v, W + 1) if better else (best, rel)
+            yrow[j] = best
+            arow[j] = base + 2 * j + rel
+
+
 def _max_pool_forward_impl(x, y, argmax, SH, SW, KH, KW):
     """x (P, H, W) -> y, argmax (P, HO, WO); P = N*C planes."""
     P, W = x.shape[0], x.shape[2]
     HO, WO = y.shape[1], y.shape[2]
+    fast = KH == 2 and KW == 2 and SH == 2 and SW == 2
     for p in prange(P):  # each plane writes only y[p] and argmax[p]
         xp = x[p]
+        if fast:
+            _max_pool_2x2_plane(xp, y[p], argmax[p])
+            continue
         for i in range(HO):
             for j in range(WO):
                 r0, s0 = i * SH, j * SW
@@ -173,8 +207,10 @@ def avg_pool2d_forward(x, size=2, stride=2):
     x = as_float(x, float_dtype(x))
     y = np.empty(g.output_shape, dtype=x.dtype)
     share = x.dtype.type(1.0 / (g.KH * g.KW))
-    _avg_pool_forward_kernel(x.reshape(g.N * g.C, g.H, g.W),  # (N*C, H, W)
-                             y.reshape(g.N * g.C, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW, share)
+    with threads_for(x.size):
+        _avg_pool_forward_kernel(x.reshape(g.N * g.C, g.H, g.W),  # (N*C, H, W)
+                                 y.reshape(g.N * g.C, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW,
+                                 share)
     return y
 
 
@@ -204,8 +240,10 @@ def avg_pool2d_backward(dout, input_shape, size=2, stride=2):
     dout = as_float(dout, float_dtype(dout))
     dx = np.zeros(g.input_shape, dtype=dout.dtype)
     share = dout.dtype.type(1.0 / (g.KH * g.KW))
-    _avg_pool_backward_kernel(dout.reshape(g.N * g.C, g.HO, g.WO),  # (N*C, HO, WO)
-                              dx.reshape(g.N * g.C, g.H, g.W), g.SH, g.SW, g.KH, g.KW, share)
+    with threads_for(dx.size):
+        _avg_pool_backward_kernel(dout.reshape(g.N * g.C, g.HO, g.WO),  # (N*C, HO, WO)
+                                  dx.reshape(g.N * g.C, g.H, g.W), g.SH, g.SW, g.KH, g.KW,
+                                  share)
     return dx
 
 

@@ -5,10 +5,12 @@ CLI) decides when to call :meth:`Trainer.step`. Everything random (the shuffle
 of each epoch, the augmentation shifts) comes from one seeded generator, so two
 Trainers with the same seed and the same network seed give identical losses.
 
-Divergence: when a batch gives a NaN/inf loss or gradient, or an update leaves a
-non-finite weight, the weights (and batch-norm statistics) go back to the last
-ones that gave a finite loss, the status becomes "diverged" and further steps do
-nothing until a new Trainer is made.
+Divergence: when a batch gives a NaN/inf loss or gradient, a loss far above chance
+level (``divergence_factor`` x ln K, 23 for ten classes: the numerically stable
+cross-entropy rarely reaches inf even when a huge learning rate has blown the
+weights up), or an update leaves a non-finite weight, the weights (and batch-norm
+statistics) go back to the last ones that gave a sane loss, the status becomes
+"diverged" and further steps do nothing until a new Trainer is made.
 
 A snapshot looks at one probe image with the stateless forward/backward pair of
 the network, in evaluation mode: no batch-norm statistics change and no
@@ -127,11 +129,13 @@ class Trainer:
     batch_size : samples per step (the last batch of an epoch may be smaller)
     seed : seeds the shuffles and augmentation
     augment : shift each training image by up to 2 pixels at random
+    divergence_factor : a batch loss above this many times the chance-level loss
+        ln K counts as diverged
     """
 
     def __init__(self, network: Network, train_x, train_y, val_x=None, val_y=None,
                  optimizer="adam", lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
-                 augment: bool = False):
+                 augment: bool = False, divergence_factor: float = 10.0):
         self.network = network
         self.train_x, self.train_y = self._check_data(train_x, train_y, "training")
         if val_x is None or val_y is None:
@@ -160,7 +164,9 @@ class Trainer:
         self.last_result: StepResult | None = None
         self._order = self.rng.permutation(n)
         self._position = 0
-        self._good_state = network.get_state()  # the last weights that gave a finite loss
+        self._good_state = network.get_state()  # the last weights that gave a sane loss
+        # chance level is ln K; far above it the weights have blown up
+        self.loss_limit = float(divergence_factor) * math.log(max(2, network.num_classes))
         self._grad_norms: dict[str, float] = {}
 
     # ---------------------------------------------------------------- data
@@ -229,6 +235,7 @@ class Trainer:
         finite = math.isfinite(loss)
         # argmax of NaN logits means nothing: no accuracy for a diverged batch
         accuracy = float(np.mean(np.argmax(logits, axis=1) == y)) if finite else math.nan
+        finite = finite and loss <= self.loss_limit
         if finite:
             net.backward(dlogits)
             self._grad_norms = self._layer_grad_norms()
@@ -240,6 +247,11 @@ class Trainer:
         status = "ok" if finite else self._diverge()
         self.last_result = StepResult(self.iteration, epoch, progress, loss, accuracy, status)
         return self.last_result
+
+    @property
+    def grad_norms(self) -> dict[str, float]:
+        """{layer name: L2 norm of its parameter gradients} from the last step (a copy)."""
+        return dict(self._grad_norms)
 
     def _layer_grad_norms(self) -> dict[str, float]:
         norms = {}

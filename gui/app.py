@@ -85,8 +85,10 @@ def about_markdown(readme: Path | None = None) -> str:
         # the README's own top heading would compete with ours: demote every heading
         provenance = "\n".join("#" + line if line.startswith("#") else line
                                for line in provenance.splitlines())
+        if not provenance.startswith("#"):
+            provenance = "## Data provenance\n\n" + provenance
     except OSError:
-        provenance = _FALLBACK_PROVENANCE
+        provenance = "## Data provenance\n\n" + _FALLBACK_PROVENANCE
     return (
         "# CNN Explorer\n\n"
         "Learn how convolutional neural networks work by watching them: a kernel "
@@ -96,7 +98,6 @@ def about_markdown(readme: Path | None = None) -> str:
         "- Ctrl+1 ... Ctrl+6: go to a lab; Ctrl+PgDown / Ctrl+PgUp: next / previous lab\n"
         "- Ctrl+O: open an image; Ctrl+E: export the current lab as PNG; Ctrl+Q: quit\n"
         "- F1: this window\n\n"
-        "## Data provenance\n\n"
         f"{provenance}\n"
     )
 
@@ -537,7 +538,10 @@ def render_screenshots(out_dir, lab: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     warmup = default_warmup()
     if warmup is not None:
-        warmup()  # compile/load the kernels first, so no lab shows a first-call time
+        try:
+            warmup()  # compile/load the kernels first, so no lab shows a first-call time
+        except Exception as err:  # noqa: BLE001 - the labs report their own errors
+            print(f"warning: preparing the fast kernels failed: {err}", file=sys.stderr)
     paths: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
         # a throw-away settings file: screenshots neither read nor change the user's

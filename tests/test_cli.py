@@ -5,6 +5,7 @@ a bad argument or a bad file must give exit code 2 and exactly one line
 ``error: ...``, never a traceback.
 """
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -17,6 +18,21 @@ import main as cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_SPEC = [{"type": "flatten"}, {"type": "dense", "units": 10}]
+
+
+@pytest.fixture(autouse=True)
+def _restore_omp_policy(monkeypatch):
+    """main() sets OMP_WAIT_POLICY for its process; undo it after each test."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+
+
+def test_main_asks_openmp_to_wait_passively_unless_told_otherwise(monkeypatch, capsys):
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert cli.main(["--help"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert cli.main(["--help"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def run(argv, capsys):
@@ -232,6 +248,57 @@ def test_gui_errors_become_one_line(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(gui, "app", fake, raising=False)
     code, _, err = run(["screenshot", "--out", str(tmp_path), "--lab", "nope"], capsys)
     assert_one_error_line(code, err, "no lab called 'nope'")
+
+
+# --------------------------------------------------------------------------- progress bar
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_bar_in_a_log_writes_finished_lines_and_slow_updates(monkeypatch):
+    import io
+
+    clock = FakeClock()
+    monkeypatch.setattr(cli.time, "monotonic", clock)
+    stream = io.StringIO()  # not a terminal
+    bar = cli.ProgressBar(stream, width=10)
+    for i in range(5):
+        clock.now += 0.5
+        bar.update("epoch 1/2", i / 5, "loss 1.0")
+    assert stream.getvalue() == ""
+    clock.now += 6.0  # a slow step: a log shows that work is still going on
+    bar.update("epoch 1/2", 0.5, "loss 0.9")
+    bar.update("epoch 1/2", 1.0, "loss 0.8", final=True)
+    lines = stream.getvalue().splitlines()
+    assert lines == ["epoch 1/2 [#####-----]  50.0%  loss 0.9",
+                     "epoch 1/2 [##########] 100.0%  loss 0.8"]
+
+
+def test_progress_bar_on_a_terminal_redraws_in_place(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    clock = FakeClock()
+    monkeypatch.setattr(cli.time, "monotonic", clock)
+    stream = Terminal()
+    bar = cli.ProgressBar(stream, width=4)
+    bar.update("x", 0.25)
+    clock.now += 0.01
+    bar.update("x", 0.5)  # too soon: skipped
+    clock.now += 0.2
+    bar.update("x", 0.75)
+    bar.close()
+    text = stream.getvalue()
+    assert text.count("\r") == 2 and "[#---]" in text and "[###-]" in text
+    assert "[##--]" not in text and text.endswith("\n")
 
 
 # --------------------------------------------------------------------------- real run

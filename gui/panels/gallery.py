@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
-from PyQt6.QtGui import QFont, QFontDatabase
+from PyQt6.QtGui import QFont, QFontDatabase, QKeySequence
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -292,15 +292,18 @@ class GalleryLab(QWidget):
         self._image: np.ndarray | None = None     # working copy, (H, W) or (H, W, 3)
         self._grey: np.ndarray | None = None      # (H, W) float32
         self._photo_note = ""
+        self._photo_key = ""                      # photo_combo data of the photo shown
         self._kernel = np.zeros((3, 3), dtype=np.float32)
         self._kernel_ok = True
         self._last_result: GalleryResult | None = None
+        self._stopped = False
 
         self._build_ui()
         first = DEFAULT_PHOTO if DEFAULT_PHOTO in self._photos else next(iter(self._photos), None)
         if first is not None:
             self._load_photo(self._photos[first], name=first)
             self.photo_combo.setCurrentIndex(self.photo_combo.findData(first))
+            self._photo_key = first
         self.select_kernel(DEFAULT_KERNEL if DEFAULT_KERNEL in self._kernels
                            else next(iter(self._kernels)))
 
@@ -380,7 +383,9 @@ class GalleryLab(QWidget):
             button.setFont(button_font)
             button.setText(f"{kernel_title(name)}\n{matrix_text(k, width=4)}")
             button.setMinimumWidth(60)
-            button.setToolTip(self._descriptions.get(name, kernel_title(name)))
+            button.setShortcut(QKeySequence(f"Alt+{i + 1}"))  # hidden labs ignore it
+            button.setToolTip(f"{self._descriptions.get(name, kernel_title(name))} "
+                              f"(Alt+{i + 1})")
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             button.setStyleSheet(
                 "QToolButton { padding: 3px; border: 1px solid #bbb; border-radius: 4px;"
@@ -500,6 +505,7 @@ class GalleryLab(QWidget):
             self.photo_combo.addItem(path.name, key)
             index = self.photo_combo.count() - 1
         self.photo_combo.setCurrentIndex(index)
+        self._photo_key = key
         self.status_message.emit(f"Opened {path.name}")
         self.request_update()
         return True
@@ -509,9 +515,11 @@ class GalleryLab(QWidget):
         path = Path(key[5:]) if key.startswith("file:") else self._photos[key]
         try:
             self._load_photo(path, name=path.name if key.startswith("file:") else key)
-        except ImageFileError as err:
+        except ImageFileError as err:  # e.g. the file was deleted since it was opened
             self.status_message.emit(f"Could not open the image: {err}")
+            self.photo_combo.setCurrentIndex(self.photo_combo.findData(self._photo_key))
             return
+        self._photo_key = key
         self.request_update()
 
     def _load_photo(self, path: Path, name: str) -> None:
@@ -646,6 +654,8 @@ class GalleryLab(QWidget):
 
         While a computation runs, only the newest request waits (latest request wins).
         """
+        if self._stopped:  # after shutdown() no thread may start again
+            return
         request = self.make_request()
         if request is None:
             return
@@ -655,8 +665,13 @@ class GalleryLab(QWidget):
         self._send(request)
 
     def _send(self, request: GalleryRequest) -> None:
+        if self._stopped:
+            return
         self._ensure_worker()
         self._busy = True
+        if self._last_result is None:  # the very first run may wait for Numba to compile
+            self.info_label.setText("Computing the first result (on the very first start the "
+                                    "fast kernels are being prepared; this takes a few seconds)…")
         self._compute_requested.emit(request)
 
     def _ensure_worker(self) -> None:
@@ -684,7 +699,9 @@ class GalleryLab(QWidget):
         if self._pending is not None:
             request, self._pending = self._pending, None
             self._send(request)
-        self.status_message.emit(f"Kernel gallery: could not compute the result: {message}")
+        text = f"Could not compute the result: {message}"
+        self.info_label.setText(text)
+        self.status_message.emit(f"Kernel gallery: {text}")
 
     def update_now(self) -> GalleryResult | None:
         """Compute and draw on the calling (GUI) thread; used for screenshots."""
@@ -779,7 +796,8 @@ class GalleryLab(QWidget):
         return self.panels_widget
 
     def shutdown(self) -> None:
-        """Stop the worker thread; returns when it has ended."""
+        """Stop the worker thread; returns when it has ended. The lab computes no more."""
+        self._stopped = True
         if self._thread is not None:
             self._thread.quit()
             self._thread.wait()

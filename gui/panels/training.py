@@ -14,14 +14,10 @@ stopped (and joined) when the lab is left or the window closes.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal, pyqtSlot
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -36,6 +32,7 @@ from PyQt6.QtWidgets import (
 
 from gui.panels.training_builder import NetworkBuilder
 from gui.panels.training_controls import TrainingControls, TrainingSettings
+from gui.panels.training_files import INPUT_SHAPE, ModelFilesMixin
 from gui.panels.training_views import (
     ConfusionView,
     CurvesView,
@@ -47,11 +44,14 @@ from gui.panels.training_views import (
     ProbabilityView,
 )
 from gui.widgets.draw_canvas import DrawCanvas
-from gui.workers.training import EpochResult, TrainingFrame, TrainingWorker, take_snapshot
+from gui.workers.training import (
+    EpochResult,
+    TrainingFrame,
+    TrainingWorker,
+)
 
 __all__ = ["TrainingLab", "default_spec", "default_settings"]
 
-INPUT_SHAPE = (1, 28, 28)
 W6_SPEC = [
     {"type": "conv", "filters": 8, "kernel": 3, "stride": 1, "padding": 1},
     {"type": "relu"},
@@ -63,6 +63,7 @@ W6_SPEC = [
     {"type": "dense", "units": 10},
 ]
 TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW = range(4)
+FRAME_INTERVAL = 1 / 22  # s: 22 frames per second, a margin above the 20 asked for
 
 
 def default_spec() -> list[dict]:
@@ -96,7 +97,13 @@ def default_settings() -> TrainingSettings:
                             schedule=str(get("schedule", base.schedule)))
 
 
-class TrainingLab(QWidget):
+def _wrapped(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)  # long captions must not set the lab's minimum width
+    return label
+
+
+class TrainingLab(ModelFilesMixin, QWidget):
     """Build, train and inspect a CNN on the embedded MNIST digits.
 
     Parameters
@@ -123,6 +130,7 @@ class TrainingLab(QWidget):
         self.frames_drawn = 0
         self._live_views = live_views
         self._worker: TrainingWorker | None = None
+        self._stopping: list[TrainingWorker] = []  # asked to stop, not finished yet
         self._loaded_model = False
         self._probe_index = 0
         self._probe = None          # (image (1, 28, 28), label or None, title)
@@ -177,7 +185,7 @@ class TrainingLab(QWidget):
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(470)
+        scroll.setMinimumWidth(440)
         scroll.setMaximumWidth(560)
 
         self.tabs = QTabWidget()
@@ -231,10 +239,11 @@ class TrainingLab(QWidget):
         w = QWidget()
         v = QVBoxLayout(w)
         v.addLayout(top, 2)
-        v.addWidget(QLabel("<b>Feature maps</b> (forward pass: each layer's output for the probe)"))
+        v.addWidget(_wrapped("<b>Feature maps</b> (forward pass: each layer's output for the "
+                             "probe)"))
         v.addWidget(self.feature_maps, 3)
-        v.addWidget(QLabel("<b>Delta maps</b> ∂L/∂(layer output), backpropagated error for the "
-                           "probe's label: red positive, blue negative, white zero"))
+        v.addWidget(_wrapped("<b>Delta maps</b> ∂L/∂(layer output), the error backpropagated "
+                             "for the probe's label: red positive, blue negative, white zero"))
         v.addWidget(self.delta_maps, 3)
         return w
 
@@ -250,14 +259,14 @@ class TrainingLab(QWidget):
 
     def _draw_tab(self) -> QWidget:
         self.canvas = DrawCanvas()
-        self.canvas.changed.connect(self._draw_timer.start)
+        self.canvas.changed.connect(self._drawing_changed)
         clear = QPushButton("Clear")
         clear.clicked.connect(self.canvas.clear)
         self.drawn_view = ImageView("Network input")
         self.draw_probs = ProbabilityView()
-        self.draw_maps = LayerMapsView(signed="auto")
+        self.draw_maps = LayerMapsView(signed="auto", columns=4)
         left = QVBoxLayout()
-        left.addWidget(QLabel("Draw a digit (left button); right click clears."))
+        left.addWidget(_wrapped("Draw a digit (left button); right click clears."))
         left.addWidget(self.canvas, 1)
         left.addWidget(clear)
         right = QVBoxLayout()
@@ -265,7 +274,7 @@ class TrainingLab(QWidget):
         row.addWidget(self.drawn_view, 1)
         row.addWidget(self.draw_probs, 2)
         right.addLayout(row, 2)
-        right.addWidget(QLabel("<b>Feature maps</b> of your digit"))
+        right.addWidget(_wrapped("<b>Feature maps</b> of your digit"))
         right.addWidget(self.draw_maps, 3)
         w = QWidget()
         h = QHBoxLayout(w)
@@ -285,6 +294,11 @@ class TrainingLab(QWidget):
         c.setup_changed.connect(self._setup_changed)
         c.schedule_changed.connect(self._schedule_changed)
         self.builder.spec_changed.connect(self._spec_changed)
+        for key, slot in (("Ctrl+Return", self.toggle), ("Ctrl+.", self.step),
+                          ("Ctrl+Shift+R", self.reset)):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
         self.tabs.currentChanged.connect(self._tab_changed)
 
     def _make_actions(self) -> list[QAction]:
@@ -295,8 +309,8 @@ class TrainingLab(QWidget):
                 a.setShortcut(QKeySequence(shortcut))
             return a
 
-        return [action("Save trained model…", self._save_model_dialog),
-                action("Load trained model…", self._load_model_dialog),
+        return [action("Save trained model…", self._save_model_dialog, "Ctrl+S"),
+                action("Load trained model…", self._load_model_dialog, "Ctrl+L"),
                 action("Save network spec (JSON)…", self._save_spec_dialog),
                 action("Load network spec (JSON)…", self._load_spec_dialog)]
 
@@ -315,7 +329,8 @@ class TrainingLab(QWidget):
 
     def shutdown(self) -> None:
         """The window is closing: returns only when the worker thread has ended."""
-        self._stop_worker()
+        # a step ends in milliseconds; only a first-run Numba compilation can take long
+        self._stop_worker(timeout_ms=120_000)
 
     def menu_actions(self) -> list[QAction]:
         return list(self._actions)
@@ -326,8 +341,8 @@ class TrainingLab(QWidget):
     def prepare_screenshot(self, steps: int = 300) -> None:
         """Train ``steps`` batches synchronously (seeded) and draw the result, so that a
         screenshot shows a network in the middle of learning."""
-        self._stop_worker()
         self._rebuild()
+        self._stop_worker()  # this thread trains now: no worker may share the Trainer
         trainer = self.trainer
         if trainer is None:
             return
@@ -337,6 +352,8 @@ class TrainingLab(QWidget):
             epoch = trainer.epoch
             r = trainer.step()
             history.append((r.iteration, r.loss, r.accuracy))
+            if r.iteration % 5 == 0:  # as often as live frames would sample them
+                self.grad_view.add(r.iteration, trainer.grad_norms)
             if trainer.epoch > epoch:
                 self._on_evaluated_data(EpochResult(trainer.epoch, trainer.iteration,
                                                     trainer.evaluate()))
@@ -344,7 +361,7 @@ class TrainingLab(QWidget):
         probe, label, _ = self._probe
         frame = TrainingFrame(it, loss, acc, trainer.iteration, trainer.epoch,
                               float(trainer.last_result.epoch_progress), 0.0,
-                              take_snapshot(trainer, probe, label), self._probe_id, False,
+                              trainer.snapshot(probe, label), self._probe_id, False,
                               trainer.optimizer.lr)
         self._draw_frame(frame)
         self._set_state("paused")
@@ -387,7 +404,15 @@ class TrainingLab(QWidget):
         self.trainer = trainer
         self._clear_views()
         self._build_views(trainer.network)
+        self._plan_curves()
         self._request_probe()
+
+    def _plan_curves(self) -> None:
+        """The curves' x axes span the planned run: epochs x batches per epoch."""
+        if self.trainer is not None:
+            total = self.controls.epochs.value() * self.trainer.iterations_per_epoch
+            self.curves.set_planned_iterations(total)
+            self.grad_view.set_planned_iterations(total)
 
     def _build_views(self, network) -> None:
         layers = [(info.name, tuple(info.output_shape)) for info in network.summary()
@@ -414,10 +439,13 @@ class TrainingLab(QWidget):
             return self._worker
         probe, label, _ = self._probe
         epochs = self.controls.epochs.value()
+        # parented to the lab: Qt, not Python's garbage collector, decides when it is
+        # deleted (deleteLater in _stop_worker, after its queued signals are delivered)
         w = TrainingWorker(self.trainer, probe, label, epochs, running=running,
-                           live_views=self._live_views,
+                           frame_interval=FRAME_INTERVAL, live_views=self._live_views,
                            schedule=self.controls.settings().schedule,
-                           total_iterations=epochs * self.trainer.iterations_per_epoch)
+                           total_iterations=epochs * self.trainer.iterations_per_epoch,
+                           parent=self)
         w.frame.connect(self._on_frame)
         w.evaluated.connect(self._on_evaluated)
         w.diverged.connect(self._on_diverged)
@@ -429,11 +457,23 @@ class TrainingLab(QWidget):
         w.start()
         return w
 
-    def _stop_worker(self) -> None:
+    def _stop_worker(self, timeout_ms: int = 5000) -> None:
         w, self._worker = self._worker, None
         if w is not None:
-            if not w.stop_and_wait(5000):
-                self.status_message.emit("The training thread did not stop in time.")
+            if not w.stop_and_wait(timeout_ms):
+                # still busy (a first-run Numba compilation cannot be interrupted): it
+                # stops by itself after that; deleting a running QThread would abort
+                self.status_message.emit("The training thread is finishing a compilation; "
+                                         "it stops as soon as that is done.")
+                self._stopping.append(w)
+                w.finished.connect(lambda w=w: self._forget(w))
+                return
+            w.deleteLater()  # its already queued frames arrive first and are ignored
+
+    def _forget(self, w: TrainingWorker) -> None:
+        if w in self._stopping:
+            self._stopping.remove(w)
+        w.deleteLater()
 
     def _from_current_worker(self) -> bool:
         return self.sender() is self._worker and self._worker is not None
@@ -445,6 +485,11 @@ class TrainingLab(QWidget):
         self._ensure_worker(running=True).resume()
         self._set_state("running")
         self.status_message.emit("Training…")
+
+    def toggle(self) -> None:
+        """Start, pause or resume, whichever fits (Ctrl+Return)."""
+        {"idle": self.start, "running": self.pause, "paused": self.resume,
+         "finished": self.resume}.get(self.state, lambda: None)()
 
     def pause(self) -> None:
         if self._worker is not None and self.state == "running":
@@ -492,6 +537,7 @@ class TrainingLab(QWidget):
         if self._worker is not None:
             self._worker.set_target_epochs(epochs)
         self._schedule_changed()  # a cosine schedule stretches over the new length
+        self._plan_curves()
         if self.state == "finished" and self.trainer is not None and self.trainer.epoch < epochs:
             self._set_state("paused")
 
@@ -526,6 +572,11 @@ class TrainingLab(QWidget):
         self.tabs.setCurrentIndex(TAB_PROBE)
         self.status_message.emit(f"Probe: validation digit #{index}")
 
+    def _drawing_changed(self) -> None:
+        # throttle, not debounce: the prediction follows the pen while it moves
+        if not self._draw_timer.isActive():
+            self._draw_timer.start()
+
     def _drawing_to_probe(self) -> None:
         image = self.canvas.network_input()  # (1, 28, 28) float32 in [0, 1]
         self.drawn_view.set_image(image[0])
@@ -545,27 +596,30 @@ class TrainingLab(QWidget):
     def _on_frame(self, frame: TrainingFrame) -> None:
         if not self._from_current_worker():
             return
+        # the state is not read from frames: one queued before a Start still says
+        # "not running"; the worker's own stops come as finished/diverged/failed
         self._draw_frame(frame)
-        if not frame.running and self.state == "running":
-            self._set_state("paused")
         # flow control: the worker sends the next frame only after this one is drawn
         self._worker.frame_consumed()
 
     def _draw_frame(self, frame: TrainingFrame) -> None:
         self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies)
+        if not frame.running:
+            self.curves.refresh()
         if frame.snapshot is not None:
             self._last_snapshot = frame.snapshot
             if frame.snapshot.grad_norms and len(frame.iterations):
                 self.grad_view.add(frame.iteration, frame.snapshot.grad_norms)
-        self._show_progress(frame)
+        if self.frames_drawn % 3 == 0 or not frame.running:
+            self._show_progress(frame)  # a progress bar repaints at once: ~8 Hz is plenty
         self._redraw_visible()
         self.frames_drawn += 1
         self.frame_drawn.emit(frame)
 
     def _show_progress(self, frame: TrainingFrame) -> None:
         trainer = self.trainer
-        if trainer is None or frame.iteration == 0:
-            return
+        if trainer is None or frame.iteration == 0 or self.state == "diverged":
+            return  # a diverged run keeps its message in place
         ipe = trainer.iterations_per_epoch
         epochs = self.controls.epochs.value()
         done_in_epoch = frame.iteration - (frame.iteration - 1) // ipe * ipe
@@ -649,92 +703,3 @@ class TrainingLab(QWidget):
             self._stop_worker()
             self._set_state("paused")
             self.status_message.emit(message)
-
-    # ------------------------------------------------------------------ files
-    def save_model(self, path: str) -> None:
-        """Save the trained model (.npz, the CLI's format); ``model_saved`` reports it."""
-        if self.trainer is None:
-            self.status_message.emit("There is no network to save: the spec is invalid.")
-            return
-        w = self._ensure_worker()
-        w.save_model(str(path))  # the worker owns the weights: it saves between two steps
-
-    def load_model(self, path: str) -> bool:
-        """Load a .npz model; training can continue from it (Resume)."""
-        from engine.network import ModelFileError, Network
-        from engine.training import Trainer
-
-        try:
-            network = Network.load(path)
-        except (ModelFileError, OSError, ValueError) as err:
-            self.status_message.emit(f"Could not load the model: {err}")
-            return False
-        if tuple(network.input_shape) != INPUT_SHAPE or network.num_classes != 10:
-            self.status_message.emit(
-                f"Could not load the model: it takes inputs of shape {network.input_shape} "
-                f"with {network.num_classes} classes, not 28x28 digits with 10 classes")
-            return False
-        self._stop_worker()
-        self._show_spec_in_builder(network.spec)
-        s = self.controls.settings()
-        self._install_trainer(Trainer(network, *self._data, optimizer=s.optimizer, lr=s.lr,
-                                      batch_size=s.batch_size, seed=s.seed, augment=s.augment))
-        self._loaded_model = True
-        self._set_state("paused")
-        self._ensure_worker()  # evaluates the loaded network for the curves and confusion
-        self.status_message.emit(f"Model loaded from {path}; Resume trains it further.")
-        return True
-
-    def _show_spec_in_builder(self, spec) -> None:
-        self.builder.blockSignals(True)
-        try:
-            self.builder.set_spec(spec)
-        except (ValueError, KeyError) as err:
-            self.status_message.emit(f"The builder cannot show this network ({err}).")
-        finally:
-            self.builder.blockSignals(False)
-
-    def save_spec(self, path: str) -> None:
-        spec = self.trainer.network.spec if self.trainer is not None else self.builder.spec()
-        try:
-            Path(path).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-        except OSError as err:
-            self.status_message.emit(f"Could not save the network spec: {err}")
-            return
-        self.status_message.emit(f"Network spec saved to {path}")
-
-    def load_spec(self, path: str) -> bool:
-        try:
-            spec = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(spec, list) or not all(isinstance(s, dict) for s in spec):
-                raise ValueError("the file must hold a list of layers, e.g. "
-                                 '[{"type": "conv", "filters": 8, "kernel": 3}, ...]')
-            self.builder.set_spec(spec)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            self.status_message.emit(f"Could not load the network spec: {err}")
-            return False
-        self._rebuild()
-        self.status_message.emit(f"Network spec loaded from {path}")
-        return True
-
-    def _save_model_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save trained model", "model.npz",
-                                              "Model (*.npz)")
-        if path:
-            self.save_model(path)
-
-    def _load_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load trained model", "", "Model (*.npz)")
-        if path:
-            self.load_model(path)
-
-    def _save_spec_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save network spec", "network.json",
-                                              "JSON (*.json)")
-        if path:
-            self.save_spec(path)
-
-    def _load_spec_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load network spec", "", "JSON (*.json)")
-        if path:
-            self.load_spec(path)

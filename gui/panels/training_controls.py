@@ -110,8 +110,11 @@ class TrainingControls(QGroupBox):
         self.step_button = QPushButton("Step")
         self.reset_button = QPushButton("Reset")
         self.start_button.setToolTip("Build the network and train it (Ctrl+Return)")
-        self.step_button.setToolTip("Train one batch")
-        self.reset_button.setToolTip("Forget the training: new weights from the seed")
+        self.pause_button.setToolTip("Pause training (Ctrl+Return)")
+        self.resume_button.setToolTip("Go on training (Ctrl+Return)")
+        self.step_button.setToolTip("Train one batch (Ctrl+.)")
+        self.reset_button.setToolTip("Forget the training: new weights from the seed "
+                                     "(Ctrl+Shift+R)")
         for k, (b, sig) in enumerate(((self.start_button, self.start),
                                       (self.pause_button, self.pause),
                                       (self.resume_button, self.resume),

@@ -158,19 +158,34 @@ class CurvesView(pg.GraphicsLayoutWidget):
         self._series = {}
         self._items = {}
         self._ema = {"loss": None, "acc": None}
+        # Cost per frame matters (the GUI shares 2 cores with training): no grid (its
+        # lines are re-rendered on every repaint), 1-pixel pens for the long curves
+        # (thick lines are several times slower to rasterise), at most ~1 drawn point
+        # per pixel, and an x range that changes only when the planned run does.
+        self.loss_plot.enableAutoRange(x=False, y=True)
+        self._planned = 100
+        self._frames = 0
         for key, plot in (("loss", self.loss_plot), ("acc", self.acc_plot)):
-            plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(-10, 10))
+            # loss falls and accuracy rises: keep each legend where its curves are not
+            plot.addLegend(offset=(-10, 10) if key == "loss" else (-10, -10))
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
-            self._items[key, "raw"] = plot.plot(pen=pg.mkPen((31, 119, 180, 60)))
-            self._items[key, "smooth"] = plot.plot(pen=pg.mkPen((31, 119, 180), width=2),
+            self._items[key, "raw"] = plot.plot(pen=pg.mkPen((31, 119, 180, 70)))
+            self._items[key, "smooth"] = plot.plot(pen=pg.mkPen((8, 48, 107)),
                                                    name="training (smoothed)")
             self._items[key, "val"] = plot.plot(pen=pg.mkPen((214, 39, 40), width=2),
                                                 symbol="o", symbolSize=7,
                                                 symbolBrush=(214, 39, 40), name="validation")
+            for kind in ("raw", "smooth"):
+                self._items[key, kind].opts["autoDownsampleFactor"] = 1.0
             for kind in ("raw", "smooth", "val"):
                 self._series[key, kind] = Series()
+        self.set_planned_iterations(self._planned)
+
+    def set_planned_iterations(self, total: int) -> None:
+        """The x axis spans the planned run (it grows if training goes further)."""
+        self._planned = max(1, int(total))
+        self.loss_plot.setXRange(0, self._planned, padding=0.02)
 
     def clear_data(self) -> None:
         for s in self._series.values():
@@ -186,12 +201,21 @@ class CurvesView(pg.GraphicsLayoutWidget):
             smooth, self._ema[key] = ema(values, self._ema[key], self.SMOOTHING)
             self._series[key, "raw"].extend(iterations, values)
             self._series[key, "smooth"].extend(iterations, smooth)
-        self._redraw(("raw", "smooth"))
+        if iterations[-1] > self._planned:  # past the plan: extend by a quarter at a time
+            self.set_planned_iterations(int(iterations[-1] * 1.25))
+        # the faint per-batch curve costs as much as everything else on this tab:
+        # it is redrawn on every 4th frame only (the smoothed curve on every frame)
+        self._frames += 1
+        self._redraw(("raw", "smooth") if self._frames % 4 == 1 else ("smooth",))
 
     def add_validation(self, iteration: int, loss: float, accuracy: float) -> None:
         self._series["loss", "val"].extend([iteration], [loss])
         self._series["acc", "val"].extend([iteration], [accuracy])
         self._redraw(("val",))
+
+    def refresh(self) -> None:
+        """Redraw every curve (after a pause, so that nothing lags behind)."""
+        self._redraw()
 
     def validation_accuracies(self) -> np.ndarray:
         return self._series["acc", "val"].view()[1].copy()
@@ -210,13 +234,19 @@ class GradNormView(pg.PlotWidget):
     def __init__(self, parent=None):
         super().__init__(parent, background=BACKGROUND)
         self.plot_item = self.getPlotItem()
-        self.plot_item.setTitle("Gradient norm per layer ‖∂L/∂W‖")
+        self.plot_item.setTitle("Gradient norms ‖∂L/∂W‖")
         self.plot_item.setLogMode(y=True)
-        self.plot_item.showGrid(x=True, y=True, alpha=0.25)
         self.plot_item.setLabel("bottom", "iteration")
         self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=2)
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._series: dict[str, Series] = {}
+        self.plot_item.enableAutoRange(x=False, y=True)
+        self._planned = 100
+        self.set_planned_iterations(self._planned)
+
+    def set_planned_iterations(self, total: int) -> None:
+        self._planned = max(1, int(total))
+        self.plot_item.setXRange(0, self._planned, padding=0.02)
 
     def build(self, names) -> None:
         """One curve per layer with parameters (created here, updated in place later)."""
@@ -230,7 +260,7 @@ class GradNormView(pg.PlotWidget):
 
     def _add_curve(self, name: str) -> None:
         colour = LAYER_COLOURS[len(self._curves) % len(LAYER_COLOURS)]
-        self._curves[name] = self.plot_item.plot(pen=pg.mkPen(colour, width=2), name=name)
+        self._curves[name] = self.plot_item.plot(pen=pg.mkPen(colour), name=name)
         self._series[name] = Series(256)
 
     def clear_data(self) -> None:
@@ -245,6 +275,8 @@ class GradNormView(pg.PlotWidget):
                 self._add_curve(name)  # a layer the summary did not list: still shown
             if np.isfinite(value) and value > 0:
                 self._series[name].extend([iteration], [value])
+        if iteration > self._planned:
+            self.set_planned_iterations(int(iteration * 1.25))
         for name, curve in self._curves.items():
             curve.setData(*self._series[name].view())
 
@@ -295,7 +327,7 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         image = mosaic(tiles, cols=cols)
         self.item.setImage(image, autoLevels=False, levels=symmetric_levels(image))
         m = symmetric_levels(image)[1]
-        self.label.setText(f"conv1 kernels: {F} of {C}x{KH}x{KW} (max |w| = {m:.2f})",
+        self.label.setText(f"First layer: {F} kernels {C}×{KH}×{KW}<br>max |w| = {m:.2f}",
                            color="#222")
         if self._shape != image.shape:
             self._shape = image.shape
@@ -318,6 +350,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         self._columns = columns
         self._cells: dict[str, tuple] = {}
         self._shapes: dict[str, tuple] = {}
+        self._updates = 0
 
     def build(self, layers) -> None:
         """layers : list of (name, per-sample output shape)."""
@@ -326,8 +359,8 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         self._shapes.clear()
         for k, (name, _shape) in enumerate(layers):
             row, col = divmod(k, self._columns)
-            label = self.addLabel(f"<b>{name}</b><br>", row=2 * row, col=col, color="#222",
-                                  size="8pt")
+            label = self.addLabel(f"<b>{name}</b><br><br>", row=2 * row, col=col,
+                                  color="#222", size="8pt")
             view = self.addViewBox(row=2 * row + 1, col=col)
             _image_box(view)
             item = _image_item()
@@ -338,7 +371,11 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
     def names(self) -> list[str]:
         return list(self._cells)
 
+    LABEL_EVERY = 5  # label text (the max value) is rewritten on every 5th update only
+
     def update_maps(self, named_arrays) -> None:
+        self._updates += 1
+        relabel = self._updates % self.LABEL_EVERY == 1
         for name, array in named_arrays:
             cell = self._cells.get(name)
             if cell is None:
@@ -352,10 +389,13 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
                 lut_kind[0] = signed
             levels = _levels(image, signed)
             item.setImage(image, autoLevels=False, levels=levels)
-            shape = "×".join(map(str, np.shape(array)))
-            label.setText(f"<b>{name}</b><br>{shape}, max {max(abs(levels[0]), levels[1]):.2g}",
-                          color="#222", size="8pt")
-            if self._shapes.get(name) != image.shape:
+            new_shape = self._shapes.get(name) != image.shape
+            if relabel or new_shape:  # rich-text layout is slow; 5 Hz is readable anyway
+                shape = "×".join(map(str, np.shape(array)))
+                top = max(abs(levels[0]), levels[1])
+                label.setText(f"<b>{name}</b><br>{shape}<br>max {top:.2g}", color="#222",
+                              size="8pt")
+            if new_shape:
                 self._shapes[name] = image.shape
                 view.autoRange(padding=0.02)
 
@@ -424,7 +464,7 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground(BACKGROUND)
         self._rows, self._cols = rows, cols
-        self.label = self.addLabel("Misclassified validation digits (click one to probe it)",
+        self.label = self.addLabel("Misclassified validation digits<br>(click one to probe it)",
                                    row=0, col=0, color="#222")
         self.view = self.addViewBox(row=1, col=0)
         _image_box(self.view)
@@ -458,8 +498,9 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
         for k, t in enumerate(self._texts):
             t.setText(f"{true[k]}→{pred[k]}" if k < M else "")
         self._indices = np.asarray(indices[:M])
-        self.label.setText(f"Misclassified validation digits: {total_wrong} "
-                           f"(first {M} shown; click one to probe it)", color="#222")
+        self.label.setText(f"Misclassified validation digits: {total_wrong}<br>"
+                           f"(first {M} shown, true→predicted; click one to probe it)",
+                           color="#222")
 
     def index_at(self, x: float, y: float) -> int | None:
         """The validation index of the tile at view coordinates (x, y), if any."""

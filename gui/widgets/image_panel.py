@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gui.widgets.colormaps import diverging, greys, symmetric_levels
 
@@ -46,6 +46,10 @@ class ImagePanel(QWidget):
         self.title_label = QLabel(title)
         self.title_label.setStyleSheet("font-weight: bold;")
         self.title_label.setWordWrap(True)
+        # the value under the mouse pointer: "row 12, column 40: −0.83"
+        self.hover_label = QLabel("")
+        self.hover_label.setStyleSheet("color: #333;")
+        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.caption_label = QLabel("")
         self.caption_label.setWordWrap(True)
         self.caption_label.setStyleSheet("color: #555;")
@@ -76,10 +80,16 @@ class ImagePanel(QWidget):
         else:
             self.image_item.setColorMap(self._cmaps["greys"])
 
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.addWidget(self.title_label, stretch=1)
+        header.addWidget(self.hover_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
-        layout.addWidget(self.title_label)
+        layout.addLayout(header)
         layout.addWidget(self.graphics, stretch=1)
         layout.addWidget(self.caption_label)
 
@@ -129,6 +139,27 @@ class ImagePanel(QWidget):
     @property
     def mode(self) -> str:
         return self._mode
+
+    def value_at(self, row: int, col: int) -> str:
+        """Text for the pixel (row, col) of the image shown, or "" outside it."""
+        image = self.image_item.image
+        if image is None or not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
+            return ""
+        value = image[row, col]
+        if np.ndim(value) == 0:
+            shown = f"{float(value):.4g}".replace("-", "−")
+        else:  # an RGB pixel
+            shown = "(" + ", ".join(f"{float(v):.3g}" for v in value) + ")"
+        return f"row {row}, column {col}: {shown}"
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        if not self.view.sceneBoundingRect().contains(scene_pos):
+            self.hover_label.setText("")
+            return
+        point = self.view.mapSceneToView(scene_pos)
+        # pixel (row, col) covers x in [col, col+1), y in [row, row+1) (row-major item)
+        self.hover_label.setText(self.value_at(int(np.floor(point.y())),
+                                               int(np.floor(point.x()))))
 
     # ----------------------------------------------------------------- helpers
     def _apply_mode(self, mode: str) -> None:

@@ -11,11 +11,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import engine._arrays
 from engine import GeometryError, conv2d_backward, conv2d_forward, reference
 from engine import conv_backward as conv_backward_module
 from engine import conv_forward as conv_forward_module
+from engine._flat import FAST_FP
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+@pytest.fixture(autouse=True)
+def _always_parallel(monkeypatch):
+    """Small test inputs would run on one thread (engine._arrays.PARALLEL_MIN_WORK);
+    force the prange kernels onto every thread so the parallel path is what is tested."""
+    monkeypatch.setattr(engine._arrays, "PARALLEL_MIN_WORK", 0)
+
 
 
 def _numerical_gradient(f, x, dout, eps=1e-6):
@@ -60,7 +70,7 @@ def _check_against_reference(x, w, b, stride, padding, dtype):
 
 @st.composite
 def conv_cases(draw):
-    N = draw(st.integers(1, 2))
+    N = draw(st.integers(1, 5))  # N > 2 puts several samples in one parallel block
     C = draw(st.integers(1, 3))
     H = draw(st.integers(1, 8))
     W = draw(st.integers(1, 8))
@@ -96,6 +106,9 @@ EDGE_CASES = {
     "single pixel input": (1, 1, 1, 1, 2, 1, 1, 1, 0),
     "padding larger than kernel": (1, 1, 2, 2, 1, 1, 1, 1, 3),
     "W1-like mnist shape": (2, 1, 28, 28, 8, 3, 3, 1, 1),
+    "many small samples per block": (9, 2, 5, 4, 3, 3, 3, 1, 1),
+    "many samples per block, stride 2": (7, 1, 3, 3, 2, 2, 2, 2, 0),
+    "odd filter and channel counts": (5, 3, 6, 6, 5, 3, 3, 1, 1),
 }
 
 
@@ -226,7 +239,7 @@ def test_inputs_are_not_modified():
 # Parallel (prange) against serial: the same Python function compiled both ways,
 # swapped in behind the public wrapper. cache=False: a serial build must never
 # overwrite the cached parallel kernel.
-_serial = dict(parallel=False, fastmath=True, error_model="numpy", cache=False)
+_serial = dict(parallel=False, fastmath=FAST_FP, error_model="numpy", cache=False)
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0), ((2, 3), (1, 2))])
@@ -265,3 +278,51 @@ def test_empty_batch():
     dx, dw, db = conv2d_backward(np.zeros((0, 2, 2, 2)), np.zeros((0, 1, 4, 4)),
                                  np.ones((2, 1, 3, 3)))
     assert dx.shape == (0, 1, 4, 4) and np.all(dw == 0) and np.all(db == 0)
+
+
+def test_repeated_calls_with_scratch_reuse_stay_exact():
+    # the kernels keep per-geometry scratch between calls: alternate geometries,
+    # data and need_dx, and check every call against the reference loops
+    rng = np.random.default_rng(21)
+    cases = [((2, 2, 6, 5), (3, 2, 3, 3), 1, 1), ((2, 2, 6, 5), (3, 2, 3, 3), 2, 1),
+             ((3, 1, 4, 4), (2, 1, 2, 2), 1, 0)]
+    for _ in range(2):
+        for x_shape, w_shape, stride, padding in cases:
+            x = rng.standard_normal(x_shape) * rng.integers(0, 2, x_shape)  # sparse
+            w, b = rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+            y = conv2d_forward(x, w, b, stride, padding)
+            np.testing.assert_allclose(y, reference.conv2d_forward(x, w, b, stride, padding),
+                                       rtol=1e-10, atol=1e-12)
+            dout = rng.standard_normal(y.shape)
+            want = reference.conv2d_backward(dout, x, w, stride, padding)
+            for need_dx in (False, True):
+                got = conv2d_backward(dout, x, w, stride, padding, need_dx=need_dx)
+                for g_, w_ in zip(got, want, strict=True):
+                    if g_ is not None:
+                        np.testing.assert_allclose(g_, w_, rtol=1e-10, atol=1e-12)
+
+
+def test_nan_and_inf_propagate_as_in_the_reference():
+    # the kernels allow reordered sums but not a no-NaN assumption: a diverged
+    # network must show NaN/inf, exactly where the reference loops do
+    x = np.ones((1, 1, 5, 5), dtype=np.float32)
+    x[0, 0, 2, 2] = np.nan
+    x[0, 0, 0, 4] = np.inf
+    w, b = np.ones((1, 1, 3, 3), dtype=np.float32), np.zeros(1, dtype=np.float32)
+    y, y_ref = conv2d_forward(x, w, b, 1, 1), reference.conv2d_forward(x, w, b, 1, 1)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(y_ref))
+    assert np.isnan(y).sum() == 9
+    _, dw, db = conv2d_backward(np.ones_like(y), x, w, 1, 1)
+    assert np.isnan(dw).all() and np.isfinite(db).all()
+
+
+def test_small_inputs_run_serially_with_the_same_result(monkeypatch):
+    rng = np.random.default_rng(30)
+    x, w, b = _random_case(rng, 3, 2, 6, 6, 3, 3, 3, np.float32)
+    dout = rng.standard_normal((3, 3, 6, 6)).astype(np.float32)
+    parallel = (conv2d_forward(x, w, b, 1, 1), *conv2d_backward(dout, x, w, 1, 1))
+    monkeypatch.setattr(engine._arrays, "PARALLEL_MIN_WORK", 10**12)  # everything serial
+    serial = (conv2d_forward(x, w, b, 1, 1), *conv2d_backward(dout, x, w, 1, 1))
+    for p, s in zip(parallel, serial, strict=True):
+        np.testing.assert_array_equal(p, s)  # same blocks, same sums: bit-identical

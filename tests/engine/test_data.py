@@ -280,6 +280,13 @@ class _EvalExploit:
         return (eval, (f"open({self.marker_path!r}, 'w').write('hacked')",))
 
 
+class _HugeArray:
+    """Calls numpy.ndarray(shape) directly: would allocate 8 TB."""
+
+    def __reduce__(self):
+        return (np.ndarray, ((2**40,), "f8"))
+
+
 class Harmless:
     """A plain class: still refused, only numpy arrays and builtins may be rebuilt."""
 
@@ -294,14 +301,62 @@ def test_malicious_pickles_are_refused_without_running_anything(tmp_path, protoc
         (_Exploit(f"echo hacked > {marker}"), "system"),
         (_EvalExploit(str(marker)), "eval"),
         (Harmless(), "Harmless"),
+        (_HugeArray(), "numpy.ndarray"),
     ]:
         batch = cifar_dict()
         batch[b"labels"] = payload
         path = tmp_path / "data_batch_1"
         path.write_bytes(pickle.dumps(batch, protocol=protocol))
-        with pytest.raises(DataFileError, match=rf"refused to load .*{refused}"):
+        with pytest.raises(DataFileError, match=rf"refused to (load|call) .*{refused}"):
             load_cifar10_batch(path)
         assert not marker.exists()
+
+
+class _ArrayState:
+    """Pickles as numpy does, but with a chosen ndarray state (version, shape, dtype,
+    Fortran order, data), so malformed or dangerous states can be written."""
+
+    def __init__(self, shape, dtype, data):
+        self.state = (1, shape, dtype, False, data)
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+        return (_reconstruct, (np.ndarray, (0,), b"b"), self.state)
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.array([1, "two", None], dtype=object), "type"),
+        (np.zeros(2, dtype=[("a", "u1"), ("b", "f4")]), "type"),
+        (np.array(["ab", "cd"]), "type"),
+        (_ArrayState((2, 3072), np.dtype("u1"), b"\0" * 100), "wrong length"),
+        (_ArrayState((2, -5), np.dtype("u1"), b"\0" * 3), "shape"),
+        (_ArrayState((2, 3072), np.dtype("u1"), [0] * 6144), "Python objects"),
+    ],
+)
+def test_cifar_arrays_other_than_plain_numbers_are_refused(tmp_path, array, message):
+    path = tmp_path / "b"
+    path.write_bytes(pickle.dumps({b"data": array, b"labels": [0, 1]}, protocol=2))
+    with pytest.raises(DataFileError, match=message):
+        load_cifar10_batch(path)
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_array_byte_order_and_layout_are_kept(tmp_path, protocol):
+    # not a CIFAR batch field, but the unpickler must rebuild any plain array exactly
+    from engine.data import _unpickle_numpy_only
+
+    big = (np.arange(6).reshape(2, 3) / 7).astype(">f4")
+    fortran = np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4))
+    data = pickle.dumps({b"big": big, b"f": fortran, b"t": (np.bool_(True).item(), 2.5),
+                         b"empty": b""}, protocol=protocol)
+    got = _unpickle_numpy_only(data, "x")
+    assert got[b"empty"] == b""
+    np.testing.assert_array_equal(got[b"big"], big)
+    assert got[b"big"].dtype == np.dtype(">f4")
+    np.testing.assert_array_equal(got[b"f"], fortran)
+    assert got[b"t"] == (True, 2.5)
 
 
 def test_bytes_with_another_codec_are_refused(tmp_path):
@@ -410,3 +465,75 @@ def test_npz_dataset_truncated(tmp_path, small_mnist):
 def test_npz_dataset_missing_file(tmp_path):
     with pytest.raises(DataFileError, match="no such file"):
         load_npz_dataset(tmp_path / "missing.npz")
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FILES = settings(max_examples=40, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_FILES
+@given(n=st.integers(1, 6), h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 99),
+       compressed=st.booleans())
+def test_idx_round_trip_any_shape(tmp_path, n, h, w, seed, compressed):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, h, w), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+    pack = gzip.compress if compressed else bytes
+    ip = write(tmp_path / "i", pack(idx_bytes(images)))
+    lp = write(tmp_path / "l", pack(idx_bytes(labels)))
+    got_images, got_labels = load_mnist_idx(ip, lp)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+@_FILES
+@given(cut=st.integers(0, 4 + 12 + 3 * 4 * 4 - 1))
+def test_idx_truncated_anywhere_is_refused(tmp_path, cut):
+    images = np.arange(48, dtype=np.uint8).reshape(3, 4, 4)
+    ip = write(tmp_path / "i", idx_bytes(images)[:cut])
+    lp = write(tmp_path / "l", idx_bytes(np.array([1, 2, 3], np.uint8)))
+    with pytest.raises(DataFileError):
+        load_mnist_idx(ip, lp)
+
+
+_BATCH = pickle.dumps(cifar_dict(n=2, seed=5), protocol=2)
+
+
+@_FILES
+@given(cut=st.integers(0, len(_BATCH) - 1))
+def test_cifar_truncated_anywhere_is_refused(tmp_path, cut):
+    path = write(tmp_path / "b", _BATCH[:cut])
+    with pytest.raises(DataFileError):
+        load_cifar10_batch(path)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(position=st.integers(0, len(_BATCH) - 1), value=st.integers(0, 255))
+def test_cifar_corrupted_byte_gives_a_result_or_a_data_file_error(tmp_path, capfd, position,
+                                                                   value):
+    data = bytearray(_BATCH)
+    data[position] = value
+    path = write(tmp_path / "b", bytes(data))
+    try:
+        images, labels = load_cifar10_batch(path)
+    except DataFileError as err:
+        assert "\n" not in str(err)
+    else:  # a byte inside the pixel data or a label changed: still a valid batch
+        assert images.shape == (2, 3, 32, 32) and labels.shape == (2,)
+    # nothing printed behind our back (CPython prints some errors straight to stderr)
+    assert capfd.readouterr().err == ""
+
+
+def test_cifar_bytearray_with_an_impossible_length_is_refused(tmp_path, capfd):
+    # protocol 5 stores writable buffers with BYTEARRAY8 (opcode 0x96) and an 8-byte length
+    payload = b"\x80\x05\x96" + struct.pack("<Q", 2**62) + b"abc."
+    path = write(tmp_path / "b", payload)
+    with pytest.raises(DataFileError, match="truncated or damaged"):
+        load_cifar10_batch(path)
+    assert capfd.readouterr().err == ""

@@ -6,10 +6,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import engine._arrays
 from engine import GeometryError, dense_backward, dense_forward
 from engine import dense as dense_module
+from engine._flat import FAST_FP
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}
+
+
+@pytest.fixture(autouse=True)
+def _always_parallel(monkeypatch):
+    """Small test inputs would run on one thread (engine._arrays.PARALLEL_MIN_WORK);
+    force the prange kernels onto every thread so the parallel path is what is tested."""
+    monkeypatch.setattr(engine._arrays, "PARALLEL_MIN_WORK", 0)
+
 
 
 def _numerical_gradient(f, x, dout, eps=1e-6):
@@ -89,7 +99,7 @@ def test_parallel_equals_serial(monkeypatch):
     x, w, b = rng.standard_normal((9, 20)), rng.standard_normal((20, 4)), rng.standard_normal(4)
     dout = rng.standard_normal((9, 4))
     y, grads = dense_forward(x, w, b), dense_backward(dout, x, w)
-    serial = dict(parallel=False, fastmath=True, error_model="numpy", cache=False)
+    serial = dict(parallel=False, fastmath=FAST_FP, error_model="numpy", cache=False)
     for name in ("_dense_forward", "_dense_backward"):
         monkeypatch.setattr(dense_module, name + "_kernel",
                             numba.njit(**serial)(getattr(dense_module, name + "_impl")))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import engine._arrays
 from engine import (
     GeometryError,
     avg_pool2d_backward,
@@ -21,6 +22,14 @@ from engine import (
 from engine import pooling as pooling_module
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+
+
+@pytest.fixture(autouse=True)
+def _always_parallel(monkeypatch):
+    """Small test inputs would run on one thread (engine._arrays.PARALLEL_MIN_WORK);
+    force the prange kernels onto every thread so the parallel path is what is tested."""
+    monkeypatch.setattr(engine._arrays, "PARALLEL_MIN_WORK", 0)
+
 
 
 def _numerical_gradient(f, x, dout, eps=1e-6):

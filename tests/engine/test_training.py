@@ -109,9 +109,10 @@ def test_huge_learning_rate_diverges_and_keeps_last_good_weights():
             break
     assert result.status == "diverged" and t.status == "diverged"
     restored = t.network.get_state()
-    # the last weights that gave a finite loss: those this step started from if the
-    # update broke them, else (a NaN loss) those the previous step started from
-    good = starts[-1] if np.isfinite(result.loss) else starts[-2]
+    # the last weights that gave a sane loss: those this step started from if only the
+    # update broke them, else (a NaN or blown-up loss) those the previous step started from
+    loss_was_sane = np.isfinite(result.loss) and result.loss <= t.loss_limit
+    good = starts[-1] if loss_was_sane else starts[-2]
     for k, v in good.items():
         np.testing.assert_array_equal(restored[k], v)
     assert np.isnan(result.accuracy) or np.isfinite(result.loss)
@@ -121,6 +122,23 @@ def test_huge_learning_rate_diverges_and_keeps_last_good_weights():
     assert again.status == "diverged" and again.iteration == result.iteration
     for k, v in t.network.get_state().items():
         np.testing.assert_array_equal(v, restored[k])
+
+
+def test_a_loss_far_above_chance_level_counts_as_diverged():
+    # a stable cross-entropy stays finite however large the logits: the limit catches it
+    tx, ty = _bars(48, 1)
+    net = Network([layer for layer in SPEC if layer["type"] != "batchnorm"], SHAPE)
+    t = Trainer(net, tx, ty, tx, ty, optimizer="sgd", lr=0.1, batch_size=16)
+    assert t.loss_limit == pytest.approx(10 * np.log(net.num_classes))
+    before = t.network.get_state()
+    t.network.parameters()[-1][...] = 1e6  # the output bias: logits of +-1e6, a finite loss
+    t.network.parameters()[-1][0] = -1e6
+    result = t.step()
+    assert np.isfinite(result.loss) and result.loss > t.loss_limit
+    assert result.status == "diverged"
+    # the blown-up weights are dropped for the last weights that gave a sane loss
+    for k, v in t.network.get_state().items():
+        np.testing.assert_array_equal(v, before[k])
 
 
 def test_non_finite_loss_on_first_step_restores_the_initial_weights():

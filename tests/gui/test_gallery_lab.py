@@ -12,13 +12,16 @@ import threading
 import numpy as np
 import pytest
 import scipy.signal
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtGui import QImage
+from PyQt6.QtWidgets import QApplication
 
 from engine import gallery as kernel_gallery
 from engine import reference
 from gui.panels import gallery as gallery_module
 from gui.panels.gallery import MAX_SIDE, GalleryLab, format_value, parse_value
+from gui.widgets.image_panel import ImagePanel
+from gui.widgets.images import ImageFileError, downscale, load_image
 
 WAIT_MS = 60_000  # generous: the first call may compile or load Numba kernels
 
@@ -275,3 +278,121 @@ def test_parse_value_rejects_non_numbers(text):
 ])
 def test_format_value(value, text):
     assert format_value(value) == text
+
+
+# --------------------------------------------------------------- image files and panels
+def test_load_image_reads_grey_and_colour_files_exactly(tmp_path):
+    rng = np.random.default_rng(2)
+    grey = rng.integers(0, 256, size=(7, 13), dtype=np.uint8)
+    write_grey_png(tmp_path / "g.png", grey)
+    loaded = load_image(tmp_path / "g.png")
+    assert loaded.dtype == np.float32 and loaded.shape == (7, 13)
+    np.testing.assert_allclose(loaded, grey / 255.0, atol=1e-7)
+
+    rgb = np.ascontiguousarray(rng.integers(0, 256, size=(5, 9, 3), dtype=np.uint8))
+    image = QImage(rgb.data, 9, 5, 27, QImage.Format.Format_RGB888)
+    for suffix in ("png", "bmp"):  # lossless formats: every value must survive
+        assert image.save(str(tmp_path / f"c.{suffix}"))
+        loaded = load_image(tmp_path / f"c.{suffix}")
+        assert loaded.shape == (5, 9, 3)
+        np.testing.assert_allclose(loaded, rgb / 255.0, atol=1e-7)
+
+
+def test_load_image_reads_jpeg(tmp_path):
+    flat = np.full((16, 16), 128, dtype=np.uint8)
+    image = QImage(flat.data, 16, 16, 16, QImage.Format.Format_Grayscale8)
+    assert image.save(str(tmp_path / "f.jpg"), "JPEG", 95)
+    loaded = load_image(tmp_path / "f.jpg")
+    np.testing.assert_allclose(loaded, 128 / 255.0, atol=3 / 255.0)  # lossy, but flat
+
+
+@pytest.mark.parametrize(("name", "content", "words"), [
+    ("missing.png", None, "was not found"),
+    ("text.png", b"not an image at all", "could not be read"),
+    ("cut.png", b"\x89PNG\r\n\x1a\n\x00\x00", "could not be read"),
+])
+def test_load_image_explains_bad_files(tmp_path, name, content, words):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ImageFileError, match=words):
+        load_image(path)
+
+
+def test_downscale_averages_blocks():
+    rng = np.random.default_rng(3)
+    image = rng.random((10, 17, 3)).astype(np.float32)
+    small, factor = downscale(image, 6)
+    assert factor == 3 and small.shape == (3, 5, 3)  # ceil(17 / 6) = 3; edges dropped
+    for i in range(3):
+        for j in range(5):
+            block = image[3 * i: 3 * i + 3, 3 * j: 3 * j + 3]
+            np.testing.assert_allclose(small[i, j], block.mean(axis=(0, 1)), rtol=1e-6)
+    same, factor = downscale(image, 17)
+    assert factor == 1 and same is image
+
+
+def test_image_panel_levels_and_colour_bar(qtbot):
+    panel = ImagePanel("signed", colorbar=True)
+    qtbot.addWidget(panel)
+    data = np.array([[-2.0, 0.5], [1.0, 0.0]], dtype=np.float32)
+    panel.set_image(data, mode="diverging")
+    assert panel.mode == "diverging"
+    assert tuple(panel.image_item.getLevels()) == (-2.0, 2.0)  # centred on 0
+    assert tuple(panel.colorbar.levels()) == (-2.0, 2.0)
+    item = panel.image_item
+    panel.set_image(np.zeros((3, 4)), mode="greys")  # constant: levels widened, no crash
+    assert panel.image_item is item  # updated in place, never rebuilt
+    low, high = panel.image_item.getLevels()
+    assert low < high
+    with pytest.raises(ValueError):
+        panel.set_image(data, mode="rainbow")
+
+
+def test_a_photo_too_small_for_the_kernel_is_explained(qtbot, lab, tmp_path):
+    path = tmp_path / "tiny.png"
+    write_grey_png(path, np.full((2, 2), 200))
+    with qtbot.waitSignal(lab.status_message, timeout=WAIT_MS,
+                          check_params_cb=lambda text: "does not fit" in text):
+        assert lab.open_image(path)
+    assert "3x3 kernel does not fit a 2x2 input" in lab.info_label.text()
+    # same padding makes it fit
+    lab.padding_combo.setCurrentIndex(lab.padding_combo.findData("same"))
+    settle(qtbot, lab)
+    assert shown_conv(lab).shape == (2, 2)
+
+
+def test_image_panel_reports_the_value_under_the_pointer(qtbot):
+    panel = ImagePanel("values", colorbar=True)
+    qtbot.addWidget(panel)
+    panel.resize(300, 300)
+    data = np.arange(12, dtype=np.float32).reshape(3, 4) - 5  # (H=3, W=4)
+    panel.set_image(data, mode="diverging")
+    assert panel.value_at(2, 1) == "row 2, column 1: 4"
+    assert panel.value_at(0, 0) == "row 0, column 0: −5"
+    assert panel.value_at(3, 0) == "" and panel.value_at(0, -1) == ""
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.view.autoRange(padding=0)
+    scene_pos = panel.view.mapViewToScene(QPointF(1.5, 2.5))  # x = column, y = row
+    panel._on_mouse_moved(scene_pos)
+    assert panel.hover_label.text() == "row 2, column 1: 4"
+
+
+def test_alt_number_picks_a_named_kernel(qtbot, lab):
+    lab.show()
+    lab.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is lab)
+    names = list(kernel_gallery.KERNELS)
+    qtbot.keyClick(lab, Qt.Key.Key_7, Qt.KeyboardModifier.AltModifier)
+    # a button shortcut "animates" the click: the press shows for a moment first
+    qtbot.waitUntil(lab.kernel_buttons[names[6]].isChecked)
+    settle(qtbot, lab)
+    np.testing.assert_array_equal(lab.current_result().request.kernel,
+                                  kernel_gallery.KERNELS[names[6]].astype(np.float32))
+
+
+def test_no_thread_starts_after_shutdown(qtbot, lab):
+    lab.shutdown()
+    lab.select_kernel("blur")  # e.g. a late click that arrives while the window closes
+    assert lab._thread is None

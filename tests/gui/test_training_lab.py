@@ -27,6 +27,9 @@ SMALL_BLOCKS = [ConvBlock(filters=4, kernel=3, stride=1, padding=1, pool="max", 
 
 @pytest.fixture(scope="module")
 def small_data():
+    from engine.warmup import warmup
+
+    warmup()  # compile (cold cache) here, not inside a worker under a test's timeout
     train_x, train_y, val_x, val_y = mnist_split()
     return train_x[:768], train_y[:768], val_x[:200], val_y[:200]
 
@@ -238,6 +241,13 @@ def test_views_show_the_probe_snapshot(qtbot, lab):
     assert conv_item.image is not None and np.nanmax(np.abs(conv_item.image)) > 0
     heights = lab.probe_probs.bars.opts["height"]
     np.testing.assert_allclose(heights, snap.probabilities)
+    # the kernel mosaic shows the first layer's current weights, tile by tile
+    lab.tabs.setCurrentIndex(0)
+    image = lab.kernels_view.item.image  # 4 kernels 3x3 -> 2x2 tiles with a 1-pixel gap
+    w = lab.trainer.network.layers[0].params["w"]
+    np.testing.assert_array_equal(image[0:3, 0:3], w[0, 0])
+    np.testing.assert_array_equal(image[4:7, 4:7], w[3, 0])
+    assert np.isnan(image[3]).all() and np.isnan(image[:, 3]).all()
 
 
 def test_clicking_a_misclassified_digit_makes_it_the_probe(qtbot, lab):
@@ -323,3 +333,54 @@ def test_menu_actions_and_screenshot(qtbot, lab):
     assert lab.trainer.iteration == 30 and lab.state == "paused"
     assert len(lab.curves.validation_accuracies()) == 2  # epoch 0 and epoch 1 (24 steps)
     assert not lab.grab().isNull()
+
+
+def test_keyboard_shortcuts_start_pause_and_step(qtbot, lab):
+    from PyQt6.QtGui import QKeySequence, QShortcut
+
+    shortcuts = {sc.key().toString(): sc for sc in lab.findChildren(QShortcut)}
+    assert set(shortcuts) >= {"Ctrl+Return", "Ctrl+.", "Ctrl+Shift+R"}
+    lab.controls.epochs.setValue(50)
+    shortcuts["Ctrl+Return"].activated.emit()
+    assert lab.state == "running"
+    wait_frame(qtbot, lab, lambda f: f.iteration > 0)
+    shortcuts["Ctrl+Return"].activated.emit()
+    assert lab.state == "paused"
+    paused_at = wait_frame(qtbot, lab, lambda f: not f.running).iteration
+    shortcuts["Ctrl+."].activated.emit()
+    assert wait_frame(qtbot, lab, lambda f: f.iteration != paused_at).iteration == paused_at + 1
+    assert QKeySequence("Ctrl+Return") == shortcuts["Ctrl+Return"].key()
+
+
+# -- view helpers ------------------------------------------------------------------
+@pytest.mark.parametrize("C,H,W", [(1, 5, 5), (8, 28, 28), (16, 14, 14), (10, 3, 7), (3, 1, 1)])
+def test_mosaic_places_every_map_once(C, H, W):
+    from gui.panels.training_views import mosaic
+
+    maps = np.random.default_rng(C).random((C, H, W)).astype(np.float32)
+    image = mosaic(maps)
+    rows, cols = (image.shape[0] + 1) // (H + 1), (image.shape[1] + 1) // (W + 1)
+    assert rows * cols >= C and (rows - 1) * cols < C  # no empty row of tiles
+    for c in range(C):
+        r, q = divmod(c, cols)
+        np.testing.assert_array_equal(image[r * (H + 1):r * (H + 1) + H,
+                                            q * (W + 1):q * (W + 1) + W], maps[c])
+    # everything else is gap (NaN): exactly C*H*W finite values
+    assert np.isfinite(image).sum() == C * H * W
+
+
+def test_vector_grid_and_smoothing():
+    from gui.panels.training_views import ema, vector_grid
+
+    grid = vector_grid(np.arange(35, dtype=np.float32), cols=16)
+    assert grid.shape == (3, 16)
+    np.testing.assert_array_equal(grid.ravel()[:35], np.arange(35))
+    assert np.isnan(grid.ravel()[35:]).all()
+    values = np.array([1.0, 3.0, 2.0, 5.0])
+    first, state = ema(values[:2], None, 0.5)
+    second, _ = ema(values[2:], state, 0.5)
+    expected, acc = [], None
+    for v in values:  # the textbook recursion
+        acc = v if acc is None else 0.5 * acc + 0.5 * v
+        expected.append(acc)
+    np.testing.assert_allclose(np.concatenate([first, second]), expected)

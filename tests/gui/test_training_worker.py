@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PyQt6.QtCore import QCoreApplication
 
 from engine.data import mnist_split
 from engine.network import Network
@@ -24,6 +25,9 @@ TINY_SPEC = [
 
 @pytest.fixture(scope="module")
 def small_data():
+    from engine.warmup import warmup
+
+    warmup()  # compile (cold cache) here, not inside a worker under a test's timeout
     train_x, train_y, val_x, val_y = mnist_split()
     return train_x[:256], train_y[:256], val_x[:100], val_y[:100]
 
@@ -44,7 +48,9 @@ def worker_factory(qtbot):
 
     yield make
     for w in workers:  # never leave a thread running, even when a test fails
-        assert w.stop_and_wait(5000)
+        assert w.stop_and_wait(120_000)  # a compilation in progress cannot be interrupted
+    # deliver signals still queued from the threads before their objects are deleted
+    QCoreApplication.processEvents()
 
 
 class FrameLog:
