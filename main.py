@@ -285,6 +285,11 @@ def main(argv=None) -> int:
             message = _one_line(err)
         print(f"error: {message}", file=sys.stderr)
         return EXIT_ERROR
+    except (MemoryError, RecursionError, ArithmeticError) as err:
+        # a hostile or absurd file can still ask for too much; say so in one line
+        what = "not enough memory" if isinstance(err, MemoryError) else _one_line(err)
+        print(f"error: the input could not be processed ({what})", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

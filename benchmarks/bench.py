@@ -6,11 +6,11 @@ repeat runs every implementation once, in a rotating order), and the table
 reports medians and the engine's speed-up over each (``other_ms / engine_ms``,
 so > 1 means the engine is faster).
 
-Before each timing sample the benchmark pauses briefly (``--pause``, default
-50 ms) and makes one untimed call. Numba's and PyTorch's OpenMP thread pools
-each spin-wait after a parallel region; on a 2-core machine, timing one right
-after the other measures their fight for the cores (10-50x slowdowns), not
-either implementation. The pause lets the other pool fall asleep.
+Before each timing sample the benchmark pauses (``--pause``, default 0.2 s)
+and makes one untimed call. Numba's and PyTorch's OpenMP pools and OpenBLAS's
+threads spin-wait after parallel work (OpenBLAS for about 0.1 s); on a 2-core
+machine, timing one right after another measures their fight for the cores
+(10-50x slowdowns), not either implementation. The pause lets them fall asleep.
 
 The reference loops are far too slow for N = 64: they are timed on a batch of
 ``--reference-batch`` samples (default 2) and scaled per sample to N = 64; the
@@ -293,7 +293,7 @@ def _calls_per_sample(fn) -> int:
 
 
 def time_workload(workload: Workload, repeat: int, ref_batch: int, ref_repeat: int,
-                  impls=IMPLS, pause: float = 0.05) -> dict:
+                  impls=IMPLS, pause: float = 0.2) -> dict:
     """Median milliseconds per call at N=64 for each implementation that is available."""
     fns, scale = {}, {}
     for impl in impls:
@@ -406,8 +406,8 @@ def main(argv=None) -> int:
                         help="batch size the slow reference loops run on (default 2)")
     parser.add_argument("--reference-repeat", type=int, default=3,
                         help="samples of the reference loops (default 3)")
-    parser.add_argument("--pause", type=float, default=0.05,
-                        help="seconds to pause before each timing sample (default 0.05)")
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="seconds to pause before each timing sample (default 0.2)")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference loops")
     parser.add_argument("--no-warm-start", action="store_true",
                         help="skip measuring the warm start in a new process")

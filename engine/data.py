@@ -225,17 +225,49 @@ _IDX_TYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+# The largest IDX payload read (the official MNIST training images are 47 MB): a
+# hostile header cannot make the loader allocate more than this.
+_IDX_MAX_BYTES = 512 * 2**20
+
+
+def _idx_declared_bytes(head: bytes) -> int | None:
+    """Header plus data size that an IDX header declares, or None if it is incomplete."""
+    if len(head) < 4 or len(head) < 4 + 4 * head[3]:
+        return None
+    dims = head[3]
+    shape = struct.unpack(f">{dims}I", head[4:4 + 4 * dims])
+    return 4 + 4 * dims + math.prod(shape)  # Python ints: cannot overflow
+
+
 def _idx_payload(path) -> bytes:
-    """The raw IDX bytes of ``path``, gunzipped if the file is gzip (detected by content)."""
+    """The raw IDX bytes of ``path``, gunzipped if the file is gzip (detected by content).
+
+    A .gz file is decompressed only as far as its header says the data goes (plus
+    one byte, to notice a file longer than declared), so a small "zip bomb" cannot
+    fill the memory.
+    """
     data = _read_bytes(path)
-    if data.startswith(_GZIP_MAGIC):
-        try:
-            return gzip.decompress(data)
-        except (EOFError, OSError, gzip.BadGzipFile) as err:
-            raise DataFileError(f"{path}: a damaged or truncated .gz file ({err})") from None
-        except Exception as err:  # zlib.error is not an OSError
-            raise DataFileError(f"{path}: a damaged .gz file ({err})") from None
-    return data
+    if not data.startswith(_GZIP_MAGIC):
+        return data
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            head = stream.read(4)
+            if len(head) == 4:
+                head += stream.read(4 * head[3])
+            declared = _idx_declared_bytes(head)
+            if declared is None:
+                return head  # too short: _read_idx explains what is wrong
+            if declared > _IDX_MAX_BYTES:
+                raise DataFileError(
+                    f"{path}: the header declares {declared:,} bytes of data, more than "
+                    f"this app loads ({_IDX_MAX_BYTES // 2**20} MB)")
+            return head + stream.read(declared - len(head) + 1)
+    except DataFileError:
+        raise
+    except (EOFError, OSError, gzip.BadGzipFile) as err:
+        raise DataFileError(f"{path}: a damaged or truncated .gz file ({err})") from None
+    except Exception as err:  # zlib.error is not an OSError
+        raise DataFileError(f"{path}: a damaged .gz file ({err})") from None
 
 
 def _read_idx(path, ndim: int, what: str) -> np.ndarray:
@@ -464,6 +496,7 @@ def _finish(obj, depth: int = 0):
 
 # opcodes a data file never needs: out-of-band buffers and persistent ids
 _REFUSED_OPCODES = {"NEXT_BUFFER", "READONLY_BUFFER", "PERSID", "BINPERSID"}
+_MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 
 
 def _scan_opcodes(data: bytes, path) -> None:
@@ -474,11 +507,17 @@ def _scan_opcodes(data: bytes, path) -> None:
     unpickler (which allocates first and, for a bytearray, prints a SystemError).
     """
     try:
-        for opcode, _, _ in pickletools.genops(data):
+        for count, (opcode, arg, _) in enumerate(pickletools.genops(data)):
             if opcode.name in _REFUSED_OPCODES:
                 raise DataFileError(
                     f"{path}: refused the pickle instruction {opcode.name}: a CIFAR-10 "
                     "batch only holds arrays, lists and numbers, so this file was not loaded")
+            # Real pickles number their memo entries in order; a huge index would make
+            # the unpickler allocate a memo table that large (9 bytes -> 256 MB).
+            if opcode.name in _MEMO_PUTS and arg is not None and arg > count:
+                raise DataFileError(
+                    f"{path}: not a CIFAR-10 python batch (a pickle memo index of {arg} "
+                    f"after only {count} instructions)")
     except DataFileError:
         raise
     except Exception as err:  # ValueError from pickletools: truncated or unknown opcode

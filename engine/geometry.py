@@ -25,6 +25,13 @@ __all__ = [
 ]
 
 
+# No image, kernel, stride or padding in this app comes near this; it keeps a typo
+# such as padding=10**6 from asking for terabytes instead of getting a sentence.
+MAX_SIZE = 100_000
+# The largest array (in numbers) a single convolution or pooling may need.
+MAX_VALUES = 2**28
+
+
 class GeometryError(ValueError):
     """An impossible shape, kernel, stride or padding, explained in words."""
 
@@ -47,10 +54,12 @@ def as_pair(value, name: str) -> tuple[int, int]:
     for v in pair:
         try:
             iv = int(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             raise GeometryError(f"{name} must be a whole number, not {v!r}") from None
         if iv != v:
             raise GeometryError(f"{name} must be a whole number, not {v!r}")
+        if abs(iv) > MAX_SIZE:
+            raise GeometryError(f"{name} {iv} is far too large (at most {MAX_SIZE:,})")
         out.append(iv)
     return out[0], out[1]
 
@@ -199,7 +208,15 @@ def check_conv(x_shape, w_shape, b_shape=None, stride=1, padding=0) -> ConvGeome
             f"a {KH}x{KW} kernel does not fit a {H}x{W} input with padding {pad}")
     HO = output_size(H, KH, SH, PH)
     WO = output_size(W, KW, SW, PW)
+    _check_values(N * C * (H + 2 * PH) * (W + 2 * PW), "the padded input")
+    _check_values(N * F * HO * WO, "the output")
     return ConvGeometry(N, C, H, W, F, KH, KW, SH, SW, PH, PW, HO, WO)
+
+
+def _check_values(count: int, what: str) -> None:
+    if count > MAX_VALUES:
+        raise GeometryError(f"{what} would hold {count:,} numbers, more than this app "
+                            f"handles at once ({MAX_VALUES:,}); use a smaller input or padding")
 
 
 def check_pool(x_shape, size=2, stride=None) -> PoolGeometry:

@@ -23,6 +23,7 @@ batch-norm running statistics.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import tempfile
@@ -130,6 +131,25 @@ def _settings_of(index: int, item) -> tuple[type[Layer], dict]:
     return cls, settings
 
 
+# Sizes past which a spec is refused in words instead of failing to allocate: far
+# above anything that trains on a laptop, far below what would exhaust its memory.
+MAX_PARAMETERS = 50_000_000
+MAX_VALUES_PER_SAMPLE = 20_000_000
+
+
+def _check_size(info: LayerInfo, total_params: int, partial) -> None:
+    values = math.prod(info.output_shape)
+    where = (info.index, info.type, partial)
+    if values > MAX_VALUES_PER_SAMPLE:
+        raise NetworkSpecError(
+            f"its output {info.output_shape} would hold {values:,} numbers per image, more "
+            f"than this app handles ({MAX_VALUES_PER_SAMPLE:,})", *where)
+    if total_params > MAX_PARAMETERS:
+        raise NetworkSpecError(
+            f"the network would have {total_params:,} parameters by this layer, more than "
+            f"this app handles ({MAX_PARAMETERS:,})", *where)
+
+
 def _plan(spec, input_shape) -> tuple[list[_Planned], tuple[int, ...]]:
     """Check a whole spec layer by layer; nothing is allocated."""
     shape = _check_input_shape(input_shape)
@@ -148,10 +168,11 @@ def _plan(spec, input_shape) -> tuple[list[_Planned], tuple[int, ...]]:
         except NetworkSpecError as err:
             err.partial = partial
             raise
-        except (GeometryError, ValueError, TypeError) as err:
+        except (GeometryError, ValueError, TypeError, OverflowError) as err:
             raise NetworkSpecError(str(err), index, str(item.get("type")), partial) from None
         counts[cls.type] = counts.get(cls.type, 0) + 1
         info = LayerInfo(index, f"{cls.type}{counts[cls.type]}", cls.type, out_shape, count)
+        _check_size(info, sum(p.info.param_count for p in planned) + count, partial)
         planned.append(_Planned(cls, settings, info, shape))
         shape = out_shape
     if len(shape) != 1:
@@ -445,6 +466,7 @@ def _read_meta(path: Path, meta) -> tuple[list, tuple]:
         return info["spec"], tuple(info["input_shape"])
     except ModelFileError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+            RecursionError):
         raise ModelFileError(f"{path.name}: the network description in the file cannot be "
                              "read") from None

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SPEC",
     "DEFAULT_TRAINING",
+    "W6_SPEC",
     "TrainReport",
     "cosine_lr",
     "trainer_kwargs",
@@ -53,6 +54,19 @@ DEFAULT_SPEC: list[dict] = [
     {"type": "relu"},
     {"type": "maxpool", "size": 2, "stride": 2},
     {"type": "conv", "filters": 32, "kernel": 3, "stride": 1, "padding": 1},
+    {"type": "relu"},
+    {"type": "maxpool", "size": 2, "stride": 2},
+    {"type": "flatten"},
+    {"type": "dense", "units": 10},
+]
+
+#: The W6 benchmark network (docs/ARCHITECTURE.md): half as wide as DEFAULT_SPEC. The
+#: Training lab falls back to it when a spec cannot be shown.
+W6_SPEC: list[dict] = [
+    {"type": "conv", "filters": 8, "kernel": 3, "stride": 1, "padding": 1},
+    {"type": "relu"},
+    {"type": "maxpool", "size": 2, "stride": 2},
+    {"type": "conv", "filters": 16, "kernel": 3, "stride": 1, "padding": 1},
     {"type": "relu"},
     {"type": "maxpool", "size": 2, "stride": 2},
     {"type": "flatten"},

@@ -20,21 +20,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_SPEC = [{"type": "flatten"}, {"type": "dense", "units": 10}]
 
 
-@pytest.fixture(autouse=True)
-def _restore_omp_policy(monkeypatch):
-    """main() sets OMP_WAIT_POLICY for its process; undo it after each test."""
-    monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
-
-
-def test_main_asks_openmp_to_wait_passively_unless_told_otherwise(monkeypatch, capsys):
-    monkeypatch.delenv("OMP_WAIT_POLICY")
-    assert cli.main(["--help"]) == 0
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert cli.main(["--help"]) == 0
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
-
-
 def run(argv, capsys):
     code = cli.main(argv)
     out, err = capsys.readouterr()
@@ -149,6 +134,23 @@ def test_evaluate_a_truncated_model(capsys, tmp_path, tiny_model, digits):
     tiny_model.write_bytes(data[: len(data) // 2])
     code, _, err = run(["evaluate", "--model", str(tiny_model), "--data", str(digits)], capsys)
     assert_one_error_line(code, err)
+
+
+@pytest.mark.parametrize("meta", [
+    # a stored network far too large to allocate
+    '{"format": "cnn-explorer-model", "version": 1, "input_shape": [1, 28, 28], '
+    '"spec": [{"type": "flatten"}, {"type": "dense", "units": 1099511627776}]}',
+    # a description nested 100,000 levels deep
+    '{"format": "cnn-explorer-model", "version": 1, "input_shape": [1, 28, 28], "spec": '
+    + "[" * 100_000 + "]" * 100_000 + "}",
+    # a version number that is not a number
+    '{"format": "cnn-explorer-model", "version": Infinity, "spec": [], "input_shape": [1, 28, 28]}',
+], ids=["huge-network", "deep-json", "infinite-version"])
+def test_evaluate_a_hostile_model_description(capsys, tmp_path, digits, meta):
+    model = tmp_path / "model.npz"
+    np.savez(model, __meta__=np.array(meta))
+    code, _, err = run(["evaluate", "--model", str(model), "--data", str(digits)], capsys)
+    assert_one_error_line(code, err, "model.npz")
 
 
 def test_evaluate_a_model_with_wrong_array_shapes(capsys, tmp_path, tiny_model, digits):

@@ -17,28 +17,33 @@ existing items. An impossible geometry is shown in words, never raised.
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 import engine
 from engine import GeometryError, output_size_formula
+from gui.panels._lab_base import (
+    SettingsLab,
+    format_number,
+    formula_label,
+    formula_lines,
+    is_integral,
+    problem_label,
+    strip_or_problem,
+)
 from gui.panels.backprop_settings import GRID_WIDTH_MAX, BackpropSettings, BackpropSetup
 from gui.panels.backprop_views import GradCheckPanel, StepStrip
 from gui.widgets.anim_controls import AnimControls
 from gui.widgets.colormaps import symmetric_levels
-from gui.widgets.matrix_view import MatrixView, format_cell
+from gui.widgets.matrix_view import MatrixView
 
 __all__ = ["BackpropLab", "STAGES", "PREP_FRAMES", "gradient_check"]
 
@@ -46,7 +51,6 @@ __all__ = ["BackpropLab", "STAGES", "PREP_FRAMES", "gradient_check"]
 STAGES = (("delta", "① δ"), ("dilate", "② dilate"), ("pad", "③ pad"),
           ("rotate", "④ rotate 180°"), ("dx", "⑤ dx"), ("dw", "⑥ dW"), ("db", "⑦ db"))
 PREP_FRAMES = 4
-_ERROR_STYLE = "color: #b00020;"
 _ACTIVE = "color:#0b6e2e; font-weight:bold"  # the titles of the views the stage is about
 
 
@@ -91,44 +95,26 @@ def gradient_check(setup: BackpropSetup) -> dict[str, float]:
     return {key: engine.relative_error(a, n, floor=floor) for key, (a, n) in pairs.items()}
 
 
-def _num(v: float, integers: bool) -> str:
-    """A number in an equation; negative numbers get brackets so '+ (−2)' reads right."""
-    text = format_cell(v, integers) if integers else f"{v:.3f}".rstrip("0").rstrip(".")
-    if text in ("-0", "", "-0.00"):
-        text = "0"
-    text = text.replace("-", "−")
-    return f"({text})" if v < 0 and text != "0" else text
-
-
 def _terms(a: np.ndarray, b: np.ndarray, integers: bool, limit: int = 9) -> str:
     """``a1·b1 + a2·b2 + …`` over the pairs whose product is not zero (the rest add 0)."""
     pairs = [(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
              if x * y != 0]
     if not pairs:
         return "0 (every product is 0)"
-    shown = [f"{_num(x, integers)}·{_num(y, integers)}" for x, y in pairs[:limit]]
+    shown = [f"{format_number(x, integers)}·{format_number(y, integers)}" for x, y in pairs[:limit]]
     more = f" + … ({len(pairs) - limit} more)" if len(pairs) > limit else ""
     return " + ".join(shown) + more
-
-
-def _is_integral(*arrays) -> bool:
-    return all(np.all(np.asarray(a) == np.round(a)) for a in arrays)
 
 
 def _title(text: str, active: bool) -> str:
     return f"<span style='{_ACTIVE}'>{text}</span>" if active else text
 
 
-class BackpropLab(QWidget):
+class BackpropLab(SettingsLab):
     """The Backprop lab (see the module docstring).
 
-    Signals
-    -------
-    status_message(str)
-        A sentence for the main window's status bar.
+    ``status_message(str)`` comes from ``SettingsLab``.
     """
-
-    status_message = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -140,30 +126,9 @@ class BackpropLab(QWidget):
         self._integers = True
 
         self.settings = BackpropSettings()
-        scroll = QScrollArea()
-        scroll.setWidget(self.settings)
-        scroll.setWidgetResizable(True)
-        # wide enough for the largest grids the spins allow, so no grid is ever cut off
-        settings_width = max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40) + 24
-        scroll.setMinimumWidth(180)
-        scroll.setMaximumWidth(settings_width + 16)
-
         self.main_area = self._build_main_area()
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
-        splitter.addWidget(self.main_area)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        splitter.setSizes([settings_width, 1000])
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click anywhere arms the keys
-        self.controls.install_shortcuts(self)
-        self.controls.step_changed.connect(self.show_frame)
-        self.settings.changed.connect(self.rebuild)
-        self.settings.message.connect(self.status_message)
+        self._lay_out(max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40))
+        self._connect_animation(self.show_frame)
         self.rebuild()
 
     # ------------------------------------------------------------- building
@@ -173,10 +138,7 @@ class BackpropLab(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(4)
 
-        self.formula_label = QLabel("")
-        self.formula_label.setTextFormat(Qt.TextFormat.RichText)
-        self.formula_label.setWordWrap(True)
-        self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.formula_label = formula_label(None)
         lay.addWidget(self.formula_label)
 
         buttons = QHBoxLayout()
@@ -225,16 +187,9 @@ class BackpropLab(QWidget):
         lay.addWidget(self._hline())
         # the step strip, or, for an impossible geometry, the reason in its place
         self.strip = StepStrip()
-        self.problem_label = QLabel("")
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.problem_label = problem_label()
         self.problem_label.setTextFormat(Qt.TextFormat.RichText)
-        self.problem_label.setStyleSheet("font-size: 17px; " + _ERROR_STYLE)
-        self.strip_stack = QStackedWidget()
-        self.strip_stack.addWidget(self.strip)
-        self.strip_stack.addWidget(self.problem_label)
-        self.strip_stack.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                       QSizePolicy.Policy.Expanding)
+        self.strip_stack = strip_or_problem(self.strip, self.problem_label)
         lay.addWidget(self.strip_stack, 4)
         lay.addWidget(self._hline())
 
@@ -343,14 +298,8 @@ class BackpropLab(QWidget):
         H, W = setup.x.shape[2:]
         KH, KW = setup.w.shape[2:]
         (SH, SW), (PH, PW) = setup.stride, setup.padding
-        lines = []
-        for text in (output_size_formula(H, KH, SH, PH, "H"),
-                     output_size_formula(W, KW, SW, PW, "W")):
-            head, sep, reason = text.partition(": ")
-            lines.append(f"<span style='{_ERROR_STYLE}'>✗ {head}: {reason}</span>" if sep
-                         else text)
-        if self.problem is not None and not any("✗" in t for t in lines):
-            lines.append(f"<span style='{_ERROR_STYLE}'>✗ {self.problem}</span>")
+        lines = formula_lines([output_size_formula(H, KH, SH, PH, "H"),
+                               output_size_formula(W, KW, SW, PW, "W")], self.problem)
         stride = f"{SH}" if SH == SW else f"{SH}×{SW}"
         pad = f"{PH}" if PH == PW else f"{PH}×{PW}"
         what = (f"backward pass of y = x ∗ w: x {H}×{W}, w {KH}×{KW}, stride {stride}, "
@@ -364,7 +313,7 @@ class BackpropLab(QWidget):
         delta = t.delta[0, 0]  # (HO, WO)
         x, w = self.setup.x[0, 0], self.setup.w[0, 0]  # (H, W), (KH, KW)
         dx_full, dw_full, db_full = t.padded_dx()[0, 0], t.dw()[0, 0], t.db()
-        self._integers = _is_integral(x, w, delta)
+        self._integers = is_integral(x, w, delta)
         lv = self._levels
         b = np.zeros(1)  # (F,): the bias does not change any gradient
         self._forward_output = engine.conv2d_forward(self.setup.x, self.setup.w, b,
@@ -582,7 +531,7 @@ class BackpropLab(QWidget):
         self.padded_delta_view.set_window(s.row, s.col, g.KH, g.KW, animate_ms=self._animate())
         self.dx_view.set_window(s.row, s.col, 1, 1)
         mask = self._pad_delta_mask[s.row:s.row + g.KH, s.col:s.col + g.KW]
-        value = _num(s.value, self._integers).strip("()")
+        value = format_number(s.value, self._integers).strip("()")
         self.strip.show_product(s.window[0], "window of padded δ", lv["delta"], s.kernel[0],
                                 "rot180 w", lv["kernel"], lv["dx_products"],
                                 f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>",
@@ -604,7 +553,7 @@ class BackpropLab(QWidget):
         self.input_view.set_window(s.u, s.v, height, width)
         self.delta_view.set_window(0, 0, g.HO, g.WO)
         self.dw_view.set_window(s.u, s.v, 1, 1)
-        value = _num(s.value, self._integers).strip("()")
+        value = format_number(s.value, self._integers).strip("()")
         every = "" if g.SH == g.SW == 1 else f" (stride {g.SH}×{g.SW})"
         self.strip.show_product(s.window[0], f"x taps for w[{s.u}, {s.v}]{every}",
                                 lv["input"], s.delta[0], "δ", lv["delta"], lv["dw_products"],
@@ -619,11 +568,11 @@ class BackpropLab(QWidget):
                   "simply the sum of all δ.")
         self.delta_view.set_window(0, 0, g.HO, g.WO)
         self.db_view.set_window(0, 0, 1, 1)
-        value = _num(s.value, self._integers).strip("()")
+        value = format_number(s.value, self._integers).strip("()")
         self.strip.show_single(s.delta[0], "δ", self._levels["delta"],
                                f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>")
         values = s.delta[0].ravel().tolist()
-        terms = " + ".join(_num(v, self._integers) for v in values[:12])
+        terms = " + ".join(format_number(v, self._integers) for v in values[:12])
         if len(values) > 12:
             terms += f" + … ({len(values) - 12} more)"
         self.strip.equation.setText(f"db = {terms} = <b>{value}</b>")
@@ -643,15 +592,6 @@ class BackpropLab(QWidget):
             self._jump(self._trace_frame(self.trace.dw_step_index(0, 0, u, v)))
 
     # --------------------------------------------------------- shell hooks
-    def activated(self) -> None:
-        self.setFocus()
-
-    def deactivated(self) -> None:
-        self.controls.pause()
-
-    def shutdown(self) -> None:
-        self.controls.pause()
-
     def prepare_screenshot(self) -> None:
         """The default example in the middle of the dx stage, paused."""
         self.controls.pause()
@@ -662,6 +602,3 @@ class BackpropLab(QWidget):
         best = max(steps, key=lambda k: (not self.trace[k].cropped,
                                          int(np.count_nonzero(self.trace[k].products)), -k))
         self._jump(self._trace_frame(best))
-
-    def export_widget(self) -> QWidget:
-        return self.main_area

@@ -13,20 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
-    QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from engine import GeometryError, check_conv
-from gui.panels.convolution_settings import NumberGrid
+from gui.panels._settings_base import SteppingSettings
+from gui.widgets.form_rows import button_row, int_spin, note_label, pair_row, push_button
+from gui.widgets.number_grid import NumberGrid
 
 __all__ = ["BackpropSetup", "BackpropSettings", "default_example", "INPUT_MAX", "KERNEL_MAX",
            "STRIDE_MAX",
@@ -95,27 +94,9 @@ def default_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, w, delta
 
 
-def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setValue(value)
-    s.setToolTip(tip)
-    s.setKeyboardTracking(False)  # typing "12" must not pass through "1"
-    return s
 
 
-def _pair_row(a: QWidget, b: QWidget) -> QWidget:
-    w = QWidget()
-    lay = QHBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(a)
-    lay.addWidget(QLabel("×"))
-    lay.addWidget(b)
-    lay.addStretch(1)
-    return w
-
-
-class BackpropSettings(QWidget):
+class BackpropSettings(SteppingSettings):
     """Input, kernel, geometry and delta of the Backprop lab's example.
 
     Signals
@@ -126,68 +107,53 @@ class BackpropSettings(QWidget):
         A sentence for the status bar (a refused value).
     """
 
-    changed = pyqtSignal()
-    message = pyqtSignal(str)
-
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._x_store, self._w_store, self._delta_store = default_example()
         self._rng = np.random.default_rng(0)
-        self._quiet = 0  # > 0 while the settings themselves change widgets
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self._build_input_group())
-        layout.addWidget(self._build_kernel_group())
-        layout.addWidget(self._build_delta_group())
-        self.default_button = QPushButton("Default example")
-        self.default_button.setToolTip("5×5 input, 3×3 kernel, stride 2, padding 1")
+        self.default_button = push_button("Default example",
+                                          "5×5 input, 3×3 kernel, stride 2, padding 1")
         self.default_button.clicked.connect(self.reset_defaults)
-        self.random_all_button = QPushButton("Randomise everything")
-        self.random_all_button.setToolTip("New random x, w and delta with the same sizes")
+        self.random_all_button = push_button("Randomise everything",
+                                             "New random x, w and delta with the same sizes")
         self.random_all_button.clicked.connect(self._on_random_all)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.default_button)
-        buttons.addWidget(self.random_all_button)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
+        self._stack(self._build_input_group(), self._build_kernel_group(),
+                    self._build_delta_group(),
+                    button_row(self.default_button, self.random_all_button))
         self._sync_all()
 
     # ------------------------------------------------------------ building
     def _build_input_group(self) -> QGroupBox:
         box = QGroupBox("Input x (forward pass)")
         lay = QVBoxLayout(box)
-        self.rows_spin = _spin(INPUT_MIN, INPUT_MAX, 5, "Rows H of the input")
-        self.cols_spin = _spin(INPUT_MIN, INPUT_MAX, 5, "Columns W of the input")
+        self.rows_spin = int_spin(INPUT_MIN, INPUT_MAX, 5, "Rows H of the input")
+        self.cols_spin = int_spin(INPUT_MIN, INPUT_MAX, 5, "Columns W of the input")
         form = QFormLayout()
-        form.addRow("Size (H × W)", _pair_row(self.rows_spin, self.cols_spin))
+        form.addRow("Size (H × W)", pair_row(self.rows_spin, self.cols_spin))
         lay.addLayout(form)
-        self.x_table = NumberGrid()
-        self.x_table.setToolTip("Type a number in any cell")
+        self.x_table = self._number_grid("Type a number in any cell", self._on_x_edited)
         lay.addWidget(self.x_table, 0, Qt.AlignmentFlag.AlignLeft)
         self.x_random_button = QPushButton("Random 0-9")
         self.x_random_button.setToolTip("Fill the input with random whole numbers 0..9")
         lay.addWidget(self.x_random_button, 0, Qt.AlignmentFlag.AlignLeft)
         for s in (self.rows_spin, self.cols_spin):
             s.valueChanged.connect(self._on_shape)
-        self.x_table.values_edited.connect(self._on_x_edited)
-        self.x_table.rejected.connect(self.message)
         self.x_random_button.clicked.connect(self._on_x_random)
         return box
 
     def _build_kernel_group(self) -> QGroupBox:
         box = QGroupBox("Kernel w and geometry")
         form = QFormLayout(box)
-        self.kh_spin = _spin(1, KERNEL_MAX, 3, "Kernel height KH")
-        self.kw_spin = _spin(1, KERNEL_MAX, 3, "Kernel width KW")
-        self.sh_spin = _spin(1, STRIDE_MAX, 2, "Vertical stride SH: rows the window jumps")
-        self.sw_spin = _spin(1, STRIDE_MAX, 2, "Horizontal stride SW: columns the window jumps")
-        self.ph_spin = _spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
-        self.pw_spin = _spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
-        form.addRow("Kernel (h × w)", _pair_row(self.kh_spin, self.kw_spin))
-        form.addRow("Stride (h × w)", _pair_row(self.sh_spin, self.sw_spin))
-        form.addRow("Padding (h × w)", _pair_row(self.ph_spin, self.pw_spin))
-        self.w_table = NumberGrid()
-        self.w_table.setToolTip("Type the kernel values cell by cell")
+        self.kh_spin = int_spin(1, KERNEL_MAX, 3, "Kernel height KH")
+        self.kw_spin = int_spin(1, KERNEL_MAX, 3, "Kernel width KW")
+        self.sh_spin = int_spin(1, STRIDE_MAX, 2, "Vertical stride SH: rows the window jumps")
+        self.sw_spin = int_spin(1, STRIDE_MAX, 2, "Horizontal stride SW: columns the window jumps")
+        self.ph_spin = int_spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
+        self.pw_spin = int_spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
+        form.addRow("Kernel (h × w)", pair_row(self.kh_spin, self.kw_spin))
+        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
+        form.addRow("Padding (h × w)", pair_row(self.ph_spin, self.pw_spin))
+        self.w_table = self._number_grid("Type the kernel values cell by cell", self._on_w_edited)
         form.addRow(self.w_table)
         self.w_random_button = QPushButton("Random −2..2")
         self.w_random_button.setToolTip("Fill the kernel with random whole numbers -2..2")
@@ -195,26 +161,20 @@ class BackpropSettings(QWidget):
         for s in (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin, self.ph_spin,
                   self.pw_spin):
             s.valueChanged.connect(self._on_shape)
-        self.w_table.values_edited.connect(self._on_w_edited)
-        self.w_table.rejected.connect(self.message)
         self.w_random_button.clicked.connect(self._on_w_random)
         return box
 
     def _build_delta_group(self) -> QGroupBox:
         box = QGroupBox("Delta δ = dout (from the next layer)")
         lay = QVBoxLayout(box)
-        self.delta_hint = QLabel("")
-        self.delta_hint.setWordWrap(True)
-        self.delta_hint.setStyleSheet("color: #555;")
+        self.delta_hint = note_label()
         lay.addWidget(self.delta_hint)
-        self.delta_table = NumberGrid()
-        self.delta_table.setToolTip("∂L/∂y for each output cell: type any number")
+        self.delta_table = self._number_grid("∂L/∂y for each output cell: type any number",
+                                             self._on_delta_edited)
         lay.addWidget(self.delta_table, 0, Qt.AlignmentFlag.AlignLeft)
         self.delta_random_button = QPushButton("Random −3..3")
         self.delta_random_button.setToolTip("Fill delta with random whole numbers -3..3")
         lay.addWidget(self.delta_random_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.delta_table.values_edited.connect(self._on_delta_edited)
-        self.delta_table.rejected.connect(self.message)
         self.delta_random_button.clicked.connect(self._on_delta_random)
         return box
 
@@ -253,10 +213,6 @@ class BackpropSettings(QWidget):
         return BackpropSetup(x, w, dout, self.stride, self.padding, problem)
 
     # ------------------------------------------------------------ syncing
-    def _emit_changed(self, *_):
-        if self._quiet == 0:
-            self.changed.emit()
-
     def _sync_all(self):
         self._quiet += 1
         # padding 0..K-1: more would only add windows that see nothing but zeros

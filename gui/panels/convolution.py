@@ -16,44 +16,36 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
-    QSizePolicy,
-    QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 import engine
 from engine import GeometryError, output_size_formula
+from gui.panels._lab_base import (
+    SettingsLab,
+    format_number,
+    formula_label,
+    formula_lines,
+    is_integral,
+    problem_label,
+    strip_or_problem,
+)
 from gui.panels.convolution_settings import CHANNEL_NAMES, ConvSettings, ConvSetup
 from gui.widgets.anim_controls import AnimControls
 from gui.widgets.colormaps import symmetric_levels
-from gui.widgets.matrix_view import MatrixView, format_cell
+from gui.widgets.matrix_view import MatrixView
 
 __all__ = ["ConvolutionLab"]
 
 DEFAULT_STEP = 10  # a few steps in: the window has left the corner, the output is filling
-_ERROR_STYLE = "color: #b00020;"
-
-
-def _num(v: float, integers: bool) -> str:
-    """A number in an equation; negative numbers get brackets so '+ (−2)' reads right."""
-    text = format_cell(v, integers) if integers else f"{v:.3f}".rstrip("0").rstrip(".")
-    if text in ("-0", ""):
-        text = "0"
-    return f"({text.replace('-', '−')})" if v < 0 else text
-
-
-def _is_integral(*arrays) -> bool:
-    return all(np.all(np.asarray(a) == np.round(a)) for a in arrays)
 
 
 class _StepStrip(QWidget):
@@ -110,16 +102,11 @@ class _StepStrip(QWidget):
             self.channel_labels[c].setText("" if C == 1 else f"<b>{CHANNEL_NAMES[c]}</b>")
 
 
-class ConvolutionLab(QWidget):
+class ConvolutionLab(SettingsLab):
     """The Convolution lab (see the module docstring).
 
-    Signals
-    -------
-    status_message(str)
-        A sentence for the main window's status bar.
+    ``status_message(str)`` comes from ``SettingsLab``.
     """
-
-    status_message = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -130,31 +117,9 @@ class ConvolutionLab(QWidget):
         self._levels = {}
 
         self.settings = ConvSettings()
-        scroll = QScrollArea()
-        scroll.setWidget(self.settings)
-        scroll.setWidgetResizable(True)
-        # full width when there is room; a narrow window scrolls the settings instead of
-        # forcing the whole main window wider
-        settings_width = self.settings.sizeHint().width() + 24
-        scroll.setMinimumWidth(180)
-        scroll.setMaximumWidth(settings_width + 16)
-
         self.main_area = self._build_main_area()
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
-        splitter.addWidget(self.main_area)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        splitter.setSizes([settings_width, 1000])
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click anywhere arms the keys
-        self.controls.install_shortcuts(self)
-        self.controls.step_changed.connect(self.show_step)
-        self.settings.changed.connect(self.rebuild)
-        self.settings.message.connect(self.status_message)
+        self._lay_out()
+        self._connect_animation(self.show_step)
         self.rebuild(step=DEFAULT_STEP)
 
     # ------------------------------------------------------------- building
@@ -163,11 +128,7 @@ class ConvolutionLab(QWidget):
         self._main_layout = lay = QVBoxLayout(area)
         lay.setContentsMargins(6, 6, 6, 6)
 
-        self.formula_label = QLabel("")
-        self.formula_label.setTextFormat(Qt.TextFormat.RichText)
-        self.formula_label.setWordWrap(True)
-        self.formula_label.setStyleSheet("font-size: 15px;")
-        self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.formula_label = formula_label()
         lay.addWidget(self.formula_label)
 
         top = QHBoxLayout()
@@ -203,15 +164,8 @@ class ConvolutionLab(QWidget):
 
         # the step strip, or, for an impossible geometry, the reason in its place
         self.strip = _StepStrip()
-        self.problem_label = QLabel("")
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.problem_label.setStyleSheet("font-size: 17px; " + _ERROR_STYLE)
-        self.strip_stack = QStackedWidget()
-        self.strip_stack.addWidget(self.strip)
-        self.strip_stack.addWidget(self.problem_label)
-        self.strip_stack.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                       QSizePolicy.Policy.Expanding)
+        self.problem_label = problem_label()
+        self.strip_stack = strip_or_problem(self.strip, self.problem_label)
         lay.addWidget(self.strip_stack, 4)
 
         self.controls = AnimControls(speed=4)
@@ -261,15 +215,7 @@ class ConvolutionLab(QWidget):
         self.controls.set_count(len(self.trace), step=min(keep, len(self.trace) - 1))
 
     def _show_formulas(self, formulas: list[str], setup: ConvSetup):
-        lines = []
-        for text in formulas:
-            head, sep, reason = text.partition(": ")
-            if sep:  # output_size_formula ends in the reason for an impossible axis
-                lines.append(f"<span style='{_ERROR_STYLE}'>✗ {head}: {reason}</span>")
-            else:
-                lines.append(text)
-        if self.problem is not None and all(": " not in t for t in formulas):
-            lines.append(f"<span style='{_ERROR_STYLE}'>✗ {self.problem}</span>")
+        lines = formula_lines(formulas, self.problem)
         F, C = setup.w.shape[:2]
         what = (f"{setup.description} · {C} channel{'s' if C > 1 else ''} · "
                 f"{F} filter{'s' if F > 1 else ''} of {C}×{setup.w.shape[2]}×{setup.w.shape[3]}")
@@ -305,7 +251,7 @@ class ConvolutionLab(QWidget):
         if self.trace is not None:
             result = self.trace.result()[0]  # (F, HO, WO)
             self._out_levels = [symmetric_levels(result[f]) for f in range(F)]
-            self._integers = _is_integral(x, w, setup.b)
+            self._integers = is_integral(x, w, setup.b)
             g = self.trace.geometry
             for f in range(F):
                 self.output_views[f].set_title(
@@ -373,20 +319,21 @@ class ConvolutionLab(QWidget):
             strip.kernels[c].set_matrix(s.kernel[c], levels=lv["kernel"])
             strip.products[c].set_matrix(s.products[c], levels=lv["products"])
             label = "Σ" if C == 1 else f"Σ<sub>{CHANNEL_NAMES[c]}</sub>"
+            total = format_number(float(s.channel_sums[c]), integers)
             strip.sums[c].setText(f"<span style='font-size:16px'>{label} = "
-                                  f"<b>{_num(float(s.channel_sums[c]), integers)}</b></span>")
+                                  f"<b>{total}</b></span>")
         where = f"y[{s.i}, {s.j}]"
         if self.trace.geometry.F > 1:
             where = f"filter {s.f + 1}: {where}"
         if C == 1:
-            terms = f"Σ(window ⊙ kernel) + b = {_num(float(s.channel_sums[0]), integers)}"
+            terms = f"Σ(window ⊙ kernel) + b = {format_number(float(s.channel_sums[0]), integers)}"
         else:
             names = " + ".join(f"Σ<sub>{CHANNEL_NAMES[c]}</sub>" for c in range(C))
-            nums = " + ".join(_num(float(v), integers) for v in s.channel_sums)
+            nums = " + ".join(format_number(float(v), integers) for v in s.channel_sums)
             terms = f"{names} + b = {nums}"
-        value = _num(s.value, integers).strip("()")
+        value = format_number(s.value, integers).strip("()")
         strip.equation.setText(
-            f"{where} = {terms} + {_num(s.bias, integers)} = <b>{value}</b>"
+            f"{where} = {terms} + {format_number(s.bias, integers)} = <b>{value}</b>"
             f" &nbsp; <span style='color:#555'>window at row {s.row}, column {s.col} of the "
             f"padded input</span>")
 
@@ -398,29 +345,12 @@ class ConvolutionLab(QWidget):
         self.controls.set_step(self.trace.step_index(0, f, i, j))
 
     # --------------------------------------------------------- shell hooks
-    def activated(self) -> None:
-        self.setFocus()
-
-    def deactivated(self) -> None:
-        self.controls.pause()
-
-    def shutdown(self) -> None:
-        self.controls.pause()
-
     def open_image(self, path: str) -> None:
         """File > Open image: crop the photo at ``path``; a bad file is reported, not raised."""
-        try:
-            self.settings.add_photo(path)
-        except ValueError as err:
-            self.status_message.emit(str(err))
-            return
-        self.status_message.emit(f"Convolving a crop of {path}")
+        self._open_photo(path, f"Convolving a crop of {path}")
 
     def prepare_screenshot(self) -> None:
         """The teaching default, a few steps in, paused."""
         self.controls.pause()
         self.settings.reset_defaults()
         self.controls.set_step(DEFAULT_STEP)
-
-    def export_widget(self) -> QWidget:
-        return self.main_area

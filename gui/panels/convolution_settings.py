@@ -11,26 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import QEvent, Qt, pyqtSignal
-from PyQt6.QtGui import QColor
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from gui.panels import convolution_inputs as inputs
+from gui.panels._settings_base import SteppingSettings, digit_article
+from gui.widgets.form_rows import TypedGridPage, int_spin, keyed_combo, pair_row
+from gui.widgets.number_grid import NumberGrid
 
 __all__ = ["ConvSetup", "ConvSettings", "NumberGrid", "CHANNEL_NAMES"]
 
@@ -62,122 +57,9 @@ class ConvSetup:
     description: str
 
 
-def _cell_text(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e6 else f"{v:.4g}"
 
 
-def parse_number(text: str) -> float:
-    """A typed number; accepts a comma decimal separator and the minus sign '−'."""
-    value = float(text.strip().replace("−", "-").replace(",", "."))
-    if not np.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
-class NumberGrid(QTableWidget):
-    """A small editable grid of numbers, (rows, cols).
-
-    Signals
-    -------
-    values_edited()
-        A cell got a new valid number.
-    rejected(str)
-        A cell got text that is not a number; the cell shows its old value again.
-    """
-
-    values_edited = pyqtSignal()
-    rejected = pyqtSignal(str)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._values = np.zeros((0, 0))
-        self.horizontalHeader().setVisible(False)
-        self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.verticalHeader().setDefaultSectionSize(22)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
-        self.itemChanged.connect(self._on_item_changed)
-
-    _OWN_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Home, Qt.Key.Key_End,
-                 Qt.Key.Key_Space)
-
-    def event(self, e):
-        # the grid moves between its cells with the arrow keys: keep them from the
-        # animation's shortcuts while the grid has the focus
-        if e.type() == QEvent.Type.ShortcutOverride and e.key() in self._OWN_KEYS:
-            e.accept()
-            return True
-        return super().event(e)
-
-    def values(self) -> np.ndarray:
-        return self._values.copy()
-
-    def set_values(self, values: np.ndarray) -> None:
-        """Show ``values`` (rows, cols) without emitting ``values_edited``."""
-        values = np.array(values, dtype=np.float64)
-        self._values = values
-        rows, cols = values.shape
-        self.blockSignals(True)
-        self.setRowCount(rows)
-        self.setColumnCount(cols)
-        width = 26 if cols > 8 else 36
-        self.horizontalHeader().setDefaultSectionSize(width)
-        for r in range(rows):
-            for c in range(cols):
-                item = self.item(r, c)
-                if item is None:
-                    item = QTableWidgetItem()
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                    self.setItem(r, c, item)
-                item.setText(_cell_text(values[r, c]))
-                item.setForeground(QColor(20, 20, 20))
-        self.blockSignals(False)
-        frame = 2 * self.frameWidth()
-        self.setFixedSize(cols * width + frame, rows * 22 + frame)
-
-    def _on_item_changed(self, item: QTableWidgetItem):
-        r, c = item.row(), item.column()
-        try:
-            value = parse_number(item.text())
-        except ValueError:
-            text = item.text()
-            self.blockSignals(True)
-            item.setText(_cell_text(self._values[r, c]))
-            self.blockSignals(False)
-            self.rejected.emit(f"'{text}' is not a number; row {r + 1}, column {c + 1} "
-                               "keeps its old value")
-            return
-        if value == self._values[r, c]:
-            return
-        self._values[r, c] = value
-        self.values_edited.emit()
-
-
-def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setValue(value)
-    s.setToolTip(tip)
-    s.setKeyboardTracking(False)  # typing "12" must not pass through "1"
-    return s
-
-
-def _pair_row(a: QWidget, b: QWidget, sep: str = "×") -> QWidget:
-    w = QWidget()
-    lay = QHBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(a)
-    lay.addWidget(QLabel(sep))
-    lay.addWidget(b)
-    lay.addStretch(1)
-    return w
-
-
-class ConvSettings(QWidget):
+class ConvSettings(SteppingSettings):
     """Input, filter and geometry settings of the Convolution lab.
 
     Signals
@@ -188,34 +70,20 @@ class ConvSettings(QWidget):
         A sentence for the status bar (a refused value, a missing file).
     """
 
-    changed = pyqtSignal()
-    message = pyqtSignal(str)
-
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._grid_store = inputs.default_grid()
         self._w_store, self._b_store = inputs.default_kernels()
         self._rng = np.random.default_rng(0)
-        self._digits: np.ndarray | None = None
-        self._digit_labels: np.ndarray | None = None
         self._photos: dict[str, np.ndarray] = {}
-        self._quiet = 0  # > 0 while the settings themselves change widgets
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self._build_input_group())
-        layout.addWidget(self._build_filter_group())
-        layout.addStretch(1)
+        self._stack(self._build_input_group(), self._build_filter_group())
         self._sync_all()
 
     # ------------------------------------------------------------ building
     def _build_input_group(self) -> QGroupBox:
         box = QGroupBox("Input")
         form = QFormLayout(box)
-        self.source_box = QComboBox()
-        for key, text in SOURCES:
-            self.source_box.addItem(text, key)
-        self.source_box.setToolTip("What the kernel slides over")
+        self.source_box = keyed_combo(SOURCES, "What the kernel slides over")
         self.channels_box = QComboBox()
         self.channels_box.addItem("1 (grey)", 1)
         self.channels_box.addItem("3 (RGB)", 3)
@@ -237,29 +105,15 @@ class ConvSettings(QWidget):
         return box
 
     def _build_typed_page(self) -> QWidget:
-        page = QWidget()
-        lay = QVBoxLayout(page)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.rows_spin = _spin(inputs.GRID_MIN, inputs.GRID_MAX, 7, "Rows of the typed grid")
-        self.cols_spin = _spin(inputs.GRID_MIN, inputs.GRID_MAX, 7, "Columns of the typed grid")
-        size_row = QHBoxLayout()
-        size_row.addWidget(QLabel("Size"))
-        size_row.addWidget(_pair_row(self.rows_spin, self.cols_spin))
+        page = TypedGridPage(inputs.GRID_MIN, inputs.GRID_MAX, 7,
+                             "Fill this channel with random whole numbers")
+        self.rows_spin, self.cols_spin = page.rows_spin, page.cols_spin
+        self.grid_table = page.grid_table
+        self.grid_random_button, self.grid_reset_button = page.random_button, page.reset_button
         self.grid_channel_box = QComboBox()
         self.grid_channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.grid_channel_box.setToolTip("The channel the grid below edits")
-        size_row.addWidget(self.grid_channel_box)
-        lay.addLayout(size_row)
-        self.grid_table = NumberGrid()
-        self.grid_table.setToolTip("Type a number in any cell")
-        lay.addWidget(self.grid_table, 0, Qt.AlignmentFlag.AlignLeft)
-        buttons = QHBoxLayout()
-        self.grid_random_button = QPushButton("Random 0-9")
-        self.grid_random_button.setToolTip("Fill this channel with random whole numbers")
-        self.grid_reset_button = QPushButton("Default pattern")
-        buttons.addWidget(self.grid_random_button)
-        buttons.addWidget(self.grid_reset_button)
-        lay.addLayout(buttons)
+        page.size_row.addWidget(self.grid_channel_box)
 
         self.rows_spin.valueChanged.connect(self._on_grid_size)
         self.cols_spin.valueChanged.connect(self._on_grid_size)
@@ -274,7 +128,7 @@ class ConvSettings(QWidget):
         page = QWidget()
         form = QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
-        self.digit_spin = _spin(0, 8999, 0, "Which of the embedded MNIST digits")
+        self.digit_spin = int_spin(0, 8999, 0, "Which of the embedded MNIST digits")
         self.digit_label = QLabel("")
         form.addRow("Digit #", self.digit_spin)
         form.addRow("", self.digit_label)
@@ -290,13 +144,13 @@ class ConvSettings(QWidget):
 
         for name, path in asset_images().items():
             self.photo_box.addItem(name, str(path))
-        self.crop_spin = _spin(8, 32, 16, "Side of the square crop, in pixels of the "
+        self.crop_spin = int_spin(8, 32, 16, "Side of the square crop, in pixels of the "
                                           f"photo shrunk to {inputs.PHOTO_SIDE} pixels")
-        self.top_spin = _spin(0, inputs.PHOTO_SIDE, 24, "Top row of the crop")
-        self.left_spin = _spin(0, inputs.PHOTO_SIDE, 40, "Left column of the crop")
+        self.top_spin = int_spin(0, inputs.PHOTO_SIDE, 24, "Top row of the crop")
+        self.left_spin = int_spin(0, inputs.PHOTO_SIDE, 40, "Left column of the crop")
         form.addRow("Photo", self.photo_box)
         form.addRow("Crop size", self.crop_spin)
-        form.addRow("Top, left", _pair_row(self.top_spin, self.left_spin, ","))
+        form.addRow("Top, left", pair_row(self.top_spin, self.left_spin, ","))
         for w in (self.photo_box, self.crop_spin, self.top_spin, self.left_spin):
             (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(
                 self._emit_changed)
@@ -305,26 +159,26 @@ class ConvSettings(QWidget):
     def _build_filter_group(self) -> QGroupBox:
         box = QGroupBox("Filters")
         form = QFormLayout(box)
-        self.filters_spin = _spin(1, inputs.MAX_FILTERS, 1, "How many filters (output maps)")
-        self.kh_spin = _spin(1, inputs.MAX_KERNEL, 3, "Kernel height KH")
-        self.kw_spin = _spin(1, inputs.MAX_KERNEL, 3, "Kernel width KW")
-        self.sh_spin = _spin(1, 4, 1, "Vertical stride SH: rows the window jumps")
-        self.sw_spin = _spin(1, 4, 1, "Horizontal stride SW: columns the window jumps")
-        self.ph_spin = _spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
-        self.pw_spin = _spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
+        self.filters_spin = int_spin(1, inputs.MAX_FILTERS, 1, "How many filters (output maps)")
+        self.kh_spin = int_spin(1, inputs.MAX_KERNEL, 3, "Kernel height KH")
+        self.kw_spin = int_spin(1, inputs.MAX_KERNEL, 3, "Kernel width KW")
+        self.sh_spin = int_spin(1, 4, 1, "Vertical stride SH: rows the window jumps")
+        self.sw_spin = int_spin(1, 4, 1, "Horizontal stride SW: columns the window jumps")
+        self.ph_spin = int_spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
+        self.pw_spin = int_spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
         form.addRow("Filters", self.filters_spin)
-        form.addRow("Kernel (h × w)", _pair_row(self.kh_spin, self.kw_spin))
-        form.addRow("Stride (h × w)", _pair_row(self.sh_spin, self.sw_spin))
-        form.addRow("Padding (h × w)", _pair_row(self.ph_spin, self.pw_spin))
+        form.addRow("Kernel (h × w)", pair_row(self.kh_spin, self.kw_spin))
+        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
+        form.addRow("Padding (h × w)", pair_row(self.ph_spin, self.pw_spin))
 
         self.edit_filter_box = QComboBox()
         self.edit_filter_box.setToolTip("The filter the grid below edits")
         self.edit_channel_box = QComboBox()
         self.edit_channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.edit_channel_box.setToolTip("The channel slice of that filter")
-        form.addRow("Edit", _pair_row(self.edit_filter_box, self.edit_channel_box, ""))
-        self.kernel_table = NumberGrid()
-        self.kernel_table.setToolTip("Type the kernel values cell by cell")
+        form.addRow("Edit", pair_row(self.edit_filter_box, self.edit_channel_box, ""))
+        self.kernel_table = self._number_grid("Type the kernel values cell by cell",
+                                              self._on_kernel_edited)
         form.addRow(self.kernel_table)
         self.bias_spin = QDoubleSpinBox()
         self.bias_spin.setRange(-99.0, 99.0)
@@ -345,7 +199,7 @@ class ConvSettings(QWidget):
                                              Qt.ItemDataRole.ToolTipRole)
         self.gallery_button = QPushButton("Use")
         self.random_button = QPushButton("Randomise all filters")
-        form.addRow("Gallery", _pair_row(self.gallery_box, self.gallery_button, ""))
+        form.addRow("Gallery", pair_row(self.gallery_box, self.gallery_button, ""))
         form.addRow(self.random_button)
 
         for s in (self.filters_spin, self.kh_spin, self.kw_spin):
@@ -354,8 +208,6 @@ class ConvSettings(QWidget):
             s.valueChanged.connect(self._emit_changed)
         self.edit_filter_box.currentIndexChanged.connect(self._show_kernel)
         self.edit_channel_box.currentIndexChanged.connect(self._show_kernel)
-        self.kernel_table.values_edited.connect(self._on_kernel_edited)
-        self.kernel_table.rejected.connect(self.message)
         self.bias_spin.valueChanged.connect(self._on_bias)
         self.gallery_button.clicked.connect(self._on_gallery)
         self.random_button.clicked.connect(self._on_random)
@@ -390,7 +242,7 @@ class ConvSettings(QWidget):
         if kind == "digit" and self._load_digits():
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
-            article = "an" if label == 8 else "a"
+            article = digit_article(label)
             copied = " (its grey copied to R, G and B)" if C == 3 else ""
             return inputs.digit_input(self._digits, index, C), \
                 f"MNIST digit #{index}, {article} {label}{copied}", kind
@@ -404,20 +256,6 @@ class ConvSettings(QWidget):
         rows, cols = self.rows_spin.value(), self.cols_spin.value()
         return inputs.grid_from_store(self._grid_store, C, rows, cols), \
             f"typed numbers {rows}×{cols}", "typed"
-
-    def _load_digits(self) -> bool:
-        if self._digits is None:
-            try:
-                from engine.data import load_embedded_mnist
-
-                self._digits, self._digit_labels = load_embedded_mnist()
-            except (ImportError, ValueError, OSError) as err:
-                self.message.emit(f"The MNIST digits could not be loaded: {err}")
-                return False
-            self.digit_spin.setMaximum(len(self._digits) - 1)
-        label = int(self._digit_labels[self.digit_spin.value()])
-        self.digit_label.setText(f"this digit is {'an' if label == 8 else 'a'} {label}")
-        return True
 
     def add_photo(self, path: str) -> None:
         """Load a photo file, add it to the photo list and crop it now.
@@ -466,10 +304,6 @@ class ConvSettings(QWidget):
         return photo
 
     # ------------------------------------------------------------ syncing
-    def _emit_changed(self, *_):
-        if self._quiet == 0:
-            self.changed.emit()
-
     def _sync_all(self):
         self._quiet += 1
         self._sync_channel_boxes()

@@ -20,20 +20,19 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
-    QSplitter,
     QStyle,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.fitting import KernelFitter
+from gui.panels._lab_base import ERROR_STYLE, SettingsLab
 from gui.panels.fitting_settings import FitSettings
 from gui.widgets.colormaps import symmetric_levels
 from gui.widgets.image_panel import ImagePanel
@@ -46,20 +45,14 @@ MAX_STEPS = 20_000  # a run stops here (the curve would only flatten further)
 CONVERGED_LOSS = 1e-12  # below this the kernels agree to many decimals: stop
 SCREENSHOT_STEPS = 40
 PADDING = 0  # valid convolution: zero padding would add strong fake edges at the border
-_ERROR_STYLE = "color: #b00020;"
 _OK_STYLE = "color: #1b5e20;"
 
 
-class FittingLab(QWidget):
+class FittingLab(SettingsLab):
     """The Kernel fitting lab (see the module docstring).
 
-    Signals
-    -------
-    status_message(str)
-        A sentence for the main window's status bar.
+    ``status_message(str)`` comes from ``SettingsLab``.
     """
-
-    status_message = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -72,29 +65,11 @@ class FittingLab(QWidget):
         self._timer.timeout.connect(self._tick)
 
         self.settings = FitSettings()
-        scroll = QScrollArea()
-        scroll.setWidget(self.settings)
-        scroll.setWidgetResizable(True)
-        settings_width = self.settings.sizeHint().width() + 24
-        scroll.setMinimumWidth(180)
-        scroll.setMaximumWidth(settings_width + 16)
-
         self.main_area = self._build_main_area()
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
-        splitter.addWidget(self.main_area)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        splitter.setSizes([settings_width, 1000])
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self._lay_out()
         self._install_shortcuts()
         self.settings.problem_changed.connect(self.rebuild)
         self.settings.lr_changed.connect(self._on_lr)
-        self.settings.message.connect(self.status_message)
         self.rebuild()
 
     # ------------------------------------------------------------- building
@@ -304,7 +279,7 @@ class FittingLab(QWidget):
         """Push the fitter's state into the views (no widget is created)."""
         f = self.fitter
         if f is None:
-            self.info_label.setText(f"<span style='{_ERROR_STYLE}'>{self.problem}</span>")
+            self.info_label.setText(f"<span style='{ERROR_STYLE}'>{self.problem}</span>")
             return
         kernel = f.kernel
         self.learned_kernel_view.set_matrix(kernel, levels=self._kernel_levels())
@@ -328,7 +303,7 @@ class FittingLab(QWidget):
     def _info_text(self) -> str:
         f = self.fitter
         if f.status == "diverged":
-            return f"<span style='{_ERROR_STYLE}'>✗ {self._divergence_text()}</span>"
+            return f"<span style='{ERROR_STYLE}'>✗ {self._divergence_text()}</span>"
         loss = f.loss()
         text = f"step <b>{f.iteration}</b> · loss <b>{loss:.3g}</b> · learning rate {f.lr:g}"
         if f.history:
@@ -341,32 +316,15 @@ class FittingLab(QWidget):
         return text
 
     # --------------------------------------------------------- shell hooks
-    def activated(self) -> None:
-        self.setFocus()
-
-    def deactivated(self) -> None:
-        self.pause()
-
-    def shutdown(self) -> None:
-        self.pause()
-
     def open_image(self, path: str) -> None:
         """File > Open image: fit on a crop of the photo at ``path``; a bad file is reported."""
-        try:
-            self.settings.add_photo(path)
-        except ValueError as err:
-            self.status_message.emit(str(err))
-            return
-        self.status_message.emit(f"Fitting on a 64×64 crop of {path}")
+        self._open_photo(path, f"Fitting on a 64×64 crop of {path}")
 
     def prepare_screenshot(self) -> None:
         """The teaching default after a few dozen steps: the kernel is half learned."""
         self.pause()
         self.settings.reset_defaults()
         self.run_steps(SCREENSHOT_STEPS)
-
-    def export_widget(self) -> QWidget:
-        return self.main_area
 
 
 def _orders(factor: float) -> str:

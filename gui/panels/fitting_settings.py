@@ -17,14 +17,12 @@ from PyQt6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from gui.panels.convolution_settings import NumberGrid
+from gui.panels._settings_base import LabSettings, digit_article
+from gui.widgets.form_rows import int_spin, keyed_combo, pair_row
 
 __all__ = ["FitSettings", "IMAGE_SIDE", "PHOTO_SIDE", "SPEEDS", "DEFAULT_LR", "DEFAULT_TARGET"]
 
@@ -37,27 +35,9 @@ TYPED = "(typed)"
 SOURCES = (("photo", "Photo crop"), ("digit", "MNIST digit"))
 
 
-def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setValue(value)
-    s.setToolTip(tip)
-    s.setKeyboardTracking(False)
-    return s
 
 
-def _pair_row(a: QWidget, b: QWidget, sep: str) -> QWidget:
-    w = QWidget()
-    lay = QHBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(a)
-    lay.addWidget(QLabel(sep))
-    lay.addWidget(b)
-    lay.addStretch(1)
-    return w
-
-
-class FitSettings(QWidget):
+class FitSettings(LabSettings):
     """Image, target kernel and learning settings of the Kernel fitting lab.
 
     Signals
@@ -72,24 +52,15 @@ class FitSettings(QWidget):
 
     problem_changed = pyqtSignal()
     lr_changed = pyqtSignal(float)
-    message = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         import engine
 
         self._kernels = {name: np.array(k, dtype=np.float64) for name, k in engine.KERNELS.items()}
-        self._digits: np.ndarray | None = None
-        self._digit_labels: np.ndarray | None = None
         self._photos: dict[str, np.ndarray] = {}
-        self._quiet = 0
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self._build_image_group())
-        layout.addWidget(self._build_target_group())
-        layout.addWidget(self._build_learning_group())
-        layout.addStretch(1)
+        self._stack(self._build_image_group(), self._build_target_group(),
+                    self._build_learning_group())
         self._show_page()
         self._on_gallery()
 
@@ -97,9 +68,7 @@ class FitSettings(QWidget):
     def _build_image_group(self) -> QGroupBox:
         box = QGroupBox("Image")
         form = QFormLayout(box)
-        self.source_box = QComboBox()
-        for key, text in SOURCES:
-            self.source_box.addItem(text, key)
+        self.source_box = keyed_combo(SOURCES)
         form.addRow("Source", self.source_box)
         self.photo_box = QComboBox()
         from gui.widgets.images import asset_images
@@ -107,11 +76,11 @@ class FitSettings(QWidget):
         for name, path in asset_images().items():
             self.photo_box.addItem(name, str(path))
         self.photo_box.setCurrentIndex(max(self.photo_box.findText("camera"), 0))
-        self.top_spin = _spin(0, PHOTO_SIDE - IMAGE_SIDE, 16, "Top row of the 64×64 crop")
-        self.left_spin = _spin(0, PHOTO_SIDE - IMAGE_SIDE, 32, "Left column of the 64×64 crop")
+        self.top_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 16, "Top row of the 64×64 crop")
+        self.left_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 32, "Left column of the 64×64 crop")
         self.photo_rows = [("Photo", self.photo_box),
-                           ("Crop top, left", _pair_row(self.top_spin, self.left_spin, ","))]
-        self.digit_spin = _spin(0, 8999, 0, "Which of the embedded MNIST digits (28×28)")
+                           ("Crop top, left", pair_row(self.top_spin, self.left_spin, ","))]
+        self.digit_spin = int_spin(0, 8999, 0, "Which of the embedded MNIST digits (28×28)")
         self.digit_rows = [("Digit #", self.digit_spin)]
         self._form = form
         for label, w in self.photo_rows + self.digit_rows:
@@ -134,12 +103,9 @@ class FitSettings(QWidget):
         self.gallery_box.setToolTip("The kernel gradient descent should find: a named kernel "
                                     "from the gallery, or type your own below")
         lay.addWidget(self.gallery_box)
-        self.target_table = NumberGrid()
-        self.target_table.setToolTip("Type any kernel values")
+        self.target_table = self._number_grid("Type any kernel values", self._on_target_edited)
         lay.addWidget(self.target_table, 0, Qt.AlignmentFlag.AlignLeft)
         self.gallery_box.currentIndexChanged.connect(self._on_gallery)
-        self.target_table.values_edited.connect(self._on_target_edited)
-        self.target_table.rejected.connect(self.message)
         return box
 
     def _build_learning_group(self) -> QGroupBox:
@@ -157,7 +123,7 @@ class FitSettings(QWidget):
         self.init_box.addItem("zeros", "zeros")
         self.init_box.addItem("random", "random")
         self.init_box.setToolTip("The learned kernel starts at zero or at random numbers")
-        self.seed_spin = _spin(0, 9999, 0, "Seed of the random initial kernel")
+        self.seed_spin = int_spin(0, 9999, 0, "Seed of the random initial kernel")
         self.speed_box = QComboBox()
         for s in SPEEDS:
             self.speed_box.addItem(f"{s} steps/s", s)
@@ -211,7 +177,7 @@ class FitSettings(QWidget):
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             return self._digits[index].astype(np.float64) / 255.0, \
-                f"MNIST digit #{index} ({'an' if label == 8 else 'a'} {label})"
+                f"MNIST digit #{index} ({digit_article(label)} {label})"
         yy, xx = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE]  # (64, 64) a last resort: soft stripes
         return 0.5 + 0.5 * np.sin(xx / 5.0) * np.cos(yy / 7.0), "a synthetic pattern"
 
@@ -260,20 +226,6 @@ class FitSettings(QWidget):
         self._quiet -= 1
         self._show_page()
         self.problem_changed.emit()
-
-    def _load_digits(self) -> bool:
-        if self._digits is None:
-            try:
-                from engine.data import load_embedded_mnist
-
-                self._digits, self._digit_labels = load_embedded_mnist()
-            except (ImportError, ValueError, OSError) as err:
-                self.message.emit(f"The MNIST digits could not be loaded: {err}")
-                return False
-            self._quiet += 1
-            self.digit_spin.setMaximum(len(self._digits) - 1)
-            self._quiet -= 1
-        return True
 
     # ------------------------------------------------------------ reacting
     def _emit_problem(self, *_):

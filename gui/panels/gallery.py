@@ -47,6 +47,7 @@ from PyQt6.QtWidgets import (
 
 import engine
 from engine import gallery as kernel_gallery
+from gui.widgets.form_rows import note_label
 from gui.widgets.image_panel import ImagePanel
 from gui.widgets.images import (
     IMAGE_FILE_FILTER,
@@ -428,9 +429,7 @@ class GalleryLab(QWidget):
         self.normalise_check = QCheckBox("Normalise: divide by the sum")
         self.normalise_check.toggled.connect(self._on_kernel_settings_changed)
         layout.addWidget(self.normalise_check)
-        self.normalise_label = QLabel("")
-        self.normalise_label.setWordWrap(True)
-        self.normalise_label.setStyleSheet("color: #555;")
+        self.normalise_label = note_label()
         self.normalise_label.hide()
         layout.addWidget(self.normalise_label)
 
@@ -440,9 +439,7 @@ class GalleryLab(QWidget):
         self.correlation_radio.toggled.connect(self._on_kernel_settings_changed)
         layout.addWidget(self.correlation_radio)
         layout.addWidget(self.convolution_radio)
-        explain = QLabel(EXPLAIN_CORRELATION)
-        explain.setWordWrap(True)
-        explain.setStyleSheet("color: #555;")
+        explain = note_label(EXPLAIN_CORRELATION)
         layout.addWidget(explain)
         self.applied_label = QLabel("")
         self.applied_label.setFont(mono)

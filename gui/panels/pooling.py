@@ -20,7 +20,7 @@ impossible geometry is explained in words in place of the animation, never raise
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QRectF, Qt, pyqtSignal
+from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QBrush, QColor, QPen
 from PyQt6.QtWidgets import (
     QButtonGroup,
@@ -28,9 +28,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
-    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -38,33 +36,28 @@ from PyQt6.QtWidgets import (
 
 import engine
 from engine import GeometryError, output_size_formula
+from gui.panels._lab_base import (
+    SettingsLab,
+    format_number,
+    formula_label,
+    formula_lines,
+    is_integral,
+    problem_label,
+)
 from gui.panels.pooling_settings import PoolSettings, PoolSetup
 from gui.widgets.anim_controls import AnimControls
 from gui.widgets.colormaps import symmetric_levels
-from gui.widgets.matrix_view import MatrixView, format_cell
+from gui.widgets.matrix_view import MatrixView
 
 __all__ = ["PoolingLab", "DEFAULT_STEP", "MAX_COLOR"]
 
 DEFAULT_STEP = 4  # the screenshot's step: mid-animation, the output half full
 MAX_COLOR = QColor(255, 176, 0)  # the chosen maximum / the cell a delta is routed to
-_ERROR_STYLE = "color: #b00020;"
 _NOTE_STYLE = "color: #555;"
 _TOGGLE_STYLE = ("QPushButton { padding: 4px 10px; }"
                  "QPushButton:checked { background: #2f6fb0; color: white;"
                  " border: 1px solid #1d4f82; border-radius: 3px; }")
 _STRIP_VIEW_WIDTH = 260  # the window / side matrix: a few cells, no need for more room
-
-
-def _num(v: float, integers: bool) -> str:
-    """A number in an equation; negative numbers in brackets so '+ (−2)' reads right."""
-    text = format_cell(v, integers) if integers else f"{v:.3f}".rstrip("0").rstrip(".")
-    if text in ("-0", "", "-0.0"):
-        text = "0"
-    return f"({text.replace('-', '−')})" if v < 0 else text
-
-
-def _is_integral(*arrays) -> bool:
-    return all(np.all(np.asarray(a) == np.round(a)) for a in arrays)
 
 
 class _Marker:
@@ -109,16 +102,23 @@ def _equation_label() -> QLabel:
     return label
 
 
-class PoolingLab(QWidget):
+def _equation_strip(page: QVBoxLayout, title: str) -> tuple[MatrixView, QLabel]:
+    """The bottom of a page: a small matrix (the window, the side array) and its equation."""
+    strip = QHBoxLayout()
+    view = MatrixView(title)
+    view.setMaximumWidth(_STRIP_VIEW_WIDTH)
+    strip.addWidget(view, 1)
+    equation = _equation_label()
+    strip.addWidget(equation, 3)
+    page.addLayout(strip, 2)
+    return view, equation
+
+
+class PoolingLab(SettingsLab):
     """The Pooling lab (see the module docstring).
 
-    Signals
-    -------
-    status_message(str)
-        A sentence for the main window's status bar.
+    ``status_message(str)`` comes from ``SettingsLab``.
     """
-
-    status_message = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -132,29 +132,9 @@ class PoolingLab(QWidget):
         self._shown_kind: str | None = None  # the input kind the speed was chosen for
 
         self.settings = PoolSettings()
-        scroll = QScrollArea()
-        scroll.setWidget(self.settings)
-        scroll.setWidgetResizable(True)
-        settings_width = self.settings.sizeHint().width() + 24
-        scroll.setMinimumWidth(180)
-        scroll.setMaximumWidth(settings_width + 16)
-
         self.main_area = self._build_main_area()
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
-        splitter.addWidget(self.main_area)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        splitter.setSizes([settings_width, 1000])
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click anywhere arms the keys
-        self.controls.install_shortcuts(self)
-        self.controls.step_changed.connect(self.show_step)
-        self.settings.changed.connect(self.rebuild)
-        self.settings.message.connect(self.status_message)
+        self._lay_out()
+        self._connect_animation(self.show_step)
         self.rebuild(step=DEFAULT_STEP)
 
     # ------------------------------------------------------------- building
@@ -164,11 +144,7 @@ class PoolingLab(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
 
         head = QHBoxLayout()
-        self.formula_label = QLabel("")
-        self.formula_label.setTextFormat(Qt.TextFormat.RichText)
-        self.formula_label.setWordWrap(True)
-        self.formula_label.setStyleSheet("font-size: 15px;")
-        self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.formula_label = formula_label()
         head.addWidget(self.formula_label, 1)
         self.forward_button = QPushButton("Forward: pool")
         self.backward_button = QPushButton("Backward: route the delta")
@@ -188,10 +164,7 @@ class PoolingLab(QWidget):
         self.pages = QStackedWidget()
         self.forward_page = self._build_forward_page()
         self.backward_page = self._build_backward_page()
-        self.problem_label = QLabel("")
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.problem_label.setStyleSheet("font-size: 17px; " + _ERROR_STYLE)
+        self.problem_label = problem_label()
         for page in (self.forward_page, self.backward_page, self.problem_label):
             self.pages.addWidget(page)
         lay.addWidget(self.pages, 1)
@@ -217,13 +190,7 @@ class PoolingLab(QWidget):
         top.addWidget(self.output_view, 4)
         top.addWidget(self.argmax_view, 4)
         lay.addLayout(top, 3)
-        strip = QHBoxLayout()
-        self.window_view = MatrixView("window")
-        self.window_view.setMaximumWidth(_STRIP_VIEW_WIDTH)
-        strip.addWidget(self.window_view, 1)
-        self.forward_equation = _equation_label()
-        strip.addWidget(self.forward_equation, 3)
-        lay.addLayout(strip, 2)
+        self.window_view, self.forward_equation = _equation_strip(lay, "window")
         self.forward_input_marker = _Marker(self.forward_input_view)
         self.window_marker = _Marker(self.window_view)
         return page
@@ -242,13 +209,7 @@ class PoolingLab(QWidget):
         top.addWidget(self.delta_view, 1)
         top.addWidget(self.dx_view, 1)
         lay.addLayout(top, 3)
-        strip = QHBoxLayout()
-        self.side_view = MatrixView("")
-        self.side_view.setMaximumWidth(_STRIP_VIEW_WIDTH)
-        strip.addWidget(self.side_view, 1)
-        self.backward_equation = _equation_label()
-        strip.addWidget(self.backward_equation, 3)
-        lay.addLayout(strip, 2)
+        self.side_view, self.backward_equation = _equation_strip(lay, "")
         self.backward_input_marker = _Marker(self.backward_input_view)
         self.dx_marker = _Marker(self.dx_view)
         return page
@@ -317,16 +278,8 @@ class PoolingLab(QWidget):
         self.controls.set_count(n, step=min(max(keep, 0), n - 1))
 
     def _show_formulas(self, formulas: list[str], setup: PoolSetup) -> None:
-        lines = []
-        for text in formulas:
-            head, sep, reason = text.partition(": ")
-            if sep:  # output_size_formula ends in the reason for an impossible axis
-                reason = reason.replace("kernel", "pooling window")  # its words are conv's
-                lines.append(f"<span style='{_ERROR_STYLE}'>✗ {head}: {reason}</span>")
-            else:
-                lines.append(text)
-        if self.problem is not None and all(": " not in t for t in formulas):
-            lines.append(f"<span style='{_ERROR_STYLE}'>✗ {self.problem}</span>")
+        # the formula's reasons speak of a kernel: here it is the pooling window
+        lines = formula_lines(formulas, self.problem, reword=("kernel", "pooling window"))
         (KH, KW), (SH, SW) = setup.size, setup.stride
         kind = "max" if setup.mode == "max" else "average"
         what = f"{setup.description} · {kind} pooling, {KH}×{KW} window, stride {SH}×{SW}"
@@ -368,8 +321,8 @@ class PoolingLab(QWidget):
                                                                  dx_final.ravel()]))
         # light greys whatever the index: the numbers matter, not the colour
         self._levels["argmax"] = (-3.0 * g.H * g.W, float(g.H * g.W - 1))
-        self._integers = _is_integral(x)
-        self._delta_integers = _is_integral(self.dout, dx_final)
+        self._integers = is_integral(x)
+        self._delta_integers = is_integral(self.dout, dx_final)
         for view in (self.forward_input_view, self.backward_input_view, self.output_view,
                      self.window_view):
             view.set_cmap(cmap)
@@ -437,7 +390,8 @@ class PoolingLab(QWidget):
         where = f"y[{s.i}, {s.j}]"
         if self.setup.mode == "max":
             ties = int(np.count_nonzero(s.window == s.value))
-            text = (f"{where} = max(window) = <b>{_num(s.value, ints).strip('()')}</b>, found at "
+            value = format_number(s.value, ints).strip('()')
+            text = (f"{where} = max(window) = <b>{value}</b>, found at "
                     f"input row {s.argmax_row}, column {s.argmax_col} (gold)<br>"
                     f"argmax map: {s.argmax_row}·{g.W} + {s.argmax_col} = "
                     f"<b>{s.argmax_row * g.W + s.argmax_col}</b>")
@@ -449,12 +403,12 @@ class PoolingLab(QWidget):
         n = g.KH * g.KW
         total = float(s.window.sum())
         if n <= 16:
-            terms = " + ".join(_num(float(v), ints) for v in s.window.ravel())
-            sum_text = f"({terms}) / {n} = {_num(total, ints)} / {n}"
+            terms = " + ".join(format_number(float(v), ints) for v in s.window.ravel())
+            sum_text = f"({terms}) / {n} = {format_number(total, ints)} / {n}"
         else:
-            sum_text = f"sum(window) / {n} = {_num(total, ints)} / {n}"
-        return (f"{where} = mean(window) = {sum_text} = <b>{_num(s.value, False).strip('()')}"
-                "</b>")
+            sum_text = f"sum(window) / {n} = {format_number(total, ints)} / {n}"
+        mean = format_number(s.value, False).strip('()')
+        return f"{where} = mean(window) = {sum_text} = <b>{mean}</b>"
 
     def _show_backward_step(self, k: int) -> None:
         s = self.backward_trace[k]
@@ -482,22 +436,23 @@ class PoolingLab(QWidget):
 
     def _backward_text(self, s, g, before: np.ndarray, after: np.ndarray) -> str:
         ints = self._delta_integers
-        delta = _num(s.delta, ints)
+        delta = format_number(s.delta, ints)
         if self.setup.mode == "max":
             r, c = s.target_row, s.target_col
             text = (f"δ[{s.i}, {s.j}] = <b>{delta.strip('()')}</b> goes to the cell that won "
                     f"its window in the forward pass, input row {r}, column {c} (gold):<br>"
-                    f"dx[{r}, {c}] = {_num(float(before[r, c]), ints)} + {delta} = "
-                    f"<b>{_num(float(after[r, c]), ints).strip('()')}</b>. "
+                    f"dx[{r}, {c}] = {format_number(float(before[r, c]), ints)} + {delta} = "
+                    f"<b>{format_number(float(after[r, c]), ints).strip('()')}</b>. "
                     "The other cells of the window get 0: they did not change the output.")
             if before[r, c] != 0:
                 text += (f"<br><span style='{_NOTE_STYLE}'>This cell already got a delta from "
                          "an overlapping window: the deltas add up.</span>")
             return text
         n = g.KH * g.KW
+        share = format_number(s.share, False).strip('()')
         text = (f"δ[{s.i}, {s.j}] = <b>{delta.strip('()')}</b> is shared evenly: each of the "
                 f"{n} cells of the window gets {delta} / {n} = "
-                f"<b>{_num(s.share, False).strip('()')}</b>, because each counted 1/{n} in "
+                f"<b>{share}</b>, because each counted 1/{n} in "
                 "the mean.")
         window_before = before[s.row:s.row + g.KH, s.col:s.col + g.KW]
         if np.any(window_before != 0):
@@ -513,21 +468,9 @@ class PoolingLab(QWidget):
         self.controls.set_step(self.forward_trace.step_index(0, 0, i, j))
 
     # --------------------------------------------------------- shell hooks
-    def activated(self) -> None:
-        self.setFocus()
-
-    def deactivated(self) -> None:
-        self.controls.pause()
-
-    def shutdown(self) -> None:
-        self.controls.pause()
-
     def prepare_screenshot(self) -> None:
         """The teaching default (max, 2×2, stride 2 on the 6×6 grid), a few steps in."""
         self.controls.pause()
         self.set_direction("forward")
         self.settings.reset_defaults()
         self.controls.set_step(DEFAULT_STEP)
-
-    def export_widget(self) -> QWidget:
-        return self.main_area

@@ -12,20 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from gui.panels.convolution_settings import NumberGrid
+from gui.panels._settings_base import SteppingSettings, digit_article
+from gui.widgets.form_rows import (
+    TypedGridPage,
+    button_row,
+    int_spin,
+    keyed_combo,
+    note_label,
+    pair_row,
+    push_button,
+)
 
 __all__ = ["PoolSetup", "PoolSettings", "DEFAULT_GRID", "GRID_MIN", "GRID_MAX", "MAX_WINDOW",
            "MAX_STRIDE"]
@@ -72,24 +79,6 @@ class PoolSetup:
     description: str
 
 
-def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setValue(value)
-    s.setToolTip(tip)
-    s.setKeyboardTracking(False)  # typing "12" must not pass through "1"
-    return s
-
-
-def _pair_row(a: QWidget, b: QWidget, sep: str = "×") -> QWidget:
-    w = QWidget()
-    lay = QHBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(a)
-    lay.addWidget(QLabel(sep))
-    lay.addWidget(b)
-    lay.addStretch(1)
-    return w
 
 
 def _default_grid_store() -> np.ndarray:
@@ -104,7 +93,7 @@ def _default_delta_store() -> np.ndarray:
     return np.random.default_rng(7).integers(1, 5, size=(DIGIT_SIDE, DIGIT_SIDE)).astype(float)
 
 
-class PoolSettings(QWidget):
+class PoolSettings(SteppingSettings):
     """Pooling kind and geometry, the input and the delta of the Pooling lab.
 
     Signals
@@ -115,44 +104,31 @@ class PoolSettings(QWidget):
         A sentence for the status bar (a refused value, a missing file).
     """
 
-    changed = pyqtSignal()
-    message = pyqtSignal(str)
-
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._grid_store = _default_grid_store()
         self._delta_store = _default_delta_store()
         self._rng = np.random.default_rng(0)
-        self._digits: np.ndarray | None = None
-        self._digit_labels: np.ndarray | None = None
         self._delta_shape = (0, 0)
-        self._quiet = 0  # > 0 while the settings themselves change widgets
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self._build_pool_group())
-        layout.addWidget(self._build_input_group())
-        layout.addWidget(self._build_delta_group())
-        layout.addStretch(1)
+        self._stack(self._build_pool_group(), self._build_input_group(),
+                    self._build_delta_group())
         self._show_grid()
 
     # ------------------------------------------------------------ building
     def _build_pool_group(self) -> QGroupBox:
         box = QGroupBox("Pooling")
         form = QFormLayout(box)
-        self.mode_box = QComboBox()
-        for key, text in MODES:
-            self.mode_box.addItem(text, key)
-        self.mode_box.setToolTip("Max keeps the largest value of each window, average its mean")
-        self.kh_spin = _spin(1, MAX_WINDOW, 2, "Window height KH")
-        self.kw_spin = _spin(1, MAX_WINDOW, 2, "Window width KW")
-        self.sh_spin = _spin(1, MAX_STRIDE, 2, "Vertical stride SH: rows the window jumps "
+        self.mode_box = keyed_combo(MODES, "Max keeps the largest value of each window, "
+                                           "average its mean")
+        self.kh_spin = int_spin(1, MAX_WINDOW, 2, "Window height KH")
+        self.kw_spin = int_spin(1, MAX_WINDOW, 2, "Window width KW")
+        self.sh_spin = int_spin(1, MAX_STRIDE, 2, "Vertical stride SH: rows the window jumps "
                                                "(smaller than KH: windows overlap)")
-        self.sw_spin = _spin(1, MAX_STRIDE, 2, "Horizontal stride SW: columns the window jumps "
+        self.sw_spin = int_spin(1, MAX_STRIDE, 2, "Horizontal stride SW: columns the window jumps "
                                                "(smaller than KW: windows overlap)")
         form.addRow("Kind", self.mode_box)
-        form.addRow("Window (h × w)", _pair_row(self.kh_spin, self.kw_spin))
-        form.addRow("Stride (h × w)", _pair_row(self.sh_spin, self.sw_spin))
+        form.addRow("Window (h × w)", pair_row(self.kh_spin, self.kw_spin))
+        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
         self.mode_box.currentIndexChanged.connect(self._emit_changed)
         for s in (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin):
             s.valueChanged.connect(self._emit_changed)
@@ -161,38 +137,22 @@ class PoolSettings(QWidget):
     def _build_input_group(self) -> QGroupBox:
         box = QGroupBox("Input")
         form = QFormLayout(box)
-        self.source_box = QComboBox()
-        for key, text in SOURCES:
-            self.source_box.addItem(text, key)
-        self.source_box.setToolTip("What is pooled: typed numbers, a digit, or a feature map "
-                                   "(a digit after an edge kernel and ReLU)")
+        self.source_box = keyed_combo(SOURCES, "What is pooled: typed numbers, a digit, or a "
+                                               "feature map (a digit after an edge kernel and "
+                                               "ReLU)")
         form.addRow("Source", self.source_box)
 
-        self.typed_page = QWidget()
-        lay = QVBoxLayout(self.typed_page)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.rows_spin = _spin(GRID_MIN, GRID_MAX, 6, "Rows of the typed grid")
-        self.cols_spin = _spin(GRID_MIN, GRID_MAX, 6, "Columns of the typed grid")
-        size_row = QHBoxLayout()
-        size_row.addWidget(QLabel("Size"))
-        size_row.addWidget(_pair_row(self.rows_spin, self.cols_spin))
-        lay.addLayout(size_row)
-        self.grid_table = NumberGrid()
-        self.grid_table.setToolTip("Type a number in any cell")
-        lay.addWidget(self.grid_table, 0, Qt.AlignmentFlag.AlignLeft)
-        buttons = QHBoxLayout()
-        self.grid_random_button = QPushButton("Random 0-9")
-        self.grid_random_button.setToolTip("Fill the grid with random whole numbers")
-        self.grid_reset_button = QPushButton("Default pattern")
-        buttons.addWidget(self.grid_random_button)
-        buttons.addWidget(self.grid_reset_button)
-        lay.addLayout(buttons)
+        page = self.typed_page = TypedGridPage(GRID_MIN, GRID_MAX, 6,
+                                               "Fill the grid with random whole numbers")
+        self.rows_spin, self.cols_spin = page.rows_spin, page.cols_spin
+        self.grid_table = page.grid_table
+        self.grid_random_button, self.grid_reset_button = page.random_button, page.reset_button
         form.addRow(self.typed_page)
 
         self.digit_page = QWidget()
         dform = QFormLayout(self.digit_page)
         dform.setContentsMargins(0, 0, 0, 0)
-        self.digit_spin = _spin(0, 8999, 0, "Which of the embedded MNIST digits")
+        self.digit_spin = int_spin(0, 8999, 0, "Which of the embedded MNIST digits")
         self.digit_label = QLabel("")
         self.feature_box = QComboBox()
         for name in FEATURE_KERNELS:
@@ -219,23 +179,15 @@ class PoolSettings(QWidget):
     def _build_delta_group(self) -> QGroupBox:
         box = QGroupBox("Backward: the delta (dout)")
         lay = QVBoxLayout(box)
-        self.delta_note = QLabel("")
-        self.delta_note.setWordWrap(True)
-        self.delta_note.setStyleSheet("color: #555;")
+        self.delta_note = note_label()
         lay.addWidget(self.delta_note)
-        self.delta_table = NumberGrid()
-        self.delta_table.setToolTip("The error arriving at each pooled output cell; type any "
-                                    "number")
+        self.delta_table = self._number_grid("The error arriving at each pooled output cell; "
+                                             "type any number", self._on_delta_edited)
         lay.addWidget(self.delta_table, 0, Qt.AlignmentFlag.AlignLeft)
-        buttons = QHBoxLayout()
-        self.delta_random_button = QPushButton("Random −4..4")
-        self.delta_random_button.setToolTip("Random whole numbers, negative ones included")
+        self.delta_random_button = push_button("Random −4..4",
+                                               "Random whole numbers, negative ones included")
         self.delta_ones_button = QPushButton("All ones")
-        buttons.addWidget(self.delta_random_button)
-        buttons.addWidget(self.delta_ones_button)
-        lay.addLayout(buttons)
-        self.delta_table.values_edited.connect(self._on_delta_edited)
-        self.delta_table.rejected.connect(self.message)
+        lay.addLayout(button_row(self.delta_random_button, self.delta_ones_button))
         self.delta_random_button.clicked.connect(self._on_delta_random)
         self.delta_ones_button.clicked.connect(self._on_delta_ones)
         return box
@@ -273,7 +225,7 @@ class PoolSettings(QWidget):
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             digit = self._digits[index].astype(np.float64) / 255.0  # (28, 28) in [0, 1]
-            article = "an" if label == 8 else "a"
+            article = digit_article(label)
             if kind == "digit":
                 return digit, f"MNIST digit #{index} ({article} {label})", kind
             name = self.feature_box.currentText()
@@ -291,27 +243,7 @@ class PoolSettings(QWidget):
         y = engine.conv2d_forward(digit[None, None], w, np.zeros(1), 1, 1)[0, 0]  # (28, 28)
         return np.maximum(y, 0.0)
 
-    def _load_digits(self) -> bool:
-        if self._digits is None:
-            try:
-                from engine.data import load_embedded_mnist
-
-                self._digits, self._digit_labels = load_embedded_mnist()
-            except (ImportError, ValueError, OSError) as err:
-                self.message.emit(f"The MNIST digits could not be loaded: {err}")
-                return False
-            self._quiet += 1
-            self.digit_spin.setMaximum(len(self._digits) - 1)
-            self._quiet -= 1
-        label = int(self._digit_labels[self.digit_spin.value()])
-        self.digit_label.setText(f"this digit is {'an' if label == 8 else 'a'} {label}")
-        return True
-
     # ------------------------------------------------------------ syncing
-    def _emit_changed(self, *_):
-        if self._quiet == 0:
-            self.changed.emit()
-
     def _show_page(self):
         typed = self.source == "typed"
         self.typed_page.setVisible(typed)

@@ -30,6 +30,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from engine.recipe import DEFAULT_SPEC, W6_SPEC
 from gui.panels.training_builder import NetworkBuilder
 from gui.panels.training_controls import TrainingControls, TrainingSettings
 from gui.panels.training_files import INPUT_SHAPE, ModelFilesMixin
@@ -52,26 +53,12 @@ from gui.workers.training import (
 
 __all__ = ["TrainingLab", "default_spec", "default_settings"]
 
-W6_SPEC = [
-    {"type": "conv", "filters": 8, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "conv", "filters": 16, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 10},
-]
 TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW = range(4)
 FRAME_INTERVAL = 1 / 22  # s: 22 frames per second, a margin above the 20 asked for
 
 
 def default_spec() -> list[dict]:
-    """engine.recipe.DEFAULT_SPEC (the network the CLI trains), else the W6 network."""
-    try:
-        from engine.recipe import DEFAULT_SPEC
-    except ImportError:
-        return [dict(layer) for layer in W6_SPEC]
+    """engine.recipe.DEFAULT_SPEC (the network the CLI trains), a copy."""
     return [dict(layer) for layer in DEFAULT_SPEC]
 
 

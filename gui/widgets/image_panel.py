@@ -20,6 +20,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gui.widgets.colormaps import diverging, greys, symmetric_levels
+from gui.widgets.form_rows import note_label
 
 __all__ = ["ImagePanel"]
 
@@ -50,9 +51,7 @@ class ImagePanel(QWidget):
         self.hover_label = QLabel("")
         self.hover_label.setStyleSheet("color: #333;")
         self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.caption_label = QLabel("")
-        self.caption_label.setWordWrap(True)
-        self.caption_label.setStyleSheet("color: #555;")
+        self.caption_label = note_label()
         # word-wrapped labels get too little height in a layout: reserve two lines
         lines = self.caption_label.fontMetrics().lineSpacing()
         self.caption_label.setMinimumHeight(2 * lines + 4)

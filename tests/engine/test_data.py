@@ -537,3 +537,43 @@ def test_cifar_bytearray_with_an_impossible_length_is_refused(tmp_path, capfd):
     with pytest.raises(DataFileError, match="truncated or damaged"):
         load_cifar10_batch(path)
     assert capfd.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- resource bombs
+# Small hostile files must be refused before they make the loader allocate much memory.
+
+def test_cifar_huge_memo_index_is_refused_before_unpickling(tmp_path):
+    # PROTO 2, EMPTY_DICT, LONG_BINPUT 2**24, STOP: 9 bytes that would make the C
+    # unpickler allocate a memo table of 2**24 entries
+    path = tmp_path / "memo_bomb"
+    path.write_bytes(b"\x80\x02}r" + struct.pack("<I", 2**24) + b".")
+    with pytest.raises(DataFileError, match="memo index"):
+        load_cifar10_batch(path)
+
+
+def test_mnist_gzip_bomb_is_read_only_as_far_as_its_header_declares(tmp_path, monkeypatch):
+    import engine.data as data
+
+    # a header that declares 1x1x1 image followed by 8 MB of zeros (compresses to ~8 KB)
+    payload = b"\x00\x00\x08\x03" + struct.pack(">3I", 1, 1, 1) + bytes(8 * 2**20)
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(payload))
+    read_sizes = []
+    original = gzip.GzipFile.read
+
+    def spy(self, size=-1):
+        read_sizes.append(size)
+        return original(self, size)
+
+    monkeypatch.setattr(data.gzip.GzipFile, "read", spy)
+    with pytest.raises(DataFileError, match="longer than declared"):
+        load_mnist_idx(path, path)
+    assert read_sizes and all(0 <= s <= 64 for s in read_sizes), read_sizes
+
+
+def test_mnist_header_declaring_gigabytes_is_refused(tmp_path):
+    payload = b"\x00\x00\x08\x03" + struct.pack(">3I", 60000, 1000, 1000)
+    path = tmp_path / "huge-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(payload))
+    with pytest.raises(DataFileError, match="more than this app loads"):
+        load_mnist_idx(path, path)

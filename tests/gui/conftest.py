@@ -24,3 +24,44 @@ def isolated_qsettings(tmp_path_factory):
 def settings(tmp_path):
     """A settings file of this test only (what the main window remembers)."""
     return QSettings(str(tmp_path / "cnn-explorer.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_lab(qtbot):
+    """``make_lab(LabClass, size=(1400, 900), **kwargs)``: a lab the size of the main
+    window's lab area, closed by qtbot after the test."""
+
+    def make(cls, size=(1400, 900), **kwargs):
+        widget = cls(**kwargs)
+        qtbot.addWidget(widget)
+        widget.resize(*size)
+        return widget
+
+    return make
+
+
+@pytest.fixture
+def focus(qtbot):
+    """``focus(widget)``: show the widget and wait until it has the keyboard focus, so
+    that key clicks reach its shortcuts."""
+
+    def give(widget):
+        widget.show()
+        qtbot.waitExposed(widget)
+        widget.activateWindow()
+        widget.setFocus()
+        qtbot.waitUntil(widget.hasFocus)
+
+    return give
+
+
+@pytest.fixture(scope="session")
+def warm_mnist():
+    """(train_x, train_y, val_x, val_y) of the embedded MNIST split, with every kernel
+    compiled first (a cold cache compiles here, not inside a worker under a test's
+    timeout). Loaded once per session; the training tests slice small sets from it."""
+    from engine.data import mnist_split
+    from engine.warmup import warmup
+
+    warmup()
+    return mnist_split()

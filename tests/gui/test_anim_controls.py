@@ -82,7 +82,7 @@ def test_speed_sets_the_timer(controls):
     assert controls.speed in (2, 4)
 
 
-def test_keyboard_shortcuts(qtbot):
+def test_keyboard_shortcuts(qtbot, focus):
     host = QWidget()
     qtbot.addWidget(host)
     edit = QLineEdit("12345")
@@ -92,11 +92,7 @@ def test_keyboard_shortcuts(qtbot):
     lay.addWidget(controls)
     controls.install_shortcuts(host)
     controls.set_count(10, step=3)
-    host.show()
-    qtbot.waitExposed(host)
-    host.activateWindow()
-    host.setFocus()
-    qtbot.waitUntil(host.hasFocus)
+    focus(host)
     qtbot.keyClick(host, Qt.Key.Key_Right)
     assert controls.step == 4
     qtbot.keyClick(host, Qt.Key.Key_Left)

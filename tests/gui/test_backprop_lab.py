@@ -17,11 +17,8 @@ from gui.panels.backprop_views import verdict
 
 
 @pytest.fixture
-def lab(qtbot):
-    w = BackpropLab()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    return w
+def lab(make_lab):
+    return make_lab(BackpropLab)
 
 
 def expected(lab):
@@ -289,12 +286,8 @@ def test_prepare_screenshot_shows_mid_dx_stage(lab):
     assert not step.cropped and np.count_nonzero(step.products) > 1
 
 
-def test_keys_step_through_the_stages(lab, qtbot):
-    lab.show()
-    qtbot.waitExposed(lab)
-    lab.activateWindow()
-    lab.setFocus()
-    qtbot.waitUntil(lab.hasFocus)
+def test_keys_step_through_the_stages(lab, qtbot, focus):
+    focus(lab)
     assert lab.stage_of(lab.controls.step) == "delta"
     qtbot.keyClick(lab, Qt.Key.Key_Right)
     assert lab.stage_of(lab.controls.step) == "dilate"

@@ -14,11 +14,8 @@ from gui.panels.convolution import DEFAULT_STEP, ConvolutionLab
 
 
 @pytest.fixture
-def lab(qtbot):
-    w = ConvolutionLab()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    return w
+def lab(make_lab):
+    return make_lab(ConvolutionLab)
 
 
 def shown_output(lab):
@@ -190,12 +187,8 @@ def test_clicking_an_output_cell_jumps_to_its_step(lab, qtbot):
     assert lab.output_views[0].window_rect() is None
 
 
-def test_keys_step_the_animation(lab, qtbot):
-    lab.show()
-    qtbot.waitExposed(lab)
-    lab.activateWindow()
-    lab.setFocus()
-    qtbot.waitUntil(lab.hasFocus)
+def test_keys_step_the_animation(lab, qtbot, focus):
+    focus(lab)
     start = lab.controls.step
     qtbot.keyClick(lab, Qt.Key.Key_Right)
     assert lab.controls.step == start + 1

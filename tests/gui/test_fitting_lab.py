@@ -13,11 +13,8 @@ HORIZONTAL_EDGE = np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], dtype=np.float6
 
 
 @pytest.fixture
-def lab(qtbot):
-    w = FittingLab()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    return w
+def lab(make_lab):
+    return make_lab(FittingLab)
 
 
 def textbook_conv(image, kernel):

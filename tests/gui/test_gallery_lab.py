@@ -35,10 +35,8 @@ def write_grey_png(path, pixels: np.ndarray) -> None:
 
 
 @pytest.fixture
-def lab(qtbot):
-    widget = GalleryLab()
-    qtbot.addWidget(widget)
-    widget.resize(1200, 850)
+def lab(qtbot, make_lab):
+    widget = make_lab(GalleryLab, size=(1200, 850))
     settle(qtbot, widget)
     yield widget
     widget.shutdown()

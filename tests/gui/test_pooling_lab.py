@@ -15,11 +15,8 @@ from gui.panels.pooling_settings import DEFAULT_GRID
 
 
 @pytest.fixture
-def lab(qtbot):
-    w = PoolingLab()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    return w
+def lab(make_lab):
+    return make_lab(PoolingLab)
 
 
 def engine_forward(lab):

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QPointF, Qt
 
-from engine.data import mnist_split
 from engine.network import Network, describe_spec
 from gui.panels.training import TrainingLab
 from gui.panels.training_builder import (
@@ -26,11 +25,8 @@ SMALL_BLOCKS = [ConvBlock(filters=4, kernel=3, stride=1, padding=1, pool="max", 
 
 
 @pytest.fixture(scope="module")
-def small_data():
-    from engine.warmup import warmup
-
-    warmup()  # compile (cold cache) here, not inside a worker under a test's timeout
-    train_x, train_y, val_x, val_y = mnist_split()
+def small_data(warm_mnist):
+    train_x, train_y, val_x, val_y = warm_mnist
     return train_x[:768], train_y[:768], val_x[:200], val_y[:200]
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QCoreApplication
 
-from engine.data import mnist_split
 from engine.network import Network
 from engine.training import Trainer
 from gui.workers.training import EpochResult, TrainingFrame, TrainingWorker
@@ -24,11 +23,8 @@ TINY_SPEC = [
 
 
 @pytest.fixture(scope="module")
-def small_data():
-    from engine.warmup import warmup
-
-    warmup()  # compile (cold cache) here, not inside a worker under a test's timeout
-    train_x, train_y, val_x, val_y = mnist_split()
+def small_data(warm_mnist):
+    train_x, train_y, val_x, val_y = warm_mnist
     return train_x[:256], train_y[:256], val_x[:100], val_y[:100]
 
 
