@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QScrollArea,
@@ -27,7 +28,7 @@ from PyQt6.QtWidgets import (
 from gui.widgets.matrix_view import format_cell
 
 __all__ = ["SettingsLab", "ERROR_STYLE", "format_number", "is_integral", "formula_label",
-           "formula_lines", "problem_label", "strip_or_problem"]
+           "formula_lines", "problem_label", "strip_or_problem", "operator_label", "hline"]
 
 ERROR_STYLE = "color: #b00020;"
 _NEGATIVE_ZEROS = ("-0", "", "-0.0", "-0.00")
@@ -92,6 +93,22 @@ def problem_label() -> QLabel:
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     label.setStyleSheet("font-size: 17px; " + ERROR_STYLE)
     return label
+
+
+def operator_label(text: str, style: str = "font-size: 20px;") -> QLabel:
+    """A large centred sign between the matrices of an equation: ⊙, =, →."""
+    label = QLabel(text)
+    label.setStyleSheet(style)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return label
+
+
+def hline() -> QFrame:
+    """A sunken horizontal rule between the parts of a main area."""
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
 
 
 def strip_or_problem(strip: QWidget, problem: QLabel) -> QStackedWidget:

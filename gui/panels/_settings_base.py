@@ -98,3 +98,10 @@ class SteppingSettings(LabSettings):
     def _emit_changed(self, *_):
         if self._quiet == 0:
             self.changed.emit()
+
+    def _store_edit(self, store: np.ndarray, table: NumberGrid) -> None:
+        """A grid was edited: write its (rows, cols) values into the top-left corner of
+        ``store`` (a 2-D array or view, larger than any grid shown) and say so."""
+        values = table.values()
+        store[:values.shape[0], :values.shape[1]] = values
+        self._emit_changed()

@@ -20,7 +20,6 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -35,7 +34,9 @@ from gui.panels._lab_base import (
     format_number,
     formula_label,
     formula_lines,
+    hline,
     is_integral,
+    operator_label,
     problem_label,
     strip_or_problem,
 )
@@ -181,17 +182,17 @@ class BackpropLab(SettingsLab):
             elif item is None:
                 pipeline.addSpacing(18)
             else:
-                pipeline.addWidget(self._arrow(item))
+                pipeline.addWidget(operator_label(item, "font-size: 20px; color: #555;"))
         lay.addLayout(pipeline, 6)
 
-        lay.addWidget(self._hline())
+        lay.addWidget(hline())
         # the step strip, or, for an impossible geometry, the reason in its place
         self.strip = StepStrip()
         self.problem_label = problem_label()
         self.problem_label.setTextFormat(Qt.TextFormat.RichText)
         self.strip_stack = strip_or_problem(self.strip, self.problem_label)
         lay.addWidget(self.strip_stack, 4)
-        lay.addWidget(self._hline())
+        lay.addWidget(hline())
 
         # what the backward pass produces, next to the input it differentiates
         results = QHBoxLayout()
@@ -220,20 +221,6 @@ class BackpropLab(SettingsLab):
         self.controls = AnimControls(speed=4)
         lay.addWidget(self.controls)
         return area
-
-    @staticmethod
-    def _arrow(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setStyleSheet("font-size: 20px; color: #555;")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        return label
-
-    @staticmethod
-    def _hline() -> QFrame:
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        return line
 
     # ------------------------------------------------------------- the model
     def rebuild(self) -> None:

@@ -25,7 +25,6 @@ from PyQt6.QtWidgets import (
 from engine import GeometryError, check_conv
 from gui.panels._settings_base import SteppingSettings
 from gui.widgets.form_rows import button_row, int_spin, note_label, pair_row, push_button
-from gui.widgets.number_grid import NumberGrid
 
 __all__ = ["BackpropSetup", "BackpropSettings", "default_example", "INPUT_MAX", "KERNEL_MAX",
            "STRIDE_MAX",
@@ -239,11 +238,6 @@ class BackpropSettings(SteppingSettings):
     # ------------------------------------------------------------ reacting
     def _on_shape(self, *_):
         self._sync_all()
-        self._emit_changed()
-
-    def _store_edit(self, store: np.ndarray, table: NumberGrid):
-        values = table.values()
-        store[:values.shape[0], :values.shape[1]] = values
         self._emit_changed()
 
     def _on_x_edited(self):

@@ -15,6 +15,7 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QSizePolicy, QWidget
 
+from gui.panels._lab_base import operator_label
 from gui.widgets.matrix_view import MatrixView
 
 __all__ = ["StepStrip", "GradCheckPanel", "verdict", "PASS_BELOW", "FAIL_ABOVE"]
@@ -66,10 +67,7 @@ class StepStrip(QWidget):
         self.a_view = MatrixView("", "diverging")
         self.b_view = MatrixView("", "diverging")
         self.p_view = MatrixView("", "diverging")
-        self.op1, self.op2 = (QLabel(t) for t in ("⊙", "="))
-        for op in (self.op1, self.op2):
-            op.setStyleSheet("font-size: 22px;")
-            op.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.op1, self.op2 = (operator_label(t, "font-size: 22px;") for t in ("⊙", "="))
         self.sum_label = _retain(QLabel(""))  # keeps the matrices from jumping within a stage
         self.sum_label.setTextFormat(Qt.TextFormat.RichText)
         self.sum_label.setMinimumWidth(150)

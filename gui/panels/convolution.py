@@ -19,7 +19,6 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QComboBox,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -34,7 +33,9 @@ from gui.panels._lab_base import (
     format_number,
     formula_label,
     formula_lines,
+    hline,
     is_integral,
+    operator_label,
     problem_label,
     strip_or_problem,
 )
@@ -72,10 +73,7 @@ class _StepStrip(QWidget):
             total = QLabel("")
             total.setMinimumWidth(60)
             total.setTextFormat(Qt.TextFormat.RichText)
-            ops = [QLabel(t) for t in ("⊙", "=", "→")]
-            for op in ops:
-                op.setStyleSheet("font-size: 20px;")
-                op.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            ops = [operator_label(t) for t in ("⊙", "=", "→")]
             row_widgets = [name, window, ops[0], kernel, ops[1], products, ops[2], total]
             for col, w in enumerate(row_widgets):
                 grid.addWidget(w, c + 1, col)
@@ -157,10 +155,7 @@ class ConvolutionLab(SettingsLab):
         top.addWidget(outputs, 6)
         lay.addLayout(top, 5)
 
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        lay.addWidget(line)
+        lay.addWidget(hline())
 
         # the step strip, or, for an impossible geometry, the reason in its place
         self.strip = _StepStrip()

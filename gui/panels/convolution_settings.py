@@ -381,9 +381,7 @@ class ConvSettings(SteppingSettings):
 
     def _on_grid_edited(self):
         c = max(self.grid_channel_box.currentIndex(), 0)
-        values = self.grid_table.values()
-        self._grid_store[c, :values.shape[0], :values.shape[1]] = values
-        self._emit_changed()
+        self._store_edit(self._grid_store[c], self.grid_table)  # (H, W) view of channel c
 
     def _on_grid_random(self):
         c = max(self.grid_channel_box.currentIndex(), 0)
@@ -408,9 +406,7 @@ class ConvSettings(SteppingSettings):
     def _on_kernel_edited(self):
         f = max(self.edit_filter_box.currentIndex(), 0)
         c = max(self.edit_channel_box.currentIndex(), 0)
-        values = self.kernel_table.values()
-        self._w_store[f, c, :values.shape[0], :values.shape[1]] = values
-        self._emit_changed()
+        self._store_edit(self._w_store[f, c], self.kernel_table)  # (KH, KW) view
 
     def _on_bias(self, value: float):
         self._b_store[max(self.edit_filter_box.currentIndex(), 0)] = value

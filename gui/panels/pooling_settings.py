@@ -278,9 +278,7 @@ class PoolSettings(SteppingSettings):
         self._emit_changed()
 
     def _on_grid_edited(self):
-        values = self.grid_table.values()
-        self._grid_store[:values.shape[0], :values.shape[1]] = values
-        self._emit_changed()
+        self._store_edit(self._grid_store, self.grid_table)
 
     def _on_grid_random(self):
         rows, cols = self.rows_spin.value(), self.cols_spin.value()
@@ -294,9 +292,7 @@ class PoolSettings(SteppingSettings):
         self._emit_changed()
 
     def _on_delta_edited(self):
-        values = self.delta_table.values()
-        self._delta_store[:values.shape[0], :values.shape[1]] = values
-        self._emit_changed()
+        self._store_edit(self._delta_store, self.delta_table)
 
     def _on_delta_random(self):
         rows, cols = self._delta_shape

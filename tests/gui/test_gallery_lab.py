@@ -49,14 +49,19 @@ def settle(qtbot, lab) -> None:
                     and lab.current_result().serial == lab._serial, timeout=WAIT_MS)
 
 
+def open_grey(qtbot, lab, path, pixels: np.ndarray) -> None:
+    """Write ``pixels`` (H, W) as a grey PNG at ``path``, open it in the lab, wait for it."""
+    write_grey_png(path, pixels)
+    assert lab.open_image(path)
+    settle(qtbot, lab)
+
+
 @pytest.fixture
 def small_image(tmp_path, lab, qtbot):
     """A 23x37 random grey photo (non-square; 2x2 windows do not tile it), opened in the lab."""
     rng = np.random.default_rng(5)
     path = tmp_path / "small.png"
-    write_grey_png(path, rng.integers(0, 256, size=(23, 37)))
-    assert lab.open_image(path)
-    settle(qtbot, lab)
+    open_grey(qtbot, lab, path, rng.integers(0, 256, size=(23, 37)))
     return path
 
 
@@ -212,9 +217,7 @@ def test_unreadable_file_gives_a_message_and_changes_nothing(qtbot, lab, tmp_pat
 def test_large_photo_is_downscaled_and_says_so(qtbot, lab, tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "big.png"
-    write_grey_png(path, rng.integers(0, 256, size=(1000, 2000)))
-    assert lab.open_image(path)
-    settle(qtbot, lab)
+    open_grey(qtbot, lab, path, rng.integers(0, 256, size=(1000, 2000)))
     h, w = lab.working_image().shape
     assert max(h, w) <= MAX_SIDE
     assert (h, w) == (333, 666)  # 2000 / 800 -> factor 3, block averages

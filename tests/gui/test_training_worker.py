@@ -67,6 +67,16 @@ class FrameLog:
         return np.concatenate([f.iterations for f in self.frames]) if self.frames else []
 
 
+def start_training(qtbot, data, worker_factory):
+    """(trainer, worker, log): a worker running towards 1000 epochs, past its first step."""
+    trainer = make_trainer(data)
+    w = worker_factory(trainer, data[2][0], target_epochs=1000, running=True)
+    log = FrameLog(w)
+    w.start()
+    qtbot.waitUntil(lambda: bool(log.frames) and log.frames[-1].iteration > 0, timeout=30000)
+    return trainer, w, log
+
+
 def test_paused_worker_sends_a_snapshot_and_trains_nothing(qtbot, small_data, worker_factory):
     trainer = make_trainer(small_data)
     probe = small_data[2][0]
@@ -104,11 +114,7 @@ def test_every_step_is_reported_once_and_in_order(qtbot, small_data, worker_fact
 
 
 def test_pause_stops_the_steps_and_step_trains_exactly_one(qtbot, small_data, worker_factory):
-    trainer = make_trainer(small_data)
-    w = worker_factory(trainer, small_data[2][0], target_epochs=1000, running=True)
-    log = FrameLog(w)
-    w.start()
-    qtbot.waitUntil(lambda: bool(log.frames) and log.frames[-1].iteration > 0, timeout=30000)
+    trainer, w, log = start_training(qtbot, small_data, worker_factory)
     w.pause()
     qtbot.waitUntil(lambda: not log.frames[-1].running, timeout=10000)
     paused_at = log.frames[-1].iteration
@@ -138,11 +144,7 @@ def test_learning_rate_and_probe_commands(qtbot, small_data, worker_factory):
 
 
 def test_worker_stops_within_a_second_while_training(qtbot, small_data, worker_factory):
-    trainer = make_trainer(small_data)
-    w = worker_factory(trainer, small_data[2][0], target_epochs=1000, running=True)
-    log = FrameLog(w)
-    w.start()
-    qtbot.waitUntil(lambda: bool(log.frames) and log.frames[-1].iteration > 0, timeout=30000)
+    trainer, w, log = start_training(qtbot, small_data, worker_factory)
     assert w.isRunning()
     assert w.stop_and_wait(1000)
     assert w.isFinished()
