@@ -226,7 +226,7 @@ def cmd_bench(rest: list[str]) -> int:
         from benchmarks import bench
     except ImportError as err:
         raise UsageError(f"the benchmarks are not available ({err})") from None
-    result = bench.main(rest)
+    result = bench.main(rest, parser_class=_Parser)
     return int(result or 0)
 
 

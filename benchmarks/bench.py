@@ -1,16 +1,18 @@
 """Benchmark the engine against the textbook loops, numpy im2col and PyTorch CPU.
 
 Workloads W1-W6 of /work/shared/PERFORMANCE.md, float32, batch N = 64, fixed seed.
-All implementations run in one process on the same inputs, interleaved (each
-repeat runs every implementation once, in a rotating order), and the table
-reports medians and the engine's speed-up over each (``other_ms / engine_ms``,
-so > 1 means the engine is faster).
+All implementations run in one process on the same inputs, interleaved (in
+rounds, each visiting every implementation in a rotating order for five timed
+samples), and the table reports medians and the engine's speed-up over each
+(``other_ms / engine_ms``, so > 1 means the engine is faster).
 
-Before each timing sample the benchmark pauses (``--pause``, default 0.2 s)
-and makes one untimed call. Numba's and PyTorch's OpenMP pools and OpenBLAS's
+Each visit starts with a pause (``--pause``, default 0.05 s) and 0.1 s of
+untimed calls. Numba's and PyTorch's OpenMP pools and OpenBLAS's
 threads spin-wait after parallel work (OpenBLAS for about 0.1 s); on a 2-core
 machine, timing one right after another measures their fight for the cores
-(10-50x slowdowns), not either implementation. The pause lets them fall asleep.
+(10-50x slowdowns), not either implementation. The pause lets them fall
+asleep; the untimed calls let the woken threads (and the idle cores) get back
+up to speed (right after a pause both ran up to 2x slower for tens of ms).
 
 The reference loops are far too slow for N = 64: they are timed on a batch of
 ``--reference-batch`` samples (default 2) and scaled per sample to N = 64; the
@@ -35,23 +37,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.recipe import W6_SPEC
+
 from . import im2col_numpy
 
 IMPLS = ("engine", "reference", "im2col", "torch")
 N_BATCH = 64
 SEED = 0
 TARGET_SAMPLE_S = 0.01  # each timing sample runs the workload enough times to last ~10 ms
+SAMPLES_PER_VISIT = 5   # consecutive timed samples each time an implementation's turn comes
+SETTLE_S = 0.1          # untimed running at the start of each visit
 
-W6_SPEC = [
-    {"type": "conv", "filters": 8, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "conv", "filters": 16, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 10},
-]
 LR = 0.01
 
 
@@ -184,7 +180,7 @@ def _engine_training_step(x, labels):
     def step():
         logits = net.forward(x, training=True)
         loss, dlogits = softmax_cross_entropy(logits, labels)
-        net.backward(dlogits)
+        net.backward(dlogits, need_input_grad=False)
         opt.step(net.parameters(), net.gradients())
         return loss
     return step
@@ -293,7 +289,7 @@ def _calls_per_sample(fn) -> int:
 
 
 def time_workload(workload: Workload, repeat: int, ref_batch: int, ref_repeat: int,
-                  impls=IMPLS, pause: float = 0.2) -> dict:
+                  impls=IMPLS, pause: float = 0.05) -> dict:
     """Median milliseconds per call at N=64 for each implementation that is available."""
     fns, scale = {}, {}
     for impl in impls:
@@ -306,17 +302,25 @@ def time_workload(workload: Workload, repeat: int, ref_batch: int, ref_repeat: i
         scale[impl] = N_BATCH / n
     samples = {impl: [] for impl in fns}
     names = list(fns)
-    for r in range(repeat):
+    rounds = -(-repeat // SAMPLES_PER_VISIT)
+    for r in range(rounds):
         for impl in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
-            if impl == "reference" and r >= ref_repeat:
-                continue
             fn, calls = fns[impl]
-            time.sleep(pause)  # let the other implementation's spinning threads sleep
-            fn()
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            samples[impl].append((time.perf_counter() - t0) / calls * scale[impl] * 1e3)
+            if impl == "reference":  # single-threaded and slow: one sample per round
+                if r >= ref_repeat:
+                    continue
+                visit = 1
+            else:
+                visit = SAMPLES_PER_VISIT
+                time.sleep(pause)  # let the other implementation's spinning threads sleep
+                settle_until = time.perf_counter() + SETTLE_S
+                while time.perf_counter() < settle_until:  # untimed: threads wake and settle
+                    fn()
+            for _ in range(visit):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                samples[impl].append((time.perf_counter() - t0) / calls * scale[impl] * 1e3)
     result = {"description": workload.description, "ms": {}, "speedup": {}, "samples": {},
               "min_ms": {}}
     for impl, s in samples.items():
@@ -392,22 +396,23 @@ def format_table(results: dict, meta: dict, warm: float | None) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+def main(argv=None, parser_class=argparse.ArgumentParser) -> int:
+    """Run the benchmark; ``parser_class`` lets main.py report bad arguments in one line."""
+    parser = parser_class(
         prog="python main.py bench",
         description="Benchmark the engine (W1-W6) against the reference loops, numpy im2col "
                     "and PyTorch CPU.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--repeat", type=int, default=15,
-                        help="interleaved samples per implementation (default 15)")
+                        help="timed samples per implementation, taken 5 per visit (default 15)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help="comma-separated subset, e.g. W1,W3 (default: all)")
     parser.add_argument("--reference-batch", type=int, default=2,
                         help="batch size the slow reference loops run on (default 2)")
     parser.add_argument("--reference-repeat", type=int, default=3,
                         help="samples of the reference loops (default 3)")
-    parser.add_argument("--pause", type=float, default=0.2,
-                        help="seconds to pause before each timing sample (default 0.2)")
+    parser.add_argument("--pause", type=float, default=0.05,
+                        help="seconds to pause before each visit (default 0.05)")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference loops")
     parser.add_argument("--no-warm-start", action="store_true",
                         help="skip measuring the warm start in a new process")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 from numba import get_num_threads, set_num_threads
 
-__all__ = ["float_dtype", "as_float", "threads_for", "PARALLEL_MIN_WORK"]
+__all__ = ["float_dtype", "as_float", "threads_for", "PARALLEL_MIN_WORK", "POOL_COST"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -29,11 +29,14 @@ def as_float(a, dtype) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-# Below this many multiply-adds (or elements touched) a kernel runs on the calling
-# thread only: waking the second thread costs 5-10 us on an idle machine, and on a
-# busy one a parallel region waits for a free core (measured: 0.1-0.6 ms for a
-# 4x4 image), far more than the work itself.
-PARALLEL_MIN_WORK = 200_000
+# Below this many multiply-adds a kernel runs on the calling thread only (callers
+# count a pooled or copied element as POOL_COST multiply-adds): waking the second
+# thread costs 5-30 us on an idle machine, and on a busy one a parallel region
+# waits for a free core (measured 0.1-0.6 ms for a 4x4 image), more than the
+# work itself. Measured: the dense layer of W6 (0.5M multiply-adds) ran in 16 us
+# on one thread and 44 us on two.
+PARALLEL_MIN_WORK = 2_000_000
+POOL_COST = 16
 
 
 @contextmanager

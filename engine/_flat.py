@@ -32,10 +32,10 @@ several small images at once (a 14x14 map alone is only 14 vector registers
 long, too short to amortise starting a pass). Reads that run past one sample
 into the next only ever meet zero deltas or scratch outputs.
 
-Caching caveat: Numba's on-disk cache of a kernel is invalidated only when the
-kernel's *own* source file changes. The conv kernels in conv_forward.py and
-conv_backward.py compile these helpers into themselves, so after editing this
-file delete ``engine/__pycache__/conv_*.nb[ic]`` (or touch those two files).
+Caching: Numba re-validates a cached kernel only against its *own* source file,
+and the conv kernels compile these helpers into themselves; engine/_numba.py
+therefore names the cache folder after a digest of all kernel sources, so an
+edit here starts from a clean cache.
 """
 
 from __future__ import annotations
@@ -46,13 +46,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._numba import kernel
+from ._numba import FAST_FP, kernel
 from .geometry import ConvGeometry
-
-# Let LLVM reorder sums (to vectorise the dot products) and fuse multiply-adds, but
-# keep IEEE NaN/inf semantics (no 'nnan'/'ninf'), so a diverging training run
-# still shows NaN instead of whatever a no-NaN assumption would produce.
-FAST_FP = {"reassoc", "contract"}
 
 VECTOR = 16  # float32 lanes of an AVX-512 register: flat lengths are rounded up to it
 

@@ -25,7 +25,6 @@ import numpy as np
 
 from ._arrays import as_float, float_dtype, threads_for
 from ._flat import (
-    FAST_FP,
     block_size,
     correlate,
     flat_layout,
@@ -34,7 +33,7 @@ from ._flat import (
     tap_dots,
     to_planes,
 )
-from ._numba import kernel, prange
+from ._numba import FAST_FP, kernel, prange
 from .geometry import GeometryError, check_conv
 
 __all__ = ["conv2d_backward"]

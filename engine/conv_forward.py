@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._arrays import as_float, float_dtype, threads_for
-from ._flat import FAST_FP, block_size, correlate, flat_layout, scratch_planes, to_planes
-from ._numba import kernel, prange
+from ._flat import block_size, correlate, flat_layout, scratch_planes, to_planes
+from ._numba import FAST_FP, kernel, prange
 from .geometry import check_conv
 
 __all__ = ["conv2d_forward"]

@@ -83,11 +83,15 @@ class Layer:
         y, self._cache = self.forward_pure(x, training)
         return y
 
-    def backward(self, dout) -> np.ndarray:
-        """Gradient with respect to the last forward input; stores parameter gradients."""
+    def backward(self, dout, need_dx: bool = True) -> np.ndarray | None:
+        """Gradient with respect to the last forward input; stores parameter gradients.
+
+        ``need_dx=False`` lets a layer skip computing dx (the network's first layer:
+        nothing needs the gradient of the input image) and return None instead.
+        """
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward() called before forward()")
-        dx, grads = self.backward_pure(dout, self._cache)
+        dx, grads = self.backward_pure(dout, self._cache, need_dx)
         self.grads.update(grads)
         return dx
 
@@ -95,8 +99,11 @@ class Layer:
         """``(y, cache)`` without changing the layer."""
         raise NotImplementedError
 
-    def backward_pure(self, dout, cache):
-        """``(dx, grads)`` from a cache of :meth:`forward_pure`, without changing the layer."""
+    def backward_pure(self, dout, cache, need_dx=True):
+        """``(dx, grads)`` from a cache of :meth:`forward_pure`, without changing the layer.
+
+        Layers for which dx is costly skip it when ``need_dx`` is False (dx is then None).
+        """
         raise NotImplementedError
 
     def output_shape(self, in_shape) -> tuple[int, ...]:
@@ -223,9 +230,10 @@ class Conv2D(Layer):
         y = conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.padding)
         return y, x
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         """dout (N, F, HO, WO) -> dx (N, C, H, W); grads w (F, C, KH, KW), b (F,)."""
-        dx, dw, db = conv2d_backward(dout, cache, self.params["w"], self.stride, self.padding)
+        dx, dw, db = conv2d_backward(dout, cache, self.params["w"], self.stride, self.padding,
+                                     need_dx=need_dx)
         return dx, {"w": dw, "b": db}
 
 
@@ -261,7 +269,7 @@ class MaxPool2D(_Pool2D):
         y, argmax = max_pool2d_forward(x, self.size, self.stride)
         return y, (argmax, np.shape(x))
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         argmax, input_shape = cache
         return max_pool2d_backward(dout, argmax, input_shape), {}
 
@@ -274,7 +282,7 @@ class AvgPool2D(_Pool2D):
     def forward_pure(self, x, training=False):
         return avg_pool2d_forward(x, self.size, self.stride), np.shape(x)
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         return avg_pool2d_backward(dout, cache, self.size, self.stride), {}
 
 
@@ -292,7 +300,7 @@ class ReLU(Layer):
         y = relu_forward(x)
         return y, y  # y > 0 exactly where x > 0, so the output serves as the mask
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         return relu_backward(dout, cache), {}
 
 
@@ -307,7 +315,7 @@ class Sigmoid(Layer):
         y = 0.5 * (1.0 + np.tanh(0.5 * x))
         return y, y
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         y = cache
         return dout * y * (1.0 - y), {}
 
@@ -321,7 +329,7 @@ class Tanh(Layer):
         y = np.tanh(np.asarray(x))
         return y, y
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         y = cache
         return dout * (1.0 - y * y), {}
 
@@ -408,7 +416,7 @@ class SpatialBatchNorm(Layer):
         cache = (x_hat, inv_std, mean, var, count) if training else (x_hat, inv_std, None, None, 0)
         return y, cache
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         """dout (N, C, H, W) -> dx (N, C, H, W); grads gamma (C,), beta (C,)."""
         x_hat, inv_std, _, _, count = cache
         dout = np.asarray(dout, dtype=x_hat.dtype)
@@ -454,7 +462,7 @@ class Flatten(Layer):
         x = np.asarray(x)
         return x.reshape(x.shape[0], -1), x.shape  # (N, C*H*W), a view
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         return np.asarray(dout).reshape(cache), {}  # back to (N, C, H, W)
 
 
@@ -511,7 +519,7 @@ class Dense(Layer):
         x = np.ascontiguousarray(x)
         return dense_forward(x, self.params["w"], self.params["b"]), x
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         """dout (N, K) -> dx (N, D); grads w (D, K), b (K,)."""
         dx, dw, db = dense_backward(dout, cache, self.params["w"])
         return dx, {"w": dw, "b": db}

@@ -259,11 +259,16 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, dlogits) -> np.ndarray:
-        """Backpropagate dlogits (N, K); fills every layer's grads; returns dx (N, C, H, W)."""
+    def backward(self, dlogits, need_input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate dlogits (N, K); fills every layer's grads.
+
+        Returns dx (N, C, H, W), the gradient with respect to the input images, or
+        None with ``need_input_grad=False`` (training never needs it, and a first
+        conv layer then skips about a third of its backward work).
+        """
         delta = dlogits
-        for layer in reversed(self.layers):
-            delta = layer.backward(delta)
+        for index in range(len(self.layers) - 1, -1, -1):
+            delta = self.layers[index].backward(delta, need_dx=index > 0 or need_input_grad)
         return delta
 
     def forward_pure(self, x, training: bool = False):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_float, float_dtype, threads_for
+from ._arrays import POOL_COST, as_float, float_dtype, threads_for
 from ._numba import kernel, prange
 from .geometry import GeometryError, _shape_of, check_pool
 
@@ -56,7 +56,7 @@ def max_pool2d_forward(x, size=2, stride=2):
     y = np.empty(g.output_shape, dtype=x.dtype)
     argmax = np.empty(g.output_shape, dtype=np.int64)
     planes = g.N * g.C
-    with threads_for(x.size):
+    with threads_for(x.size * POOL_COST):
         _max_pool_forward_kernel(x.reshape(planes, g.H, g.W),  # (N*C, H, W)
                                  y.reshape(planes, g.HO, g.WO),
                                  argmax.reshape(planes, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW)
@@ -92,13 +92,17 @@ def max_pool2d_backward(dout, argmax, input_shape):
         raise GeometryError(
             f"the upstream gradient has {dout.shape[0]} sample(s) and {dout.shape[1]} "
             f"channel(s), but the input shape {tuple(input_shape)} has {N} and {C}")
+    if dout.shape[2] > H or dout.shape[3] > W:
+        raise GeometryError(
+            f"the upstream gradient is {dout.shape[2]}x{dout.shape[3]}, larger than the "
+            f"{H}x{W} input: a pooling output is never larger than its input")
     if not np.issubdtype(argmax.dtype, np.integer):
         raise GeometryError(f"the argmax map must hold whole numbers, not {argmax.dtype}")
     dtype = float_dtype(dout)
     dout, argmax = as_float(dout, dtype), np.ascontiguousarray(argmax, dtype=np.int64)
     dx = np.zeros((N, C, H, W), dtype=dtype)
     HO, WO = dout.shape[2], dout.shape[3]
-    with threads_for(dx.size):
+    with threads_for(dx.size * POOL_COST):
         bad = _max_pool_backward_kernel(dout.reshape(N * C, HO * WO),  # (N*C, HO*WO)
                                         argmax.reshape(N * C, HO * WO),
                                         dx.reshape(N * C, H * W))
@@ -207,7 +211,7 @@ def avg_pool2d_forward(x, size=2, stride=2):
     x = as_float(x, float_dtype(x))
     y = np.empty(g.output_shape, dtype=x.dtype)
     share = x.dtype.type(1.0 / (g.KH * g.KW))
-    with threads_for(x.size):
+    with threads_for(x.size * POOL_COST):
         _avg_pool_forward_kernel(x.reshape(g.N * g.C, g.H, g.W),  # (N*C, H, W)
                                  y.reshape(g.N * g.C, g.HO, g.WO), g.SH, g.SW, g.KH, g.KW,
                                  share)
@@ -240,7 +244,7 @@ def avg_pool2d_backward(dout, input_shape, size=2, stride=2):
     dout = as_float(dout, float_dtype(dout))
     dx = np.zeros(g.input_shape, dtype=dout.dtype)
     share = dout.dtype.type(1.0 / (g.KH * g.KW))
-    with threads_for(dx.size):
+    with threads_for(dx.size * POOL_COST):
         _avg_pool_backward_kernel(dout.reshape(g.N * g.C, g.HO, g.WO),  # (N*C, HO, WO)
                                   dx.reshape(g.N * g.C, g.H, g.W), g.SH, g.SW, g.KH, g.KW,
                                   share)

@@ -96,7 +96,8 @@ def max_pool2d_forward(x, size=2, stride=2):
                     for u in range(g.KH):
                         for v in range(g.KW):
                             r, s = i * g.SH + u, j * g.SW + v
-                            # strict '>' keeps the first maximum; NaN never wins.
+                            # strict '>' keeps the first maximum on ties; a NaN wins
+                            # only as a window's first cell (comparisons with NaN are false)
                             if x[n, c, r, s] > best or best_idx < 0:
                                 best, best_idx = x[n, c, r, s], r * g.W + s
                     y[n, c, i, j] = best

@@ -237,7 +237,7 @@ class Trainer:
         accuracy = float(np.mean(np.argmax(logits, axis=1) == y)) if finite else math.nan
         finite = finite and loss <= self.loss_limit
         if finite:
-            net.backward(dlogits)
+            net.backward(dlogits, need_input_grad=False)
             self._grad_norms = self._layer_grad_norms()
             finite = all(math.isfinite(v) for v in self._grad_norms.values())
         if finite:

@@ -5,7 +5,6 @@ a bad argument or a bad file must give exit code 2 and exactly one line
 ``error: ...``, never a traceback.
 """
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -212,10 +211,15 @@ def test_evaluate_counts_correct_predictions(capsys, tiny_model, digits):
 
 # --------------------------------------------------------------------------- delegation
 
+def test_bench_bad_argument_gives_one_error_line(capsys):
+    code, _, err = run(["bench", "--workloads", "W9", "--no-warm-start"], capsys)
+    assert_one_error_line(code, err, "W9")
+
+
 def test_bench_passes_every_argument_through(capsys, monkeypatch):
     seen = []
     fake = types.ModuleType("benchmarks.bench")
-    fake.main = lambda argv: seen.append(list(argv)) or 0
+    fake.main = lambda argv, parser_class=None: seen.append(list(argv)) or 0
     import benchmarks
     monkeypatch.setitem(sys.modules, "benchmarks.bench", fake)
     monkeypatch.setattr(benchmarks, "bench", fake, raising=False)

@@ -106,3 +106,10 @@ def test_parallel_equals_serial(monkeypatch):
     np.testing.assert_allclose(dense_forward(x, w, b), y, rtol=1e-13)
     for par, ser in zip(grads, dense_backward(dout, x, w), strict=True):
         np.testing.assert_allclose(par, ser, rtol=1e-13)
+
+
+def test_empty_batch():
+    w = np.ones((3, 2))
+    assert dense_forward(np.zeros((0, 3)), w, np.zeros(2)).shape == (0, 2)
+    dx, dw, db = dense_backward(np.zeros((0, 2)), np.zeros((0, 3)), w)
+    assert dx.shape == (0, 3) and np.all(dw == 0) and np.all(db == 0)

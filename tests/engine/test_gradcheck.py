@@ -71,7 +71,7 @@ def test_relative_error_shape_mismatch():
 class _WrongReLU(ReLU):
     """A ReLU whose backward is off by a factor of 2: the check must catch it."""
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         dx, grads = super().backward_pure(dout, cache)
         return 2 * dx, grads
 
@@ -79,7 +79,7 @@ class _WrongReLU(ReLU):
 class _WrongDense(Dense):
     """A dense layer that forgets the bias gradient's sum over the batch."""
 
-    def backward_pure(self, dout, cache):
+    def backward_pure(self, dout, cache, need_dx=True):
         dx, grads = super().backward_pure(dout, cache)
         grads["b"] = np.asarray(dout)[0].copy()
         return dx, grads

@@ -195,6 +195,21 @@ def test_backward_pure_gives_the_same_gradients_and_changes_nothing():
     assert stats.keys() == net.get_state().keys()
 
 
+def test_backward_without_the_input_gradient_gives_the_same_parameter_gradients():
+    rng = np.random.default_rng(3)
+    net = Network(SMALL, input_shape=(2, 9, 8))
+    assert net.layers[0].type == "conv"  # the layer that skips its dx
+    x = rng.standard_normal((3, 2, 9, 8)).astype(np.float32)
+    dlogits = rng.standard_normal((3, 4)).astype(np.float32)
+    net.forward(x, training=True)
+    assert net.backward(dlogits).shape == x.shape
+    full = [g.copy() for g in net.gradients()]
+    net.forward(x, training=True)
+    assert net.backward(dlogits, need_input_grad=False) is None
+    for a, b in zip(full, net.gradients(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_predict_proba_and_predict():
     rng = np.random.default_rng(2)
     net = Network(SMALL, input_shape=(2, 9, 8))

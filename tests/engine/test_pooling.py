@@ -195,6 +195,8 @@ def test_backward_rejects_inconsistent_arguments():
         max_pool2d_backward(y, argmax - 1, x.shape)
     with pytest.raises(GeometryError, match="whole numbers"):
         max_pool2d_backward(y, argmax.astype(np.float64), x.shape)
+    with pytest.raises(GeometryError, match="never larger than its input"):
+        max_pool2d_backward(y, np.zeros_like(argmax), (1, 2, 1, 1))
     with pytest.raises(GeometryError, match="upstream gradient"):
         avg_pool2d_backward(np.zeros((1, 2, 3, 3)), x.shape, 2, 2)
 
