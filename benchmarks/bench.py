@@ -37,7 +37,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.recipe import W6_SPEC
+# PyTorch's OpenMP runtime reads OMP_WAIT_POLICY once, when torch is imported, and the
+# engine sets it to PASSIVE for Numba's own runtime (engine/_numba.py). Import torch
+# first, under the user's setting, so that each library runs as it would on its own.
+try:
+    import torch  # noqa: F401
+except Exception:  # noqa: BLE001 - no torch: its column is left out
+    pass
+
+from engine.recipe import W6_SPEC  # noqa: E402  (after torch, see above)
 
 from . import im2col_numpy
 

@@ -367,5 +367,5 @@ def _set_thread_count(requested: int | None, live_views: bool) -> None:
 
     available = numba.config.NUMBA_NUM_THREADS
     if requested is None:
-        requested = available - 1 if live_views else available
+        requested = available
     numba.set_num_threads(int(min(max(requested, 1), available)))
