@@ -15,35 +15,16 @@ import engine._arrays
 from engine import GeometryError, conv2d_backward, conv2d_forward, reference
 from engine import conv_backward as conv_backward_module
 from engine import conv_forward as conv_forward_module
-from engine._flat import FAST_FP
+from engine._numba import FAST_FP
+from engine.gradcheck import numerical_gradient, relative_error
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
-@pytest.fixture(autouse=True)
-def _always_parallel(monkeypatch):
-    """Small test inputs would run on one thread (engine._arrays.PARALLEL_MIN_WORK);
-    force the prange kernels onto every thread so the parallel path is what is tested."""
-    monkeypatch.setattr(engine._arrays, "PARALLEL_MIN_WORK", 0)
+pytestmark = pytest.mark.usefixtures("always_parallel")
 
 
 
-def _numerical_gradient(f, x, dout, eps=1e-6):
-    """Centred difference of sum(f(x) * dout) with respect to x (float64, in place)."""
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        plus = np.sum(f(x) * dout)
-        x[idx] = old - eps
-        minus = np.sum(f(x) * dout)
-        x[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def _rel_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a) + np.abs(b)), 1e-30)
 
 
 def _random_case(rng, N, C, H, W, F, KH, KW, dtype):
@@ -155,12 +136,12 @@ def test_backward_matches_finite_differences(stride, padding, shape):
     y = conv2d_forward(x, w, b, stride, padding)
     dout = rng.standard_normal(y.shape)
     dx, dw, db = conv2d_backward(dout, x, w, stride, padding)
-    num_dx = _numerical_gradient(lambda v: conv2d_forward(v, w, b, stride, padding), x, dout)
-    num_dw = _numerical_gradient(lambda v: conv2d_forward(x, v, b, stride, padding), w, dout)
-    num_db = _numerical_gradient(lambda v: conv2d_forward(x, w, v, stride, padding), b, dout)
-    assert _rel_error(dx, num_dx) < 1e-7
-    assert _rel_error(dw, num_dw) < 1e-7
-    assert _rel_error(db, num_db) < 1e-7
+    num_dx = numerical_gradient(lambda v: conv2d_forward(v, w, b, stride, padding), x, dout)
+    num_dw = numerical_gradient(lambda v: conv2d_forward(x, v, b, stride, padding), w, dout)
+    num_db = numerical_gradient(lambda v: conv2d_forward(x, w, v, stride, padding), b, dout)
+    assert relative_error(dx, num_dx) < 1e-7
+    assert relative_error(dw, num_dw) < 1e-7
+    assert relative_error(db, num_db) < 1e-7
 
 
 @pytest.mark.parametrize("x_shape,w_shape,b_shape,stride,padding,words", [

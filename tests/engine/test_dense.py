@@ -6,37 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine._arrays
 from engine import GeometryError, dense_backward, dense_forward
 from engine import dense as dense_module
-from engine._flat import FAST_FP
+from engine._numba import FAST_FP
+from engine.gradcheck import numerical_gradient, relative_error
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}
 
 
-@pytest.fixture(autouse=True)
-def _always_parallel(monkeypatch):
-    """Small test inputs would run on one thread (engine._arrays.PARALLEL_MIN_WORK);
-    force the prange kernels onto every thread so the parallel path is what is tested."""
-    monkeypatch.setattr(engine._arrays, "PARALLEL_MIN_WORK", 0)
+pytestmark = pytest.mark.usefixtures("always_parallel")
 
 
 
-def _numerical_gradient(f, x, dout, eps=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        plus = np.sum(f(x) * dout)
-        x[idx] = old - eps
-        minus = np.sum(f(x) * dout)
-        x[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def _rel_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a) + np.abs(b)), 1e-30)
 
 
 @settings(max_examples=40, deadline=None)
@@ -65,9 +46,9 @@ def test_backward_matches_finite_differences():
     x, w, b = rng.standard_normal((4, 7)), rng.standard_normal((7, 3)), rng.standard_normal(3)
     dout = rng.standard_normal((4, 3))
     dx, dw, db = dense_backward(dout, x, w)
-    assert _rel_error(dx, _numerical_gradient(lambda v: dense_forward(v, w, b), x, dout)) < 1e-8
-    assert _rel_error(dw, _numerical_gradient(lambda v: dense_forward(x, v, b), w, dout)) < 1e-8
-    assert _rel_error(db, _numerical_gradient(lambda v: dense_forward(x, w, v), b, dout)) < 1e-8
+    assert relative_error(dx, numerical_gradient(lambda v: dense_forward(v, w, b), x, dout)) < 1e-8
+    assert relative_error(dw, numerical_gradient(lambda v: dense_forward(x, v, b), w, dout)) < 1e-8
+    assert relative_error(db, numerical_gradient(lambda v: dense_forward(x, w, v), b, dout)) < 1e-8
 
 
 @pytest.mark.parametrize("x_shape,w_shape,b_shape,words", [

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine._arrays
 from engine import (
     GeometryError,
     avg_pool2d_backward,
@@ -20,34 +19,15 @@ from engine import (
     reference,
 )
 from engine import pooling as pooling_module
+from engine.gradcheck import numerical_gradient, relative_error
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 
 
-@pytest.fixture(autouse=True)
-def _always_parallel(monkeypatch):
-    """Small test inputs would run on one thread (engine._arrays.PARALLEL_MIN_WORK);
-    force the prange kernels onto every thread so the parallel path is what is tested."""
-    monkeypatch.setattr(engine._arrays, "PARALLEL_MIN_WORK", 0)
+pytestmark = pytest.mark.usefixtures("always_parallel")
 
 
 
-def _numerical_gradient(f, x, dout, eps=1e-6):
-    """Centred difference of sum(f(x) * dout) with respect to x (float64, in place)."""
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        plus = np.sum(f(x) * dout)
-        x[idx] = old - eps
-        minus = np.sum(f(x) * dout)
-        x[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def _rel_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a) + np.abs(b)), 1e-30)
 
 
 @st.composite
@@ -158,10 +138,10 @@ def test_backward_matches_finite_differences(size, stride):
     x = rng.permutation(2 * 6 * 7).reshape(1, 2, 6, 7).astype(np.float64) * 0.1
     y, argmax = max_pool2d_forward(x, size, stride)
     dout = rng.standard_normal(y.shape)
-    num = _numerical_gradient(lambda v: max_pool2d_forward(v, size, stride)[0], x, dout)
-    assert _rel_error(max_pool2d_backward(dout, argmax, x.shape), num) < 1e-8
-    num = _numerical_gradient(lambda v: avg_pool2d_forward(v, size, stride), x, dout)
-    assert _rel_error(avg_pool2d_backward(dout, x.shape, size, stride), num) < 1e-8
+    num = numerical_gradient(lambda v: max_pool2d_forward(v, size, stride)[0], x, dout)
+    assert relative_error(max_pool2d_backward(dout, argmax, x.shape), num) < 1e-8
+    num = numerical_gradient(lambda v: avg_pool2d_forward(v, size, stride), x, dout)
+    assert relative_error(avg_pool2d_backward(dout, x.shape, size, stride), num) < 1e-8
 
 
 @pytest.mark.parametrize("shape,size,stride,words", [
