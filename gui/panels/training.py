@@ -590,13 +590,18 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self._worker.frame_consumed()
 
     def _draw_frame(self, frame: TrainingFrame) -> None:
-        self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies)
-        if not frame.running:
+        # hidden plots only store the new points (setData costs even when nothing is
+        # painted); _tab_changed draws them when the Curves tab is shown
+        curves_visible = self.tabs.currentIndex() == TAB_CURVES
+        self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies,
+                              redraw=curves_visible)
+        if not frame.running and curves_visible:
             self.curves.refresh()
         if frame.snapshot is not None:
             self._last_snapshot = frame.snapshot
             if frame.snapshot.grad_norms and len(frame.iterations):
-                self.grad_view.add(frame.iteration, frame.snapshot.grad_norms)
+                self.grad_view.add(frame.iteration, frame.snapshot.grad_norms,
+                                   redraw=curves_visible)
         if self.frames_drawn % 3 == 0 or not frame.running:
             self._show_progress(frame)  # a progress bar repaints at once: ~8 Hz is plenty
         self._redraw_visible()
@@ -618,6 +623,9 @@ class TrainingLab(ModelFilesMixin, QWidget):
                                    frame.steps_per_second if frame.running else 0.0, frame.lr)
 
     def _tab_changed(self, index: int) -> None:
+        if index == TAB_CURVES:  # catch up on the points stored while hidden
+            self.curves.refresh()
+            self.grad_view.refresh()
         if index == TAB_DRAW and self._probe[1] is not None and not self.canvas.is_empty():
             self._drawing_to_probe()  # back on the canvas: the drawing is the probe again
         self._redraw_visible()

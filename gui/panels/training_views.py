@@ -17,9 +17,9 @@ from PyQt6.QtGui import QColor, QFont
 
 from gui.widgets.colormaps import diverging_lut, greys_lut, symmetric_levels
 
-__all__ = ["mosaic", "vector_grid", "Series", "CurvesView", "GradNormView", "KernelMosaicView",
-           "LayerMapsView", "ConfusionView", "MisclassifiedView", "ProbabilityView",
-           "ImageView"]
+__all__ = ["mosaic", "vector_grid", "rgba_image", "Series", "CurvesView", "GradNormView",
+           "KernelMosaicView", "LayerMapsView", "ConfusionView", "MisclassifiedView",
+           "ProbabilityView", "ImageView"]
 
 BACKGROUND = "#f4f4f4"
 _DIVERGING = diverging_lut()
@@ -92,6 +92,41 @@ def _image_box(view: pg.ViewBox) -> None:
     view.setDefaultPadding(0.02)
 
 
+def _finite_range(a: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) ignoring NaN (the mosaic gaps); None if empty or not finite.
+
+    fmin/fmax skip NaN without the boolean-mask copy ``a[np.isfinite(a)]`` makes,
+    which matters at 22 frames a second on 16 small images."""
+    if a.size == 0:
+        return None
+    lo, hi = float(np.fmin.reduce(a, axis=None)), float(np.fmax.reduce(a, axis=None))
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+def rgba_image(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
+    """Map a 2-D float image through a colour table, as ImageItem would, NaN transparent.
+
+    Parameters
+    ----------
+    image : (H, W) float array (NaN: transparent)
+    levels : (low, high) values mapped to the first and last colour
+    lut : (n, 4) uint8 colour table
+
+    Returns
+    -------
+    (H, W, 4) uint8 RGBA array. Handed to ``ImageItem.setImage`` with no levels and
+    no lookup table, it takes pyqtgraph's direct QImage path: no NaN search, no
+    rescaling and no second copy at paint time.
+    """
+    low, high = levels
+    n = lut.shape[0]
+    scaled = (image - low) * (n / ((high - low) or 1.0))  # pyqtgraph's own scaling
+    np.clip(scaled, 0, n - 1, out=scaled)  # NaN stays NaN
+    np.nan_to_num(scaled, copy=False, nan=n)  # NaN -> the transparent row below
+    transparent = np.zeros((1, lut.shape[1]), lut.dtype)
+    return np.concatenate([lut, transparent]).take(scaled.astype(np.intp), axis=0)  # (H, W, 4)
+
+
 def _levels(a: np.ndarray, signed: bool) -> tuple[float, float]:
     if signed:
         return symmetric_levels(a)
@@ -161,8 +196,12 @@ class CurvesView(pg.GraphicsLayoutWidget):
         # Cost per frame matters (the GUI shares 2 cores with training): no grid (its
         # lines are re-rendered on every repaint), 1-pixel pens for the long curves
         # (thick lines are several times slower to rasterise), at most ~1 drawn point
-        # per pixel, and an x range that changes only when the planned run does.
-        self.loss_plot.enableAutoRange(x=False, y=True)
+        # per pixel, and x and y ranges that change only when the planned run does or
+        # a loss goes above the top (y auto-range moved the axis, and so repainted the
+        # whole plot, on nearly every frame as the lowest loss kept falling).
+        self.loss_plot.enableAutoRange(x=False, y=False)
+        self._loss_top = 0.0
+        self._grow_loss_range(np.array([1.0]))
         self._planned = 100
         self._frames = 0
         for key, plot in (("loss", self.loss_plot), ("acc", self.acc_plot)):
@@ -191,9 +230,20 @@ class CurvesView(pg.GraphicsLayoutWidget):
         for s in self._series.values():
             s.clear()
         self._ema = {"loss": None, "acc": None}
+        self._loss_top = 0.0
+        self._grow_loss_range(np.array([1.0]))
         self._redraw()
 
-    def add_steps(self, iterations, losses, accuracies) -> None:
+    def _grow_loss_range(self, losses: np.ndarray) -> None:
+        """Loss axis from 0 to a little above the largest finite loss so far."""
+        finite = losses[np.isfinite(losses)]
+        if finite.size and finite.max() > self._loss_top:
+            self._loss_top = float(finite.max())
+            self.loss_plot.setYRange(0, 1.05 * self._loss_top, padding=0.02)
+
+    def add_steps(self, iterations, losses, accuracies, redraw: bool = True) -> None:
+        """Append steps; ``redraw=False`` (the tab is hidden) only stores them, and
+        :meth:`refresh` draws everything when the curves are shown again."""
         if len(iterations) == 0:
             return
         for key, values in (("loss", losses), ("acc", accuracies)):
@@ -201,16 +251,21 @@ class CurvesView(pg.GraphicsLayoutWidget):
             smooth, self._ema[key] = ema(values, self._ema[key], self.SMOOTHING)
             self._series[key, "raw"].extend(iterations, values)
             self._series[key, "smooth"].extend(iterations, smooth)
+            if key == "loss":
+                self._grow_loss_range(values)
         if iterations[-1] > self._planned:  # past the plan: extend by a quarter at a time
             self.set_planned_iterations(int(iterations[-1] * 1.25))
         # the faint per-batch curve costs as much as everything else on this tab:
         # it is redrawn on every 4th frame only (the smoothed curve on every frame)
+        if not redraw:
+            return
         self._frames += 1
         self._redraw(("raw", "smooth") if self._frames % 4 == 1 else ("smooth",))
 
     def add_validation(self, iteration: int, loss: float, accuracy: float) -> None:
         self._series["loss", "val"].extend([iteration], [loss])
         self._series["acc", "val"].extend([iteration], [accuracy])
+        self._grow_loss_range(np.array([loss], dtype=np.float64))
         self._redraw(("val",))
 
     def refresh(self) -> None:
@@ -240,7 +295,11 @@ class GradNormView(pg.PlotWidget):
         self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=2)
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._series: dict[str, Series] = {}
-        self.plot_item.enableAutoRange(x=False, y=True)
+        # y spans whole decades and only grows: auto-range moved the axis (and so
+        # repainted the whole plot) on nearly every frame
+        self.plot_item.enableAutoRange(x=False, y=False)
+        self._decades: tuple[int, int] | None = None
+        self.plot_item.setYRange(-3, 1, padding=0.02)
         self._planned = 100
         self.set_planned_iterations(self._planned)
 
@@ -268,15 +327,35 @@ class GradNormView(pg.PlotWidget):
             s.clear()
         for c in self._curves.values():
             c.setData([], [])
+        self._decades = None
 
-    def add(self, iteration: int, norms: dict) -> None:
+    def _grow_decades(self, values: list[float]) -> None:
+        """The log axis covers every norm so far, from one power of ten to another."""
+        if not values:
+            return
+        logs = np.log10(values)
+        low, high = math.floor(logs.min()), max(math.ceil(logs.max()), math.floor(logs.min()) + 1)
+        if self._decades is not None:
+            low, high = min(low, self._decades[0]), max(high, self._decades[1])
+        if (low, high) != self._decades:
+            self._decades = (low, high)
+            self.plot_item.setYRange(low, high, padding=0.02)  # log10 units in log mode
+
+    def add(self, iteration: int, norms: dict, redraw: bool = True) -> None:
+        """Append one sample per layer; ``redraw=False`` (the tab is hidden) only
+        stores it, and :meth:`refresh` draws when the plot is shown again."""
         for name, value in norms.items():
             if name not in self._curves:
                 self._add_curve(name)  # a layer the summary did not list: still shown
             if np.isfinite(value) and value > 0:
                 self._series[name].extend([iteration], [value])
+        self._grow_decades([v for v in norms.values() if np.isfinite(v) and v > 0])
         if iteration > self._planned:
             self.set_planned_iterations(int(iteration * 1.25))
+        if redraw:
+            self.refresh()
+
+    def refresh(self) -> None:
         for name, curve in self._curves.items():
             curve.setData(*self._series[name].view())
 
@@ -317,6 +396,7 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         self.item.setLookupTable(_DIVERGING)
         self.view.addItem(self.item)
         self._shape = None
+        self._text = ""
 
     def set_kernels(self, kernels: np.ndarray) -> None:
         """kernels : (F, C, KH, KW); tiles of C channels side by side per filter row."""
@@ -325,10 +405,12 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         tiles = kernels.reshape(F * C, KH, KW)
         cols = C * grid_shape(F)[1] if C > 1 else None
         image = mosaic(tiles, cols=cols)
-        self.item.setImage(image, autoLevels=False, levels=symmetric_levels(image))
-        m = symmetric_levels(image)[1]
-        self.label.setText(f"First layer: {F} kernels {C}×{KH}×{KW}<br>max |w| = {m:.2f}",
-                           color="#222")
+        levels = symmetric_levels(image)
+        self.item.setImage(image, autoLevels=False, levels=levels)
+        text = f"First layer: {F} kernels {C}×{KH}×{KW}<br>max |w| = {levels[1]:.2f}"
+        if text != self._text:  # rich-text layout and repaint only when it reads differently
+            self._text = text
+            self.label.setText(text, color="#222")
         if self._shape != image.shape:
             self._shape = image.shape
             self.view.autoRange(padding=0.02)
@@ -363,8 +445,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
                                   color="#222", size="8pt")
             view = self.addViewBox(row=2 * row + 1, col=col)
             _image_box(view)
-            item = _image_item()
-            item.setLookupTable(_GREYS)
+            item = _image_item()  # fed RGBA images made by rgba_image: no lookup table
             view.addItem(item)
             self._cells[name] = (label, view, item, [None])
 
@@ -380,15 +461,22 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
             cell = self._cells.get(name)
             if cell is None:
                 continue
-            label, view, item, lut_kind = cell
+            label, view, item, values = cell
             image = as_image(array)
-            signed = self._signed == "always" or (
-                self._signed == "auto" and bool(np.nanmin(image) < 0))
-            if lut_kind[0] != signed:
-                item.setLookupTable(_DIVERGING if signed else _GREYS)
-                lut_kind[0] = signed
-            levels = _levels(image, signed)
-            item.setImage(image, autoLevels=False, levels=levels)
+            values[0] = image  # the float values shown (tests read them)
+            span = _finite_range(image)
+            if span is None:  # empty, all NaN or +-inf somewhere: the careful path
+                signed = self._signed == "always" or (
+                    self._signed == "auto" and bool(np.nanmin(image) < 0))
+                levels = _levels(image, signed)
+            else:
+                signed = self._signed == "always" or (self._signed == "auto" and span[0] < 0)
+                m = max(abs(span[0]), abs(span[1]), 1e-12)
+                levels = (-m, m) if signed else (0.0, max(span[1], 1e-12))
+            # colours made here in one vectorised pass: cheaper than the ImageItem's
+            # own float path (NaN search + rescale + lookup at paint time)
+            item.setImage(rgba_image(image, levels, _DIVERGING if signed else _GREYS),
+                          autoLevels=False, levels=None)
             new_shape = self._shapes.get(name) != image.shape
             if relabel or new_shape:  # rich-text layout is slow; 5 Hz is readable anyway
                 shape = "×".join(map(str, np.shape(array)))
@@ -536,13 +624,19 @@ class ProbabilityView(pg.PlotWidget):
         self._x = np.arange(classes)
         self.bars = pg.BarGraphItem(x=self._x, height=np.zeros(classes), width=0.7,
                                     brush=(146, 197, 222))
+        self._title = "Prediction"
         self.plot_item.addItem(self.bars)
+
+    _BEST = pg.mkBrush((178, 24, 43))
+    _OTHER = pg.mkBrush((146, 197, 222))
 
     def set_probabilities(self, probabilities: np.ndarray, label: int | None = None) -> None:
         p = np.asarray(probabilities, dtype=np.float64)
         best = int(np.argmax(p))
-        brushes = [pg.mkBrush((178, 24, 43) if k == best else (146, 197, 222))
-                   for k in range(p.shape[0])]
+        brushes = [self._BEST if k == best else self._OTHER for k in range(p.shape[0])]
         self.bars.setOpts(height=p, brushes=brushes)
         truth = "" if label is None else f", true {label}"
-        self.plot_item.setTitle(f"Prediction: {best} ({p[best]:.0%}){truth}")
+        title = f"Prediction: {best} ({p[best]:.0%}){truth}"
+        if title != self._title:  # the title's rich-text layout only when it reads differently
+            self._title = title
+            self.plot_item.setTitle(title)

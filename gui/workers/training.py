@@ -112,10 +112,12 @@ class TrainingWorker(QThread):
     total_iterations : int or None
         Length of the cosine schedule (None: target_epochs epochs).
     compute_threads : int or None
-        Numba threads for this worker's kernels. None: all but one when live
-        views are on (the GUI thread gets a core of its own: on 2 cores, sharing
-        both made every parallel region wait for the thread the GUI preempted,
-        measured 15-25 % slower than leaving it one core), all of them otherwise.
+        Numba threads for this worker's kernels. None: all of them, live views or
+        not. On a quiet 2-core machine one thread trains at 62-67 % of the speed
+        of two, while the live views cost the GUI thread only 9-11 % of a core
+        (benchmarks/bench_gui.py), so leaving the GUI a core of its own loses far
+        more than the preemptions of a shared core do. (Lowering the count to one
+        only while the GUI draws a frame gained 0-3 %, within the noise.)
     """
 
     frame = pyqtSignal(object)           # TrainingFrame

@@ -246,6 +246,43 @@ def test_views_show_the_probe_snapshot(qtbot, lab):
     assert np.isnan(image[3]).all() and np.isnan(image[:, 3]).all()
 
 
+def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab):
+    from gui.panels.training_views import _DIVERGING, _GREYS, as_image, rgba_image
+    from gui.widgets.colormaps import symmetric_levels
+
+    lab.tabs.setCurrentIndex(1)
+    click(qtbot, lab.controls.step_button)
+    snap = wait_frame(qtbot, lab, lambda f: f.iteration == 1).snapshot
+    for view, named, always_signed in ((lab.feature_maps, snap.activations, False),
+                                       (lab.delta_maps, snap.deltas, True)):
+        for name, array in named:
+            if name not in view.names():
+                continue
+            image = as_image(array)
+            finite = image[np.isfinite(image)]
+            signed = always_signed or finite.min() < 0
+            levels = symmetric_levels(image) if signed else (0.0, max(finite.max(), 1e-12))
+            expected = rgba_image(image, levels, _DIVERGING if signed else _GREYS)
+            np.testing.assert_array_equal(view._cells[name][2].image, expected, err_msg=name)
+
+
+def test_hidden_curves_catch_up_when_their_tab_is_shown(qtbot, lab):
+    lab.tabs.setCurrentIndex(1)  # curves hidden: their points are stored, not drawn
+    for k in range(1, 4):
+        click(qtbot, lab.controls.step_button)
+        wait_frame(qtbot, lab, lambda f, k=k: f.iteration == k)
+    lab.tabs.setCurrentIndex(0)
+    x, loss = lab.curves._items["loss", "raw"].getData()
+    np.testing.assert_array_equal(x, [1, 2, 3])
+    low, high = lab.curves.loss_plot.viewRange()[1]
+    assert low <= 0 and high >= loss.max()  # the loss axis starts at 0 and holds every loss
+    low, high = lab.grad_view.plot_item.viewRange()[1]  # log10 units
+    for curve in lab.grad_view._curves.values():
+        x, log_norms = curve.getData()  # log mode: the plotted values are log10
+        np.testing.assert_array_equal(x, [1, 2, 3])
+        assert low <= log_norms.min() and log_norms.max() <= high
+
+
 def test_clicking_a_misclassified_digit_makes_it_the_probe(qtbot, lab):
     lab.tabs.setCurrentIndex(2)
     qtbot.waitUntil(lambda: lab._last_eval is not None, timeout=30000)
@@ -363,6 +400,23 @@ def test_mosaic_places_every_map_once(C, H, W):
                                             q * (W + 1):q * (W + 1) + W], maps[c])
     # everything else is gap (NaN): exactly C*H*W finite values
     assert np.isfinite(image).sum() == C * H * W
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("shape", [(1, 1), (13, 17), (90, 29)])
+def test_rgba_image_matches_pyqtgraphs_own_colouring(signed, shape):
+    import pyqtgraph as pg
+
+    from gui.panels.training_views import _DIVERGING, _GREYS, rgba_image
+
+    rng = np.random.default_rng(shape[0])
+    image = rng.normal(scale=2.0, size=shape).astype(np.float32)  # values beyond the levels
+    image.ravel()[::7] = np.nan  # gaps between tiles
+    lut, levels = (_DIVERGING, (-1.5, 1.5)) if signed else (_GREYS, (0.0, 2.5))
+    argb, _ = pg.functions.makeARGB(image, lut=lut, levels=levels)  # the oracle, BGRA
+    expected = argb[..., [2, 1, 0, 3]]
+    expected[np.isnan(image)] = 0  # transparent
+    np.testing.assert_array_equal(rgba_image(image, levels, lut), expected)
 
 
 def test_vector_grid_and_smoothing():
