@@ -233,8 +233,8 @@ def test_views_show_the_probe_snapshot(qtbot, lab):
     names = lab.feature_maps.names()
     assert names == [layer.name for layer in lab.trainer.network.layers
                      if not layer.name.startswith("flatten")]
-    conv_item = lab.feature_maps._cells["conv1"][2]
-    assert conv_item.image is not None and np.nanmax(np.abs(conv_item.image)) > 0
+    conv_values = lab.feature_maps.values("conv1")
+    assert conv_values is not None and np.nanmax(np.abs(conv_values)) > 0
     heights = lab.probe_probs.bars.opts["height"]
     np.testing.assert_allclose(heights, snap.probabilities)
     # the kernel mosaic shows the first layer's current weights, tile by tile
@@ -263,7 +263,8 @@ def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab):
             signed = always_signed or finite.min() < 0
             levels = symmetric_levels(image) if signed else (0.0, max(finite.max(), 1e-12))
             expected = rgba_image(image, levels, _DIVERGING if signed else _GREYS)
-            np.testing.assert_array_equal(view._cells[name][2].image, expected, err_msg=name)
+            # the pixels on screen (the shared canvas, sampled back one per value)
+            np.testing.assert_array_equal(view.displayed(name), expected, err_msg=name)
 
 
 def test_hidden_curves_catch_up_when_their_tab_is_shown(qtbot, lab):
