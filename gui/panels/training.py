@@ -30,7 +30,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from engine.recipe import DEFAULT_SPEC, W6_SPEC
+from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, W6_SPEC
 from gui.panels.training_builder import NetworkBuilder
 from gui.panels.training_controls import TrainingControls, TrainingSettings
 from gui.panels.training_files import INPUT_SHAPE, ModelFilesMixin
@@ -64,24 +64,11 @@ def default_spec() -> list[dict]:
 
 def default_settings() -> TrainingSettings:
     """engine.recipe.DEFAULT_TRAINING as the controls' settings."""
-    base = TrainingSettings()
-    try:
-        from engine.recipe import DEFAULT_TRAINING
-    except ImportError:
-        return base
-
-    def get(key, fallback):
-        if isinstance(DEFAULT_TRAINING, dict):
-            return DEFAULT_TRAINING.get(key, fallback)
-        return getattr(DEFAULT_TRAINING, key, fallback)
-
-    return TrainingSettings(optimizer=str(get("optimizer", base.optimizer)),
-                            lr=float(get("lr", base.lr)),
-                            batch_size=int(get("batch_size", base.batch_size)),
-                            epochs=int(get("epochs", base.epochs)),
-                            seed=int(get("seed", base.seed)),
-                            augment=bool(get("augment", base.augment)),
-                            schedule=str(get("schedule", base.schedule)))
+    d = DEFAULT_TRAINING
+    return TrainingSettings(optimizer=d["optimizer"], lr=float(d["lr"]),
+                            batch_size=int(d["batch_size"]), epochs=int(d["epochs"]),
+                            seed=int(d["seed"]), augment=bool(d["augment"]),
+                            schedule=d["schedule"])
 
 
 def _wrapped(text: str) -> QLabel:
