@@ -59,21 +59,22 @@ def _activations(dtype):
     activations.warmup_activations(dtype)
 
 
+def _colour(dtype):
+    from .colour import colour_map_into
+    lut = np.zeros((2, 4), np.uint8)
+    out = np.zeros((1, 2), np.uint32)
+    colour_map_into(out, np.array([-1.0, 1.0], dtype=dtype), np.array([[0, 1]]), lut, lut)
+
+
 _TASKS: list[tuple[str, Callable]] = [
     ("convolution forward", _conv),
     ("convolution backward", _conv_backward),
     ("max pooling", _max_pool),
     ("average pooling", _avg_pool),
     ("dense layer", _dense),
+    ("activations", _activations),
+    ("heat-map colouring", _colour),
 ]
-
-
-def _optional_tasks() -> list[tuple[str, Callable]]:
-    """Kernels of modules that may not exist in every checkout."""
-    import importlib.util
-    if importlib.util.find_spec(f"{__package__}.activations") is not None:
-        return [("activations", _activations)]
-    return []
 
 
 def warmup_tasks(dtypes: Sequence = (np.float32,)) -> list[tuple[str, Callable[[], None]]]:
@@ -82,7 +83,7 @@ def warmup_tasks(dtypes: Sequence = (np.float32,)) -> list[tuple[str, Callable[[
     for dtype in dtypes:
         dt = np.dtype(dtype)
         suffix = "" if len(dtypes) == 1 else f" ({dt.name})"
-        for name, fn in _TASKS + _optional_tasks():
+        for name, fn in _TASKS:
             tasks.append((name + suffix, lambda fn=fn, dt=dt: fn(dt)))
     return tasks
 

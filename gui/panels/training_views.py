@@ -15,9 +15,10 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, pyqtSignal
 from PyQt6.QtGui import QColor, QFont
 
+from engine.colour import colour_map_into
 from gui.widgets.colormaps import diverging_lut, greys_lut, symmetric_levels
 
-__all__ = ["mosaic", "vector_grid", "rgba_image", "Series", "CurvesView", "GradNormView",
+__all__ = ["mosaic", "vector_grid", "rgba_image", "Series", "thin", "CurvesView", "GradNormView",
            "KernelMosaicView", "LayerMapsView", "ConfusionView", "MisclassifiedView",
            "ProbabilityView", "ImageView"]
 
@@ -36,8 +37,8 @@ def grid_shape(count: int, tile_h: int = 1, tile_w: int = 1) -> tuple[int, int]:
     return math.ceil(count / cols) if count else 1, cols
 
 
-def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarray:
-    """Tile maps side by side, NaN in the gaps (drawn transparent).
+def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1, fill=np.nan) -> np.ndarray:
+    """Tile maps side by side, ``fill`` in the gaps (NaN: drawn transparent).
 
     Parameters
     ----------
@@ -46,12 +47,12 @@ def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarra
 
     Returns
     -------
-    (rows*H + (rows-1)*gap, cols*W + (cols-1)*gap) float32 array
+    (rows*H + (rows-1)*gap, cols*W + (cols-1)*gap) array of the dtype of ``maps``
     """
     C, H, W = maps.shape
     rows, cols = grid_shape(C, H, W) if cols is None else (math.ceil(C / cols), cols)
-    # every tile with its gap below and to the right, NaN-filled: no Python loop
-    tiles = np.full((rows * cols, H + gap, W + gap), np.nan, dtype=np.float32)
+    # every tile with its gap below and to the right, gap-filled: no Python loop
+    tiles = np.full((rows * cols, H + gap, W + gap), fill, dtype=maps.dtype)
     tiles[:C, :H, :W] = maps
     # (rows, cols, H+gap, W+gap) -> (rows, H+gap, cols, W+gap) -> 2-D, then drop the last gaps
     grid = tiles.reshape(rows, cols, H + gap, W + gap).transpose(0, 2, 1, 3)
@@ -59,26 +60,35 @@ def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> np.ndarra
     return grid[:rows * (H + gap) - gap, :cols * (W + gap) - gap]
 
 
-def vector_grid(v: np.ndarray, cols: int = 16) -> np.ndarray:
-    """A (D,) vector as a grid of cells, row by row, NaN after the end.
+def vector_grid(v: np.ndarray, cols: int = 16, fill=np.nan) -> np.ndarray:
+    """A (D,) vector as a grid of cells, row by row, ``fill`` after the end.
 
-    Returns (ceil(D/cols), min(D, cols)) float32.
+    Returns (ceil(D/cols), min(D, cols)), the dtype of ``v``.
     """
     D = v.shape[0]
     cols = max(1, min(cols, D))
-    out = np.full(math.ceil(D / cols) * cols, np.nan, dtype=np.float32)
+    out = np.full(math.ceil(D / cols) * cols, fill, dtype=v.dtype)
     out[:D] = v
     return out.reshape(-1, cols)  # (rows, cols)
 
 
-def as_image(a: np.ndarray) -> np.ndarray:
-    """A layer output (C,H,W) or (D,) as one 2-D image (mosaic or grid)."""
-    a = np.asarray(a, dtype=np.float32)
+def _layout(a: np.ndarray, fill) -> np.ndarray:
     if a.ndim == 3:
-        return mosaic(a)
+        return mosaic(a, fill=fill)
     if a.ndim == 1:
-        return vector_grid(a, cols=10 if a.shape[0] <= 10 else 16)
+        return vector_grid(a, cols=10 if a.shape[0] <= 10 else 16, fill=fill)
     return a.reshape(a.shape[0], -1)
+
+
+def as_image(a: np.ndarray) -> np.ndarray:
+    """A layer output (C,H,W) or (D,) as one 2-D float32 image (mosaic or grid)."""
+    return _layout(np.asarray(a, dtype=np.float32), np.nan)
+
+
+def index_image(shape: tuple[int, ...]) -> np.ndarray:
+    """Where :func:`as_image` puts each value of an array of ``shape``: the same
+    layout holding flat (C-order) indices, -1 in the gaps. (h, w) int64."""
+    return _layout(np.arange(math.prod(shape), dtype=np.int64).reshape(shape), -1)
 
 
 def _image_item() -> pg.ImageItem:
@@ -91,17 +101,6 @@ def _image_box(view: pg.ViewBox) -> None:
     view.setMouseEnabled(False, False)
     view.setMenuEnabled(False)
     view.setDefaultPadding(0.02)
-
-
-def _finite_range(a: np.ndarray) -> tuple[float, float] | None:
-    """(min, max) ignoring NaN (the mosaic gaps); None if empty or not finite.
-
-    fmin/fmax skip NaN without the boolean-mask copy ``a[np.isfinite(a)]`` makes,
-    which matters at 22 frames a second on 16 small images."""
-    if a.size == 0:
-        return None
-    lo, hi = float(np.fmin.reduce(a, axis=None)), float(np.fmax.reduce(a, axis=None))
-    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
 def rgba_image(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
@@ -126,14 +125,6 @@ def rgba_image(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) 
     np.copyto(scaled, n, where=np.isnan(scaled))  # NaN -> the transparent row below
     transparent = np.zeros((1, lut.shape[1]), lut.dtype)
     return np.concatenate([lut, transparent]).take(scaled.astype(np.intp), axis=0)  # (H, W, 4)
-
-
-def _levels(a: np.ndarray, signed: bool) -> tuple[float, float]:
-    if signed:
-        return symmetric_levels(a)
-    finite = a[np.isfinite(a)]
-    top = float(finite.max()) if finite.size else 1.0
-    return 0.0, max(top, 1e-12)
 
 
 # -- growing data for curves ----------------------------------------------------
@@ -177,6 +168,50 @@ def ema(values: np.ndarray, start: float | None, alpha: float) -> tuple[np.ndarr
 
 
 # -- curves ------------------------------------------------------------------------
+MAX_CURVE_POINTS = 1000  # about one drawn point per pixel of a wide plot
+
+
+def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS,
+         envelope: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``max_points`` of a long curve, for drawing.
+
+    Parameters
+    ----------
+    x, y : (n,) arrays
+    envelope : False keeps every k-th point and the last one (enough for a smooth
+        curve); True draws each bin of k points as its minimum then its maximum at
+        the bin's first x, so a noisy curve keeps its band (pyqtgraph's "peak"
+        downsampling, done here once per redraw instead of in every paint).
+
+    Returns
+    -------
+    (m,) x and y with m <= max_points + k (the unbinned tail is kept as it is)
+    """
+    n = x.shape[0]
+    if n <= max_points:
+        return x, y
+    if not envelope:
+        k = -(-n // max_points)
+        keep = np.arange(0, n, k)
+        if keep[-1] != n - 1:
+            keep = np.append(keep, n - 1)  # the newest point is always drawn
+        return x[keep], y[keep]
+    k = -(-2 * n // max_points)  # two drawn points per bin
+    m = n // k * k
+    bins = y[:m].reshape(-1, k)  # (n // k, k)
+    xs = np.repeat(x[:m:k], 2)
+    ys = np.stack([bins.min(axis=1), bins.max(axis=1)], axis=1).reshape(-1)  # min, max, ...
+    return np.concatenate([xs, x[m:]]), np.concatenate([ys, y[m:]])
+
+
+def _curve(plot: pg.PlotItem, pen, name: str | None = None) -> pg.PlotCurveItem:
+    """A bare curve item: 4-5x cheaper per ``setData`` than ``PlotItem.plot``'s
+    PlotDataItem wrapper (the thinning is done by :func:`thin` instead)."""
+    item = pg.PlotCurveItem(pen=pen, name=name)
+    plot.addItem(item)
+    return item
+
+
 class CurvesView(pg.GraphicsLayoutWidget):
     """Loss and accuracy: training per iteration (raw, faint, and smoothed) and
     validation per epoch (dots)."""
@@ -194,30 +229,32 @@ class CurvesView(pg.GraphicsLayoutWidget):
         self._series = {}
         self._items = {}
         self._ema = {"loss": None, "acc": None}
-        # Cost per frame matters (the GUI shares 2 cores with training): no grid (its
-        # lines are re-rendered on every repaint), 1-pixel pens for the long curves
-        # (thick lines are several times slower to rasterise), at most ~1 drawn point
-        # per pixel, and x and y ranges that change only when the planned run does or
-        # a loss goes above the top (y auto-range moved the axis, and so repainted the
-        # whole plot, on nearly every frame as the lowest loss kept falling).
+        # Cost per frame matters (the GUI thread holds the GIL that the training
+        # thread needs between kernels): no grid (its lines are re-rendered on every
+        # repaint), 1-pixel pens for the long curves (thick lines are several times
+        # slower to rasterise), bare curve items with at most ~1 drawn point per
+        # pixel, ticks outside the plot area (inward ticks put the axes inside the
+        # region a new curve point repaints), validation dots cached as pixmaps
+        # (they change once an epoch), and x and y ranges that change only when the
+        # planned run does or a loss goes above the top (y auto-range moved the axis,
+        # and so repainted the whole plot, on nearly every frame).
         self.loss_plot.enableAutoRange(x=False, y=False)
         self._loss_top = 0.0
         self._grow_loss_range(np.array([1.0]))
         self._planned = 100
         self._frames = 0
         for key, plot in (("loss", self.loss_plot), ("acc", self.acc_plot)):
+            _outward_ticks(plot)
             # loss falls and accuracy rises: keep each legend where its curves are not
             plot.addLegend(offset=(-10, 10) if key == "loss" else (-10, -10))
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
-            self._items[key, "raw"] = plot.plot(pen=pg.mkPen((31, 119, 180, 70)))
-            self._items[key, "smooth"] = plot.plot(pen=pg.mkPen((8, 48, 107)),
-                                                   name="training (smoothed)")
-            self._items[key, "val"] = plot.plot(pen=pg.mkPen((214, 39, 40), width=2),
-                                                symbol="o", symbolSize=7,
-                                                symbolBrush=(214, 39, 40), name="validation")
-            for kind in ("raw", "smooth"):
-                self._items[key, kind].opts["autoDownsampleFactor"] = 1.0
+            self._items[key, "raw"] = _curve(plot, pg.mkPen((31, 119, 180, 70)))
+            self._items[key, "smooth"] = _curve(plot, pg.mkPen((8, 48, 107)),
+                                                "training (smoothed)")
+            val = plot.plot(pen=pg.mkPen((214, 39, 40), width=2), symbol="o", symbolSize=7,
+                            symbolBrush=(214, 39, 40), name="validation")
+            for part in (val.curve, val.scatter):
+                part.setCacheMode(part.CacheMode.DeviceCoordinateCache)
+            self._items[key, "val"] = val
             for kind in ("raw", "smooth", "val"):
                 self._series[key, kind] = Series()
         self.set_planned_iterations(self._planned)
@@ -280,12 +317,22 @@ class CurvesView(pg.GraphicsLayoutWidget):
         for key in ("loss", "acc"):
             for kind in kinds:
                 x, y = self._series[key, kind].view()
+                if kind != "val":
+                    x, y = thin(x, y, envelope=kind == "raw")
                 self._items[key, kind].setData(x, y)
+
+
+def _outward_ticks(plot: pg.PlotItem) -> None:
+    for side in ("left", "bottom"):
+        plot.getAxis(side).setStyle(tickLength=5)
 
 
 class GradNormView(pg.PlotWidget):
     """Per-layer gradient norms over the iterations, on a log scale, so that
-    vanishing (tiny, falling) or exploding (huge, rising) gradients stand out."""
+    vanishing (tiny, falling) or exploding (huge, rising) gradients stand out.
+
+    The curves are bare curve items fed log10 of the norms (the axis is in log
+    mode, so its ticks read 0.01, 0.1, 1, 10)."""
 
     def __init__(self, parent=None):
         super().__init__(parent, background=BACKGROUND)
@@ -293,8 +340,9 @@ class GradNormView(pg.PlotWidget):
         self.plot_item.setTitle("Gradient norms ‖∂L/∂W‖")
         self.plot_item.setLogMode(y=True)
         self.plot_item.setLabel("bottom", "iteration")
+        _outward_ticks(self.plot_item)
         self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=2)
-        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._curves: dict[str, pg.PlotCurveItem] = {}
         self._series: dict[str, Series] = {}
         # y spans whole decades and only grows: auto-range moved the axis (and so
         # repainted the whole plot) on nearly every frame
@@ -320,7 +368,7 @@ class GradNormView(pg.PlotWidget):
 
     def _add_curve(self, name: str) -> None:
         colour = LAYER_COLOURS[len(self._curves) % len(LAYER_COLOURS)]
-        self._curves[name] = self.plot_item.plot(pen=pg.mkPen(colour), name=name)
+        self._curves[name] = _curve(self.plot_item, pg.mkPen(colour), name)
         self._series[name] = Series(256)
 
     def clear_data(self) -> None:
@@ -330,11 +378,10 @@ class GradNormView(pg.PlotWidget):
             c.setData([], [])
         self._decades = None
 
-    def _grow_decades(self, values: list[float]) -> None:
+    def _grow_decades(self, logs: np.ndarray) -> None:
         """The log axis covers every norm so far, from one power of ten to another."""
-        if not values:
+        if not logs.size:
             return
-        logs = np.log10(values)
         low, high = math.floor(logs.min()), max(math.ceil(logs.max()), math.floor(logs.min()) + 1)
         if self._decades is not None:
             low, high = min(low, self._decades[0]), max(high, self._decades[1])
@@ -345,12 +392,14 @@ class GradNormView(pg.PlotWidget):
     def add(self, iteration: int, norms: dict, redraw: bool = True) -> None:
         """Append one sample per layer; ``redraw=False`` (the tab is hidden) only
         stores it, and :meth:`refresh` draws when the plot is shown again."""
+        logs = []
         for name, value in norms.items():
             if name not in self._curves:
                 self._add_curve(name)  # a layer the summary did not list: still shown
-            if np.isfinite(value) and value > 0:
-                self._series[name].extend([iteration], [value])
-        self._grow_decades([v for v in norms.values() if np.isfinite(v) and v > 0])
+            if math.isfinite(value) and value > 0:
+                logs.append(math.log10(value))
+                self._series[name].extend([iteration], logs[-1:])
+        self._grow_decades(np.array(logs))
         if iteration > self._planned:
             self.set_planned_iterations(int(iteration * 1.25))
         if redraw:
@@ -358,7 +407,7 @@ class GradNormView(pg.PlotWidget):
 
     def refresh(self) -> None:
         for name, curve in self._curves.items():
-            curve.setData(*self._series[name].view())
+            curve.setData(*thin(*self._series[name].view(), envelope=True))
 
 
 # -- image views ---------------------------------------------------------------------
@@ -385,7 +434,13 @@ class ImageView(pg.GraphicsLayoutWidget):
 
 class KernelMosaicView(pg.GraphicsLayoutWidget):
     """The first conv layer's kernels, one tile each, in the diverging map
-    (red positive, blue negative, white zero)."""
+    (red positive, blue negative, white zero).
+
+    The mosaic is coloured in numpy (:func:`rgba_image`) and handed over as RGBA,
+    which skips pyqtgraph's per-paint lookup-table pass; the label's max |w| is
+    rewritten on every ``LABEL_EVERY``-th update only (rich-text layout is slow)."""
+
+    LABEL_EVERY = 5
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -394,10 +449,12 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         self.view = self.addViewBox(row=1, col=0)
         _image_box(self.view)
         self.item = _image_item()
-        self.item.setLookupTable(_DIVERGING)
         self.view.addItem(self.item)
+        self.values: np.ndarray | None = None  # the float mosaic shown, NaN in the gaps
+        self.levels = (-1.0, 1.0)
         self._shape = None
         self._text = ""
+        self._updates = 0
 
     def set_kernels(self, kernels: np.ndarray) -> None:
         """kernels : (F, C, KH, KW); tiles of C channels side by side per filter row."""
@@ -406,12 +463,16 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         tiles = kernels.reshape(F * C, KH, KW)
         cols = C * grid_shape(F)[1] if C > 1 else None
         image = mosaic(tiles, cols=cols)
-        levels = symmetric_levels(image)
-        self.item.setImage(image, autoLevels=False, levels=levels)
-        text = f"First layer: {F} kernels {C}×{KH}×{KW}<br>max |w| = {levels[1]:.2f}"
-        if text != self._text:  # rich-text layout and repaint only when it reads differently
-            self._text = text
-            self.label.setText(text, color="#222")
+        self.values = image
+        self.levels = symmetric_levels(image)
+        self.item.setImage(rgba_image(image, self.levels, _DIVERGING), autoLevels=False,
+                           levels=None)
+        self._updates += 1
+        if self._updates % self.LABEL_EVERY == 1 or self._shape != image.shape:
+            text = f"First layer: {F} kernels {C}×{KH}×{KW}<br>max |w| = {self.levels[1]:.2f}"
+            if text != self._text:  # rich-text layout and repaint only when it reads differently
+                self._text = text
+                self.label.setText(text, color="#222")
         if self._shape != image.shape:
             self._shape = image.shape
             self.view.autoRange(padding=0.02)
@@ -421,7 +482,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
     """One mosaic per layer (feature maps or delta maps) in a row of cells, all drawn
     as ONE RGBA image in ONE view.
 
-    Each layer's mosaic is coloured in numpy and scaled (nearest pixel) into its own
+    Each layer's mosaic is coloured (``engine.colour``) and scaled (nearest pixel) into its own
     ``CELL``-sized square of a shared canvas, under a band where its label sits, so a
     frame costs one ``setImage`` and one image to paint however many layers there
     are (16 image items in 16 view boxes cost ~3 ms per frame to update and paint).
@@ -469,12 +530,15 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
             row, col = divmod(k, self._columns)
             top, left = row * pitch_y + self.LABEL, col * pitch_x
             label = pg.TextItem(anchor=(0.5, 1.0), color="#222")
+            # the labels sit inside the canvas, which changes every frame: drawn from a
+            # cached pixmap, rich text costs its layout only when it is rewritten
+            label.textItem.setCacheMode(label.textItem.CacheMode.DeviceCoordinateCache)
             label.setPos(left + self._cell / 2, top - 2)
             self._set_label(label, f"<b>{name}</b>")
             self.view.addItem(label)
             self._cells[name] = {"label": label, "square": (top, left), "top": top,
-                                 "left": left, "shape": None,
-                                 "rows": None, "cols": None, "values": None}
+                                 "left": left, "shape": None, "array_shape": None,
+                                 "rows": None, "cols": None, "array": None}
         self.item.setImage(self._canvas, autoLevels=False, levels=None)
         self.view.autoRange(items=[self.item], padding=0.02)  # the labels sit inside it
 
@@ -487,7 +551,8 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
 
     def values(self, name: str) -> np.ndarray | None:
         """The float image (mosaic or grid) last shown for layer ``name``."""
-        return self._cells[name]["values"]
+        array = self._cells[name]["array"]
+        return None if array is None else as_image(array)
 
     def displayed(self, name: str) -> np.ndarray:
         """The RGBA pixels shown for layer ``name``, one per value (the canvas square
@@ -500,16 +565,17 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
                                 cell["left"]:cell["left"] + c.shape[0]]
         return block[first_r][:, first_c]
 
-    def _place(self, cell: dict, shape: tuple[int, int]) -> None:
-        """Nearest-pixel index maps scaling an (h, w) image to fit the square, centred."""
-        h, w = shape
+    def _place(self, cell: dict, array_shape: tuple[int, ...]) -> None:
+        """Lay a layer's output out (mosaic or grid) and scale it (nearest pixel) to
+        fit its square, centred: one index map from canvas pixel to value."""
+        layout = index_image(array_shape)  # (h, w) flat index of each image pixel
+        h, w = layout.shape
         scale = self._cell / max(h, w, 1)
         oh, ow = max(1, round(h * scale)), max(1, round(w * scale))
         cell["rows"] = np.arange(oh) * h // oh  # (oh,) source row of each canvas row
         cell["cols"] = np.arange(ow) * w // ow  # (ow,)
-        # (oh, ow) flat index into the (h, w) image of each canvas pixel: one take() per frame
-        cell["flat"] = cell["rows"][:, None] * w + cell["cols"][None, :]
-        cell["shape"] = shape
+        cell["index_map"] = layout[cell["rows"][:, None], cell["cols"][None, :]]  # (oh, ow)
+        cell["shape"], cell["array_shape"] = (h, w), tuple(array_shape)
         top, left = cell["square"]
         self._canvas[top:top + self._cell, left:left + self._cell] = 0  # clear the old image
         cell["top"], cell["left"] = top + (self._cell - oh) // 2, left + (self._cell - ow) // 2
@@ -521,35 +587,23 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
             cell = self._cells.get(name)
             if cell is None:
                 continue
-            image = as_image(array)
-            cell["values"] = image  # the float values shown (tests read them)
-            levels, signed = self._levels_of(image)
-            rgba = rgba_image(image, levels, _DIVERGING if signed else _GREYS)  # (h, w, 4)
-            new_shape = cell["shape"] != image.shape
+            new_shape = cell["array_shape"] != np.shape(array)
             if new_shape:
-                self._place(cell, image.shape)
-            flat = cell["flat"]  # (oh, ow)
-            # each RGBA pixel as one uint32: take() on it is ~10x faster than fancy
-            # indexing the (h, w, 4) array
-            self._canvas32[cell["top"]:cell["top"] + flat.shape[0],
-                           cell["left"]:cell["left"] + flat.shape[1]] = \
-                rgba.view(np.uint32).reshape(-1).take(flat)
+                self._place(cell, np.shape(array))
+            cell["array"] = array  # the values shown (tests read them)
+            index_map = cell["index_map"]  # (oh, ow)
+            # one call per layer into a kernel that does not hold the interpreter lock
+            # (thirty small numpy calls per layer did, stalling the training thread)
+            levels, _signed = colour_map_into(
+                self._canvas32[cell["top"]:cell["top"] + index_map.shape[0],
+                               cell["left"]:cell["left"] + index_map.shape[1]],
+                array, index_map, _DIVERGING, _GREYS, self._signed)
             if relabel or new_shape:  # rich-text layout is slow; 5 Hz is readable anyway
                 shape = "×".join(map(str, np.shape(array)))
                 top = max(abs(levels[0]), levels[1])
                 self._set_label(cell["label"], f"<b>{name}</b><br>{shape}<br>max {top:.2g}")
         # one image for every layer: one upload and one drawImage per frame
         self.item.setImage(self._canvas, autoLevels=False, levels=None)
-
-    def _levels_of(self, image: np.ndarray) -> tuple[tuple[float, float], bool]:
-        span = _finite_range(image)
-        if span is None:  # empty, all NaN or +-inf somewhere: the careful path
-            signed = self._signed == "always" or (
-                self._signed == "auto" and bool(np.nanmin(image) < 0))
-            return _levels(image, signed), signed
-        signed = self._signed == "always" or (self._signed == "auto" and span[0] < 0)
-        m = max(abs(span[0]), abs(span[1]), 1e-12)
-        return ((-m, m) if signed else (0.0, max(span[1], 1e-12))), signed
 
 
 class ConfusionView(pg.GraphicsLayoutWidget):

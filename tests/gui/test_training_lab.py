@@ -223,6 +223,8 @@ def test_diverging_run_shows_its_message(qtbot, lab):
 
 # -- views -----------------------------------------------------------------------------
 def test_views_show_the_probe_snapshot(qtbot, lab):
+    from gui.panels.training_views import _DIVERGING, rgba_image
+
     lab.tabs.setCurrentIndex(1)
     click(qtbot, lab.controls.step_button)
     frame = wait_frame(qtbot, lab, lambda f: f.iteration == 1)
@@ -239,11 +241,21 @@ def test_views_show_the_probe_snapshot(qtbot, lab):
     np.testing.assert_allclose(heights, snap.probabilities)
     # the kernel mosaic shows the first layer's current weights, tile by tile
     lab.tabs.setCurrentIndex(0)
-    image = lab.kernels_view.item.image  # 4 kernels 3x3 -> 2x2 tiles with a 1-pixel gap
+    view = lab.kernels_view
+    image = view.values  # 4 kernels 3x3 -> 2x2 tiles with a 1-pixel gap
     w = lab.trainer.network.layers[0].params["w"]
     np.testing.assert_array_equal(image[0:3, 0:3], w[0, 0])
     np.testing.assert_array_equal(image[4:7, 4:7], w[3, 0])
     assert np.isnan(image[3]).all() and np.isnan(image[:, 3]).all()
+    # on screen: the diverging map over +-max|w| (0 white), the gaps transparent
+    m = np.abs(w).max()
+    assert view.levels == (-m, m)
+    shown = view.item.image  # (H, W, 4) RGBA
+    np.testing.assert_array_equal(shown, rgba_image(image, (-m, m), _DIVERGING))
+    assert (shown[3, :, 3] == 0).all()
+    strongest = np.unravel_index(np.argmax(np.abs(image[0:3, 0:3])), (3, 3))
+    r, g, b, _ = shown[0:3, 0:3][strongest].astype(int)
+    assert (r > b) if image[0:3, 0:3][strongest] > 0 else (b > r)  # red positive, blue negative
 
 
 def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab):

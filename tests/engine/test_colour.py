@@ -1,0 +1,124 @@
+"""engine.colour: the heat-map colouring kernel against plain loops."""
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.colour import FLOOR, colour_map_into
+
+RNG = np.random.default_rng(7)
+# two distinct tables of different lengths, so a wrong choice or a wrong n shows
+SIGNED_LUT = RNG.integers(1, 255, size=(256, 4), dtype=np.uint8)
+UNSIGNED_LUT = RNG.integers(1, 255, size=(100, 4), dtype=np.uint8)
+
+
+def reference(values, index_map, signed):
+    """Plain loops: levels from the finite values, pyqtgraph's float32 scaling."""
+    flat = np.asarray(values, dtype=np.float32).reshape(-1)
+    finite = [float(v) for v in flat if math.isfinite(v)]
+    negative = any(v < 0 for v in flat)  # NaN is not negative, -inf is
+    is_signed = signed == "always" or negative
+    if is_signed:
+        m = max([abs(v) for v in finite] + [FLOOR])
+        low, high = -m, m
+    else:
+        low, high = 0.0, (max(max(finite), FLOOR) if finite else 1.0)
+    lut = SIGNED_LUT if is_signed else UNSIGNED_LUT
+    n = lut.shape[0]
+    scale = np.float32(n / (high - low))
+    out = np.zeros(index_map.shape + (4,), np.uint8)
+    for r in range(index_map.shape[0]):
+        for c in range(index_map.shape[1]):
+            k = index_map[r, c]
+            if k < 0 or np.isnan(flat[k]):
+                continue  # transparent
+            s = (flat[k] - np.float32(low)) * scale
+            out[r, c] = lut[int(min(max(s, 0), n - 1))]
+    return out, (low, high), is_signed
+
+
+def run(values, index_map, signed="auto", canvas_shape=None, at=(0, 0)):
+    """colour_map_into writing into a view of a larger canvas (strided out)."""
+    oh, ow = index_map.shape
+    canvas = np.full(canvas_shape or (oh + 3, ow + 5, 4), 9, np.uint8)
+    canvas32 = canvas.view(np.uint32)[..., 0]
+    r, c = at
+    levels, is_signed = colour_map_into(canvas32[r:r + oh, c:c + ow], values, index_map,
+                                        SIGNED_LUT, UNSIGNED_LUT, signed)
+    return canvas, levels, is_signed
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("signed", ["auto", "always"])
+def test_random_maps_match_the_loops(seed, signed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 7, size=rng.integers(1, 4)))
+    values = rng.normal(size=shape).astype(np.float32)
+    if seed % 2:
+        values = np.abs(values)  # all positive: "auto" picks the unsigned table
+    size = values.size
+    # a scaled layout: every value several times, some pixels empty (-1)
+    index_map = rng.integers(-1, size, size=(rng.integers(1, 12), rng.integers(1, 12)))
+    canvas, levels, is_signed = run(values, index_map, signed, at=(1, 2))
+    expected, expected_levels, expected_signed = reference(values, index_map, signed)
+    oh, ow = index_map.shape
+    np.testing.assert_array_equal(canvas[1:1 + oh, 2:2 + ow], expected)
+    assert levels == pytest.approx(expected_levels, rel=0, abs=0)
+    assert is_signed == expected_signed == (signed == "always" or seed % 2 == 0)
+    # nothing outside the view was touched
+    outside = canvas.copy()
+    outside[1:1 + oh, 2:2 + ow] = 9
+    assert (outside == 9).all()
+
+
+def test_nan_is_transparent_and_inf_saturates_without_moving_the_levels():
+    values = np.array([np.nan, -np.inf, np.inf, -2.0, 1.0, 0.0], np.float32)
+    index_map = np.arange(6).reshape(2, 3)
+    canvas, levels, is_signed = run(values, index_map)
+    expected, expected_levels, _ = reference(values, index_map, "auto")
+    assert is_signed  # -inf is negative
+    assert levels == (-2.0, 2.0)  # from the finite values only
+    np.testing.assert_array_equal(canvas[:2, :3], expected)
+    assert (canvas[0, 0] == 0).all()  # NaN: transparent
+    np.testing.assert_array_equal(canvas[0, 1], SIGNED_LUT[0])  # -inf: the first colour
+    np.testing.assert_array_equal(canvas[0, 2], SIGNED_LUT[-1])  # +inf: the last
+
+
+@pytest.mark.parametrize("values, signed, levels", [
+    (np.zeros(4), "auto", (0.0, FLOOR)),  # a dead ReLU layer
+    (np.zeros(4), "always", (-FLOOR, FLOOR)),
+    (np.full(4, np.nan), "auto", (0.0, 1.0)),
+    (np.full(4, np.nan), "always", (-FLOOR, FLOOR)),
+    (np.array([3.0, 3.0, 3.0, 3.0]), "auto", (0.0, 3.0)),
+])
+def test_degenerate_maps_still_get_levels(values, signed, levels):
+    index_map = np.arange(4).reshape(1, 4)
+    canvas, got, _ = run(values, index_map, signed)
+    assert got == levels
+    expected, _, _ = reference(values, index_map, signed)
+    np.testing.assert_array_equal(canvas[:1, :4], expected)
+
+
+def test_float64_values_are_coloured_as_float32():
+    values = np.linspace(-1, 1, 12)  # float64
+    index_map = np.arange(12).reshape(3, 4)
+    canvas, _, _ = run(values, index_map)
+    expected, _, _ = reference(values.astype(np.float32), index_map, "auto")
+    np.testing.assert_array_equal(canvas[:3, :4], expected)
+
+
+def test_bad_arguments_are_refused_in_words():
+    values = np.ones(4, np.float32)
+    index_map = np.arange(4).reshape(2, 2)
+    out = np.zeros((2, 2), np.uint32)
+    with pytest.raises(ValueError, match="uint32"):
+        colour_map_into(np.zeros((2, 2), np.float32), values, index_map, SIGNED_LUT, UNSIGNED_LUT)
+    with pytest.raises(ValueError, match="shape"):
+        colour_map_into(np.zeros((3, 2), np.uint32), values, index_map, SIGNED_LUT, UNSIGNED_LUT)
+    with pytest.raises(ValueError, match="outside"):
+        colour_map_into(out, values, index_map + 1, SIGNED_LUT, UNSIGNED_LUT)
+    with pytest.raises(ValueError, match="colour table"):
+        colour_map_into(out, values, index_map, SIGNED_LUT[:, :3], UNSIGNED_LUT)
+    with pytest.raises(ValueError, match="signed"):
+        colour_map_into(out, values, index_map, SIGNED_LUT, UNSIGNED_LUT, signed="never")
