@@ -402,10 +402,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self._val_epochs.clear()
         self._last_eval = None
         self._last_snapshot = None
-        self.controls.progress.setValue(0)
-        self.controls.progress.setFormat("epoch -")
-        self.controls.info.setText("Not trained yet.")
-        self.controls.info.setStyleSheet("")
+        self.controls.clear_progress()
 
     # ------------------------------------------------------------------ worker
     def _ensure_worker(self, running: bool = False) -> TrainingWorker | None:
@@ -663,8 +660,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         if not self._from_current_worker():
             return
         self._set_state("diverged")
-        self.controls.info.setText(message)
-        self.controls.info.setStyleSheet("color: #b2182b;")
+        self.controls.show_message(message)
         self.status_message.emit(message)
 
     @pyqtSlot(str)

@@ -15,11 +15,12 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
 )
+
+from gui.widgets.live_text import LiveLabel, LiveProgressBar
 
 __all__ = ["TrainingSettings", "TrainingControls", "format_duration"]
 
@@ -124,13 +125,18 @@ class TrainingControls(QGroupBox):
             b.clicked.connect(sig)
         layout.addLayout(buttons)
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFormat("epoch -")
+        # live: speed, time left and learning rate, up to 7 times a second, drawn
+        # without relayouts (see gui/widgets/live_text.py)
+        self.progress = LiveProgressBar("epoch -")
         layout.addWidget(self.progress)
-        self.info = QLabel("Not trained yet.")
-        self.info.setWordWrap(True)
+        self.info = LiveLabel("Not trained yet.")
         layout.addWidget(self.info)
+        # rare and possibly long: why training stopped (hidden when there is nothing to say)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #b2182b;")
+        self.message.hide()
+        layout.addWidget(self.message)
 
         self.lr.valueChanged.connect(self.lr_changed)
         self.epochs.valueChanged.connect(self.epochs_changed)
@@ -180,9 +186,19 @@ class TrainingControls(QGroupBox):
                      seconds_left: float | None, steps_per_second: float,
                      lr: float | None = None) -> None:
         """epoch_number counts from 1; epoch_progress is 0..1 through that epoch."""
-        self.progress.setValue(int(round(1000 * min(max(epoch_progress, 0.0), 1.0))))
-        self.progress.setFormat(f"epoch {epoch_number} of {epochs}: {epoch_progress:.0%}")
+        self.progress.show_progress(epoch_progress,
+                                    f"epoch {epoch_number} of {epochs}: {epoch_progress:.0%}")
         speed = f"{steps_per_second:.0f} batches/s" if steps_per_second > 0 else ""
         left = f", about {format_duration(seconds_left)} left" if seconds_left else ""
         rate = f"; learning rate now {lr:.2g}" if lr is not None else ""
         self.info.setText(f"{speed}{left}{rate}" if speed else f"paused{rate}")
+
+    def clear_progress(self) -> None:
+        self.progress.show_progress(0.0, "epoch -")
+        self.info.setText("Not trained yet.")
+        self.show_message("")
+
+    def show_message(self, text: str) -> None:
+        """Why training stopped, in red under the progress ("" hides it)."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))

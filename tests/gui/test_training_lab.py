@@ -211,8 +211,9 @@ def test_diverging_run_shows_its_message(qtbot, lab):
     lab.controls.epochs.setValue(50)
     click(qtbot, lab.controls.start_button)
     qtbot.waitUntil(lambda: lab.state == "diverged", timeout=60000)
-    assert "diverged" in lab.controls.info.text()
-    assert "learning rate" in lab.controls.info.text()
+    message = lab.controls.message
+    assert not message.isHidden()
+    assert "diverged" in message.text() and "learning rate" in message.text()
     assert not lab.controls.resume_button.isEnabled()
     assert not lab.controls.step_button.isEnabled()
     for p in lab.trainer.network.parameters():

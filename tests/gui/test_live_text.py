@@ -1,0 +1,90 @@
+"""LiveProgressBar and LiveLabel: live numbers without synchronous repaints or relayouts."""
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
+
+from gui.widgets.live_text import LiveLabel, LiveProgressBar
+
+
+class LayoutRequests(QObject):
+    """Counts the LayoutRequest events a widget receives."""
+
+    def __init__(self, widget):
+        super().__init__()
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def pixels(widget) -> np.ndarray:
+    """The widget as rendered, (H, W, 3) uint8."""
+    image = widget.grab().toImage()
+    image = image.convertToFormat(image.Format.Format_RGB888)
+    ptr = image.constBits()
+    ptr.setsize(image.sizeInBytes())
+    rows = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+
+@pytest.fixture
+def panel(qtbot):
+    panel = QWidget()
+    layout = QVBoxLayout(panel)
+    bar, label, other = LiveProgressBar("epoch -"), LiveLabel("Not trained yet."), QLabel("x")
+    for w in (bar, label, other):
+        layout.addWidget(w)
+    qtbot.addWidget(panel)
+    panel.resize(400, 120)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel, bar, label, other
+
+
+def test_progress_bar_fills_the_fraction_it_is_given(panel):
+    _, bar, _, _ = panel
+    bar.show_progress(0.0, "")
+    empty = pixels(bar)
+    bar.show_progress(0.5, "")
+    half = pixels(bar)
+    assert bar.fraction() == 0.5 and bar.text() == ""
+    row = bar.height() // 2
+    changed = np.any(half[row] != empty[row], axis=1)  # (W,) columns that were filled
+    columns = np.flatnonzero(changed)
+    # the filled part starts at the left and ends near the middle (within the frame)
+    assert columns.size and columns.min() < 0.1 * bar.width()
+    assert 0.4 * bar.width() < columns.max() < 0.6 * bar.width()
+    bar.show_progress(2.0, "clamped")
+    assert bar.fraction() == 1.0 and bar.text() == "clamped"
+
+
+def test_live_label_text_changes_never_relayout_its_panel(panel, qtbot):
+    QApplication.sendPostedEvents()
+    widget, _, label, other = panel
+    requests = LayoutRequests(widget)
+    height = label.sizeHint().height()
+    for k in range(5):
+        label.setText(f"{100 + 37 * k} batches/s, about {k} s left" * (k + 1))
+        QApplication.sendPostedEvents()  # deliver any LayoutRequest now
+    assert label.text().startswith("248 batches/s")
+    assert label.sizeHint().height() == height
+    assert requests.count == 0
+    # a QLabel in the same panel does ask for a new layout: the counter works
+    other.setText("a much longer text than before")
+    qtbot.waitUntil(lambda: requests.count > 0, timeout=2000)
+
+
+def test_live_label_draws_its_text_in_the_colour_it_is_given(panel):
+    _, _, label, _ = panel
+    label.setText("██████")
+    label.set_colour("#ff0000")
+    red = pixels(label).reshape(-1, 3)
+    assert np.any((red[:, 0] > 200) & (red[:, 1] < 60) & (red[:, 2] < 60))
+    label.set_colour(None)
+    plain = pixels(label).reshape(-1, 3)
+    assert not np.any((plain[:, 0] > 200) & (plain[:, 1] < 60) & (plain[:, 2] < 60))
