@@ -247,7 +247,10 @@ class CurvesView(pg.GraphicsLayoutWidget):
             _outward_ticks(plot)
             # loss falls and accuracy rises: keep each legend where its curves are not
             plot.addLegend(offset=(-10, 10) if key == "loss" else (-10, -10))
-            self._items[key, "raw"] = _curve(plot, pg.mkPen((31, 119, 180, 70)))
+            raw = _curve(plot, pg.mkPen((31, 119, 180, 70)))
+            # redrawn on every 4th frame only: the other frames paint it from a pixmap
+            raw.setCacheMode(raw.CacheMode.DeviceCoordinateCache)
+            self._items[key, "raw"] = raw
             self._items[key, "smooth"] = _curve(plot, pg.mkPen((8, 48, 107)),
                                                 "training (smoothed)")
             val = plot.plot(pen=pg.mkPen((214, 39, 40), width=2), symbol="o", symbolSize=7,

@@ -153,6 +153,11 @@ def test_short_training_run_raises_validation_accuracy(qtbot, lab):
     confusion = lab._last_eval.result.confusion
     assert confusion.sum() == 200
     assert np.trace(confusion) / 200 == pytest.approx(acc[-1])
+    # the Validation tab draws it when it is shown (hidden, it is not redrawn every epoch)
+    lab.tabs.setCurrentIndex(2)
+    texts = lab.confusion._texts
+    shown = [[texts[r * 10 + c].toPlainText() for c in range(10)] for r in range(10)]
+    assert shown == [[str(n) if n else "" for n in row] for row in confusion]
 
 
 def test_pause_stops_the_steps_and_step_trains_one(qtbot, lab):
