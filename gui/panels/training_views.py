@@ -197,7 +197,7 @@ def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS,
             keep = np.append(keep, n - 1)  # the newest point is always drawn
         return x[keep], y[keep]
     k = -(-2 * n // max_points)  # two drawn points per bin
-    m = n // k * k
+    m = (n - 1) // k * k  # whole bins; the tail (at least the newest point) stays as it is
     bins = y[:m].reshape(-1, k)  # (n // k, k)
     xs = np.repeat(x[:m:k], 2)
     ys = np.stack([bins.min(axis=1), bins.max(axis=1)], axis=1).reshape(-1)  # min, max, ...
@@ -468,8 +468,10 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         image = mosaic(tiles, cols=cols)
         self.values = image
         self.levels = symmetric_levels(image)
-        self.item.setImage(rgba_image(image, self.levels, _DIVERGING), autoLevels=False,
-                           levels=None)
+        rgba = rgba_image(image, self.levels, _DIVERGING)
+        shown = self.item.image
+        if shown is None or not np.array_equal(shown, rgba):  # late in training most
+            self.item.setImage(rgba, autoLevels=False, levels=None)  # frames change no colour
         self._updates += 1
         if self._updates % self.LABEL_EVERY == 1 or self._shape != image.shape:
             text = f"First layer: {F} kernels {C}×{KH}×{KW}<br>max |w| = {self.levels[1]:.2f}"
@@ -746,16 +748,25 @@ class ProbabilityView(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=self._x, height=np.zeros(classes), width=0.7,
                                     brush=(146, 197, 222))
         self._title = "Prediction"
+        self._shown: np.ndarray | None = None  # the heights drawn
         self.plot_item.addItem(self.bars)
 
     _BEST = pg.mkBrush((178, 24, 43))
     _OTHER = pg.mkBrush((146, 197, 222))
+    # a thousandth of the axis is under a pixel on any screen: smaller changes are not
+    # redrawn (a trained network's probe probabilities barely move from frame to frame,
+    # and rebuilding and painting the bars cost ~0.4 ms of every frame)
+    VISIBLE_CHANGE = 1e-3
 
     def set_probabilities(self, probabilities: np.ndarray, label: int | None = None) -> None:
         p = np.asarray(probabilities, dtype=np.float64)
         best = int(np.argmax(p))
-        brushes = [self._BEST if k == best else self._OTHER for k in range(p.shape[0])]
-        self.bars.setOpts(height=p, brushes=brushes)
+        shown = self._shown
+        if (shown is None or shown.shape != p.shape or best != int(np.argmax(shown))
+                or np.max(np.abs(p - shown)) >= self.VISIBLE_CHANGE):
+            brushes = [self._BEST if k == best else self._OTHER for k in range(p.shape[0])]
+            self.bars.setOpts(height=p, brushes=brushes)
+            self._shown = p
         truth = "" if label is None else f", true {label}"
         title = f"Prediction: {best} ({p[best]:.0%}){truth}"
         if title != self._title:  # the title's rich-text layout only when it reads differently
