@@ -169,6 +169,7 @@ def ema(values: np.ndarray, start: float | None, alpha: float) -> tuple[np.ndarr
 
 # -- curves ------------------------------------------------------------------------
 MAX_CURVE_POINTS = 1000  # about one drawn point per pixel of a wide plot
+TAIL_FRACTION = 25  # a growing curve's live tail spans up to 1/25 of the x axis
 
 
 def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS,
@@ -212,6 +213,47 @@ def _curve(plot: pg.PlotItem, pen, name: str | None = None) -> pg.PlotCurveItem:
     return item
 
 
+class GrowingCurve:
+    """A curve that only grows at its end, drawn as two items: a body that is
+    redrawn rarely (and painted from a pixmap in between) and a short live tail.
+
+    A frame then repaints only the small box around the newest points instead of
+    the whole plot. The body takes over the tail whenever the tail spans more
+    than ``tail_span`` along x (its own :func:`thin` keeps it at ~1 point per pixel).
+    """
+
+    def __init__(self, plot: pg.PlotItem, pen, name: str | None = None,
+                 envelope: bool = False, tail_span: float = 4.0, capacity: int = 1024):
+        self.series = Series(capacity)
+        self.body = _curve(plot, pen, name)
+        self.body.setCacheMode(self.body.CacheMode.DeviceCoordinateCache)
+        self.tail = _curve(plot, pen)
+        self.envelope = envelope
+        self.tail_span = tail_span
+        self._start = 0  # the tail draws points [_start, n); the body [0, _start]
+
+    def extend(self, x, y) -> None:
+        self.series.extend(x, y)
+
+    def clear(self) -> None:
+        self.series.clear()
+        self._start = 0
+        self.redraw(full=True)
+
+    def getData(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802 - like pyqtgraph's items
+        """Every point of the curve (drawn thinned)."""
+        return self.series.view()
+
+    def redraw(self, full: bool = False) -> None:
+        x, y = self.series.view()
+        n = x.shape[0]
+        if full or self._start >= n or x[-1] - x[self._start] > self.tail_span:
+            self._start = max(n - 1, 0)  # the body takes every point; the tail restarts
+            self.body.setData(*thin(x[:self._start + 1], y[:self._start + 1],
+                                    envelope=self.envelope))
+        self.tail.setData(x[self._start:], y[self._start:])
+
+
 class CurvesView(pg.GraphicsLayoutWidget):
     """Loss and accuracy: training per iteration (raw, faint, and smoothed) and
     validation per epoch (dots)."""
@@ -226,50 +268,52 @@ class CurvesView(pg.GraphicsLayoutWidget):
         self.acc_plot.setXLink(self.loss_plot)
         self.acc_plot.setYRange(0, 1, padding=0.02)
         self.acc_plot.setLabel("bottom", "iteration")
-        self._series = {}
-        self._items = {}
+        self._curves: dict[tuple[str, str], GrowingCurve] = {}
+        self._val: dict[str, Series] = {}
+        self._val_items: dict[str, pg.PlotDataItem] = {}
         self._ema = {"loss": None, "acc": None}
-        # Cost per frame matters (the GUI thread holds the GIL that the training
-        # thread needs between kernels): no grid (its lines are re-rendered on every
-        # repaint), 1-pixel pens for the long curves (thick lines are several times
-        # slower to rasterise), bare curve items with at most ~1 drawn point per
-        # pixel, ticks outside the plot area (inward ticks put the axes inside the
-        # region a new curve point repaints), validation dots cached as pixmaps
-        # (they change once an epoch), and x and y ranges that change only when the
-        # planned run does or a loss goes above the top (y auto-range moved the axis,
-        # and so repainted the whole plot, on nearly every frame).
+        # Cost per frame matters (every millisecond the GUI thread computes is, on
+        # two cores, about a millisecond the training threads wait): no grid (its
+        # lines are re-rendered on every repaint), 1-pixel pens for the long curves
+        # (thick lines are several times slower to rasterise), bare curve items with
+        # at most ~1 drawn point per pixel, long curves as a cached body and a short
+        # live tail (GrowingCurve), ticks outside the plot area (inward ticks put the
+        # axes inside the region a new point repaints), validation dots cached as
+        # pixmaps (they change once an epoch), and x and y ranges that change only
+        # when the planned run does or a loss goes above the top (y auto-range moved
+        # the axis, and so repainted the whole plot, on nearly every frame).
         self.loss_plot.enableAutoRange(x=False, y=False)
         self._loss_top = 0.0
         self._grow_loss_range(np.array([1.0]))
         self._planned = 100
-        self._frames = 0
         for key, plot in (("loss", self.loss_plot), ("acc", self.acc_plot)):
             _outward_ticks(plot)
             # loss falls and accuracy rises: keep each legend where its curves are not
             plot.addLegend(offset=(-10, 10) if key == "loss" else (-10, -10))
-            raw = _curve(plot, pg.mkPen((31, 119, 180, 70)))
-            # redrawn on every 4th frame only: the other frames paint it from a pixmap
-            raw.setCacheMode(raw.CacheMode.DeviceCoordinateCache)
-            self._items[key, "raw"] = raw
-            self._items[key, "smooth"] = _curve(plot, pg.mkPen((8, 48, 107)),
-                                                "training (smoothed)")
+            self._curves[key, "raw"] = GrowingCurve(plot, pg.mkPen((31, 119, 180, 70)),
+                                                    envelope=True)
+            self._curves[key, "smooth"] = GrowingCurve(plot, pg.mkPen((8, 48, 107)),
+                                                       "training (smoothed)")
             val = plot.plot(pen=pg.mkPen((214, 39, 40), width=2), symbol="o", symbolSize=7,
                             symbolBrush=(214, 39, 40), name="validation")
             for part in (val.curve, val.scatter):
                 part.setCacheMode(part.CacheMode.DeviceCoordinateCache)
-            self._items[key, "val"] = val
-            for kind in ("raw", "smooth", "val"):
-                self._series[key, kind] = Series()
+            self._val_items[key] = val
+            self._val[key] = Series(64)
         self.set_planned_iterations(self._planned)
 
     def set_planned_iterations(self, total: int) -> None:
         """The x axis spans the planned run (it grows if training goes further)."""
         self._planned = max(1, int(total))
         self.loss_plot.setXRange(0, self._planned, padding=0.02)
+        for curve in self._curves.values():
+            curve.tail_span = self._planned / TAIL_FRACTION
 
     def clear_data(self) -> None:
-        for s in self._series.values():
-            s.clear()
+        for curve in self._curves.values():
+            curve.clear()
+        for series in self._val.values():
+            series.clear()
         self._ema = {"loss": None, "acc": None}
         self._loss_top = 0.0
         self._grow_loss_range(np.array([1.0]))
@@ -290,39 +334,39 @@ class CurvesView(pg.GraphicsLayoutWidget):
         for key, values in (("loss", losses), ("acc", accuracies)):
             values = np.asarray(values, dtype=np.float64)
             smooth, self._ema[key] = ema(values, self._ema[key], self.SMOOTHING)
-            self._series[key, "raw"].extend(iterations, values)
-            self._series[key, "smooth"].extend(iterations, smooth)
+            self._curves[key, "raw"].extend(iterations, values)
+            self._curves[key, "smooth"].extend(iterations, smooth)
             if key == "loss":
                 self._grow_loss_range(values)
         if iterations[-1] > self._planned:  # past the plan: extend by a quarter at a time
             self.set_planned_iterations(int(iterations[-1] * 1.25))
-        # the faint per-batch curve costs as much as everything else on this tab:
-        # it is redrawn on every 4th frame only (the smoothed curve on every frame)
-        if not redraw:
-            return
-        self._frames += 1
-        self._redraw(("raw", "smooth") if self._frames % 4 == 1 else ("smooth",))
+        if redraw:
+            for curve in self._curves.values():
+                curve.redraw()
 
     def add_validation(self, iteration: int, loss: float, accuracy: float) -> None:
-        self._series["loss", "val"].extend([iteration], [loss])
-        self._series["acc", "val"].extend([iteration], [accuracy])
+        self._val["loss"].extend([iteration], [loss])
+        self._val["acc"].extend([iteration], [accuracy])
         self._grow_loss_range(np.array([loss], dtype=np.float64))
-        self._redraw(("val",))
+        for key, item in self._val_items.items():
+            item.setData(*self._val[key].view())
 
     def refresh(self) -> None:
         """Redraw every curve (after a pause, so that nothing lags behind)."""
         self._redraw()
 
-    def validation_accuracies(self) -> np.ndarray:
-        return self._series["acc", "val"].view()[1].copy()
+    def curve(self, key: str, kind: str) -> GrowingCurve:
+        """key "loss" or "acc"; kind "raw" (every batch) or "smooth"."""
+        return self._curves[key, kind]
 
-    def _redraw(self, kinds=("raw", "smooth", "val")) -> None:
-        for key in ("loss", "acc"):
-            for kind in kinds:
-                x, y = self._series[key, kind].view()
-                if kind != "val":
-                    x, y = thin(x, y, envelope=kind == "raw")
-                self._items[key, kind].setData(x, y)
+    def validation_accuracies(self) -> np.ndarray:
+        return self._val["acc"].view()[1].copy()
+
+    def _redraw(self) -> None:
+        for curve in self._curves.values():
+            curve.redraw(full=True)
+        for key, item in self._val_items.items():
+            item.setData(*self._val[key].view())
 
 
 def _outward_ticks(plot: pg.PlotItem) -> None:
@@ -345,8 +389,7 @@ class GradNormView(pg.PlotWidget):
         self.plot_item.setLabel("bottom", "iteration")
         _outward_ticks(self.plot_item)
         self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=2)
-        self._curves: dict[str, pg.PlotCurveItem] = {}
-        self._series: dict[str, Series] = {}
+        self._curves: dict[str, GrowingCurve] = {}  # fed log10 of the norms
         # y spans whole decades and only grows: auto-range moved the axis (and so
         # repainted the whole plot) on nearly every frame
         self.plot_item.enableAutoRange(x=False, y=False)
@@ -358,27 +401,28 @@ class GradNormView(pg.PlotWidget):
     def set_planned_iterations(self, total: int) -> None:
         self._planned = max(1, int(total))
         self.plot_item.setXRange(0, self._planned, padding=0.02)
+        for curve in self._curves.values():
+            curve.tail_span = self._planned / TAIL_FRACTION
 
     def build(self, names) -> None:
         """One curve per layer with parameters (created here, updated in place later)."""
-        for item in self._curves.values():
-            self.plot_item.removeItem(item)
+        for curve in self._curves.values():
+            self.plot_item.removeItem(curve.body)
+            self.plot_item.removeItem(curve.tail)
         self.legend.clear()
         self._curves.clear()
-        self._series.clear()
         for name in names:
             self._add_curve(name)
 
     def _add_curve(self, name: str) -> None:
         colour = LAYER_COLOURS[len(self._curves) % len(LAYER_COLOURS)]
-        self._curves[name] = _curve(self.plot_item, pg.mkPen(colour), name)
-        self._series[name] = Series(256)
+        self._curves[name] = GrowingCurve(self.plot_item, pg.mkPen(colour), name,
+                                          envelope=True, tail_span=self._planned / TAIL_FRACTION,
+                                          capacity=256)
 
     def clear_data(self) -> None:
-        for s in self._series.values():
-            s.clear()
-        for c in self._curves.values():
-            c.setData([], [])
+        for curve in self._curves.values():
+            curve.clear()
         self._decades = None
 
     def _grow_decades(self, logs: np.ndarray) -> None:
@@ -401,16 +445,18 @@ class GradNormView(pg.PlotWidget):
                 self._add_curve(name)  # a layer the summary did not list: still shown
             if math.isfinite(value) and value > 0:
                 logs.append(math.log10(value))
-                self._series[name].extend([iteration], logs[-1:])
+                self._curves[name].extend([iteration], logs[-1:])
         self._grow_decades(np.array(logs))
         if iteration > self._planned:
             self.set_planned_iterations(int(iteration * 1.25))
         if redraw:
-            self.refresh()
+            for curve in self._curves.values():
+                curve.redraw()
 
     def refresh(self) -> None:
-        for name, curve in self._curves.items():
-            curve.setData(*thin(*self._series[name].view(), envelope=True))
+        """Redraw every curve whole (after the tab was hidden)."""
+        for curve in self._curves.values():
+            curve.redraw(full=True)
 
 
 # -- image views ---------------------------------------------------------------------

@@ -11,11 +11,18 @@ second by default) and flow-controlled: a new frame is sent only after the GUI
 called :meth:`TrainingWorker.frame_consumed` for the previous one, so a slow
 redraw never piles up queued signals; steps taken in between are not lost, they
 travel in the next frame's history arrays.
+
+Validation after each epoch runs on a copy of the weights in a background thread
+at the lowest CPU priority (:class:`_BackgroundValidation`), so it uses the time
+the training threads leave idle instead of stopping training for it.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -156,6 +163,7 @@ class TrainingWorker(QThread):
         self._rate = 0.0
         self._rate_mark = (time.perf_counter(), 0)
         self._last_result = None
+        self._validation = _BackgroundValidation(trainer, self.evaluated.emit, self.failed.emit)
 
     # -- commands (any thread) ---------------------------------------------------
     def pause(self) -> None:
@@ -208,6 +216,8 @@ class TrainingWorker(QThread):
         except Exception as err:  # noqa: BLE001 - reported to the learner, not swallowed
             self._running = False
             self.failed.emit(f"training stopped by an error: {type(err).__name__}: {err}")
+        finally:
+            self._validation.wait()  # the thread ends with its last evaluation delivered
 
     def _loop(self) -> None:
         trainer = self._trainer
@@ -294,10 +304,11 @@ class TrainingWorker(QThread):
         self._history.accuracies.append(result.accuracy)
         self._update_rate()
         if trainer.epoch > epoch_before:
-            self._evaluate()
+            self._validation.start(trainer.epoch, trainer.iteration, trainer.network.get_state())
             if trainer.epoch >= self._target_epochs and self._running:
                 self._running = False
                 self._frame_due = True
+                self._validation.wait()  # its result reaches the GUI before "finished"
                 self.finished_training.emit(
                     f"Finished {trainer.epoch} epoch(s); raise Epochs and press Resume to go on.")
 
@@ -327,6 +338,7 @@ class TrainingWorker(QThread):
             self._rate_mark = (now, self._trainer.iteration)
 
     def _evaluate(self) -> None:
+        """Evaluate now, in this thread (epoch 0, before any training)."""
         trainer = self._trainer
         self.evaluated.emit(EpochResult(trainer.epoch, trainer.iteration, trainer.evaluate()))
 
@@ -371,3 +383,66 @@ def _set_thread_count(requested: int | None, live_views: bool) -> None:
     if requested is None:
         requested = available
     numba.set_num_threads(int(min(max(requested, 1), available)))
+
+
+class _BackgroundValidation:
+    """Validation of the weights an epoch ended with, in a background thread.
+
+    The thread evaluates a copy of the weights (training goes on changing the
+    originals) with one Numba thread at the lowest CPU priority (nice 19 on Linux,
+    where priorities are per thread): on two cores the training threads leave
+    about a third of the second core idle (while the first runs the Python between
+    kernels), and the validation runs there instead of holding training up; in the
+    same thread it cost training 3-4 % of its speed (benchmarks/bench_gui.py). At
+    nice 19 it still gets a share of a machine that other programs keep busy, so
+    it never starves. One validation at a time: the next epoch's waits for it.
+    """
+
+    def __init__(self, trainer, emit, fail):
+        self._trainer = trainer
+        self._emit, self._fail = emit, fail
+        self._network = None  # a second Network with the same layers, made on first use
+        self._thread: threading.Thread | None = None
+
+    def start(self, epoch: int, iteration: int, state: dict) -> None:
+        """Validate ``state`` (a copy of the weights after ``epoch``) in the background."""
+        self.wait()
+        if self._trainer.val_x is None:
+            return  # nothing to validate on
+        self._thread = threading.Thread(target=self._run, args=(epoch, iteration, state),
+                                        name="Validation", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the running validation (if any) has delivered its result."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self, epoch: int, iteration: int, state: dict) -> None:
+        from engine.network import Network
+        from engine.training import evaluate_network
+
+        _lowest_priority()
+        _set_thread_count(1, False)
+        trainer = self._trainer
+        try:
+            if self._network is None:
+                net = trainer.network
+                self._network = Network(net.spec, input_shape=net.input_shape)
+            self._network.set_state(state)
+            result = evaluate_network(self._network, trainer.val_x, trainer.val_y)
+        except Exception as err:  # noqa: BLE001 - reported to the learner, not swallowed
+            self._fail(f"validation failed: {type(err).__name__}: {err}")
+            return
+        self._emit(EpochResult(epoch, iteration, result))
+
+
+def _lowest_priority() -> None:
+    """The calling thread yields the CPU to every other (Linux only; elsewhere the
+    priority is per process, and nothing changes)."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError:
+            pass  # not allowed here: validation then runs at normal priority

@@ -291,7 +291,7 @@ def test_hidden_curves_catch_up_when_their_tab_is_shown(qtbot, lab):
         click(qtbot, lab.controls.step_button)
         wait_frame(qtbot, lab, lambda f, k=k: f.iteration == k)
     lab.tabs.setCurrentIndex(0)
-    x, loss = lab.curves._items["loss", "raw"].getData()
+    x, loss = lab.curves.curve("loss", "raw").getData()
     np.testing.assert_array_equal(x, [1, 2, 3])
     low, high = lab.curves.loss_plot.viewRange()[1]
     assert low <= 0 and high >= loss.max()  # the loss axis starts at 0 and holds every loss

@@ -209,3 +209,47 @@ def test_save_to_an_impossible_path_reports_the_error(qtbot, small_data, tmp_pat
     with qtbot.waitSignal(w.saved, timeout=10000) as blocker:
         w.save_model(str(bad))
     assert blocker.args[0] == str(bad) and blocker.args[1]
+
+
+def test_each_epoch_is_validated_on_a_copy_in_a_low_priority_thread(qtbot, small_data,
+                                                                     worker_factory,
+                                                                     monkeypatch):
+    import os
+    import sys
+    import threading
+
+    import engine.training
+
+    calls = []
+    real = engine.training.evaluate_network
+
+    def recording(network, x, y, batch_size=64):
+        thread = threading.current_thread()
+        nice = (os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+                if sys.platform.startswith("linux") else None)
+        weights = network.layers[0].params["w"].copy()
+        calls.append((thread.name, nice, network, weights))
+        return real(network, x, y, batch_size)
+
+    monkeypatch.setattr(engine.training, "evaluate_network", recording)
+    trainer = make_trainer(small_data)
+    w = worker_factory(trainer, small_data[2][0], target_epochs=3, running=True)
+    log = FrameLog(w)
+    with qtbot.waitSignal(w.finished_training, timeout=60000):
+        w.start()
+    # every validation arrived, in order, before "finished"
+    assert [e.epoch for e in log.evals] == [0, 1, 2, 3]
+    assert [e.iteration for e in log.evals] == [0, 8, 16, 24]
+    background = calls[1:]  # epoch 0 is evaluated by the worker itself, before training
+    assert calls[0][0] != "Validation"
+    assert [c[0] for c in background] == ["Validation"] * 3
+    if sys.platform.startswith("linux"):
+        assert all(c[1] == 19 for c in background)
+    # on a copy of the network, holding the weights of its epoch's end: the last one
+    # (training stopped there) gives exactly what the trainer's own network gives
+    assert all(c[2] is not trainer.network for c in background)
+    np.testing.assert_array_equal(background[-1][3], trainer.network.layers[0].params["w"])
+    assert not np.array_equal(background[0][3], background[-1][3])
+    final = trainer.evaluate()
+    np.testing.assert_array_equal(log.evals[-1].result.predictions, final.predictions)
+    assert log.evals[-1].result.loss == pytest.approx(final.loss, rel=1e-6)
