@@ -90,6 +90,11 @@ class Snapshot:
     loss: float = 0.0
     iteration: int = 0
 
+    @property
+    def has_maps(self) -> bool:
+        """False for a snapshot taken with ``maps=False`` (kernels and norms only)."""
+        return bool(self.activations)
+
 
 def shift_images(x, rng: np.random.Generator, max_shift: int = MAX_SHIFT) -> np.ndarray:
     """Shift every image by a random whole number of pixels, filling with zeros.
@@ -286,19 +291,26 @@ class Trainer:
             x, y = self._check_data(x, y, "evaluation")
         return evaluate_network(self.network, x, y, batch_size)
 
-    def snapshot(self, probe, label: int | None = None) -> Snapshot:
+    def snapshot(self, probe, label: int | None = None, maps: bool = True) -> Snapshot:
         """Kernels, activations, deltas, probabilities and gradient norms for one probe image.
 
         Parameters
         ----------
         probe : (C, H, W) image
         label : the true class; None uses the predicted class for the deltas
+        maps : False skips the probe's forward and backward pass: only the kernels
+            and the gradient norms are filled (activations and deltas empty,
+            probabilities of length 0), for views that show nothing else
         """
         net = self.network
         probe = np.asarray(probe, dtype=np.float32)
         if probe.shape != net.input_shape:
             raise GeometryError(f"the probe image must have shape {net.input_shape}, "
                                 f"not {probe.shape}")
+        if not maps:
+            return Snapshot(kernels=self._first_kernels(), activations=[], deltas=[],
+                            probabilities=np.zeros(0, np.float32),
+                            grad_norms=dict(self._grad_norms), iteration=self.iteration)
         logits, caches, activations = net.forward_pure(probe[None], training=False)
         probabilities = softmax(logits)[0]
         predicted = int(np.argmax(probabilities))

@@ -415,6 +415,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         # deleted (deleteLater in _stop_worker, after its queued signals are delivered)
         w = TrainingWorker(self.trainer, probe, label, epochs, running=running,
                            frame_interval=FRAME_INTERVAL, live_views=self._live_views,
+                           maps=self._maps_shown(),
                            schedule=self.controls.settings().schedule,
                            total_iterations=epochs * self.trainer.iterations_per_epoch,
                            parent=self)
@@ -611,11 +612,18 @@ class TrainingLab(ModelFilesMixin, QWidget):
         if index == TAB_CURVES:  # catch up on the points stored while hidden
             self.curves.refresh()
             self.grad_view.refresh()
+        if self._worker is not None:
+            self._worker.set_maps(self._maps_shown())
         if index == TAB_VALIDATION:
             self._show_validation()
         if index == TAB_DRAW and self._probe[1] is not None and not self.canvas.is_empty():
             self._drawing_to_probe()  # back on the canvas: the drawing is the probe again
         self._redraw_visible()
+
+    def _maps_shown(self) -> bool:
+        """Whether the visible tab shows the probe's maps and probabilities (the
+        Curves and Validation tabs do not: their frames skip the probe's pass)."""
+        return self.tabs.currentIndex() in (TAB_PROBE, TAB_DRAW)
 
     def _redraw_visible(self) -> None:
         """Only the visible tab's items are redrawn: hidden ones catch up when shown."""
@@ -626,6 +634,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         if tab == TAB_CURVES:
             if snap.kernels.shape[0]:
                 self.kernels_view.set_kernels(snap.kernels)
+        elif not snap.has_maps:
+            return  # the worker sends a snapshot with maps next (see _tab_changed)
         elif tab == TAB_PROBE:
             self.feature_maps.update_maps(snap.activations)
             self.delta_maps.update_maps(snap.deltas)

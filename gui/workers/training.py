@@ -118,6 +118,8 @@ class TrainingWorker(QThread):
         peak (the rate set by the learner) to 0 over ``total_iterations``.
     total_iterations : int or None
         Length of the cosine schedule (None: target_epochs epochs).
+    maps : bool
+        Snapshots with the probe's maps (see :meth:`set_maps`).
     compute_threads : int or None
         Numba threads for this worker's kernels. None: all of them, live views or
         not. On a quiet 2-core machine one thread trains at 62-67 % of the speed
@@ -138,7 +140,7 @@ class TrainingWorker(QThread):
                  running: bool = True, frame_interval: float = 0.04,
                  live_views: bool = True, schedule: str = "constant",
                  total_iterations: int | None = None, compute_threads: int | None = None,
-                 parent=None):
+                 maps: bool = True, parent=None):
         super().__init__(parent)
         self._trainer = trainer
         self._probe = np.ascontiguousarray(probe, dtype=np.float32)
@@ -148,6 +150,7 @@ class TrainingWorker(QThread):
         self._running = bool(running)
         self._frame_interval = float(frame_interval)
         self._live_views = bool(live_views)
+        self._maps = bool(maps)
         self._compute_threads = compute_threads
         self._peak_lr = float(trainer.optimizer.lr)
         self._schedule = schedule
@@ -190,6 +193,12 @@ class TrainingWorker(QThread):
         """Show ``probe`` (C, H, W) from now on; the next frame answers ``probe_id``."""
         image = np.array(probe, dtype=np.float32, copy=True)
         self._commands.put(("probe", (image, label, int(probe_id))))
+
+    def set_maps(self, maps: bool) -> None:
+        """Whether snapshots carry the probe's maps and probabilities (a forward and a
+        backward pass per frame) or only kernels and gradient norms; turning them on
+        sends a frame at once (also while paused)."""
+        self._commands.put(("maps", bool(maps)))
 
     def save_model(self, path: str) -> None:
         self._commands.put(("save", str(path)))
@@ -281,6 +290,9 @@ class TrainingWorker(QThread):
         elif name == "probe":
             self._probe, self._probe_label, self._probe_id = value
             self._frame_due = True
+        elif name == "maps":
+            self._frame_due = self._frame_due or (value and not self._maps)
+            self._maps = value
         elif name == "save":
             self._save(value)
         elif name == "ack":
@@ -345,7 +357,7 @@ class TrainingWorker(QThread):
     def _snapshot(self):
         if not self._live_views:
             return None
-        return self._trainer.snapshot(self._probe, self._probe_label)
+        return self._trainer.snapshot(self._probe, self._probe_label, maps=self._maps)
 
     def _send_frame(self) -> None:
         iterations, losses, accuracies = self._history.take()

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 
+from engine.geometry import GeometryError
 from engine.losses import softmax, softmax_cross_entropy
 from engine.network import Network
 from engine.optim import SGD
@@ -218,6 +219,18 @@ def test_snapshot_contents_match_an_independent_computation():
     assert np.any(t.network.layers[0].params["w"] != 0)
     assert set(snap.grad_norms) == {"conv1", "batchnorm1", "dense1"}
     assert all(v > 0 for v in snap.grad_norms.values())
+
+
+def test_snapshot_without_maps_has_only_kernels_and_gradient_norms():
+    t = _trainer()
+    t.step()
+    full, light = t.snapshot(t.val_x[0]), t.snapshot(t.val_x[0], maps=False)
+    assert full.has_maps and not light.has_maps
+    assert light.activations == [] and light.deltas == [] and light.probabilities.size == 0
+    np.testing.assert_array_equal(light.kernels, full.kernels)
+    assert light.grad_norms == full.grad_norms and light.iteration == full.iteration == 1
+    with pytest.raises(GeometryError):  # the probe is still checked
+        t.snapshot(t.val_x[0][:, :-1], maps=False)
 
 
 def test_snapshot_without_label_uses_prediction():

@@ -515,3 +515,19 @@ def test_probability_bars_are_redrawn_only_when_the_change_shows(qtbot):
     view.set_probabilities(flipped)
     np.testing.assert_array_equal(view.bars.opts["height"], flipped)
     assert view.plot_item.titleLabel.text.startswith("Prediction: 0")
+
+
+def test_frames_skip_the_probe_pass_unless_its_maps_are_shown(qtbot, lab):
+    from gui.panels.training_views import as_image
+
+    lab.tabs.setCurrentIndex(0)  # curves: kernels and gradient norms only
+    click(qtbot, lab.controls.step_button)
+    frame = wait_frame(qtbot, lab, lambda f: f.iteration == 1)
+    assert not frame.snapshot.has_maps and frame.snapshot.kernels.shape[0] == 4
+    assert lab.feature_maps.values("conv1") is None  # nothing drawn yet
+    lab.tabs.setCurrentIndex(1)  # paused: showing the maps asks for a frame with them
+    frame = wait_frame(qtbot, lab, lambda f: f.snapshot is not None and f.snapshot.has_maps)
+    assert frame.iteration == 1 and not frame.running
+    expected = lab.trainer.snapshot(lab.val_x[0], label=int(lab.val_y[0]))
+    np.testing.assert_allclose(lab.feature_maps.values("conv1"),
+                               as_image(dict(expected.activations)["conv1"]), rtol=1e-5)
