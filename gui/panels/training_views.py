@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, pyqtSignal
-from PyQt6.QtGui import QColor, QFont
+from PyQt6.QtCore import QPointF, QRectF, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QPainterPath
 
 from engine.colour import colour_map_into
 from gui.widgets.colormaps import diverging_lut, greys_lut, symmetric_levels
@@ -213,6 +213,63 @@ def _curve(plot: pg.PlotItem, pen, name: str | None = None) -> pg.PlotCurveItem:
     return item
 
 
+class LiveTail(pg.GraphicsObject):
+    """The short, changing end of a :class:`GrowingCurve`: one path, drawn with one pen.
+
+    Its bounding box is computed once per ``setData`` (and the pixel padding once
+    per view change); ``PlotCurveItem`` recomputes data bounds and pixel sizes in
+    Python whenever Qt asks for the box, some twenty times a frame, which made up
+    most of a frame's painting cost on the Curves tab.
+    """
+
+    PAD = 2  # pixels around the data for the pen
+
+    def __init__(self, pen):
+        super().__init__()
+        self._pen = pen
+        self._x = self._y = np.zeros(0)
+        self._path = QPainterPath()
+        self._data_rect = QRectF()
+        self._rect: QRectF | None = None  # padded; None: to be computed
+
+    def setData(self, x, y) -> None:  # noqa: N802 - pyqtgraph's name
+        self.prepareGeometryChange()
+        self._x, self._y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if self._x.size:
+            self._path = pg.arrayToQPath(self._x, self._y, connect="finite")
+            self._data_rect = self._path.boundingRect()
+        else:
+            self._path, self._data_rect = QPainterPath(), QRectF()
+        self._rect = None
+        self.update()
+
+    def getData(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802
+        return self._x, self._y
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: N802
+        values = self._x if ax == 0 else self._y
+        finite = values[np.isfinite(values)]
+        return (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+
+    def viewTransformChanged(self) -> None:  # noqa: N802
+        super().viewTransformChanged()
+        self.prepareGeometryChange()
+        self._rect = None
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        if self._rect is None:
+            if not self._x.size:
+                return QRectF()
+            pw, ph = self.pixelWidth(), self.pixelHeight()  # data units per pixel
+            self._rect = self._data_rect.adjusted(-self.PAD * pw, -self.PAD * ph,
+                                                  self.PAD * pw, self.PAD * ph)
+        return self._rect
+
+    def paint(self, painter, *args) -> None:
+        painter.setPen(self._pen)
+        painter.drawPath(self._path)
+
+
 class GrowingCurve:
     """A curve that only grows at its end, drawn as two items: a body that is
     redrawn rarely (and painted from a pixmap in between) and a short live tail.
@@ -227,7 +284,8 @@ class GrowingCurve:
         self.series = Series(capacity)
         self.body = _curve(plot, pen, name)
         self.body.setCacheMode(self.body.CacheMode.DeviceCoordinateCache)
-        self.tail = _curve(plot, pen)
+        self.tail = LiveTail(pen)
+        plot.addItem(self.tail)
         self.envelope = envelope
         self.tail_span = tail_span
         self._start = 0  # the tail draws points [_start, n); the body [0, _start]

@@ -531,3 +531,35 @@ def test_frames_skip_the_probe_pass_unless_its_maps_are_shown(qtbot, lab):
     expected = lab.trainer.snapshot(lab.val_x[0], label=int(lab.val_y[0]))
     np.testing.assert_allclose(lab.feature_maps.values("conv1"),
                                as_image(dict(expected.activations)["conv1"]), rtol=1e-5)
+
+
+def test_live_tail_bounds_its_data_with_a_few_pixels_to_spare(qtbot):
+    import pyqtgraph as pg
+
+    from gui.panels.training_views import LiveTail
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.setXRange(0, 100, padding=0)
+    widget.setYRange(0, 1, padding=0)
+    tail = LiveTail(pg.mkPen("b"))
+    widget.addItem(tail)
+    assert tail.boundingRect().isEmpty() and tail.dataBounds(0) == (None, None)
+    x, y = np.array([10.0, 20.0, 30.0]), np.array([0.5, np.nan, 0.25])
+    tail.setData(x, y)
+    widget.getViewBox().updateMatrix()  # what the view does before it paints
+    gx, gy = tail.getData()
+    np.testing.assert_array_equal(gx, x)
+    assert tail.dataBounds(0) == (10.0, 30.0) and tail.dataBounds(1) == (0.25, 0.5)
+    rect = tail.boundingRect()
+    pixel_x, pixel_y = 100 / widget.getViewBox().width(), 1 / widget.getViewBox().height()
+    assert rect.left() == pytest.approx(10 - 2 * pixel_x, rel=1e-3)
+    assert rect.right() == pytest.approx(30 + 2 * pixel_x, rel=1e-3)
+    assert rect.top() == pytest.approx(0.25 - 2 * pixel_y, rel=1e-3)
+    assert rect.bottom() == pytest.approx(0.5 + 2 * pixel_y, rel=1e-3)
+    widget.setXRange(0, 200, padding=0)  # a new view: the padding follows the pixel size
+    widget.getViewBox().updateMatrix()
+    assert tail.boundingRect().left() == pytest.approx(10 - 4 * pixel_x, rel=1e-3)
