@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -401,13 +400,14 @@ class _BackgroundValidation:
     """Validation of the weights an epoch ended with, in a background thread.
 
     The thread evaluates a copy of the weights (training goes on changing the
-    originals) with one Numba thread at the lowest CPU priority (nice 19 on Linux,
-    where priorities are per thread): on two cores the training threads leave
+    originals) with one Numba thread, on Linux under the SCHED_IDLE policy: it runs
+    only on a core nothing else wants. On two cores the training threads leave
     about a third of the second core idle (while the first runs the Python between
-    kernels), and the validation runs there instead of holding training up; in the
-    same thread it cost training 3-4 % of its speed (benchmarks/bench_gui.py). At
-    nice 19 it still gets a share of a machine that other programs keep busy, so
-    it never starves. One validation at a time: the next epoch's waits for it.
+    kernels), so validation costs training about 0.5 % of its speed there, against
+    3-4 % in the training thread and 2 % at nice 19 (benchmarks/bench_gui.py).
+    Whoever has to wait for a validation (the next epoch's, the end of training,
+    stopping) first lifts it back to normal priority, so it cannot starve on a
+    machine that other programs keep busy. One validation at a time.
     """
 
     def __init__(self, trainer, emit, fail):
@@ -415,27 +415,43 @@ class _BackgroundValidation:
         self._emit, self._fail = emit, fail
         self._network = None  # a second Network with the same layers, made on first use
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._tid: int | None = None  # the running validation's native thread id
+        self._urgent = False  # somebody waits: run at normal priority
 
     def start(self, epoch: int, iteration: int, state: dict) -> None:
         """Validate ``state`` (a copy of the weights after ``epoch``) in the background."""
         self.wait()
         if self._trainer.val_x is None:
             return  # nothing to validate on
+        self._tid, self._urgent = None, False
         self._thread = threading.Thread(target=self._run, args=(epoch, iteration, state),
                                         name="Validation", daemon=True)
         self._thread.start()
 
     def wait(self) -> None:
         """Block until the running validation (if any) has delivered its result."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if self._thread is None:
+            return
+        self.hurry()
+        self._thread.join()
+        self._thread = None
+
+    def hurry(self) -> None:
+        """Run the current validation (if any) at normal priority from now on."""
+        with self._lock:
+            self._urgent = True
+            if self._tid is not None:
+                _set_idle(self._tid, False)
 
     def _run(self, epoch: int, iteration: int, state: dict) -> None:
         from engine.network import Network
         from engine.training import evaluate_network
 
-        _lowest_priority()
+        with self._lock:
+            self._tid = threading.get_native_id()
+            if not self._urgent:
+                _set_idle(self._tid, True)
         _set_thread_count(1, False)
         trainer = self._trainer
         try:
@@ -450,11 +466,13 @@ class _BackgroundValidation:
         self._emit(EpochResult(epoch, iteration, result))
 
 
-def _lowest_priority() -> None:
-    """The calling thread yields the CPU to every other (Linux only; elsewhere the
-    priority is per process, and nothing changes)."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except OSError:
-            pass  # not allowed here: validation then runs at normal priority
+def _set_idle(tid: int, idle: bool) -> None:
+    """Put thread ``tid`` under SCHED_IDLE (or back to the normal policy). Linux only:
+    elsewhere, or where it is refused, the thread keeps its priority."""
+    if not hasattr(os, "SCHED_IDLE"):
+        return
+    policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+    try:
+        os.sched_setscheduler(tid, policy, os.sched_param(0))
+    except OSError:
+        pass  # not allowed here: validation then runs at normal priority

@@ -211,11 +211,9 @@ def test_save_to_an_impossible_path_reports_the_error(qtbot, small_data, tmp_pat
     assert blocker.args[0] == str(bad) and blocker.args[1]
 
 
-def test_each_epoch_is_validated_on_a_copy_in_a_low_priority_thread(qtbot, small_data,
+def test_each_epoch_is_validated_on_a_copy_in_a_background_thread(qtbot, small_data,
                                                                      worker_factory,
                                                                      monkeypatch):
-    import os
-    import sys
     import threading
 
     import engine.training
@@ -225,10 +223,8 @@ def test_each_epoch_is_validated_on_a_copy_in_a_low_priority_thread(qtbot, small
 
     def recording(network, x, y, batch_size=64):
         thread = threading.current_thread()
-        nice = (os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-                if sys.platform.startswith("linux") else None)
         weights = network.layers[0].params["w"].copy()
-        calls.append((thread.name, nice, network, weights))
+        calls.append((thread.name, None, network, weights))
         return real(network, x, y, batch_size)
 
     monkeypatch.setattr(engine.training, "evaluate_network", recording)
@@ -243,8 +239,6 @@ def test_each_epoch_is_validated_on_a_copy_in_a_low_priority_thread(qtbot, small
     background = calls[1:]  # epoch 0 is evaluated by the worker itself, before training
     assert calls[0][0] != "Validation"
     assert [c[0] for c in background] == ["Validation"] * 3
-    if sys.platform.startswith("linux"):
-        assert all(c[1] == 19 for c in background)
     # on a copy of the network, holding the weights of its epoch's end: the last one
     # (training stopped there) gives exactly what the trainer's own network gives
     assert all(c[2] is not trainer.network for c in background)
@@ -253,3 +247,36 @@ def test_each_epoch_is_validated_on_a_copy_in_a_low_priority_thread(qtbot, small
     final = trainer.evaluate()
     np.testing.assert_array_equal(log.evals[-1].result.predictions, final.predictions)
     assert log.evals[-1].result.loss == pytest.approx(final.loss, rel=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
+def test_validation_runs_idle_until_somebody_waits_for_it(small_data, monkeypatch):
+    import os
+    import threading
+
+    import engine.training
+    from gui.workers.training import _BackgroundValidation
+
+    inside, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def blocking(network, x, y, batch_size=64):
+        seen["tid"] = threading.get_native_id()
+        inside.set()
+        assert release.wait(30)
+        return real(network, x, y, batch_size)
+
+    real = engine.training.evaluate_network
+    monkeypatch.setattr(engine.training, "evaluate_network", blocking)
+    trainer = make_trainer(small_data)
+    results = []
+    validation = _BackgroundValidation(trainer, results.append, results.append)
+    validation.start(1, 8, trainer.network.get_state())
+    assert inside.wait(30)
+    assert os.sched_getscheduler(seen["tid"]) == os.SCHED_IDLE  # only idle cores
+    validation.hurry()  # what wait() does first: somebody needs the result now
+    assert os.sched_getscheduler(seen["tid"]) == os.SCHED_OTHER
+    release.set()
+    validation.wait()
+    assert [r.epoch for r in results] == [1]
+    np.testing.assert_array_equal(results[0].result.predictions, trainer.evaluate().predictions)
