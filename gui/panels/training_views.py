@@ -16,9 +16,9 @@ from PyQt6.QtCore import QPointF, QRectF, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QPainterPath
 
 from engine.colour import colour_map_into
-from gui.widgets.colormaps import diverging_lut, greys_lut, symmetric_levels
+from gui.widgets.colormaps import diverging_lut, greys_lut
 
-__all__ = ["mosaic", "vector_grid", "rgba_image", "Series", "thin", "CurvesView", "GradNormView",
+__all__ = ["mosaic", "vector_grid", "Series", "thin", "CurvesView", "GradNormView",
            "KernelMosaicView", "LayerMapsView", "ConfusionView", "MisclassifiedView",
            "ProbabilityView", "ImageView"]
 
@@ -101,30 +101,6 @@ def _image_box(view: pg.ViewBox) -> None:
     view.setMouseEnabled(False, False)
     view.setMenuEnabled(False)
     view.setDefaultPadding(0.02)
-
-
-def rgba_image(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
-    """Map a 2-D float image through a colour table, as ImageItem would, NaN transparent.
-
-    Parameters
-    ----------
-    image : (H, W) float array (NaN: transparent)
-    levels : (low, high) values mapped to the first and last colour
-    lut : (n, 4) uint8 colour table
-
-    Returns
-    -------
-    (H, W, 4) uint8 RGBA array. Handed to ``ImageItem.setImage`` with no levels and
-    no lookup table, it takes pyqtgraph's direct QImage path: no NaN search, no
-    rescaling and no second copy at paint time.
-    """
-    low, high = levels
-    n = lut.shape[0]
-    scaled = (image - low) * (n / ((high - low) or 1.0))  # pyqtgraph's own scaling
-    np.clip(scaled, 0, n - 1, out=scaled)  # NaN stays NaN
-    np.copyto(scaled, n, where=np.isnan(scaled))  # NaN -> the transparent row below
-    transparent = np.zeros((1, lut.shape[1]), lut.dtype)
-    return np.concatenate([lut, transparent]).take(scaled.astype(np.intp), axis=0)  # (H, W, 4)
 
 
 # -- growing data for curves ----------------------------------------------------
@@ -541,11 +517,12 @@ class ImageView(pg.GraphicsLayoutWidget):
 
 class KernelMosaicView(pg.GraphicsLayoutWidget):
     """The first conv layer's kernels, one tile each, in the diverging map
-    (red positive, blue negative, white zero).
+    (red positive, blue negative, white zero, levels +-max|w|).
 
-    The mosaic is coloured in numpy (:func:`rgba_image`) and handed over as RGBA,
-    which skips pyqtgraph's per-paint lookup-table pass; the label's max |w| is
-    rewritten on every ``LABEL_EVERY``-th update only (rich-text layout is slow)."""
+    The mosaic is coloured by ``engine.colour`` (as the layer maps are) and handed
+    over as RGBA, which skips pyqtgraph's per-paint lookup-table pass; a frame that
+    changes no colour changes nothing, and the label's max |w| is rewritten on every
+    ``LABEL_EVERY``-th update only (rich-text layout is slow)."""
 
     LABEL_EVERY = 5
 
@@ -557,33 +534,42 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         _image_box(self.view)
         self.item = _image_item()
         self.view.addItem(self.item)
-        self.values: np.ndarray | None = None  # the float mosaic shown, NaN in the gaps
         self.levels = (-1.0, 1.0)
-        self._shape = None
+        self._tiles: np.ndarray | None = None  # (F*C, KH, KW) last shown
+        self._cols: int | None = None
+        self._index: np.ndarray | None = None  # (h, w) flat index of each mosaic pixel, -1 gaps
         self._text = ""
         self._updates = 0
+
+    @property
+    def values(self) -> np.ndarray | None:
+        """The float mosaic shown, NaN in the gaps."""
+        return None if self._tiles is None else mosaic(self._tiles, cols=self._cols)
 
     def set_kernels(self, kernels: np.ndarray) -> None:
         """kernels : (F, C, KH, KW); tiles of C channels side by side per filter row."""
         F, C, KH, KW = kernels.shape
         # (F, C, KH, KW) -> (F*C, KH, KW): each filter's channels next to each other
-        tiles = kernels.reshape(F * C, KH, KW)
+        tiles = np.asarray(kernels, dtype=np.float32).reshape(F * C, KH, KW)
         cols = C * grid_shape(F)[1] if C > 1 else None
-        image = mosaic(tiles, cols=cols)
-        self.values = image
-        self.levels = symmetric_levels(image)
-        rgba = rgba_image(image, self.levels, _DIVERGING)
+        new_shape = self._tiles is None or self._tiles.shape != tiles.shape
+        if new_shape:
+            positions = np.arange(tiles.size, dtype=np.int64).reshape(tiles.shape)
+            self._index = mosaic(positions, cols=cols, fill=-1)
+        self._tiles, self._cols = tiles, cols
+        rgba = np.empty(self._index.shape + (4,), np.uint8)  # (h, w, 4)
+        self.levels, _ = colour_map_into(rgba.view(np.uint32)[..., 0], tiles, self._index,
+                                         _DIVERGING, _DIVERGING, signed="always")
         shown = self.item.image
         if shown is None or not np.array_equal(shown, rgba):  # late in training most
             self.item.setImage(rgba, autoLevels=False, levels=None)  # frames change no colour
         self._updates += 1
-        if self._updates % self.LABEL_EVERY == 1 or self._shape != image.shape:
+        if self._updates % self.LABEL_EVERY == 1 or new_shape:
             text = f"First layer: {F} kernels {C}×{KH}×{KW}<br>max |w| = {self.levels[1]:.2f}"
             if text != self._text:  # rich-text layout and repaint only when it reads differently
                 self._text = text
                 self.label.setText(text, color="#222")
-        if self._shape != image.shape:
-            self._shape = image.shape
+        if new_shape:
             self.view.autoRange(padding=0.02)
 
 

@@ -72,6 +72,30 @@ def wait_frame(qtbot, lab, predicate=lambda f: True, timeout=30000):
     return lab.test_hit
 
 
+def rgba_image(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
+    """The oracle for the GUI's colouring (engine.colour): a float image through a
+    colour table in numpy, as pyqtgraph's ImageItem maps it, NaN transparent.
+
+    Parameters
+    ----------
+    image : (H, W) float array (NaN: transparent)
+    levels : (low, high) values mapped to the first and last colour
+    lut : (n, 4) uint8 colour table
+
+    Returns
+    -------
+    (H, W, 4) uint8 RGBA array (checked against pyqtgraph's makeARGB below).
+    """
+    low, high = levels
+    n = lut.shape[0]
+    scaled = (image - low) * (n / ((high - low) or 1.0))  # pyqtgraph's own scaling
+    np.clip(scaled, 0, n - 1, out=scaled)  # NaN stays NaN
+    np.copyto(scaled, n, where=np.isnan(scaled))  # NaN -> the transparent row below
+    transparent = np.zeros((1, lut.shape[1]), lut.dtype)
+    return np.concatenate([lut, transparent]).take(scaled.astype(np.intp), axis=0)  # (H, W, 4)
+
+
+
 # -- builder -----------------------------------------------------------------------
 def conv_params(c_in, f, k):
     return f * (c_in * k * k + 1)
@@ -229,7 +253,7 @@ def test_diverging_run_shows_its_message(qtbot, lab):
 
 # -- views -----------------------------------------------------------------------------
 def test_views_show_the_probe_snapshot(qtbot, lab):
-    from gui.panels.training_views import _DIVERGING, rgba_image
+    from gui.panels.training_views import _DIVERGING
 
     lab.tabs.setCurrentIndex(1)
     click(qtbot, lab.controls.step_button)
@@ -265,7 +289,7 @@ def test_views_show_the_probe_snapshot(qtbot, lab):
 
 
 def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab):
-    from gui.panels.training_views import _DIVERGING, _GREYS, as_image, rgba_image
+    from gui.panels.training_views import _DIVERGING, _GREYS, as_image
     from gui.widgets.colormaps import symmetric_levels
 
     lab.tabs.setCurrentIndex(1)
@@ -427,7 +451,7 @@ def test_mosaic_places_every_map_once(C, H, W):
 def test_rgba_image_matches_pyqtgraphs_own_colouring(signed, shape):
     import pyqtgraph as pg
 
-    from gui.panels.training_views import _DIVERGING, _GREYS, rgba_image
+    from gui.panels.training_views import _DIVERGING, _GREYS
 
     rng = np.random.default_rng(shape[0])
     image = rng.normal(scale=2.0, size=shape).astype(np.float32)  # values beyond the levels
