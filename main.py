@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "digits it never saw, and save it.")
     train.add_argument("--epochs", type=_positive_int, default=None,
                        help="passes over the training digits "
-                            f"(default: {DEFAULT_TRAINING['epochs']})")
+                            f"(default: {DEFAULT_TRAINING.epochs})")
     train.add_argument("--seed", type=_int, default=0,
                        help="random seed for weights, shuffling and augmentation (default: 0)")
     train.add_argument("--out", default="model.npz",

@@ -62,6 +62,8 @@ _LAZY = {
     "LayerInfo": "network",
     "DEFAULT_SPEC": "recipe",
     "DEFAULT_TRAINING": "recipe",
+    "TrainingConfig": "training_loop",
+    "TrainingRun": "training_loop",
     "Trainer": "training",
     "StepResult": "training",
     "EvalResult": "training",

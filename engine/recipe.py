@@ -26,7 +26,6 @@ default of spinning threads. The full run is a measurement, not a test:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .data import MnistSplit, mnist_split
+from .training_loop import TrainingConfig, TrainingRun, cosine_lr
 
 if TYPE_CHECKING:
     from .network import Network
@@ -45,7 +45,6 @@ __all__ = [
     "W6_SPEC",
     "TrainReport",
     "cosine_lr",
-    "trainer_kwargs",
     "train",
 ]
 
@@ -73,34 +72,8 @@ W6_SPEC: list[dict] = [
     {"type": "dense", "units": 10},
 ]
 
-DEFAULT_TRAINING: dict = {
-    "optimizer": "adam",
-    "lr": 3e-3,            # peak learning rate (the cosine schedule starts here)
-    "batch_size": 64,
-    "epochs": 10,
-    "augment": True,       # random shifts of up to 2 pixels
-    "seed": 0,
-    "schedule": "cosine",  # "cosine" (lr -> 0 over the run) or "constant"
-}
-
-# the keys of DEFAULT_TRAINING that Trainer(...) accepts
-_TRAINER_KEYS = ("optimizer", "lr", "batch_size", "augment", "seed")
-
-
-def trainer_kwargs(training: dict | None = None) -> dict:
-    """The keyword arguments for ``Trainer(network, *data, **kwargs)`` from a recipe dict."""
-    recipe = {**DEFAULT_TRAINING, **(training or {})}
-    return {key: recipe[key] for key in _TRAINER_KEYS}
-
-
-def cosine_lr(iteration: int, total_iterations: int, peak_lr: float) -> float:
-    """Learning rate for step ``iteration`` (0-based) of a cosine schedule.
-
-    ``peak_lr * (1 + cos(pi * t)) / 2`` with ``t = iteration / total_iterations``:
-    the full rate at the first step, half of it halfway, close to 0 at the end.
-    """
-    t = min(max(iteration / max(total_iterations, 1), 0.0), 1.0)
-    return peak_lr * 0.5 * (1.0 + math.cos(math.pi * t))
+#: The default recipe's training choices (their reasons: engine/training_loop.py).
+DEFAULT_TRAINING = TrainingConfig()
 
 
 @dataclass
@@ -131,20 +104,22 @@ Progress = Callable[[int, int, float, float, bool], None]
 
 def train(epochs: int | None = None, seed: int = 0, progress: Progress | None = None,
           time_budget: float | None = None, limit: int | None = None,
-          spec: list[dict] | None = None, training: dict | None = None,
+          spec: list[dict] | None = None, training: TrainingConfig | None = None,
           data: MnistSplit | None = None) -> tuple[Network, TrainReport]:
     """Train the default network on the embedded MNIST split.
 
     Parameters
     ----------
-    epochs : passes over the training set (default ``DEFAULT_TRAINING["epochs"]``)
+    epochs : passes over the training set (default ``training.epochs``)
     seed : seeds the initial weights, the shuffles and the augmentation; the
         same seed gives the same network (unless ``time_budget`` cuts the run)
     progress : called after every step, see :data:`Progress`
     time_budget : stop after this many seconds of training (None: no limit)
     limit : train on the first ``limit`` training digits and validate on the
         first ``min(limit, 1000)`` validation digits (for quick checks)
-    spec, training : override :data:`DEFAULT_SPEC` / entries of :data:`DEFAULT_TRAINING`
+    spec : the network (default :data:`DEFAULT_SPEC`)
+    training : the training choices (default :data:`DEFAULT_TRAINING`); ``epochs``
+        and ``seed`` override its fields
     data : the data set (default :func:`engine.data.mnist_split`)
 
     Returns
@@ -158,51 +133,35 @@ def train(epochs: int | None = None, seed: int = 0, progress: Progress | None = 
     from .network import Network
     from .training import Trainer
 
-    recipe = {**DEFAULT_TRAINING, **(training or {}), "seed": seed}
-    epochs = int(recipe["epochs"] if epochs is None else epochs)
-    if epochs < 1:
-        raise ValueError(f"the number of epochs must be at least 1, not {epochs}")
+    config = DEFAULT_TRAINING if training is None else training
+    config = config.replace(seed=seed, epochs=config.epochs if epochs is None else epochs)
     train_x, train_y, val_x, val_y = data if data is not None else mnist_split()
     if limit is not None:
         train_x, train_y = train_x[:limit], train_y[:limit]
         val_x, val_y = val_x[:limit], val_y[:limit]
 
     network = Network(DEFAULT_SPEC if spec is None else spec,
-                      input_shape=train_x.shape[1:], seed=seed)
-    trainer = Trainer(network, train_x, train_y, val_x, val_y, **trainer_kwargs(recipe))
-    steps_per_epoch = trainer.iterations_per_epoch
-    total = steps_per_epoch * epochs
-    peak_lr = float(recipe["lr"])
-    cosine = recipe["schedule"] == "cosine"
+                      input_shape=train_x.shape[1:], seed=config.seed)
+    trainer = Trainer(network, train_x, train_y, val_x, val_y, **config.trainer_kwargs())
+    run = TrainingRun(trainer, config)
 
     status = "ok"
-    losses: list[float] = []
-    accuracies: list[float] = []
     epoch_losses: list[float] = []
     epoch_accuracies: list[float] = []
     start = time.perf_counter()
-    for iteration in range(total):
-        if cosine:
-            trainer.optimizer.lr = cosine_lr(iteration, total, peak_lr)
-        result = trainer.step()
+    for step in run:
+        result = step.result
         if result.status != "ok":
             status = result.status
             break
-        losses.append(result.loss)
-        accuracies.append(result.accuracy)
-        epoch, step_in_epoch = divmod(iteration, steps_per_epoch)
-        finished = step_in_epoch == steps_per_epoch - 1
-        if finished:
-            epoch_losses.append(float(np.mean(losses)))
-            epoch_accuracies.append(float(np.mean(accuracies)))
+        if step.epoch_finished:
+            epoch_losses.append(step.mean_loss)
+            epoch_accuracies.append(step.mean_accuracy)
         if progress is not None:
-            progress(epoch, epochs, (step_in_epoch + 1) / steps_per_epoch,
-                     float(np.mean(losses)), finished)
-        if finished:
-            losses.clear()
-            accuracies.clear()
+            progress(result.epoch, run.epochs, result.epoch_progress, step.mean_loss,
+                     step.epoch_finished)
         if time_budget is not None and time.perf_counter() - start > time_budget:
-            status = "time budget" if iteration + 1 < total else status
+            status = "time budget" if not run.done else status
             break
     seconds = time.perf_counter() - start
 

@@ -65,10 +65,10 @@ def default_spec() -> list[dict]:
 def default_settings() -> TrainingSettings:
     """engine.recipe.DEFAULT_TRAINING as the controls' settings."""
     d = DEFAULT_TRAINING
-    return TrainingSettings(optimizer=d["optimizer"], lr=float(d["lr"]),
-                            batch_size=int(d["batch_size"]), epochs=int(d["epochs"]),
-                            seed=int(d["seed"]), augment=bool(d["augment"]),
-                            schedule=d["schedule"])
+    return TrainingSettings(optimizer=d.optimizer, lr=float(d.lr),
+                            batch_size=int(d.batch_size), epochs=int(d.epochs),
+                            seed=int(d.seed), augment=bool(d.augment),
+                            schedule=d.schedule)
 
 
 def _wrapped(text: str) -> QLabel:

@@ -12,8 +12,9 @@ import pytest
 
 from engine.data import mnist_split
 from engine.network import Network
-from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, cosine_lr, train, trainer_kwargs
+from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, train
 from engine.training import Trainer
+from engine.training_loop import TrainingConfig, TrainingRun, cosine_lr
 
 TINY_SPEC = [
     {"type": "conv", "filters": 2, "kernel": 3, "stride": 2, "padding": 1},
@@ -43,12 +44,13 @@ def test_default_spec_parameter_count_by_formula():
 
 
 def test_default_training_is_accepted_by_the_trainer(small_data):
-    kwargs = trainer_kwargs()
-    assert set(kwargs) <= set(DEFAULT_TRAINING)
+    kwargs = DEFAULT_TRAINING.trainer_kwargs()
+    assert set(kwargs) <= set(DEFAULT_TRAINING.as_dict())
     trainer = Trainer(Network(TINY_SPEC, seed=0), *small_data, **kwargs)
-    assert trainer.optimizer.lr == DEFAULT_TRAINING["lr"]
-    assert trainer.batch_size == DEFAULT_TRAINING["batch_size"]
-    assert trainer_kwargs({"lr": 0.5})["lr"] == 0.5
+    assert trainer.optimizer.lr == DEFAULT_TRAINING.lr
+    assert trainer.batch_size == DEFAULT_TRAINING.batch_size
+    assert trainer.augment == DEFAULT_TRAINING.augment
+    assert DEFAULT_TRAINING.replace(lr=0.5).trainer_kwargs()["lr"] == 0.5
 
 
 def test_cosine_schedule_formula():
@@ -80,7 +82,7 @@ def test_train_report_and_progress(small_data):
     calls = []
     net, report = train(epochs=2, seed=0, spec=TINY_SPEC, data=small_data,
                         progress=lambda *args: calls.append(args))
-    steps = math.ceil(192 / DEFAULT_TRAINING["batch_size"])
+    steps = math.ceil(192 / DEFAULT_TRAINING.batch_size)
     assert report.status == "ok"
     assert report.epochs == 2 and report.iterations == 2 * steps
     assert len(report.epoch_losses) == 2 and len(report.epoch_accuracies) == 2
@@ -98,7 +100,7 @@ def test_train_report_and_progress(small_data):
 
 def test_train_learns_on_a_small_set(small_data):
     _, report = train(epochs=5, seed=0, spec=TINY_SPEC, data=small_data,
-                      training={"augment": False, "lr": 1e-2, "batch_size": 32})
+                      training=TrainingConfig(augment=False, lr=1e-2, batch_size=32))
     assert report.epoch_losses[-1] < 0.7 * report.epoch_losses[0]
     assert report.val_accuracy > 0.5  # chance is 0.1
 
@@ -113,3 +115,71 @@ def test_limit_and_time_budget(small_data):
 def test_bad_epochs():
     with pytest.raises(ValueError, match="epochs"):
         train(epochs=0, spec=TINY_SPEC)
+
+
+@pytest.mark.parametrize("bad", [{"lr": 0.0}, {"lr": float("nan")}, {"lr": True},
+                                 {"epochs": 0}, {"epochs": 2.5}, {"batch_size": True},
+                                 {"optimizer": "rmsprop"}, {"schedule": "step"},
+                                 {"seed": 1.5}])
+def test_config_refuses_bad_values(bad):
+    with pytest.raises(ValueError):
+        TrainingConfig(**bad)
+
+
+def _hand_loop(data, config, steps):
+    """The oracle: a plain loop around Trainer.step() with the cosine formula written
+    out here, not TrainingRun's."""
+    trainer = Trainer(Network(TINY_SPEC, seed=config.seed), *data, **config.trainer_kwargs())
+    total = config.epochs * trainer.iterations_per_epoch
+    rates = []
+    for i in range(steps):
+        lr = config.lr * 0.5 * (1 + math.cos(math.pi * i / total))
+        trainer.optimizer.lr = lr
+        rates.append(lr)
+        trainer.step()
+    return trainer, rates
+
+
+def test_run_follows_the_schedule_and_equals_a_hand_written_loop(small_data):
+    config = TrainingConfig(epochs=2, augment=True, seed=3)
+    oracle, rates = _hand_loop(small_data, config, steps=2 * 3)
+    trainer = Trainer(Network(TINY_SPEC, seed=3), *small_data, **config.trainer_kwargs())
+    steps = list(TrainingRun(trainer, config))
+    assert len(steps) == 2 * 3  # 192 digits in batches of 64, two epochs
+    assert [s.lr for s in steps] == pytest.approx(rates)
+    for a, b in zip(_weights(trainer.network), _weights(oracle.network), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [s.epoch_finished for s in steps] == [False, False, True] * 2
+    assert [s.run_finished for s in steps] == [False] * 5 + [True]
+    first_epoch = [s.result.loss for s in steps[:3]]
+    assert steps[2].mean_loss == pytest.approx(np.mean(first_epoch))
+    assert steps[3].mean_loss == pytest.approx(steps[3].result.loss)
+
+
+def test_run_changes_take_effect_at_once(small_data):
+    config = TrainingConfig(epochs=1, schedule="constant", lr=1e-3)
+    trainer = Trainer(Network(TINY_SPEC, seed=0), *small_data, **config.trainer_kwargs())
+    run = TrainingRun(trainer, config)
+    assert trainer.lr == 1e-3
+    run.set_peak_lr(2e-3)
+    assert trainer.lr == 2e-3 and run.step().lr == 2e-3
+    run.set_schedule("cosine")
+    # step 1 of a 3-step cosine run
+    assert trainer.lr == pytest.approx(2e-3 * 0.5 * (1 + math.cos(math.pi / 3)))
+    run.set_epochs(2)  # the schedule stretches over 6 steps
+    assert trainer.lr == pytest.approx(2e-3 * 0.5 * (1 + math.cos(math.pi / 6)))
+    remaining = list(run)
+    assert len(remaining) == 5 and remaining[-1].run_finished and run.done
+    assert list(run) == []  # a finished run yields nothing more
+    run.set_epochs(3)
+    assert not run.done and len(list(run)) == 3
+
+
+def test_run_stops_at_divergence(small_data):
+    config = TrainingConfig(epochs=3, lr=1e6, schedule="constant", optimizer="sgd",
+                            augment=False)
+    trainer = Trainer(Network(TINY_SPEC, seed=0), *small_data, **config.trainer_kwargs())
+    steps = list(TrainingRun(trainer, config))
+    assert steps[-1].result.status == "diverged" and steps[-1].run_finished
+    assert all(s.result.status == "ok" for s in steps[:-1])
+    assert len(steps) < 3 * 3
