@@ -81,7 +81,7 @@ def _run_until(app, seconds: float) -> float:
 
 
 def bench_worker(app, data, spec, seconds: float) -> dict:
-    from gui.workers.training import TrainingWorker
+    from gui.labs.training.worker import TrainingWorker
     trainer = _trainer(data, spec)
     trainer.step()
     w = TrainingWorker(trainer, data[2][0], target_epochs=10**6, running=True,
@@ -108,8 +108,8 @@ def bench_worker(app, data, spec, seconds: float) -> dict:
 
 
 def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
-    from gui.panels.training import TrainingLab
-    from gui.panels.training_builder import spec_to_blocks
+    from gui.labs.training.builder import spec_to_blocks
+    from gui.labs.training.lab import TrainingLab
     lab = TrainingLab(data=data)
     lab.resize(1400, 900)
     lab.show()

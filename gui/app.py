@@ -1,6 +1,6 @@
 """The application shell: main window, lab switching, menus, settings, screenshots.
 
-The window lists the labs on the left (``gui.panels.LABS``) and shows the current one
+The window lists the labs on the left (``gui.labs.LABS``) and shows the current one
 in the middle. A lab is imported and built the first time it is opened; a lab whose
 module does not exist yet shows a one-line placeholder. The shell calls the optional
 lab hooks of the GUI contract (docs/ARCHITECTURE.md): ``activated``, ``deactivated``,
@@ -40,8 +40,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.panels import LABS, LabInfo, lab_by_key, lab_is_available, load_lab_class
-from gui.panels.placeholder import PlaceholderLab
+from gui.labs import LABS, LabInfo, lab_by_key, lab_is_available, load_lab_class
+from gui.labs.placeholder import PlaceholderLab
 from gui.widgets.images import IMAGE_FILE_FILTER
 from gui.workers.warmup import WarmupRunner, default_warmup
 

@@ -12,8 +12,8 @@ from PyQt6.QtWidgets import QApplication, QLabel, QWidget
 
 import gui.app as app_module
 from gui.app import WINDOW_TITLE, MainWindow, about_markdown
-from gui.panels import LABS, lab_by_key, lab_is_available
-from gui.panels.placeholder import PlaceholderLab
+from gui.labs import LABS, lab_by_key, lab_is_available
+from gui.labs.placeholder import PlaceholderLab
 from gui.workers.warmup import WarmupRunner
 
 WAIT_MS = 60_000

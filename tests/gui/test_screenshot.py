@@ -7,7 +7,7 @@ import pytest
 from PyQt6.QtGui import QImage
 
 from gui.app import DEFAULT_SIZE, render_screenshots
-from gui.panels import LABS
+from gui.labs import LABS
 
 
 def pixels(path) -> np.ndarray:

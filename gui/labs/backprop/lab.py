@@ -1,0 +1,591 @@
+"""Backprop lab: the backward pass of a convolution, stage by stage and step by step.
+
+Left, one small example (input x, kernel w, stride, padding and the delta
+``dout`` arriving from the next layer). Right, the stages of
+``engine.conv2d_backward_trace``: delta, delta dilated by the stride, padded by
+K-1, the kernel rotated 180 degrees; then the full convolution that builds dx one
+input cell at a time, the steps of dW (input taps times delta) and db (the sum of
+delta). Each stage is explained in one sentence. The last frame of each stage shows
+exactly ``engine.conv2d_backward``'s dx, dW and db, and a numerical gradient check
+(``engine.numerical_gradient`` / ``engine.relative_error`` in float64) confirms them.
+
+The animation's frames are four preparation frames (one per stage array) followed
+by the trace's steps. Every view is built once; a frame only pushes new numbers into
+existing items. An impossible geometry is shown in words, never raised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+import engine
+from engine import GeometryError, output_size_formula
+from gui.labs._base import (
+    SettingsLab,
+    format_number,
+    formula_label,
+    formula_lines,
+    hline,
+    is_integral,
+    operator_label,
+    problem_label,
+    strip_or_problem,
+)
+from gui.labs.backprop.settings import GRID_WIDTH_MAX, BackpropSettings, BackpropSetup
+from gui.labs.backprop.views import GradCheckPanel, StepStrip
+from gui.widgets.anim_controls import AnimControls
+from gui.widgets.colormaps import symmetric_levels
+from gui.widgets.matrix_view import MatrixView
+
+__all__ = ["BackpropLab", "STAGES", "PREP_FRAMES", "gradient_check"]
+
+# (key, button text); the first four are one frame each, the last three the trace's steps
+STAGES = (("delta", "① δ"), ("dilate", "② dilate"), ("pad", "③ pad"),
+          ("rotate", "④ rotate 180°"), ("dx", "⑤ dx"), ("dw", "⑥ dW"), ("db", "⑦ db"))
+PREP_FRAMES = 4
+_ACTIVE = "color:#0b6e2e; font-weight:bold"  # the titles of the views the stage is about
+
+
+def gradient_check(setup: BackpropSetup) -> dict[str, float]:
+    """Relative error of ``engine.conv2d_backward`` against finite differences, in float64.
+
+    The loss is ``L = Σ(y ⊙ dout)`` with ``y = conv2d_forward(x, w, b)``, so
+    ``∂L/∂y = dout`` and the analytic gradients are those of the backward pass. The
+    bias (absent from the example) is 0: its value does not change any gradient.
+
+    Each error is relative to the largest gradient of the whole layer (the ``floor``
+    of ``engine.relative_error``), not only to its own tensor: when δ sums to 0, db
+    is exactly 0 and its finite difference is pure rounding noise (~1e-10 here);
+    divided by itself that noise would read as an error of 1, a false alarm.
+
+    Parameters
+    ----------
+    setup : BackpropSetup
+        With a valid geometry (``setup.dout`` not None).
+
+    Returns
+    -------
+    dict
+        ``{"dx": error, "dw": error, "db": error}``, each an ``engine.relative_error``.
+    """
+    x = np.array(setup.x, dtype=np.float64)  # (1, 1, H, W); perturbed in place
+    w = np.array(setup.w, dtype=np.float64)  # (1, 1, KH, KW)
+    b = np.zeros(w.shape[0])  # (F,)
+    dout = np.asarray(setup.dout, dtype=np.float64)  # (1, 1, HO, WO)
+    s, p = setup.stride, setup.padding
+    dx, dw, db = engine.conv2d_backward(dout, x, w, s, p)
+
+    def forward(x_, w_, b_):
+        return engine.conv2d_forward(x_, w_, b_, s, p)
+
+    num_dx = engine.numerical_gradient(lambda v: forward(v, w, b), x, dout)
+    num_dw = engine.numerical_gradient(lambda v: forward(x, v, b), w, dout)
+    num_db = engine.numerical_gradient(lambda v: forward(x, w, v), b, dout)
+    pairs = {"dx": (dx, num_dx), "dw": (dw, num_dw), "db": (db, num_db)}
+    layer_scale = max(float(np.max(np.abs(a) + np.abs(n))) for a, n in pairs.values())
+    floor = max(layer_scale, 1e-10)
+    return {key: engine.relative_error(a, n, floor=floor) for key, (a, n) in pairs.items()}
+
+
+def _terms(a: np.ndarray, b: np.ndarray, integers: bool, limit: int = 9) -> str:
+    """``a1·b1 + a2·b2 + …`` over the pairs whose product is not zero (the rest add 0)."""
+    pairs = [(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
+             if x * y != 0]
+    if not pairs:
+        return "0 (every product is 0)"
+    shown = [f"{format_number(x, integers)}·{format_number(y, integers)}" for x, y in pairs[:limit]]
+    more = f" + … ({len(pairs) - limit} more)" if len(pairs) > limit else ""
+    return " + ".join(shown) + more
+
+
+def _title(text: str, active: bool) -> str:
+    return f"<span style='{_ACTIVE}'>{text}</span>" if active else text
+
+
+class BackpropLab(SettingsLab):
+    """The Backprop lab (see the module docstring).
+
+    ``status_message(str)`` comes from ``SettingsLab``.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.trace = None  # engine ConvBackwardTrace of the current setup, None if invalid
+        self.setup: BackpropSetup | None = None
+        self.problem: str | None = None
+        self.gradcheck_errors: dict[str, float] | None = None
+        self._levels: dict[str, tuple[float, float]] = {}
+        self._integers = True
+
+        self.settings = BackpropSettings()
+        self.main_area = self._build_main_area()
+        self._lay_out(max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40))
+        self._connect_animation(self.show_frame)
+        self.rebuild()
+
+    # ------------------------------------------------------------- building
+    def _build_main_area(self) -> QWidget:
+        area = QWidget()
+        lay = QVBoxLayout(area)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setSpacing(4)
+
+        self.formula_label = formula_label(None)
+        lay.addWidget(self.formula_label)
+
+        buttons = QHBoxLayout()
+        buttons.setSpacing(4)
+        self.stage_group = QButtonGroup(self)
+        self.stage_group.setExclusive(True)
+        self.stage_buttons: dict[str, QPushButton] = {}
+        for key, text in STAGES:
+            b = QPushButton(text)
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and arrows stay with the animation
+            b.setToolTip(f"Jump to the start of the {text[2:]} stage")
+            b.clicked.connect(lambda _checked, k=key: self.go_to_stage(k))
+            self.stage_group.addButton(b)
+            self.stage_buttons[key] = b
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay.addLayout(buttons)
+
+        self.sentence_label = QLabel("")
+        self.sentence_label.setWordWrap(True)
+        self.sentence_label.setTextFormat(Qt.TextFormat.RichText)
+        self.sentence_label.setStyleSheet("font-size: 15px; padding: 2px 0px;")
+        lay.addWidget(self.sentence_label)
+
+        # the stage arrays: delta -> dilated -> padded, and the kernel -> rotated
+        pipeline = QHBoxLayout()
+        self.delta_view = MatrixView("δ", "diverging")
+        self.dilated_view = MatrixView("dilated δ", "diverging")
+        self.padded_delta_view = MatrixView("padded δ", "diverging")
+        self.kernel_view = MatrixView("w", "diverging")
+        self.rot_view = MatrixView("rot180 w", "diverging")
+        self._pipeline = [(self.delta_view, 3), ("→", 0), (self.dilated_view, 4), ("→", 0),
+                          (self.padded_delta_view, 6), (None, 0), (self.kernel_view, 3),
+                          ("→", 0), (self.rot_view, 3)]
+        self._pipeline_layout = pipeline
+        for item, stretch in self._pipeline:
+            if isinstance(item, MatrixView):
+                pipeline.addWidget(item, stretch)
+            elif item is None:
+                pipeline.addSpacing(18)
+            else:
+                pipeline.addWidget(operator_label(item, "font-size: 20px; color: #555;"))
+        lay.addLayout(pipeline, 6)
+
+        lay.addWidget(hline())
+        # the step strip, or, for an impossible geometry, the reason in its place
+        self.strip = StepStrip()
+        self.problem_label = problem_label()
+        self.problem_label.setTextFormat(Qt.TextFormat.RichText)
+        self.strip_stack = strip_or_problem(self.strip, self.problem_label)
+        lay.addWidget(self.strip_stack, 4)
+        lay.addWidget(hline())
+
+        # what the backward pass produces, next to the input it differentiates
+        results = QHBoxLayout()
+        self.input_view = MatrixView("padded input x", "diverging")
+        self.dx_view = MatrixView("dx", "diverging")
+        self.dw_view = MatrixView("dW", "diverging")
+        self.db_view = MatrixView("db", "diverging")
+        self.dx_view.setToolTip("Click a cell to jump to the step that computes it")
+        self.dw_view.setToolTip("Click a weight to jump to the step that computes its gradient")
+        self.db_view.setToolTip("Click to jump to the db step")
+        self.dx_view.cell_clicked.connect(self._on_dx_clicked)
+        self.dw_view.cell_clicked.connect(self._on_dw_clicked)
+        self.db_view.cell_clicked.connect(lambda *_: self._jump(self._trace_frame(
+            self.trace.db_step_index(0))) if self.trace is not None else None)
+        for view in (self.input_view, self.dx_view, self.dw_view, self.db_view):
+            view.title_label.setWordWrap(True)  # a narrow window wraps, never overlaps
+        self.gradcheck = GradCheckPanel()
+        self.gradcheck.setMaximumWidth(300)
+        results.addWidget(self.input_view, 5)
+        results.addWidget(self.dx_view, 5)
+        results.addWidget(self.dw_view, 3)
+        results.addWidget(self.db_view, 1)
+        results.addWidget(self.gradcheck, 4)
+        lay.addLayout(results, 5)
+
+        self.controls = AnimControls(speed=4)
+        lay.addWidget(self.controls)
+        return area
+
+    # ------------------------------------------------------------- the model
+    def rebuild(self) -> None:
+        """Read the settings, make a new trace and redraw; stays in the same stage."""
+        keep_stage, keep_offset = self.stage_position(self.controls.step) \
+            if self.trace is not None else ("delta", 0)
+        setup = self.settings.setup()
+        self.setup = setup
+        self.problem = setup.problem
+        self.trace = None
+        if self.problem is None:
+            try:
+                self.trace = engine.conv2d_backward_trace(setup.dout, setup.x, setup.w,
+                                                          setup.stride, setup.padding)
+            except GeometryError as err:  # the settings checked already; belt and braces
+                self.problem = str(err)
+        self._show_formulas(setup)
+        if self.trace is None:
+            self._show_problem()
+            return
+        self._prepare_views()
+        self.gradcheck_errors = gradient_check(setup)
+        self.gradcheck.set_errors(self.gradcheck_errors)
+        self.strip_stack.setCurrentWidget(self.strip)
+        self.controls.set_count(self.frame_count(),
+                                step=self.stage_frame(keep_stage, keep_offset))
+
+    def _show_problem(self) -> None:
+        self.gradcheck_errors = None
+        self.controls.set_count(0)
+        for view in (self.delta_view, self.dilated_view, self.padded_delta_view, self.dx_view,
+                     self.dw_view, self.db_view):
+            view.set_matrix(np.full((1, 1), np.nan))
+            view.clear_window()
+        H, W = self.setup.x.shape[2:]
+        PH, PW = self.setup.padding
+        self.kernel_view.set_matrix(self.setup.w[0, 0])
+        self.rot_view.set_matrix(self.setup.w[0, 0, ::-1, ::-1])
+        self.input_view.set_matrix(np.pad(self.setup.x[0, 0], ((PH, PH), (PW, PW))))
+        self.input_view.clear_window()
+        self.stage_group.setExclusive(False)  # an exclusive group cannot have none checked
+        for key, _ in STAGES:
+            self.stage_buttons[key].setChecked(False)
+            self.stage_buttons[key].setEnabled(False)
+        self.stage_group.setExclusive(True)
+        for view, text in ((self.delta_view, "δ (no output)"),
+                           (self.dilated_view, "dilated δ"), (self.padded_delta_view, "padded δ"),
+                           (self.kernel_view, f"w {self.setup.w.shape[2]}×{self.setup.w.shape[3]}"),
+                           (self.rot_view, "rot180 w"),
+                           (self.input_view, f"padded input x {H + 2 * PH}×{W + 2 * PW}"),
+                           (self.dx_view, "dx"), (self.dw_view, "dW"), (self.db_view, "db")):
+            view.set_title(text)
+        self.strip_stack.setCurrentWidget(self.problem_label)
+        self.problem_label.setText(
+            f"No backward pass: {self.problem}.<br>There is no output, so there is no delta "
+            "to send back.<br>Make the kernel smaller, add padding or use a larger input.")
+        self.sentence_label.setText("")
+        self.gradcheck.set_errors(None, "No gradient to check: the geometry is impossible.")
+        self.status_message.emit(f"Impossible geometry: {self.problem}")
+
+    def _show_formulas(self, setup: BackpropSetup) -> None:
+        H, W = setup.x.shape[2:]
+        KH, KW = setup.w.shape[2:]
+        (SH, SW), (PH, PW) = setup.stride, setup.padding
+        lines = formula_lines([output_size_formula(H, KH, SH, PH, "H"),
+                               output_size_formula(W, KW, SW, PW, "W")], self.problem)
+        stride = f"{SH}" if SH == SW else f"{SH}×{SW}"
+        pad = f"{PH}" if PH == PW else f"{PH}×{PW}"
+        what = (f"backward pass of y = x ∗ w: x {H}×{W}, w {KH}×{KW}, stride {stride}, "
+                f"padding {pad}; δ = ∂L/∂y comes from the next layer")
+        self.formula_label.setText(" &nbsp;·&nbsp; ".join(lines) +
+                                   f"<br><span style='color:#555'>{what}</span>")
+
+    def _prepare_views(self) -> None:
+        """Per-example parts: the stage arrays, the padded input, the colour levels."""
+        t, g = self.trace, self.trace.geometry
+        delta = t.delta[0, 0]  # (HO, WO)
+        x, w = self.setup.x[0, 0], self.setup.w[0, 0]  # (H, W), (KH, KW)
+        dx_full, dw_full, db_full = t.padded_dx()[0, 0], t.dw()[0, 0], t.db()
+        self._integers = is_integral(x, w, delta)
+        lv = self._levels
+        b = np.zeros(1)  # (F,): the bias does not change any gradient
+        self._forward_output = engine.conv2d_forward(self.setup.x, self.setup.w, b,
+                                                     (g.SH, g.SW), (g.PH, g.PW))[0, 0]
+        lv["y"] = symmetric_levels(self._forward_output)
+        lv["delta"], lv["kernel"], lv["input"] = (symmetric_levels(delta),
+                                                  symmetric_levels(w), symmetric_levels(x))
+        lv["dx_products"] = symmetric_levels(np.array([np.abs(delta).max() * np.abs(w).max()]))
+        lv["dw_products"] = symmetric_levels(np.array([np.abs(delta).max() * np.abs(x).max()]))
+        lv["dx"], lv["dw"], lv["db"] = (symmetric_levels(dx_full), symmetric_levels(dw_full),
+                                        symmetric_levels(db_full))
+        for key, _ in STAGES:
+            self.stage_buttons[key].setEnabled(True)
+
+        # masks: the zeros each stage inserts are hatched so they never look like data
+        dilated = t.dilated_delta[0, 0]
+        self._dilation_mask = np.ones(dilated.shape, dtype=bool)
+        self._dilation_mask[::g.SH, ::g.SW] = False
+        padded = t.padded_delta[0, 0]
+        self._pad_delta_mask = np.ones(padded.shape, dtype=bool)
+        self._pad_delta_mask[g.KH - 1:g.KH - 1 + dilated.shape[0],
+                             g.KW - 1:g.KW - 1 + dilated.shape[1]] = self._dilation_mask
+        self._pad_delta_inner = (g.KH - 1, g.KW - 1, g.KH - 1 + dilated.shape[0],
+                                 g.KW - 1 + dilated.shape[1])
+        hp, wp = g.padded_shape
+        self._input_mask = np.ones((hp, wp), dtype=bool)
+        self._input_mask[g.PH:g.PH + g.H, g.PW:g.PW + g.W] = False
+        self._input_inner = (g.PH, g.PW, g.PH + g.H, g.PW + g.W) if (g.PH or g.PW) else None
+
+        self.delta_view.set_matrix(delta, levels=lv["delta"])
+        self.dilated_view.set_matrix(dilated, levels=lv["delta"], padding_mask=self._dilation_mask)
+        self.padded_delta_view.set_matrix(padded, levels=lv["delta"],
+                                          padding_mask=self._pad_delta_mask,
+                                          inner=self._pad_delta_inner)
+        self.kernel_view.set_matrix(w, levels=lv["kernel"])
+        self.rot_view.set_matrix(t.rot180_kernel[0, 0], levels=lv["kernel"])
+        self.input_view.set_matrix(t.padded_input[0, 0], levels=lv["input"],
+                                   padding_mask=self._input_mask, inner=self._input_inner)
+        # the padded delta is the widest view: give each view room in proportion to its columns
+        # (small matrices get 2 columns extra: their numbers must stay readable)
+        stretches = {self.delta_view: g.WO + 2, self.dilated_view: dilated.shape[1],
+                     self.padded_delta_view: padded.shape[1], self.kernel_view: g.KW + 2,
+                     self.rot_view: g.KW + 2}
+        for view, stretch in stretches.items():
+            self._pipeline_layout.setStretchFactor(view, max(2, stretch))
+
+    # -------------------------------------------------------------- frames
+    def frame_count(self) -> int:
+        """The four preparation frames plus one frame per trace step (0 if invalid)."""
+        return 0 if self.trace is None else PREP_FRAMES + len(self.trace)
+
+    def _trace_frame(self, step: int) -> int:
+        return PREP_FRAMES + step
+
+    def stage_range(self, stage: str) -> range:
+        """The frames of ``stage`` (one of the keys of STAGES)."""
+        keys = [k for k, _ in STAGES]
+        if keys.index(stage) < PREP_FRAMES:
+            k = keys.index(stage)
+            return range(k, k + 1)
+        starts = self.trace.stage_start
+        end = {"dx": starts["dw"], "dw": starts["db"], "db": len(self.trace)}[stage]
+        return range(self._trace_frame(starts[stage]), self._trace_frame(end))
+
+    def stage_of(self, frame: int) -> str:
+        if frame < PREP_FRAMES:
+            return STAGES[frame][0]
+        return self.trace[frame - PREP_FRAMES].stage
+
+    def stage_position(self, frame: int) -> tuple[str, int]:
+        stage = self.stage_of(frame)
+        return stage, frame - self.stage_range(stage).start
+
+    def stage_frame(self, stage: str, offset: int = 0) -> int:
+        """The frame ``offset`` into ``stage`` (clamped to the stage)."""
+        frames = self.stage_range(stage)
+        return frames[min(max(offset, 0), len(frames) - 1)]
+
+    def go_to_stage(self, stage: str, end: bool = False) -> None:
+        """Jump to the first (or, with ``end``, the last) frame of ``stage``."""
+        if self.trace is None:
+            return
+        self._jump(self.stage_range(stage)[-1 if end else 0])
+
+    def _jump(self, frame: int) -> None:
+        self.controls.pause()
+        self.controls.set_step(frame)
+
+    def show_frame(self, k: int) -> None:
+        """Draw frame ``k``: the stage highlighted, its windows, the gradients so far, the strip."""
+        if self.trace is None:
+            return
+        stage = self.stage_of(k)
+        self.stage_buttons[stage].setChecked(True)
+        self._show_titles(stage)
+        for view in (self.delta_view, self.padded_delta_view, self.input_view, self.dx_view,
+                     self.dw_view, self.db_view):
+            view.clear_window()
+        self._show_gradients(stage, k)
+        step = self.trace[k - PREP_FRAMES] if k >= PREP_FRAMES else None
+        getattr(self, f"_show_{stage}")(step)
+
+    def _show_titles(self, stage: str) -> None:
+        g = self.trace.geometry
+        dh, dw = self.trace.dilated_delta.shape[2:]
+        ph, pw = self.trace.padded_delta.shape[2:]
+        hp, wp = g.padded_shape
+        active = {
+            "delta": {"delta"}, "dilate": {"dilated"}, "pad": {"padded"}, "rotate": {"rot"},
+            "dx": {"padded", "rot", "dx"}, "dw": {"input", "delta", "dw"},
+            "db": {"delta", "db"},
+        }[stage]
+        titles = {
+            self.delta_view: ("delta", f"δ = dout {g.HO}×{g.WO}"),
+            self.dilated_view: ("dilated", f"dilated δ {dh}×{dw}"),
+            self.padded_delta_view: ("padded", f"padded δ {ph}×{pw}"),
+            self.kernel_view: ("w", f"w {g.KH}×{g.KW}"),
+            self.rot_view: ("rot", "rot180 w"),
+            self.input_view: ("input", f"padded input x {hp}×{wp}" if (g.PH or g.PW)
+                              else f"input x {hp}×{wp}"),
+            self.dx_view: ("dx", f"dx {g.H}×{g.W} (border cropped)" if (g.PH or g.PW)
+                           else f"dx {g.H}×{g.W}"),
+            self.dw_view: ("dw", f"dW {g.KH}×{g.KW}"),
+            self.db_view: ("db", "db"),
+        }
+        for view, (key, text) in titles.items():
+            view.set_title(_title(text, key in active))
+
+    def _show_gradients(self, stage: str, k: int) -> None:
+        """dx, dW and db as far as frame ``k`` has built them (NaN = not yet)."""
+        t = self.trace
+        order = [key for key, _ in STAGES]
+        done = {s: order.index(stage) > order.index(s) for s in ("dx", "dw", "db")}
+        step = k - PREP_FRAMES
+        if stage == "dx":
+            dx = t.dx_after(step, padded=True)[0, 0]
+        else:
+            dx = t.padded_dx()[0, 0] if done["dx"] else np.full(t.padded_input.shape[2:], np.nan)
+        dw = t.dw_after(step)[0, 0] if stage == "dw" else \
+            (t.dw()[0, 0] if done["dw"] else np.full(t.w.shape[2:], np.nan))
+        db = t.db_after(step) if stage == "db" else np.full(1, np.nan)
+        self.dx_view.set_matrix(dx, levels=self._levels["dx"], padding_mask=self._input_mask,
+                                inner=self._input_inner)
+        self.dw_view.set_matrix(dw, levels=self._levels["dw"])
+        self.db_view.set_matrix(db.reshape(1, 1), levels=self._levels["db"])
+
+    def shown_gradients(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the result views show now: dx (H, W) cropped, dW (KH, KW), db (1,); NaN = empty."""
+        g = self.trace.geometry
+        dx = self.dx_view.values[g.PH:g.PH + g.H, g.PW:g.PW + g.W]
+        return dx.copy(), self.dw_view.values.copy(), self.db_view.values.reshape(1).copy()
+
+    # --------------------------------------------------------- stage frames
+    def _say(self, text: str) -> None:
+        self.sentence_label.setText(text)
+
+    def _show_delta(self, _step) -> None:
+        g = self.trace.geometry
+        self._say("<b>δ = ∂L/∂y</b> is the error arriving from the next layer: how much the "
+                  "loss changes when each output cell changes; the backward pass sends it on "
+                  "to x, w and b.")
+        self.strip.show_arrow(self._forward_output, f"forward output y {g.HO}×{g.WO}",
+                              self.trace.delta[0, 0], "δ: one value per cell of y",
+                              self._levels["y"], op="↔", b_levels=self._levels["delta"])
+        self.strip.equation.setText("nudging y[i, j] by a small ε changes the loss by about "
+                                    "δ[i, j]·ε")
+
+    def _show_dilate(self, _step) -> None:
+        g, t = self.trace.geometry, self.trace
+        if g.SH == 1 and g.SW == 1:
+            self._say("<b>Dilate:</b> with stride 1 the window moved one cell at a time, so "
+                      "there is nothing to dilate: δ stays as it is.")
+        else:
+            self._say(f"<b>Dilate:</b> the window jumped {g.SH} rows and {g.SW} columns, so "
+                      f"{g.SH - 1} zero row(s) and {g.SW - 1} zero column(s) go between "
+                      "neighbouring δ values (hatched): each δ lines up with the inputs it "
+                      "came from.")
+        self.strip.show_arrow(t.delta[0, 0], "δ", t.dilated_delta[0, 0], "dilated δ",
+                              self._levels["delta"], b_mask=self._dilation_mask)
+        self.strip.equation.setText(f"stride {g.SH}×{g.SW}: {g.HO}×{g.WO} → "
+                                    f"{t.dilated_delta.shape[2]}×{t.dilated_delta.shape[3]}")
+
+    def _show_pad(self, _step) -> None:
+        g, t = self.trace.geometry, self.trace
+        self._say(f"<b>Pad:</b> K−1 = {g.KH - 1}×{g.KW - 1} zeros around δ let the kernel "
+                  "hang over the edges, so border inputs also collect from every output they "
+                  "fed: a <i>full</i> convolution.")
+        self.strip.show_arrow(t.dilated_delta[0, 0], "dilated δ", t.padded_delta[0, 0],
+                              "padded δ", self._levels["delta"], a_mask=self._dilation_mask,
+                              b_mask=self._pad_delta_mask, b_inner=self._pad_delta_inner)
+        dh, dw = t.dilated_delta.shape[2:]
+        ph, pw = t.padded_delta.shape[2:]
+        extra = ph - (dh + 2 * (g.KH - 1)), pw - (dw + 2 * (g.KW - 1))
+        note = ""
+        if any(extra):
+            note = (f"; the stride does not tile the input, so {extra[0]} extra row(s) and "
+                    f"{extra[1]} extra column(s) of zeros at the bottom/right cover the cells "
+                    "no window reached (their gradient is 0)")
+        self.strip.equation.setText(f"{dh}×{dw} → {ph}×{pw}{note}")
+
+    def _show_rotate(self, _step) -> None:
+        t = self.trace
+        self._say("<b>Rotate:</b> turning w by 180° (upside down, then left–right) makes the "
+                  "forward pass's sliding product a true convolution that carries δ back to "
+                  "the inputs.")
+        self.strip.show_arrow(self.setup.w[0, 0], "w", t.rot180_kernel[0, 0], "rot180 w",
+                              self._levels["kernel"])
+        self.strip.equation.setText("rot180 w [u, v] = w [KH−1−u, KW−1−v]")
+
+    def _show_dx(self, s) -> None:
+        g, lv = self.trace.geometry, self._levels
+        self._say("<b>dx:</b> slide the rotated kernel over padded δ; the sum of each "
+                  "window's products is the gradient of one input cell (cells in the hatched "
+                  "padding are computed too, then cropped away).")
+        self.padded_delta_view.set_window(s.row, s.col, g.KH, g.KW, animate_ms=self._animate())
+        self.dx_view.set_window(s.row, s.col, 1, 1)
+        mask = self._pad_delta_mask[s.row:s.row + g.KH, s.col:s.col + g.KW]
+        value = format_number(s.value, self._integers).strip("()")
+        self.strip.show_product(s.window[0], "window of padded δ", lv["delta"], s.kernel[0],
+                                "rot180 w", lv["kernel"], lv["dx_products"],
+                                f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>",
+                                a_mask=mask)
+        r, c = s.row - g.PH, s.col - g.PW
+        where = f"padded cell ({s.row}, {s.col})" if s.cropped else f"dx[{r}, {c}]"
+        note = (" &nbsp; <span style='color:#555'>(a padding cell: x has no cell there, so "
+                "this value is cropped away)</span>" if s.cropped else "")
+        self.strip.equation.setText(
+            f"{where} = {_terms(s.window[0], s.kernel[0], self._integers)} = <b>{value}</b>"
+            + note)
+
+    def _show_dw(self, s) -> None:
+        g, lv = self.trace.geometry, self._levels
+        self._say(f"<b>dW:</b> in the forward pass w[u, v] multiplied the inputs "
+                  f"x[u + {g.SH}·i, v + {g.SW}·j], one per output cell; its gradient is the "
+                  "sum of those inputs times δ.")
+        height, width = (g.HO - 1) * g.SH + 1, (g.WO - 1) * g.SW + 1
+        self.input_view.set_window(s.u, s.v, height, width)
+        self.delta_view.set_window(0, 0, g.HO, g.WO)
+        self.dw_view.set_window(s.u, s.v, 1, 1)
+        value = format_number(s.value, self._integers).strip("()")
+        every = "" if g.SH == g.SW == 1 else f" (stride {g.SH}×{g.SW})"
+        self.strip.show_product(s.window[0], f"x taps for w[{s.u}, {s.v}]{every}",
+                                lv["input"], s.delta[0], "δ", lv["delta"], lv["dw_products"],
+                                f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>")
+        self.strip.equation.setText(
+            f"dW[{s.u}, {s.v}] = {_terms(s.window[0], s.delta[0], self._integers)} = "
+            f"<b>{value}</b>")
+
+    def _show_db(self, s) -> None:
+        g = self.trace.geometry
+        self._say("<b>db:</b> the bias was added to every output cell, so its gradient is "
+                  "simply the sum of all δ.")
+        self.delta_view.set_window(0, 0, g.HO, g.WO)
+        self.db_view.set_window(0, 0, 1, 1)
+        value = format_number(s.value, self._integers).strip("()")
+        self.strip.show_single(s.delta[0], "δ", self._levels["delta"],
+                               f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>")
+        values = s.delta[0].ravel().tolist()
+        terms = " + ".join(format_number(v, self._integers) for v in values[:12])
+        if len(values) > 12:
+            terms += f" + … ({len(values) - 12} more)"
+        self.strip.equation.setText(f"db = {terms} = <b>{value}</b>")
+
+    def _animate(self) -> int:
+        if self.controls.is_playing and self.controls.interval_ms >= 100:
+            return min(250, int(self.controls.interval_ms * 0.6))
+        return 0
+
+    # ---------------------------------------------------------- interaction
+    def _on_dx_clicked(self, row: int, col: int) -> None:
+        if self.trace is not None:
+            self._jump(self._trace_frame(self.trace.dx_step_index(0, 0, row, col)))
+
+    def _on_dw_clicked(self, u: int, v: int) -> None:
+        if self.trace is not None:
+            self._jump(self._trace_frame(self.trace.dw_step_index(0, 0, u, v)))
+
+    # --------------------------------------------------------- shell hooks
+    def prepare_screenshot(self) -> None:
+        """The default example in the middle of the dx stage, paused."""
+        self.controls.pause()
+        self.settings.reset_defaults()
+        # the heart of the stage: the first input cell whose window gathers the most
+        # non-zero products (a few dozen tiny steps, computed once)
+        steps = range(self.trace.stage_start["dx"], self.trace.stage_start["dw"])
+        best = max(steps, key=lambda k: (not self.trace[k].cropped,
+                                         int(np.count_nonzero(self.trace[k].products)), -k))
+        self._jump(self._trace_frame(best))

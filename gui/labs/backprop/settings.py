@@ -1,0 +1,317 @@
+"""The settings column of the Backprop lab: the input x, the kernel w, the geometry, delta.
+
+``BackpropSettings`` owns the numbers of one small example (one sample, one channel,
+one filter, so every number fits in a cell) and says ``changed()`` whenever one of
+them moves; ``setup()`` returns the arrays of the backward pass. It never computes a
+gradient. The delta (dout) grid always has the shape of the forward output
+``(HO, WO)``; when the geometry is impossible there is no output, so the grid is
+hidden and ``setup().problem`` says why in words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import GeometryError, check_conv
+from gui.labs._settings_base import SteppingSettings
+from gui.widgets.form_rows import button_row, int_spin, note_label, pair_row, push_button
+
+__all__ = ["BackpropSetup", "BackpropSettings", "default_example", "INPUT_MAX", "KERNEL_MAX",
+           "STRIDE_MAX",
+           "GRID_WIDTH_MAX"]
+
+INPUT_MIN, INPUT_MAX = 2, 7  # rows/cols of x: every number stays readable in its cell
+# the widest grid the column must show without scrolling sideways: delta is at most
+# H + K - 1 = 10 cells wide (stride 1, padding K - 1), 26 pixels each, or x at 7 x 36
+GRID_WIDTH_MAX = 10 * 26
+KERNEL_MAX = 4
+STRIDE_MAX = 3
+_STORE = 16  # stores are larger than any shape the spins allow; the grids show a corner
+
+
+@dataclass(frozen=True)
+class BackpropSetup:
+    """One backward-pass example, as the settings stand.
+
+    Attributes
+    ----------
+    x : ndarray (1, 1, H, W) float64
+    w : ndarray (1, 1, KH, KW) float64
+    dout : ndarray (1, 1, HO, WO) float64, or None when the geometry is impossible
+    stride, padding : (h, w) pairs
+    problem : str or None
+        Why the geometry is impossible (engine.check_conv's sentence), or None.
+    """
+
+    x: np.ndarray
+    w: np.ndarray
+    dout: np.ndarray | None
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    problem: str | None
+
+
+def default_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stores the lab starts with: x, w and delta, small whole numbers.
+
+    The kernel is deliberately not symmetric, so its 180-degree rotation is visibly
+    different from it; delta mixes signs, so the diverging colours show both.
+
+    Returns
+    -------
+    x_store, w_store, delta_store : ndarrays (16, 16); the lab shows top-left corners
+    """
+    x = np.zeros((_STORE, _STORE))
+    x[:5, :5] = [[1, 2, 0, 3, 1],
+                 [0, 1, 2, 1, 0],
+                 [3, 0, 1, 2, 2],
+                 [1, 2, 0, 1, 3],
+                 [2, 1, 3, 0, 1]]
+    x[5:, :] = np.arange(_STORE)[None, :] % 4  # rows and columns beyond the default
+    x[:, 5:] = (np.arange(_STORE)[:, None] + np.arange(_STORE - 5)[None, :]) % 4
+    w = np.zeros((_STORE, _STORE))
+    w[:3, :3] = [[1, 2, 0],
+                 [0, 1, -1],
+                 [-2, 0, 1]]
+    delta = np.zeros((_STORE, _STORE))
+    delta[:3, :3] = [[1, -1, 2],
+                     [0, 1, -2],
+                     [-1, 2, 1]]
+    rows, cols = np.indices((_STORE, _STORE))
+    beyond = (rows >= 3) | (cols >= 3)
+    delta[beyond] = ((rows + 2 * cols) % 5 - 2)[beyond]  # -2..2, mixed signs
+    return x, w, delta
+
+
+
+
+class BackpropSettings(SteppingSettings):
+    """Input, kernel, geometry and delta of the Backprop lab's example.
+
+    Signals
+    -------
+    changed()
+        Some number changed; call ``setup()`` for the new arrays.
+    message(str)
+        A sentence for the status bar (a refused value).
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._x_store, self._w_store, self._delta_store = default_example()
+        self._rng = np.random.default_rng(0)
+        self.default_button = push_button("Default example",
+                                          "5×5 input, 3×3 kernel, stride 2, padding 1")
+        self.default_button.clicked.connect(self.reset_defaults)
+        self.random_all_button = push_button("Randomise everything",
+                                             "New random x, w and delta with the same sizes")
+        self.random_all_button.clicked.connect(self._on_random_all)
+        self._stack(self._build_input_group(), self._build_kernel_group(),
+                    self._build_delta_group(),
+                    button_row(self.default_button, self.random_all_button))
+        self._sync_all()
+
+    # ------------------------------------------------------------ building
+    def _build_input_group(self) -> QGroupBox:
+        box = QGroupBox("Input x (forward pass)")
+        lay = QVBoxLayout(box)
+        self.rows_spin = int_spin(INPUT_MIN, INPUT_MAX, 5, "Rows H of the input")
+        self.cols_spin = int_spin(INPUT_MIN, INPUT_MAX, 5, "Columns W of the input")
+        form = QFormLayout()
+        form.addRow("Size (H × W)", pair_row(self.rows_spin, self.cols_spin))
+        lay.addLayout(form)
+        self.x_table = self._number_grid("Type a number in any cell", self._on_x_edited)
+        lay.addWidget(self.x_table, 0, Qt.AlignmentFlag.AlignLeft)
+        self.x_random_button = QPushButton("Random 0-9")
+        self.x_random_button.setToolTip("Fill the input with random whole numbers 0..9")
+        lay.addWidget(self.x_random_button, 0, Qt.AlignmentFlag.AlignLeft)
+        for s in (self.rows_spin, self.cols_spin):
+            s.valueChanged.connect(self._on_shape)
+        self.x_random_button.clicked.connect(self._on_x_random)
+        return box
+
+    def _build_kernel_group(self) -> QGroupBox:
+        box = QGroupBox("Kernel w and geometry")
+        form = QFormLayout(box)
+        self.kh_spin = int_spin(1, KERNEL_MAX, 3, "Kernel height KH")
+        self.kw_spin = int_spin(1, KERNEL_MAX, 3, "Kernel width KW")
+        self.sh_spin = int_spin(1, STRIDE_MAX, 2, "Vertical stride SH: rows the window jumps")
+        self.sw_spin = int_spin(1, STRIDE_MAX, 2, "Horizontal stride SW: columns the window jumps")
+        self.ph_spin = int_spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
+        self.pw_spin = int_spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
+        form.addRow("Kernel (h × w)", pair_row(self.kh_spin, self.kw_spin))
+        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
+        form.addRow("Padding (h × w)", pair_row(self.ph_spin, self.pw_spin))
+        self.w_table = self._number_grid("Type the kernel values cell by cell", self._on_w_edited)
+        form.addRow(self.w_table)
+        self.w_random_button = QPushButton("Random −2..2")
+        self.w_random_button.setToolTip("Fill the kernel with random whole numbers -2..2")
+        form.addRow(self.w_random_button)
+        for s in (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin, self.ph_spin,
+                  self.pw_spin):
+            s.valueChanged.connect(self._on_shape)
+        self.w_random_button.clicked.connect(self._on_w_random)
+        return box
+
+    def _build_delta_group(self) -> QGroupBox:
+        box = QGroupBox("Delta δ = dout (from the next layer)")
+        lay = QVBoxLayout(box)
+        self.delta_hint = note_label()
+        lay.addWidget(self.delta_hint)
+        self.delta_table = self._number_grid("∂L/∂y for each output cell: type any number",
+                                             self._on_delta_edited)
+        lay.addWidget(self.delta_table, 0, Qt.AlignmentFlag.AlignLeft)
+        self.delta_random_button = QPushButton("Random −3..3")
+        self.delta_random_button.setToolTip("Fill delta with random whole numbers -3..3")
+        lay.addWidget(self.delta_random_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.delta_random_button.clicked.connect(self._on_delta_random)
+        return box
+
+    # ------------------------------------------------------------- reading
+    @property
+    def stride(self) -> tuple[int, int]:
+        return self.sh_spin.value(), self.sw_spin.value()
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        return self.ph_spin.value(), self.pw_spin.value()
+
+    def _shapes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        return (self.rows_spin.value(), self.cols_spin.value()), \
+            (self.kh_spin.value(), self.kw_spin.value())
+
+    def _output_shape(self) -> tuple[tuple[int, int] | None, str | None]:
+        """((HO, WO), None) for a possible geometry, else (None, the reason in words)."""
+        (H, W), (KH, KW) = self._shapes()
+        try:
+            g = check_conv((1, 1, H, W), (1, 1, KH, KW), None, self.stride, self.padding)
+        except GeometryError as err:
+            return None, str(err)
+        return (g.HO, g.WO), None
+
+    def setup(self) -> BackpropSetup:
+        """The arrays of the backward pass now (see ``BackpropSetup``)."""
+        (H, W), (KH, KW) = self._shapes()
+        x = self._x_store[None, None, :H, :W].copy()  # (1, 1, H, W)
+        w = self._w_store[None, None, :KH, :KW].copy()  # (1, 1, KH, KW)
+        out_shape, problem = self._output_shape()
+        dout = None
+        if out_shape is not None:
+            HO, WO = out_shape
+            dout = self._delta_store[None, None, :HO, :WO].copy()  # (1, 1, HO, WO)
+        return BackpropSetup(x, w, dout, self.stride, self.padding, problem)
+
+    # ------------------------------------------------------------ syncing
+    def _sync_all(self):
+        self._quiet += 1
+        # padding 0..K-1: more would only add windows that see nothing but zeros
+        self.ph_spin.setMaximum(self.kh_spin.value() - 1)
+        self.pw_spin.setMaximum(self.kw_spin.value() - 1)
+        (H, W), (KH, KW) = self._shapes()
+        self.x_table.set_values(self._x_store[:H, :W])
+        self.w_table.set_values(self._w_store[:KH, :KW])
+        out_shape, problem = self._output_shape()
+        if out_shape is None:
+            self.delta_table.setVisible(False)
+            self.delta_random_button.setEnabled(False)
+            self.delta_hint.setText("No output, so no delta: " + problem)
+            self.delta_hint.setStyleSheet("color: #b00020;")
+        else:
+            HO, WO = out_shape
+            self.delta_table.set_values(self._delta_store[:HO, :WO])
+            self.delta_table.setVisible(True)
+            self.delta_random_button.setEnabled(True)
+            self.delta_hint.setText(f"One value per output cell: {HO}×{WO}")
+            self.delta_hint.setStyleSheet("color: #555;")
+        self._quiet -= 1
+
+    # ------------------------------------------------------------ reacting
+    def _on_shape(self, *_):
+        self._sync_all()
+        self._emit_changed()
+
+    def _on_x_edited(self):
+        self._store_edit(self._x_store, self.x_table)
+
+    def _on_w_edited(self):
+        self._store_edit(self._w_store, self.w_table)
+
+    def _on_delta_edited(self):
+        self._store_edit(self._delta_store, self.delta_table)
+
+    def _randomise(self, which: str) -> None:
+        low, high = {"x": (0, 10), "w": (-2, 3), "delta": (-3, 4)}[which]
+        store = {"x": self._x_store, "w": self._w_store, "delta": self._delta_store}[which]
+        store[...] = self._rng.integers(low, high, size=store.shape)
+
+    def _on_x_random(self):
+        self._randomise("x")
+        self._sync_all()
+        self._emit_changed()
+
+    def _on_w_random(self):
+        self._randomise("w")
+        self._sync_all()
+        self._emit_changed()
+
+    def _on_delta_random(self):
+        self._randomise("delta")
+        self._sync_all()
+        self._emit_changed()
+
+    def _on_random_all(self):
+        for which in ("x", "w", "delta"):
+            self._randomise(which)
+        self._sync_all()
+        self.message.emit("New random x, w and delta")
+        self._emit_changed()
+
+    # ------------------------------------------------------------ scripted
+    def reset_defaults(self) -> None:
+        """The teaching default: 5x5 input, a 3x3 kernel, stride 2, padding 1, 3x3 delta."""
+        self.apply(reset=True, size=(5, 5), kernel=(3, 3), stride=(2, 2), padding=(1, 1))
+
+    def apply(self, **values) -> None:
+        """Set several settings at once and emit ``changed`` once (scripts, tests, screenshots).
+
+        Keys: size, kernel, stride, padding (int or (h, w) pair); x, w, delta (2-D arrays
+        written into the top-left corner of their store); reset=True restores the
+        default numbers first.
+        """
+        self._quiet += 1
+        try:
+            if values.get("reset"):
+                self._x_store, self._w_store, self._delta_store = default_example()
+            for key, (a, b) in (("size", (self.rows_spin, self.cols_spin)),
+                                ("kernel", (self.kh_spin, self.kw_spin)),
+                                ("stride", (self.sh_spin, self.sw_spin))):
+                if key in values:
+                    h, w = (values[key], values[key]) if np.isscalar(values[key]) else values[key]
+                    a.setValue(int(h))
+                    b.setValue(int(w))
+            self.ph_spin.setMaximum(self.kh_spin.value() - 1)
+            self.pw_spin.setMaximum(self.kw_spin.value() - 1)
+            if "padding" in values:
+                p = values["padding"]
+                ph, pw = (p, p) if np.isscalar(p) else p
+                self.ph_spin.setValue(int(ph))
+                self.pw_spin.setValue(int(pw))
+            for key, store in (("x", self._x_store), ("w", self._w_store),
+                               ("delta", self._delta_store)):
+                if key in values:
+                    arr = np.asarray(values[key], dtype=np.float64)
+                    store[:arr.shape[0], :arr.shape[1]] = arr
+        finally:
+            self._quiet -= 1
+        self._sync_all()
+        self._emit_changed()

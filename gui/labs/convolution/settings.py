@@ -1,0 +1,494 @@
+"""The settings column of the Convolution lab: the input, the filters, the geometry.
+
+``ConvSettings`` owns the numbers and says ``changed()`` whenever one of them
+moves; ``setup()`` returns the arrays to convolve. It never computes a
+convolution. Typed values that are not numbers are refused in place (the cell
+goes back to its old value) and explained through ``message(str)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from gui.labs._settings_base import SteppingSettings, digit_article
+from gui.labs.convolution import inputs
+from gui.widgets.form_rows import TypedGridPage, int_spin, keyed_combo, pair_row
+from gui.widgets.number_grid import NumberGrid
+
+__all__ = ["ConvSetup", "ConvSettings", "NumberGrid", "CHANNEL_NAMES"]
+
+CHANNEL_NAMES = ("R", "G", "B")
+SOURCES = (("typed", "Typed numbers"), ("digit", "MNIST digit"), ("photo", "Photo crop"))
+
+
+@dataclass(frozen=True)
+class ConvSetup:
+    """Everything one convolution needs, as the settings stand.
+
+    Attributes
+    ----------
+    x : ndarray (1, C, H, W) float64
+    w : ndarray (F, C, KH, KW) float64
+    b : ndarray (F,) float64
+    stride, padding : (h, w) pairs
+    kind : {"typed", "digit", "photo"}
+    description : str
+        One line naming the input, e.g. "MNIST digit #12 (a 3)".
+    """
+
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    kind: str
+    description: str
+
+
+
+
+class ConvSettings(SteppingSettings):
+    """Input, filter and geometry settings of the Convolution lab.
+
+    Signals
+    -------
+    changed()
+        Some number changed; call ``setup()`` for the new arrays.
+    message(str)
+        A sentence for the status bar (a refused value, a missing file).
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._grid_store = inputs.default_grid()
+        self._w_store, self._b_store = inputs.default_kernels()
+        self._rng = np.random.default_rng(0)
+        self._photos: dict[str, np.ndarray] = {}
+        self._stack(self._build_input_group(), self._build_filter_group())
+        self._sync_all()
+
+    # ------------------------------------------------------------ building
+    def _build_input_group(self) -> QGroupBox:
+        box = QGroupBox("Input")
+        form = QFormLayout(box)
+        self.source_box = keyed_combo(SOURCES, "What the kernel slides over")
+        self.channels_box = QComboBox()
+        self.channels_box.addItem("1 (grey)", 1)
+        self.channels_box.addItem("3 (RGB)", 3)
+        self.channels_box.setToolTip("With 3 channels every filter has one kernel slice per "
+                                     "channel and the three partial sums are added")
+        form.addRow("Source", self.source_box)
+        form.addRow("Channels", self.channels_box)
+
+        # one page per source, only the current one visible (a QStackedWidget would keep
+        # the tallest page's height and leave a hole under the short ones)
+        self.source_pages = [self._build_typed_page(), self._build_digit_page(),
+                             self._build_photo_page()]
+        for page in self.source_pages:
+            form.addRow(page)
+        self._show_page(0)
+
+        self.source_box.currentIndexChanged.connect(self._on_source)
+        self.channels_box.currentIndexChanged.connect(self._on_channels)
+        return box
+
+    def _build_typed_page(self) -> QWidget:
+        page = TypedGridPage(inputs.GRID_MIN, inputs.GRID_MAX, 7,
+                             "Fill this channel with random whole numbers")
+        self.rows_spin, self.cols_spin = page.rows_spin, page.cols_spin
+        self.grid_table = page.grid_table
+        self.grid_random_button, self.grid_reset_button = page.random_button, page.reset_button
+        self.grid_channel_box = QComboBox()
+        self.grid_channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.grid_channel_box.setToolTip("The channel the grid below edits")
+        page.size_row.addWidget(self.grid_channel_box)
+
+        self.rows_spin.valueChanged.connect(self._on_grid_size)
+        self.cols_spin.valueChanged.connect(self._on_grid_size)
+        self.grid_channel_box.currentIndexChanged.connect(self._show_grid)
+        self.grid_table.values_edited.connect(self._on_grid_edited)
+        self.grid_table.rejected.connect(self.message)
+        self.grid_random_button.clicked.connect(self._on_grid_random)
+        self.grid_reset_button.clicked.connect(self._on_grid_reset)
+        return page
+
+    def _build_digit_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.digit_spin = int_spin(0, 8999, 0, "Which of the embedded MNIST digits")
+        self.digit_label = QLabel("")
+        form.addRow("Digit #", self.digit_spin)
+        form.addRow("", self.digit_label)
+        self.digit_spin.valueChanged.connect(self._emit_changed)
+        return page
+
+    def _build_photo_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.photo_box = QComboBox()
+        from gui.widgets.images import asset_images  # the shell's loader
+
+        for name, path in asset_images().items():
+            self.photo_box.addItem(name, str(path))
+        self.crop_spin = int_spin(8, 32, 16, "Side of the square crop, in pixels of the "
+                                          f"photo shrunk to {inputs.PHOTO_SIDE} pixels")
+        self.top_spin = int_spin(0, inputs.PHOTO_SIDE, 24, "Top row of the crop")
+        self.left_spin = int_spin(0, inputs.PHOTO_SIDE, 40, "Left column of the crop")
+        form.addRow("Photo", self.photo_box)
+        form.addRow("Crop size", self.crop_spin)
+        form.addRow("Top, left", pair_row(self.top_spin, self.left_spin, ","))
+        for w in (self.photo_box, self.crop_spin, self.top_spin, self.left_spin):
+            (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(
+                self._emit_changed)
+        return page
+
+    def _build_filter_group(self) -> QGroupBox:
+        box = QGroupBox("Filters")
+        form = QFormLayout(box)
+        self.filters_spin = int_spin(1, inputs.MAX_FILTERS, 1, "How many filters (output maps)")
+        self.kh_spin = int_spin(1, inputs.MAX_KERNEL, 3, "Kernel height KH")
+        self.kw_spin = int_spin(1, inputs.MAX_KERNEL, 3, "Kernel width KW")
+        self.sh_spin = int_spin(1, 4, 1, "Vertical stride SH: rows the window jumps")
+        self.sw_spin = int_spin(1, 4, 1, "Horizontal stride SW: columns the window jumps")
+        self.ph_spin = int_spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
+        self.pw_spin = int_spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
+        form.addRow("Filters", self.filters_spin)
+        form.addRow("Kernel (h × w)", pair_row(self.kh_spin, self.kw_spin))
+        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
+        form.addRow("Padding (h × w)", pair_row(self.ph_spin, self.pw_spin))
+
+        self.edit_filter_box = QComboBox()
+        self.edit_filter_box.setToolTip("The filter the grid below edits")
+        self.edit_channel_box = QComboBox()
+        self.edit_channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.edit_channel_box.setToolTip("The channel slice of that filter")
+        form.addRow("Edit", pair_row(self.edit_filter_box, self.edit_channel_box, ""))
+        self.kernel_table = self._number_grid("Type the kernel values cell by cell",
+                                              self._on_kernel_edited)
+        form.addRow(self.kernel_table)
+        self.bias_spin = QDoubleSpinBox()
+        self.bias_spin.setRange(-99.0, 99.0)
+        self.bias_spin.setDecimals(2)
+        self.bias_spin.setSingleStep(0.1)
+        self.bias_spin.setKeyboardTracking(False)
+        self.bias_spin.setToolTip("Added to every output value of this filter")
+        form.addRow("Bias", self.bias_spin)
+        self.gallery_box = QComboBox()
+        self.gallery_box.setToolTip("A classic named kernel for the filter being edited "
+                                    "(all its channels); sets the kernel size to the gallery's")
+        self._gallery = inputs.gallery_kernels()
+        descriptions = inputs.gallery_descriptions()
+        for name in self._gallery:
+            self.gallery_box.addItem(name)
+            if name in descriptions:
+                self.gallery_box.setItemData(self.gallery_box.count() - 1, descriptions[name],
+                                             Qt.ItemDataRole.ToolTipRole)
+        self.gallery_button = QPushButton("Use")
+        self.random_button = QPushButton("Randomise all filters")
+        form.addRow("Gallery", pair_row(self.gallery_box, self.gallery_button, ""))
+        form.addRow(self.random_button)
+
+        for s in (self.filters_spin, self.kh_spin, self.kw_spin):
+            s.valueChanged.connect(self._on_filter_shape)
+        for s in (self.sh_spin, self.sw_spin, self.ph_spin, self.pw_spin):
+            s.valueChanged.connect(self._emit_changed)
+        self.edit_filter_box.currentIndexChanged.connect(self._show_kernel)
+        self.edit_channel_box.currentIndexChanged.connect(self._show_kernel)
+        self.bias_spin.valueChanged.connect(self._on_bias)
+        self.gallery_button.clicked.connect(self._on_gallery)
+        self.random_button.clicked.connect(self._on_random)
+        return box
+
+    # ------------------------------------------------------------- reading
+    @property
+    def source(self) -> str:
+        return self.source_box.currentData()
+
+    @property
+    def channels(self) -> int:
+        return int(self.channels_box.currentData())
+
+    @property
+    def filters(self) -> int:
+        return self.filters_spin.value()
+
+    def setup(self) -> ConvSetup:
+        """The arrays to convolve now (see ``ConvSetup``)."""
+        C, F = self.channels, self.filters
+        KH, KW = self.kh_spin.value(), self.kw_spin.value()
+        x, description, kind = self._input(C)
+        w = self._w_store[:F, :C, :KH, :KW].copy()
+        b = self._b_store[:F].copy()
+        return ConvSetup(x[None], w, b, (self.sh_spin.value(), self.sw_spin.value()),
+                         (self.ph_spin.value(), self.pw_spin.value()), kind, description)
+
+    def _input(self, C: int) -> tuple[np.ndarray, str, str]:
+        """(x (C, H, W), description, kind); the typed grid if a file cannot be read."""
+        kind = self.source
+        if kind == "digit" and self._load_digits():
+            index = self.digit_spin.value()
+            label = int(self._digit_labels[index])
+            article = digit_article(label)
+            copied = " (its grey copied to R, G and B)" if C == 3 else ""
+            return inputs.digit_input(self._digits, index, C), \
+                f"MNIST digit #{index}, {article} {label}{copied}", kind
+        if kind == "photo":
+            photo = self._load_photo()
+            if photo is not None:
+                size = self.crop_spin.value()
+                crop = inputs.photo_crop(photo, self.top_spin.value(), self.left_spin.value(),
+                                         size, C)
+                return crop, f"{self.photo_box.currentText()} photo, {size}×{size} crop", kind
+        rows, cols = self.rows_spin.value(), self.cols_spin.value()
+        return inputs.grid_from_store(self._grid_store, C, rows, cols), \
+            f"typed numbers {rows}×{cols}", "typed"
+
+    def add_photo(self, path: str) -> None:
+        """Load a photo file, add it to the photo list and crop it now.
+
+        Raises
+        ------
+        ValueError
+            (an ImageFileError) if the file is missing or not an image; nothing changes.
+        """
+        from pathlib import Path
+
+        self._read_photo(str(path))
+        index = self.photo_box.findData(str(path))
+        self._quiet += 1
+        if index < 0:
+            self.photo_box.addItem(Path(path).name, str(path))
+            index = self.photo_box.count() - 1
+        self.photo_box.setCurrentIndex(index)
+        self.source_box.setCurrentIndex([k for k, _ in SOURCES].index("photo"))
+        self._quiet -= 1
+        self._emit_changed()
+
+    def _read_photo(self, path: str) -> np.ndarray:
+        if path not in self._photos:
+            from gui.widgets.images import downscale, load_image
+
+            self._photos[path] = downscale(load_image(path), inputs.PHOTO_SIDE)[0]
+        return self._photos[path]
+
+    def _load_photo(self) -> np.ndarray | None:
+        path = self.photo_box.currentData()
+        if path is None:
+            self.message.emit("No sample photographs were found in assets/images")
+            return None
+        try:
+            photo = self._read_photo(path)
+        except ValueError as err:
+            self.message.emit(str(err))
+            return None
+        h, w = photo.shape[:2]
+        size = min(self.crop_spin.value(), h, w)
+        self._quiet += 1
+        self.top_spin.setMaximum(h - size)
+        self.left_spin.setMaximum(w - size)
+        self._quiet -= 1
+        return photo
+
+    # ------------------------------------------------------------ syncing
+    def _sync_all(self):
+        self._quiet += 1
+        self._sync_channel_boxes()
+        self._sync_filter_boxes()
+        self._sync_padding_range()
+        self._show_grid()
+        self._show_kernel()
+        self._quiet -= 1
+
+    def _sync_channel_boxes(self):
+        C = self.channels
+        for box in (self.grid_channel_box, self.edit_channel_box):
+            keep = min(box.currentIndex(), C - 1)
+            box.blockSignals(True)
+            box.clear()
+            if C == 1:
+                box.addItem("grey", 0)
+            else:
+                for c in range(C):
+                    box.addItem(f"channel {CHANNEL_NAMES[c]}", c)
+            box.setCurrentIndex(max(keep, 0))
+            box.setVisible(C > 1)
+            box.blockSignals(False)
+
+    def _sync_filter_boxes(self):
+        F = self.filters
+        box = self.edit_filter_box
+        keep = min(box.currentIndex(), F - 1)
+        box.blockSignals(True)
+        box.clear()
+        for f in range(F):
+            box.addItem(f"filter {f + 1}", f)
+        box.setCurrentIndex(max(keep, 0))
+        box.blockSignals(False)
+
+    def _sync_padding_range(self):
+        # padding 0..K-1: more would add windows that see nothing but zeros
+        self.ph_spin.setMaximum(self.kh_spin.value() - 1)
+        self.pw_spin.setMaximum(self.kw_spin.value() - 1)
+
+    def _show_grid(self, *_):
+        c = max(self.grid_channel_box.currentIndex(), 0)
+        rows, cols = self.rows_spin.value(), self.cols_spin.value()
+        self.grid_table.set_values(self._grid_store[c, :rows, :cols])
+
+    def _show_kernel(self, *_):
+        f = max(self.edit_filter_box.currentIndex(), 0)
+        c = max(self.edit_channel_box.currentIndex(), 0)
+        KH, KW = self.kh_spin.value(), self.kw_spin.value()
+        self.kernel_table.set_values(self._w_store[f, c, :KH, :KW])
+        self.bias_spin.blockSignals(True)
+        self.bias_spin.setValue(float(self._b_store[f]))
+        self.bias_spin.blockSignals(False)
+
+    # ------------------------------------------------------------ reacting
+    def _show_page(self, index: int):
+        for k, page in enumerate(self.source_pages):
+            page.setVisible(k == index)
+
+    def _on_source(self, index: int):
+        self._show_page(index)
+        self._emit_changed()
+
+    def _on_channels(self, *_):
+        self._quiet += 1
+        self._sync_channel_boxes()
+        self._show_grid()
+        self._show_kernel()
+        self._quiet -= 1
+        self._emit_changed()
+
+    def _on_grid_size(self, *_):
+        self._show_grid()
+        self._emit_changed()
+
+    def _on_grid_edited(self):
+        c = max(self.grid_channel_box.currentIndex(), 0)
+        self._store_edit(self._grid_store[c], self.grid_table)  # (H, W) view of channel c
+
+    def _on_grid_random(self):
+        c = max(self.grid_channel_box.currentIndex(), 0)
+        rows, cols = self.rows_spin.value(), self.cols_spin.value()
+        self._grid_store[c, :rows, :cols] = self._rng.integers(0, 10, size=(rows, cols))
+        self._show_grid()
+        self._emit_changed()
+
+    def _on_grid_reset(self):
+        self._grid_store = inputs.default_grid()
+        self._show_grid()
+        self._emit_changed()
+
+    def _on_filter_shape(self, *_):
+        self._quiet += 1
+        self._sync_filter_boxes()
+        self._sync_padding_range()
+        self._show_kernel()
+        self._quiet -= 1
+        self._emit_changed()
+
+    def _on_kernel_edited(self):
+        f = max(self.edit_filter_box.currentIndex(), 0)
+        c = max(self.edit_channel_box.currentIndex(), 0)
+        self._store_edit(self._w_store[f, c], self.kernel_table)  # (KH, KW) view
+
+    def _on_bias(self, value: float):
+        self._b_store[max(self.edit_filter_box.currentIndex(), 0)] = value
+        self._emit_changed()
+
+    def _on_gallery(self):
+        name = self.gallery_box.currentText()
+        kernel = self._gallery.get(name)
+        if kernel is None:
+            return
+        f = max(self.edit_filter_box.currentIndex(), 0)
+        kh, kw = kernel.shape
+        self._w_store[f] = 0.0
+        self._w_store[f, :, :kh, :kw] = kernel  # the same slice on every channel
+        self._quiet += 1
+        self.kh_spin.setValue(kh)
+        self.kw_spin.setValue(kw)
+        self._sync_padding_range()
+        self._show_kernel()
+        self._quiet -= 1
+        self.message.emit(f"filter {f + 1} is now the '{name}' kernel")
+        self._emit_changed()
+
+    def _on_random(self):
+        self._w_store, self._b_store = inputs.random_kernels(self._rng)
+        self._show_kernel()
+        self._emit_changed()
+
+    # ------------------------------------------------------------ scripted
+    def reset_defaults(self) -> None:
+        """The teaching default: 7x7 typed grid, 1 channel, one 3x3 vertical edge, S 1, P 1."""
+        self._quiet += 1
+        self._grid_store = inputs.default_grid()
+        self._w_store, self._b_store = inputs.default_kernels()
+        self.source_box.setCurrentIndex(0)
+        self._show_page(0)
+        self.channels_box.setCurrentIndex(0)
+        for spin, v in ((self.rows_spin, 7), (self.cols_spin, 7), (self.filters_spin, 1),
+                        (self.kh_spin, 3), (self.kw_spin, 3), (self.sh_spin, 1),
+                        (self.sw_spin, 1)):
+            spin.setValue(v)
+        self._sync_padding_range()
+        self.ph_spin.setValue(1)
+        self.pw_spin.setValue(1)
+        self._quiet -= 1
+        self._sync_all()
+        self._emit_changed()
+
+    def apply(self, **values) -> None:
+        """Set several settings at once and emit ``changed`` once (scripts, tests, screenshots).
+
+        Keys: source ("typed" | "digit" | "photo"), channels, rows, cols, digit, photo,
+        crop, top, left, filters, kernel (int or (KH, KW)), stride, padding (int or pair).
+        """
+        self._quiet += 1
+        try:
+            if "source" in values:
+                keys = [k for k, _ in SOURCES]
+                self.source_box.setCurrentIndex(keys.index(values["source"]))
+            if "channels" in values:
+                self.channels_box.setCurrentIndex(0 if values["channels"] == 1 else 1)
+            spins = {"rows": self.rows_spin, "cols": self.cols_spin, "digit": self.digit_spin,
+                     "crop": self.crop_spin, "top": self.top_spin, "left": self.left_spin,
+                     "filters": self.filters_spin}
+            for key, spin in spins.items():
+                if key in values:
+                    spin.setValue(int(values[key]))
+            if "photo" in values:
+                self.photo_box.setCurrentText(values["photo"])
+            for key, (a, b) in (("kernel", (self.kh_spin, self.kw_spin)),
+                                ("stride", (self.sh_spin, self.sw_spin))):
+                if key in values:
+                    h, w = (values[key], values[key]) if np.isscalar(values[key]) else values[key]
+                    a.setValue(int(h))
+                    b.setValue(int(w))
+            self._sync_padding_range()
+            if "padding" in values:
+                p = values["padding"]
+                ph, pw = (p, p) if np.isscalar(p) else p
+                self.ph_spin.setValue(int(ph))
+                self.pw_spin.setValue(int(pw))
+        finally:
+            self._quiet -= 1
+        self._sync_all()
+        self._emit_changed()

@@ -1,0 +1,282 @@
+"""The training worker thread: commands, frames, epochs, divergence, stopping.
+
+Small networks and a small slice of MNIST keep every test to a few seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QCoreApplication
+
+from engine.network import Network
+from engine.training import Trainer
+from gui.labs.training.worker import EpochResult, TrainingFrame, TrainingWorker
+
+TINY_SPEC = [
+    {"type": "conv", "filters": 4, "kernel": 3, "stride": 1, "padding": 1},
+    {"type": "relu"},
+    {"type": "maxpool", "size": 2, "stride": 2},
+    {"type": "flatten"},
+    {"type": "dense", "units": 10},
+]
+
+
+@pytest.fixture(scope="module")
+def small_data(warm_mnist):
+    train_x, train_y, val_x, val_y = warm_mnist
+    return train_x[:256], train_y[:256], val_x[:100], val_y[:100]
+
+
+def make_trainer(data, optimizer="adam", lr=3e-3, batch_size=32, seed=0):
+    return Trainer(Network(TINY_SPEC, seed=seed), *data, optimizer=optimizer, lr=lr,
+                   batch_size=batch_size, seed=seed)
+
+
+@pytest.fixture
+def worker_factory(qtbot):
+    workers = []
+
+    def make(trainer, probe, **kwargs):
+        w = TrainingWorker(trainer, probe, **kwargs)
+        workers.append(w)
+        return w
+
+    yield make
+    for w in workers:  # never leave a thread running, even when a test fails
+        assert w.stop_and_wait(120_000)  # a compilation in progress cannot be interrupted
+    # deliver signals still queued from the threads before their objects are deleted
+    QCoreApplication.processEvents()
+
+
+class FrameLog:
+    """Collects frames and acknowledges them like the GUI does."""
+
+    def __init__(self, worker):
+        self.frames: list[TrainingFrame] = []
+        self.evals: list[EpochResult] = []
+        self.worker = worker
+        worker.frame.connect(self.on_frame)
+        worker.evaluated.connect(self.evals.append)
+
+    def on_frame(self, frame):
+        self.frames.append(frame)
+        self.worker.frame_consumed()
+
+    def iterations(self):
+        return np.concatenate([f.iterations for f in self.frames]) if self.frames else []
+
+
+def start_training(qtbot, data, worker_factory):
+    """(trainer, worker, log): a worker running towards 1000 epochs, past its first step."""
+    trainer = make_trainer(data)
+    w = worker_factory(trainer, data[2][0], target_epochs=1000, running=True)
+    log = FrameLog(w)
+    w.start()
+    qtbot.waitUntil(lambda: bool(log.frames) and log.frames[-1].iteration > 0, timeout=30000)
+    return trainer, w, log
+
+
+def test_paused_worker_sends_a_snapshot_and_trains_nothing(qtbot, small_data, worker_factory):
+    trainer = make_trainer(small_data)
+    probe = small_data[2][0]
+    w = worker_factory(trainer, probe, probe_label=int(small_data[3][0]), running=False)
+    log = FrameLog(w)
+    with qtbot.waitSignal(w.frame, timeout=20000):
+        w.start()
+    frame = log.frames[0]
+    assert not frame.running and frame.iteration == 0 and len(frame.iterations) == 0
+    snap = frame.snapshot
+    assert snap.kernels.shape == (4, 1, 3, 3)
+    assert snap.probabilities.shape == (10,)
+    assert snap.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    names = [n for n, _ in snap.activations]
+    assert names == [layer.name for layer in trainer.network.layers]
+    # the epoch-0 evaluation of the untrained network came first
+    assert [e.epoch for e in log.evals] == [0]
+    assert trainer.iteration == 0
+
+
+def test_every_step_is_reported_once_and_in_order(qtbot, small_data, worker_factory):
+    trainer = make_trainer(small_data)
+    w = worker_factory(trainer, small_data[2][0], target_epochs=1, running=True)
+    log = FrameLog(w)
+    with qtbot.waitSignal(w.finished_training, timeout=60000):
+        w.start()
+    qtbot.waitUntil(lambda: bool(log.frames) and not log.frames[-1].running, timeout=10000)
+    ipe = trainer.iterations_per_epoch  # 256 / 32 = 8
+    assert ipe == 8
+    np.testing.assert_array_equal(log.iterations(), np.arange(1, ipe + 1))
+    assert trainer.iteration == ipe and trainer.epoch == 1
+    assert [e.epoch for e in log.evals] == [0, 1]
+    losses = np.concatenate([f.losses for f in log.frames])
+    assert np.all(np.isfinite(losses))
+
+
+def test_pause_stops_the_steps_and_step_trains_exactly_one(qtbot, small_data, worker_factory):
+    trainer, w, log = start_training(qtbot, small_data, worker_factory)
+    w.pause()
+    qtbot.waitUntil(lambda: not log.frames[-1].running, timeout=10000)
+    paused_at = log.frames[-1].iteration
+    assert trainer.iteration == paused_at  # no step after the paused frame
+    count = len(log.frames)
+    w.step_once()
+    qtbot.waitUntil(lambda: len(log.frames) > count, timeout=10000)
+    assert log.frames[-1].iteration == paused_at + 1
+    assert trainer.iteration == paused_at + 1
+    assert log.iterations()[-1] == paused_at + 1
+
+
+def test_learning_rate_and_probe_commands(qtbot, small_data, worker_factory):
+    trainer = make_trainer(small_data)
+    w = worker_factory(trainer, small_data[2][0], running=False)
+    log = FrameLog(w)
+    with qtbot.waitSignal(w.frame, timeout=20000):
+        w.start()
+    w.set_lr(0.0123)
+    other = small_data[2][1]
+    w.set_probe(other, label=int(small_data[3][1]), probe_id=7)
+    qtbot.waitUntil(lambda: log.frames[-1].probe_id == 7, timeout=10000)
+    assert trainer.optimizer.lr == pytest.approx(0.0123)
+    expected = trainer.snapshot(other, label=int(small_data[3][1]))
+    np.testing.assert_allclose(log.frames[-1].snapshot.probabilities, expected.probabilities,
+                               rtol=1e-6)
+
+
+def test_worker_stops_within_a_second_while_training(qtbot, small_data, worker_factory):
+    trainer, w, log = start_training(qtbot, small_data, worker_factory)
+    assert w.isRunning()
+    assert w.stop_and_wait(1000)
+    assert w.isFinished()
+
+
+def test_diverging_run_reports_and_keeps_good_weights(qtbot, small_data, worker_factory):
+    trainer = make_trainer(small_data, optimizer="adam", lr=10.0)
+    start_state = trainer.network.get_state()
+    w = worker_factory(trainer, small_data[2][0], target_epochs=1000, running=True)
+    log = FrameLog(w)
+    messages = []
+    w.diverged.connect(messages.append)
+    w.start()
+    qtbot.waitUntil(lambda: bool(messages), timeout=60000)
+    assert "diverged" in messages[0] and "learning rate" in messages[0]
+    qtbot.waitUntil(lambda: bool(log.frames) and not log.frames[-1].running, timeout=10000)
+    assert trainer.status == "diverged"
+    good_steps = np.concatenate([f.iterations for f in log.frames])
+    # the kept weights are those before the blow-up: the first step's loss was sane,
+    # so at least the initial weights qualify; they must be finite and give sane losses
+    for p in trainer.network.parameters():
+        assert np.all(np.isfinite(p))
+    if len(good_steps) == 0:  # diverged on the very first update: the initial weights
+        for key, value in trainer.network.get_state().items():
+            np.testing.assert_array_equal(value, start_state[key])
+    ev = trainer.evaluate()
+    assert ev.loss < 10 * np.log(10)
+    assert np.all(np.isfinite(trainer.network.predict_proba(small_data[2][:10])))
+    # Resume after divergence does nothing
+    done = trainer.iteration
+    w.resume()
+    w.step_once()
+    qtbot.waitUntil(lambda: not w._commands.qsize(), timeout=5000)
+    assert trainer.iteration == done
+
+
+def test_save_command_writes_a_model_with_the_same_predictions(qtbot, small_data, tmp_path,
+                                                               worker_factory):
+    trainer = make_trainer(small_data)
+    w = worker_factory(trainer, small_data[2][0], running=False)
+    log = FrameLog(w)
+    w.start()
+    for _ in range(3):
+        w.step_once()
+    qtbot.waitUntil(lambda: bool(log.frames) and log.frames[-1].iteration == 3, timeout=20000)
+    path = tmp_path / "m.npz"
+    with qtbot.waitSignal(w.saved, timeout=10000) as blocker:
+        w.save_model(str(path))
+    assert blocker.args == [str(path), ""]
+    assert w.stop_and_wait(5000)
+    loaded = Network.load(path)
+    x = small_data[2][:50]
+    np.testing.assert_array_equal(loaded.predict_proba(x), trainer.network.predict_proba(x))
+
+
+def test_save_to_an_impossible_path_reports_the_error(qtbot, small_data, tmp_path,
+                                                      worker_factory):
+    w = worker_factory(make_trainer(small_data), small_data[2][0], running=False)
+    FrameLog(w)
+    w.start()
+    bad = tmp_path / "missing-dir" / "m.npz"
+    with qtbot.waitSignal(w.saved, timeout=10000) as blocker:
+        w.save_model(str(bad))
+    assert blocker.args[0] == str(bad) and blocker.args[1]
+
+
+def test_each_epoch_is_validated_on_a_copy_in_a_background_thread(qtbot, small_data,
+                                                                     worker_factory,
+                                                                     monkeypatch):
+    import threading
+
+    import engine.training
+
+    calls = []
+    real = engine.training.evaluate_network
+
+    def recording(network, x, y, batch_size=64):
+        thread = threading.current_thread()
+        weights = network.layers[0].params["w"].copy()
+        calls.append((thread.name, None, network, weights))
+        return real(network, x, y, batch_size)
+
+    monkeypatch.setattr(engine.training, "evaluate_network", recording)
+    trainer = make_trainer(small_data)
+    w = worker_factory(trainer, small_data[2][0], target_epochs=3, running=True)
+    log = FrameLog(w)
+    with qtbot.waitSignal(w.finished_training, timeout=60000):
+        w.start()
+    # every validation arrived, in order, before "finished"
+    assert [e.epoch for e in log.evals] == [0, 1, 2, 3]
+    assert [e.iteration for e in log.evals] == [0, 8, 16, 24]
+    background = calls[1:]  # epoch 0 is evaluated by the worker itself, before training
+    assert calls[0][0] != "Validation"
+    assert [c[0] for c in background] == ["Validation"] * 3
+    # on a copy of the network, holding the weights of its epoch's end: the last one
+    # (training stopped there) gives exactly what the trainer's own network gives
+    assert all(c[2] is not trainer.network for c in background)
+    np.testing.assert_array_equal(background[-1][3], trainer.network.layers[0].params["w"])
+    assert not np.array_equal(background[0][3], background[-1][3])
+    final = trainer.evaluate()
+    np.testing.assert_array_equal(log.evals[-1].result.predictions, final.predictions)
+    assert log.evals[-1].result.loss == pytest.approx(final.loss, rel=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
+def test_validation_runs_idle_until_somebody_waits_for_it(small_data, monkeypatch):
+    import os
+    import threading
+
+    import engine.training
+    from gui.labs.training.worker import _BackgroundValidation
+
+    inside, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def blocking(network, x, y, batch_size=64):
+        seen["tid"] = threading.get_native_id()
+        inside.set()
+        assert release.wait(30)
+        return real(network, x, y, batch_size)
+
+    real = engine.training.evaluate_network
+    monkeypatch.setattr(engine.training, "evaluate_network", blocking)
+    trainer = make_trainer(small_data)
+    results = []
+    validation = _BackgroundValidation(trainer, results.append, results.append)
+    validation.start(1, 8, trainer.network.get_state())
+    assert inside.wait(30)
+    assert os.sched_getscheduler(seen["tid"]) == os.SCHED_IDLE  # only idle cores
+    validation.hurry()  # what wait() does first: somebody needs the result now
+    assert os.sched_getscheduler(seen["tid"]) == os.SCHED_OTHER
+    release.set()
+    validation.wait()
+    assert [r.epoch for r in results] == [1]
+    np.testing.assert_array_equal(results[0].result.predictions, trainer.evaluate().predictions)
