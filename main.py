@@ -239,6 +239,11 @@ def cmd_screenshot(args) -> int:
 
 
 def cmd_window() -> int:
+    from gui.system_check import window_problem  # no Qt: Qt would abort instead of saying why
+
+    problem = window_problem()
+    if problem is not None:
+        raise UsageError(problem)
     app = _import_gui_app()
     result = app.run_app()
     return int(result or 0)

@@ -1,0 +1,71 @@
+"""gui.system_check: a sentence instead of Qt's abort when no window can open."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gui.system_check import DEBIAN_PACKAGES, XCB_LIBRARIES, missing_packages, window_problem
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _loader(missing: set[str]):
+    def load(soname):
+        if soname in missing:
+            raise OSError(f"{soname}: cannot open shared object file")
+        return object()
+    return load
+
+
+def test_missing_xcb_libraries_are_named_by_their_packages():
+    load = _loader({"libxcb-icccm.so.4", "libxcb-keysyms.so.1"})
+    assert missing_packages(load) == ["libxcb-icccm4", "libxcb-keysyms1"]
+    text = window_problem({"DISPLAY": ":0"}, "linux", load)
+    assert "libxcb-icccm4 libxcb-keysyms1" in text and "apt-get install" in text
+    assert "libxcb-cursor0" not in text  # Qt's own message names this one whatever is missing
+    assert "\n" not in text
+
+
+def test_nothing_missing_means_no_problem():
+    assert window_problem({"DISPLAY": ":0"}, "linux", _loader(set())) is None
+
+
+def test_no_display_is_one_sentence_pointing_to_the_headless_commands():
+    text = window_problem({}, "linux", _loader(set()))
+    assert "no display" in text and "train" in text and "screenshot" in text
+
+
+def test_other_platforms_and_other_qt_plugins_are_left_to_qt():
+    nothing = _loader(set(XCB_LIBRARIES))  # every library "missing"
+    assert window_problem({}, "darwin", nothing) is None
+    assert window_problem({}, "win32", nothing) is None
+    assert window_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", nothing) is None
+    assert window_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux", nothing) is None
+    # xcb asked for explicitly: checked
+    assert window_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}, "linux", nothing)
+
+
+def test_every_library_maps_to_a_package_listed_once():
+    assert set(DEBIAN_PACKAGES) == set(XCB_LIBRARIES.values())
+    assert len(DEBIAN_PACKAGES) == len(set(DEBIAN_PACKAGES))
+
+
+def test_readme_and_ci_install_the_same_packages():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for package in DEBIAN_PACKAGES:
+        assert package in readme, f"README.md does not list {package}"
+        assert package in ci, f".ci/run does not install {package}"
+
+
+def test_the_window_command_without_a_display_says_so_and_exits_2():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: there is no display"), proc.stderr
