@@ -108,7 +108,7 @@ def bench_worker(app, data, spec, seconds: float) -> dict:
 
 
 def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
-    from gui.labs.training.builder import spec_to_blocks
+    from gui.labs.training.blocks import spec_to_blocks
     from gui.labs.training.lab import TrainingLab
     lab = TrainingLab(data=data)
     lab.resize(1400, 900)

@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QPointF, Qt
 
-from engine.network import Network, describe_spec
-from gui.labs.training.builder import (
-    ConvBlock,
-    Head,
-    blocks_to_spec,
-    describe_network,
-    spec_to_blocks,
-)
+from engine.network import describe_spec
+from gui.labs.training.blocks import ConvBlock, Head
 from gui.labs.training.lab import TrainingLab
 
 SMALL_BLOCKS = [ConvBlock(filters=4, kernel=3, stride=1, padding=1, pool="max", pool_size=2)]
@@ -96,39 +90,7 @@ def rgba_image(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) 
 
 
 
-# -- builder -----------------------------------------------------------------------
-def conv_params(c_in, f, k):
-    return f * (c_in * k * k + 1)
-
-
-def test_blocks_make_the_spec_and_the_summary_counts_by_formula():
-    blocks = [ConvBlock(8, 5, 1, 2, "relu", True, "max", 2),
-              ConvBlock(16, 3, 2, 1, "tanh", False, "avg", 2)]
-    spec, owner = blocks_to_spec(blocks, Head(hidden=32, activation="relu"))
-    assert [layer["type"] for layer in spec] == [
-        "conv", "batchnorm", "relu", "maxpool", "conv", "tanh", "avgpool", "flatten", "dense",
-        "relu", "dense"]
-    assert owner[:4] == [0, 0, 0, 0] and owner[4:7] == [1, 1, 1] and owner[7:] == ["head"] * 4
-    rows, total, error, _ = describe_network(spec)
-    assert error is None
-    # 28 -(conv 5, pad 2)-> 28 -(pool)-> 14 -(conv 3, stride 2, pad 1)-> 7 -(pool 2)-> 3
-    assert rows[-1].output_shape == (10,)
-    assert [r.output_shape for r in rows if r.type == "avgpool"] == [(16, 3, 3)]
-    expected = (conv_params(1, 8, 5) + 2 * 8 + conv_params(8, 16, 3)
-                + (16 * 3 * 3 + 1) * 32 + (32 + 1) * 10)
-    assert total == expected
-    assert total == Network(spec).param_count
-
-
-def test_spec_round_trips_through_blocks():
-    from engine.recipe import DEFAULT_SPEC
-
-    blocks, head = spec_to_blocks(DEFAULT_SPEC)
-    assert blocks_to_spec(blocks, head)[0] == [dict(layer) for layer in DEFAULT_SPEC]
-    with pytest.raises(ValueError, match="flatten"):
-        spec_to_blocks([{"type": "relu"}, {"type": "dense", "units": 10}])
-
-
+# -- builder ---------------------------------------------------------------------
 def test_invalid_network_is_explained_in_place(qtbot, lab):
     # three 7x7 valid convolutions with pooling cannot fit a 28x28 digit
     bad = [ConvBlock(4, 7, 1, 0, "relu", False, "max", 2)] * 3
