@@ -532,7 +532,9 @@ class TrainingLab(ModelFilesMixin, QWidget):
             self.probe_spin.blockSignals(True)
             self.probe_spin.setValue(index)
             self.probe_spin.blockSignals(False)
-        self.probe_view.set_image(self.val_x[index][0], self._probe[2])
+        self.probe_view.set_image(self.val_x[index][0])
+        self.probe_view.set_title("Validation digit #{index}, label {label}", index=index,
+                                  label=label)
         if request:
             self._request_probe()
 
@@ -554,7 +556,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         image = self.canvas.network_input()  # (1, 28, 28) float32 in [0, 1]
         self.drawn_view.set_image(image[0])
         self._probe = (image, None, "Your drawing")
-        self.probe_view.set_image(image[0], "Your drawing")
+        self.probe_view.set_image(image[0])
+        self.probe_view.set_title("Your drawing")
         self._request_probe()
 
     def _request_probe(self) -> None:

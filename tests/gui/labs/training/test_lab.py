@@ -215,7 +215,7 @@ def test_diverging_run_shows_its_message(qtbot, lab):
 
 # -- views -----------------------------------------------------------------------------
 def test_views_show_the_probe_snapshot(qtbot, lab):
-    from gui.labs.training.views import _DIVERGING
+    from gui.labs.training.views._common import DIVERGING as _DIVERGING
 
     lab.tabs.setCurrentIndex(1)
     click(qtbot, lab.controls.step_button)
@@ -251,7 +251,9 @@ def test_views_show_the_probe_snapshot(qtbot, lab):
 
 
 def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab):
-    from gui.labs.training.views import _DIVERGING, _GREYS, as_image
+    from gui.labs.training.arrays import as_image
+    from gui.labs.training.views._common import DIVERGING as _DIVERGING
+    from gui.labs.training.views._common import GREYS as _GREYS
     from gui.widgets.colormaps import symmetric_levels
 
     lab.tabs.setCurrentIndex(1)
@@ -394,7 +396,7 @@ def test_keyboard_shortcuts_start_pause_and_step(qtbot, lab):
 # -- view helpers ------------------------------------------------------------------
 @pytest.mark.parametrize("C,H,W", [(1, 5, 5), (8, 28, 28), (16, 14, 14), (10, 3, 7), (3, 1, 1)])
 def test_mosaic_places_every_map_once(C, H, W):
-    from gui.labs.training.views import mosaic
+    from gui.labs.training.arrays import mosaic
 
     maps = np.random.default_rng(C).random((C, H, W)).astype(np.float32)
     image = mosaic(maps)
@@ -413,7 +415,8 @@ def test_mosaic_places_every_map_once(C, H, W):
 def test_rgba_image_matches_pyqtgraphs_own_colouring(signed, shape):
     import pyqtgraph as pg
 
-    from gui.labs.training.views import _DIVERGING, _GREYS
+    from gui.labs.training.views._common import DIVERGING as _DIVERGING
+    from gui.labs.training.views._common import GREYS as _GREYS
 
     rng = np.random.default_rng(shape[0])
     image = rng.normal(scale=2.0, size=shape).astype(np.float32)  # values beyond the levels
@@ -426,7 +429,7 @@ def test_rgba_image_matches_pyqtgraphs_own_colouring(signed, shape):
 
 
 def test_vector_grid_and_smoothing():
-    from gui.labs.training.views import ema, vector_grid
+    from gui.labs.training.arrays import ema, vector_grid
 
     grid = vector_grid(np.arange(35, dtype=np.float32), cols=16)
     assert grid.shape == (3, 16)
@@ -443,7 +446,7 @@ def test_vector_grid_and_smoothing():
 
 
 def test_index_image_is_the_layout_of_as_image():
-    from gui.labs.training.views import as_image, index_image
+    from gui.labs.training.arrays import as_image, index_image
 
     for shape in [(3, 4, 5), (16, 14, 14), (35,), (7,), (2, 9)]:
         values = np.random.default_rng(len(shape)).normal(size=shape).astype(np.float32)
@@ -457,7 +460,7 @@ def test_index_image_is_the_layout_of_as_image():
 
 @pytest.mark.parametrize("n", [1, 999, 1000, 1001, 4321, 100_000])
 def test_thin_keeps_the_newest_point_and_the_band_of_a_noisy_curve(n):
-    from gui.labs.training.views import thin
+    from gui.labs.training.arrays import thin
 
     rng = np.random.default_rng(n)
     x = np.arange(n, dtype=np.float64)
@@ -504,7 +507,7 @@ def test_probability_bars_are_redrawn_only_when_the_change_shows(qtbot):
 
 
 def test_frames_skip_the_probe_pass_unless_its_maps_are_shown(qtbot, lab):
-    from gui.labs.training.views import as_image
+    from gui.labs.training.arrays import as_image
 
     lab.tabs.setCurrentIndex(0)  # curves: kernels and gradient norms only
     click(qtbot, lab.controls.step_button)

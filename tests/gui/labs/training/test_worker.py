@@ -221,11 +221,11 @@ def test_each_epoch_is_validated_on_a_copy_in_a_background_thread(qtbot, small_d
     calls = []
     real = engine.training.evaluate_network
 
-    def recording(network, x, y, batch_size=64):
+    def recording(network, x, y, batch_size=64, **kwargs):
         thread = threading.current_thread()
         weights = network.layers[0].params["w"].copy()
         calls.append((thread.name, None, network, weights))
-        return real(network, x, y, batch_size)
+        return real(network, x, y, batch_size, **kwargs)
 
     monkeypatch.setattr(engine.training, "evaluate_network", recording)
     trainer = make_trainer(small_data)
@@ -260,11 +260,11 @@ def test_validation_runs_idle_until_somebody_waits_for_it(small_data, monkeypatc
     inside, release = threading.Event(), threading.Event()
     seen = {}
 
-    def blocking(network, x, y, batch_size=64):
+    def blocking(network, x, y, batch_size=64, **kwargs):
         seen["tid"] = threading.get_native_id()
         inside.set()
         assert release.wait(30)
-        return real(network, x, y, batch_size)
+        return real(network, x, y, batch_size, **kwargs)
 
     real = engine.training.evaluate_network
     monkeypatch.setattr(engine.training, "evaluate_network", blocking)
