@@ -80,11 +80,19 @@ def _run_until(app, seconds: float) -> float:
     return time.thread_time() - cpu
 
 
+def _config(epochs: int):
+    from engine.training_loop import TrainingConfig
+    return TrainingConfig(optimizer="adam", lr=1e-3, batch_size=64, epochs=epochs, seed=0,
+                          augment=False, schedule="constant")
+
+
 def bench_worker(app, data, spec, seconds: float) -> dict:
+    from engine.training_loop import TrainingRun
     from gui.labs.training.worker import TrainingWorker
+    from gui.workers.threads import stop_worker
     trainer = _trainer(data, spec)
     trainer.step()
-    w = TrainingWorker(trainer, data[2][0], target_epochs=10**6, running=True,
+    w = TrainingWorker(TrainingRun(trainer, _config(10**6)), data[2][0], running=True,
                        live_views=False)
     frames = []
 
@@ -98,7 +106,7 @@ def bench_worker(app, data, spec, seconds: float) -> dict:
     it0, t0, n0 = trainer.iteration, time.perf_counter(), len(frames)
     gui_cpu = _run_until(app, seconds)
     it1, t1, n1 = trainer.iteration, time.perf_counter(), len(frames)
-    w.stop_and_wait(5000)
+    stop_worker(w, timeout_s=5)
     w.frame.disconnect(on_frame)
     app.processEvents()  # deliver what was queued before the thread object goes
     w.deleteLater()
@@ -110,15 +118,14 @@ def bench_worker(app, data, spec, seconds: float) -> dict:
 def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
     from gui.labs.training.blocks import spec_to_blocks
     from gui.labs.training.lab import TrainingLab
+    from gui.workers.threads import stop_all
     lab = TrainingLab(data=data)
     lab.resize(1400, 900)
     lab.show()
     blocks, head = spec_to_blocks(spec)
     lab.builder.set_blocks(blocks, head)
-    s = lab.controls.settings()
-    lab.controls.set_settings(s.__class__(optimizer="adam", lr=1e-3, batch_size=64,
-                                          epochs=1000, seed=0, augment=False,
-                                          schedule="constant"))
+    lab.session.set_spec(lab.builder.spec())
+    lab.set_config(_config(1000))
     lab.reset()
     lab.tabs.setCurrentIndex(tab)
     # The GUI time per frame is the GUI thread's CPU time over the run divided by the
@@ -132,6 +139,7 @@ def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
     gui_cpu = _run_until(app, seconds)
     it1, f1, t1 = lab.trainer.iteration, lab.frames_drawn, time.perf_counter()
     lab.shutdown()
+    stop_all(timeout_s=5)
     lab.close()
     lab.deleteLater()
     app.processEvents()

@@ -15,7 +15,8 @@ class ProbabilityView(pg.PlotWidget):
     """The network's probability for each class, the predicted bar highlighted.
 
     The number of bars follows the probabilities given (:meth:`set_classes`); with
-    nothing to show (:meth:`clear`) the bars are empty and the title says why."""
+    nothing to show (:meth:`blank`; PlotWidget already has a ``clear``) the bars are
+    empty and the title says why."""
 
     def __init__(self, classes: int = 10, parent=None):
         super().__init__(parent, background=BACKGROUND)
@@ -73,7 +74,7 @@ class ProbabilityView(pg.PlotWidget):
                           brush=self._OTHER)
         self._shown = None
 
-    def clear(self, hint: str = "") -> None:
+    def blank(self, hint: str = "") -> None:
         """Empty bars; the title reads "Prediction" and ``hint`` (a msgid), if any."""
         self.bars.setOpts(height=np.zeros(self._classes), brushes=None, brush=self._OTHER)
         self._shown = None

@@ -6,16 +6,22 @@ A 768-digit slice of MNIST and a one-block network keep each run to seconds.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 from PyQt6.QtCore import QPointF, Qt
 
 from engine.network import describe_spec
+from engine.training_loop import TrainingConfig
 from gui.labs.training.blocks import ConvBlock, Head
 from gui.labs.training.lab import TrainingLab
+from gui.labs.training.session import State
+from gui.workers.threads import stop_all
 
 SMALL_BLOCKS = [ConvBlock(filters=4, kernel=3, stride=1, padding=1, pool="max", pool_size=2)]
+SMALL_CONFIG = TrainingConfig(optimizer="adam", lr=3e-3, batch_size=32, epochs=1, seed=0,
+                              augment=False, schedule="constant")
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +38,13 @@ def lab(qtbot, small_data):
     lab.frame_drawn.connect(lab.test_frames.append)
     lab.resize(1400, 900)
     lab.builder.set_blocks(SMALL_BLOCKS, Head())
-    s = lab.controls
-    s.set_settings(s.settings().__class__(optimizer="adam", lr=3e-3, batch_size=32, epochs=1,
-                                          seed=0, augment=False, schedule="constant"))
+    lab.session.set_spec(lab.builder.spec())
+    lab.set_config(SMALL_CONFIG)
     lab.reset()
     yield lab
     lab.shutdown()
-    assert lab._worker is None
+    assert not lab.session.has_worker
+    assert stop_all(timeout_s=60)  # what the shell does after the labs' shutdown()
 
 
 def click(qtbot, button):
@@ -107,7 +113,7 @@ def test_invalid_network_is_explained_in_place(qtbot, lab):
     assert marked == [2]
     with qtbot.waitSignal(lab.state_changed, timeout=5000):
         lab.builder._debounce.start()  # what an edit in the table does
-    assert lab.state == "invalid" and not lab.controls.start_button.isEnabled()
+    assert lab.state is State.INVALID and not lab.controls.start_button.isEnabled()
 
 
 def test_editing_a_block_updates_the_summary(qtbot, lab):
@@ -120,7 +126,7 @@ def test_editing_a_block_updates_the_summary(qtbot, lab):
     assert lab.builder.blocks()[1].filters == 12
     with qtbot.waitSignal(lab.state_changed, timeout=5000):
         pass  # the debounced rebuild
-    assert lab.state == "idle"
+    assert lab.state is State.IDLE
     assert lab.trainer.network.layers[3].params["w"].shape[0] == 12
 
 
@@ -128,15 +134,15 @@ def test_editing_a_block_updates_the_summary(qtbot, lab):
 def test_short_training_run_raises_validation_accuracy(qtbot, lab):
     lab.controls.epochs.setValue(2)
     click(qtbot, lab.controls.start_button)
-    assert lab.state == "running"
-    qtbot.waitUntil(lambda: lab.state == "finished", timeout=120000)
+    assert lab.state is State.RUNNING
+    qtbot.waitUntil(lambda: lab.state is State.FINISHED, timeout=120000)
     acc = lab.curves.validation_accuracies()
     assert len(acc) == 3  # epoch 0 (untrained), 1, 2
     assert acc[0] < 0.3 and acc[-1] > acc[0] + 0.3, acc
     assert lab.trainer.epoch == 2
     assert lab.frames_drawn > 0
     # the confusion matrix shows the last evaluation
-    confusion = lab._last_eval.result.confusion
+    confusion = lab.session.last_eval.result.confusion
     assert confusion.sum() == 200
     assert np.trace(confusion) / 200 == pytest.approx(acc[-1])
     # the Validation tab draws it when it is shown (hidden, it is not redrawn every epoch)
@@ -151,7 +157,7 @@ def test_pause_stops_the_steps_and_step_trains_one(qtbot, lab):
     click(qtbot, lab.controls.start_button)
     wait_frame(qtbot, lab, lambda f: f.iteration > 0)
     click(qtbot, lab.controls.pause_button)
-    assert lab.state == "paused"
+    assert lab.state is State.PAUSED
     frame = wait_frame(qtbot, lab, lambda f: not f.running)
     paused_at = frame.iteration
     assert not lab.controls.pause_button.isEnabled()
@@ -159,7 +165,7 @@ def test_pause_stops_the_steps_and_step_trains_one(qtbot, lab):
     frame = wait_frame(qtbot, lab, lambda f: f.iteration != paused_at)
     assert frame.iteration == paused_at + 1
     click(qtbot, lab.controls.resume_button)
-    assert lab.state == "running"
+    assert lab.state is State.RUNNING
     wait_frame(qtbot, lab, lambda f: f.iteration > paused_at + 1)
 
 
@@ -176,24 +182,38 @@ def test_worker_stops_within_a_second_when_the_window_closes(qtbot, lab):
     lab.controls.epochs.setValue(50)
     click(qtbot, lab.controls.start_button)
     wait_frame(qtbot, lab, lambda f: f.iteration > 0)
-    worker = lab._worker
-    assert worker.isRunning()
-    lab.shutdown()  # what the main window calls from its closeEvent
-    assert worker.wait(1000) and worker.isFinished()
-    assert lab._worker is None
+    thread = lab.session._worker.thread()
+    assert thread.isRunning()
+    lab.shutdown()  # what the main window calls from its closeEvent: returns at once
+    qtbot.waitUntil(thread.isFinished, timeout=1000)  # the event loop goes on meanwhile
+    assert not lab.session.has_worker
 
 
-def test_switching_labs_stops_training_and_resume_continues(qtbot, lab):
+def test_switching_labs_keeps_training_in_the_background(qtbot, lab):
     lab.controls.epochs.setValue(50)
+    statuses = []
+    lab.background_status.connect(statuses.append)
     click(qtbot, lab.controls.start_button)
     wait_frame(qtbot, lab, lambda f: f.iteration > 0)
-    worker = lab._worker
-    lab.deactivated()
-    assert worker.isFinished() and lab.state == "paused"
-    done = lab.trainer.iteration
+    thread = lab.session._worker.thread()
+    lab.deactivated()  # another lab is shown: nothing waits, nothing stops
+    assert thread.isRunning() and lab.state is State.RUNNING
+    drawn, received, at = lab.frames_drawn, lab.session.frames_received, lab.trainer.iteration
+    # training goes on, the indicator says how far, and no frame is drawn
+    qtbot.waitUntil(lambda: lab.session.frames_received > received + 1 and bool(statuses),
+                    timeout=30000)
+    assert re.fullmatch(r"Training: epoch \d+ of 50, \d+%", statuses[-1]), statuses
+    assert lab.trainer.iteration > at
+    assert lab.frames_drawn == drawn
+    lab.pause()  # the shell's one-click pause from its indicator
+    assert lab.state is State.PAUSED and statuses[-1] == ""
     lab.activated()
+    frame = wait_frame(qtbot, lab, lambda f: not f.running)  # drawn again
+    # the curves hold every step trained while the lab was hidden
+    x, _ = lab.curves.curve("loss", "raw").getData()
+    np.testing.assert_array_equal(x, np.arange(1, frame.iteration + 1))
     click(qtbot, lab.controls.resume_button)
-    wait_frame(qtbot, lab, lambda f: f.iteration > done)
+    wait_frame(qtbot, lab, lambda f: f.iteration > frame.iteration)
 
 
 def test_diverging_run_shows_its_message(qtbot, lab):
@@ -201,7 +221,7 @@ def test_diverging_run_shows_its_message(qtbot, lab):
     lab.controls.lr.setValue(10.0)
     lab.controls.epochs.setValue(50)
     click(qtbot, lab.controls.start_button)
-    qtbot.waitUntil(lambda: lab.state == "diverged", timeout=60000)
+    qtbot.waitUntil(lambda: lab.state is State.DIVERGED, timeout=60000)
     message = lab.controls.message
     assert not message.isHidden()
     assert "diverged" in message.text() and "learning rate" in message.text()
@@ -210,7 +230,7 @@ def test_diverging_run_shows_its_message(qtbot, lab):
     for p in lab.trainer.network.parameters():
         assert np.all(np.isfinite(p))
     click(qtbot, lab.controls.reset_button)
-    assert lab.state == "idle" and lab.trainer.iteration == 0
+    assert lab.state is State.IDLE and lab.trainer.iteration == 0
 
 
 # -- views -----------------------------------------------------------------------------
@@ -292,12 +312,12 @@ def test_hidden_curves_catch_up_when_their_tab_is_shown(qtbot, lab):
 
 def test_clicking_a_misclassified_digit_makes_it_the_probe(qtbot, lab):
     lab.tabs.setCurrentIndex(2)
-    qtbot.waitUntil(lambda: lab._last_eval is not None, timeout=30000)
+    qtbot.waitUntil(lambda: lab.session.last_eval is not None, timeout=30000)
     view = lab.misclassified
     assert len(view._indices) > 0  # an untrained network gets most digits wrong
     target = int(view._indices[1])
     view.click_at(QPointF(30 + 14, 14))  # the second tile
-    assert lab._probe_index == target
+    assert lab.session.probe.index == target
     assert lab.tabs.currentIndex() == 1
     assert lab.probe_spin.value() == target
 
@@ -307,11 +327,11 @@ def test_drawing_becomes_the_probe_with_the_right_shape(qtbot, lab):
     frames = []
     lab.frame_drawn.connect(frames.append)
     lab.canvas.draw_stroke([(140, 40), (140, 240)])
-    qtbot.waitUntil(lambda: lab._probe[1] is None, timeout=5000)
-    image = lab._probe[0]
+    qtbot.waitUntil(lambda: lab.session.probe.drawn, timeout=5000)
+    image = lab.session.probe.image
     assert image.shape == (1, 28, 28) and image.dtype == np.float32
     assert image.min() >= 0.0 and image.max() <= 1.0 and image.max() > 0.5
-    qtbot.waitUntil(lambda: any(f.probe_id == lab._probe_id for f in frames), timeout=30000)
+    qtbot.waitUntil(lambda: any(f.probe_id == lab.session.probe_id for f in frames), timeout=30000)
     frame = frames[-1]
     expected = lab.trainer.network.predict_proba(image[None])[0]
     np.testing.assert_allclose(frame.snapshot.probabilities, expected, rtol=1e-5, atol=1e-7)
@@ -329,19 +349,21 @@ def test_save_then_load_gives_identical_predictions(qtbot, lab, small_data, tmp_
     with qtbot.waitSignal(lab.model_saved, timeout=10000) as blocker:
         lab.save_model(str(path))
     assert blocker.args == [str(path), ""]
-    lab.shutdown()  # the worker no longer owns the network
+    lab.shutdown()
+    assert stop_all(timeout_s=60)  # the worker no longer owns the network
     before = lab.trainer.network.predict_proba(small_data[2])
 
     other = TrainingLab(data=small_data)
     qtbot.addWidget(other)
     try:
         assert other.load_model(str(path))
-        assert other.state == "paused"
+        assert other.state is State.PAUSED
         after = other.trainer.network.predict_proba(small_data[2])
         np.testing.assert_array_equal(after, before)
         assert other.builder.blocks() == SMALL_BLOCKS
     finally:
         other.shutdown()
+        assert stop_all(timeout_s=60)
 
 
 def test_loading_a_bad_model_file_says_so(qtbot, lab, tmp_path):
@@ -371,7 +393,7 @@ def test_menu_actions_and_screenshot(qtbot, lab):
     assert any("Save trained model" in t for t in texts)
     assert any("Load network spec" in t for t in texts)
     lab.prepare_screenshot(steps=30)
-    assert lab.trainer.iteration == 30 and lab.state == "paused"
+    assert lab.trainer.iteration == 30 and lab.state is State.PAUSED
     assert len(lab.curves.validation_accuracies()) == 2  # epoch 0 and epoch 1 (24 steps)
     assert not lab.grab().isNull()
 
@@ -383,10 +405,10 @@ def test_keyboard_shortcuts_start_pause_and_step(qtbot, lab):
     assert set(shortcuts) >= {"Ctrl+Return", "Ctrl+.", "Ctrl+Shift+R"}
     lab.controls.epochs.setValue(50)
     shortcuts["Ctrl+Return"].activated.emit()
-    assert lab.state == "running"
+    assert lab.state is State.RUNNING
     wait_frame(qtbot, lab, lambda f: f.iteration > 0)
     shortcuts["Ctrl+Return"].activated.emit()
-    assert lab.state == "paused"
+    assert lab.state is State.PAUSED
     paused_at = wait_frame(qtbot, lab, lambda f: not f.running).iteration
     shortcuts["Ctrl+."].activated.emit()
     assert wait_frame(qtbot, lab, lambda f: f.iteration != paused_at).iteration == paused_at + 1
