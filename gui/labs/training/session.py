@@ -246,7 +246,7 @@ class FrameThrottle:
         self._clock = clock
         self._gui_ready = True   # the GUI consumed the previous frame
         self._due = True         # a frame must go out as soon as the GUI is ready
-        self._next = 0.0         # clock time when the next timed frame is due
+        self._next: float | None = None  # clock time when the next timed frame is due
 
     def request(self) -> None:
         self._due = True
@@ -257,7 +257,7 @@ class FrameThrottle:
     def ready(self, running: bool) -> bool:
         if not self._gui_ready:
             return False
-        return self._due or (running and self._clock() >= self._next)
+        return self._due or (running and (self._next is None or self._clock() >= self._next))
 
     def sent(self) -> None:
         self._gui_ready = False
@@ -265,7 +265,8 @@ class FrameThrottle:
         # due times advance by the interval (not from "now"), so steps that overshoot
         # a due time do not lower the average frame rate; never more than one behind
         now = self._clock()
-        self._next = max(self._next + self.interval, now - self.interval / 2)
+        base = now if self._next is None else self._next
+        self._next = max(base + self.interval, now - self.interval / 2)
 
 
 class RateMeter:
