@@ -145,7 +145,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
 
     CELL = 96  # canvas pixels per layer square at least (more if a mosaic is larger)
     GAP = 12  # canvas pixels between squares
-    LABEL = 40  # canvas pixels of the band above each square for its label
+    LABEL = 40  # canvas pixels of the band above each square for its label, at least
     LABEL_EVERY = 5  # label text (the max value) is rewritten on every 5th update only
     MAX_LINES = 3
 
@@ -164,6 +164,8 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         self._canvas32 = self._canvas.view(np.uint32)[..., 0]
         self._updates = 0
         self._lines = self.MAX_LINES  # label lines that fit the band at the current scale
+        self._band = self.LABEL  # canvas pixels of the label band above each square
+        self._fitting = False  # laying out again: ignore the transform changes it makes
         self._line_heights: dict[int, float] = {}  # lines -> label height in pixels
         self.view.sigTransformChanged.connect(self._fit_labels)
 
@@ -177,31 +179,41 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         for cell in self._cells.values():
             self.view.removeItem(cell["label"])
         self._cells.clear()
-        count = len(layers)
-        rows, cols = math.ceil(count / self._columns) if count else 1, min(count, self._columns)
         # squares big enough that no layer loses a pixel (only ever scaled up)
         self._cell = max([self.CELL] + [max(as_image(np.zeros(shape, np.float32)).shape)
                                         for _name, shape in layers])
-        pitch_y, pitch_x = self.LABEL + self._cell + self.GAP, self._cell + self.GAP
-        # (rows*pitch_y, cols*pitch_x, 4) RGBA, transparent where nothing is drawn
-        self._canvas = np.zeros((max(rows * pitch_y - self.GAP, 1),
-                                 max(cols * pitch_x - self.GAP, 1), 4), np.uint8)
-        self._canvas32 = self._canvas.view(np.uint32)[..., 0]  # (rows, cols): the same memory
-        for k, (name, _shape) in enumerate(layers):
-            row, col = divmod(k, self._columns)
-            top, left = row * pitch_y + self.LABEL, col * pitch_x
+        for name, _shape in layers:
             label = pg.TextItem(anchor=(0.5, 1.0), color="#222")
             # the labels sit inside the canvas, which changes every frame: drawn from a
             # cached pixmap, rich text costs its layout only when it is rewritten
             label.textItem.setCacheMode(label.textItem.CacheMode.DeviceCoordinateCache)
-            label.setPos(left + self._cell / 2, top - 2)
             self.view.addItem(label)
-            self._cells[name] = {"name": name, "label": label, "square": (top, left),
-                                 "top": top, "left": left, "shape": None, "array_shape": None,
-                                 "rows": None, "cols": None, "array": None, "top_value": None,
-                                 "html": None}
-            self._show_label(self._cells[name])
+            self._cells[name] = {"name": name, "label": label, "array": None,
+                                 "top_value": None, "html": None}
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Place every square under its label band (``self._band`` canvas pixels) on a new
+        canvas, and draw the maps last shown again."""
+        count = len(self._cells)
+        rows, cols = math.ceil(count / self._columns) if count else 1, min(count, self._columns)
+        pitch_y, pitch_x = self._band + self._cell + self.GAP, self._cell + self.GAP
+        # (rows*pitch_y, cols*pitch_x, 4) RGBA, transparent where nothing is drawn
+        self._canvas = np.zeros((max(rows * pitch_y - self.GAP, 1),
+                                 max(cols * pitch_x - self.GAP, 1), 4), np.uint8)
+        self._canvas32 = self._canvas.view(np.uint32)[..., 0]  # (rows, cols): the same memory
+        for k, cell in enumerate(self._cells.values()):
+            row, col = divmod(k, self._columns)
+            top, left = row * pitch_y + self._band, col * pitch_x
+            cell["label"].setPos(left + self._cell / 2, top - 2)
+            cell.update(square=(top, left), top=top, left=left, shape=None, array_shape=None,
+                        rows=None, cols=None)
+            self._show_label(cell)
         self.item.setImage(self._canvas, autoLevels=False, levels=None)
+        shown = [(name, cell["array"]) for name, cell in self._cells.items()
+                 if cell["array"] is not None]
+        if shown:
+            self.update_maps(shown)
         self.view.autoRange(items=[self.item], padding=0.02)  # the labels sit inside it
         self._fit_labels()
 
@@ -232,11 +244,22 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         return self._line_heights[lines]
 
     def _fit_labels(self, *_) -> None:
-        """Keep as many label lines as the band above a square holds at this scale."""
+        """Keep as many label lines as the band above a square holds at this scale,
+        after widening the band when the canvas has room to grow (the view is as
+        wide as the canvas and leaves empty rows above and below it)."""
         width, _height = self.view.viewPixelSize()  # canvas pixels per screen pixel
-        if not width or not math.isfinite(width):
+        if not width or not math.isfinite(width) or self._fitting:
             return
-        room = (self.LABEL - 2 + self.GAP) / width  # screen pixels above a square's top
+        band = self._band_for(width)
+        if band != self._band:
+            self._band = band
+            self._fitting = True  # the new canvas changes the view's transform
+            try:
+                self._lay_out()
+            finally:
+                self._fitting = False
+            width, _height = self.view.viewPixelSize()
+        room = (self._band - 2 + self.GAP) / width  # screen pixels above a square's top
         lines = self.MAX_LINES
         while lines > 0 and self._line_height(lines) > room:
             lines -= 1
@@ -244,6 +267,21 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
             self._lines = lines
             for cell in self._cells.values():
                 self._show_label(cell)
+
+    def _band_for(self, width: float) -> int:
+        """The band (canvas pixels, at least LABEL) that holds every label line at a scale
+        of ``width`` canvas pixels per screen pixel, if the taller canvas still fits the
+        view's height at that scale; else the current band."""
+        need = math.ceil((self._line_height(self.MAX_LINES) + 2) * width) - self.GAP + 2
+        band = max(self.LABEL, need)
+        if abs(band - self._band) <= 2:
+            return self._band  # no relayout for a pixel or two
+        count = len(self._cells)
+        rows = math.ceil(count / self._columns) if count else 1
+        height = (rows * (band + self._cell + self.GAP) - self.GAP) * 1.04  # autoRange pads
+        if band > self._band and height / width > self.view.height():
+            return self._band  # a taller canvas would shrink: keep fewer lines instead
+        return band
 
     def label_lines(self) -> int:
         """How many lines the labels show at the current size (0: hidden)."""

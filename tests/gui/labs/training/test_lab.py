@@ -72,30 +72,6 @@ def wait_frame(qtbot, lab, predicate=lambda f: True, timeout=30000):
     return lab.test_hit
 
 
-def rgba_image(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
-    """The oracle for the GUI's colouring (engine.colour): a float image through a
-    colour table in numpy, as pyqtgraph's ImageItem maps it, NaN transparent.
-
-    Parameters
-    ----------
-    image : (H, W) float array (NaN: transparent)
-    levels : (low, high) values mapped to the first and last colour
-    lut : (n, 4) uint8 colour table
-
-    Returns
-    -------
-    (H, W, 4) uint8 RGBA array (checked against pyqtgraph's makeARGB below).
-    """
-    low, high = levels
-    n = lut.shape[0]
-    scaled = (image - low) * (n / ((high - low) or 1.0))  # pyqtgraph's own scaling
-    np.clip(scaled, 0, n - 1, out=scaled)  # NaN stays NaN
-    np.copyto(scaled, n, where=np.isnan(scaled))  # NaN -> the transparent row below
-    transparent = np.zeros((1, lut.shape[1]), lut.dtype)
-    return np.concatenate([lut, transparent]).take(scaled.astype(np.intp), axis=0)  # (H, W, 4)
-
-
-
 # -- builder ---------------------------------------------------------------------
 def test_invalid_network_is_explained_in_place(qtbot, lab):
     # three 7x7 valid convolutions with pooling cannot fit a 28x28 digit
@@ -234,7 +210,7 @@ def test_diverging_run_shows_its_message(qtbot, lab):
 
 
 # -- views -----------------------------------------------------------------------------
-def test_views_show_the_probe_snapshot(qtbot, lab):
+def test_views_show_the_probe_snapshot(qtbot, lab, colour_oracle):
     from gui.labs.training.views._common import DIVERGING as _DIVERGING
 
     lab.tabs.setCurrentIndex(1)
@@ -263,14 +239,14 @@ def test_views_show_the_probe_snapshot(qtbot, lab):
     m = np.abs(w).max()
     assert view.levels == (-m, m)
     shown = view.item.image  # (H, W, 4) RGBA
-    np.testing.assert_array_equal(shown, rgba_image(image, (-m, m), _DIVERGING))
+    np.testing.assert_array_equal(shown, colour_oracle(image, (-m, m), _DIVERGING))
     assert (shown[3, :, 3] == 0).all()
     strongest = np.unravel_index(np.argmax(np.abs(image[0:3, 0:3])), (3, 3))
     r, g, b, _ = shown[0:3, 0:3][strongest].astype(int)
     assert (r > b) if image[0:3, 0:3][strongest] > 0 else (b > r)  # red positive, blue negative
 
 
-def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab):
+def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab, colour_oracle):
     from gui.labs.training.arrays import as_image
     from gui.labs.training.views._common import DIVERGING as _DIVERGING
     from gui.labs.training.views._common import GREYS as _GREYS
@@ -288,7 +264,7 @@ def test_layer_maps_show_each_layer_in_the_colours_of_its_levels(qtbot, lab):
             finite = image[np.isfinite(image)]
             signed = always_signed or finite.min() < 0
             levels = symmetric_levels(image) if signed else (0.0, max(finite.max(), 1e-12))
-            expected = rgba_image(image, levels, _DIVERGING if signed else _GREYS)
+            expected = colour_oracle(image, levels, _DIVERGING if signed else _GREYS)
             # the pixels on screen (the shared canvas, sampled back one per value)
             np.testing.assert_array_equal(view.displayed(name), expected, err_msg=name)
 
@@ -415,119 +391,6 @@ def test_keyboard_shortcuts_start_pause_and_step(qtbot, lab):
     assert QKeySequence("Ctrl+Return") == shortcuts["Ctrl+Return"].key()
 
 
-# -- view helpers ------------------------------------------------------------------
-@pytest.mark.parametrize("C,H,W", [(1, 5, 5), (8, 28, 28), (16, 14, 14), (10, 3, 7), (3, 1, 1)])
-def test_mosaic_places_every_map_once(C, H, W):
-    from gui.labs.training.arrays import mosaic
-
-    maps = np.random.default_rng(C).random((C, H, W)).astype(np.float32)
-    image = mosaic(maps)
-    rows, cols = (image.shape[0] + 1) // (H + 1), (image.shape[1] + 1) // (W + 1)
-    assert rows * cols >= C and (rows - 1) * cols < C  # no empty row of tiles
-    for c in range(C):
-        r, q = divmod(c, cols)
-        np.testing.assert_array_equal(image[r * (H + 1):r * (H + 1) + H,
-                                            q * (W + 1):q * (W + 1) + W], maps[c])
-    # everything else is gap (NaN): exactly C*H*W finite values
-    assert np.isfinite(image).sum() == C * H * W
-
-
-@pytest.mark.parametrize("signed", [True, False])
-@pytest.mark.parametrize("shape", [(1, 1), (13, 17), (90, 29)])
-def test_rgba_image_matches_pyqtgraphs_own_colouring(signed, shape):
-    import pyqtgraph as pg
-
-    from gui.labs.training.views._common import DIVERGING as _DIVERGING
-    from gui.labs.training.views._common import GREYS as _GREYS
-
-    rng = np.random.default_rng(shape[0])
-    image = rng.normal(scale=2.0, size=shape).astype(np.float32)  # values beyond the levels
-    image.ravel()[::7] = np.nan  # gaps between tiles
-    lut, levels = (_DIVERGING, (-1.5, 1.5)) if signed else (_GREYS, (0.0, 2.5))
-    argb, _ = pg.functions.makeARGB(image, lut=lut, levels=levels)  # the oracle, BGRA
-    expected = argb[..., [2, 1, 0, 3]]
-    expected[np.isnan(image)] = 0  # transparent
-    np.testing.assert_array_equal(rgba_image(image, levels, lut), expected)
-
-
-def test_vector_grid_and_smoothing():
-    from gui.labs.training.arrays import ema, vector_grid
-
-    grid = vector_grid(np.arange(35, dtype=np.float32), cols=16)
-    assert grid.shape == (3, 16)
-    np.testing.assert_array_equal(grid.ravel()[:35], np.arange(35))
-    assert np.isnan(grid.ravel()[35:]).all()
-    values = np.array([1.0, 3.0, 2.0, 5.0])
-    first, state = ema(values[:2], None, 0.5)
-    second, _ = ema(values[2:], state, 0.5)
-    expected, acc = [], None
-    for v in values:  # the textbook recursion
-        acc = v if acc is None else 0.5 * acc + 0.5 * v
-        expected.append(acc)
-    np.testing.assert_allclose(np.concatenate([first, second]), expected)
-
-
-def test_index_image_is_the_layout_of_as_image():
-    from gui.labs.training.arrays import as_image, index_image
-
-    for shape in [(3, 4, 5), (16, 14, 14), (35,), (7,), (2, 9)]:
-        values = np.random.default_rng(len(shape)).normal(size=shape).astype(np.float32)
-        image, where = as_image(values), index_image(shape)
-        assert where.shape == image.shape and where.dtype == np.int64
-        gaps = where < 0
-        np.testing.assert_array_equal(np.isnan(image), gaps)
-        np.testing.assert_array_equal(image[~gaps], values.reshape(-1)[where[~gaps]])
-        assert sorted(where[~gaps]) == list(range(values.size))  # every value exactly once
-
-
-@pytest.mark.parametrize("n", [1, 999, 1000, 1001, 4321, 100_000])
-def test_thin_keeps_the_newest_point_and_the_band_of_a_noisy_curve(n):
-    from gui.labs.training.arrays import thin
-
-    rng = np.random.default_rng(n)
-    x = np.arange(n, dtype=np.float64)
-    y = rng.normal(size=n)
-    for envelope in (False, True):
-        tx, ty = thin(x, y, max_points=1000, envelope=envelope)
-        if n <= 1000:
-            assert tx is x and ty is y  # short curves are drawn as they are
-            continue
-        k = -(-2 * n // 1000) if envelope else -(-n // 1000)
-        assert len(tx) <= 1000 + k
-        assert np.all(np.diff(tx) >= 0) and tx[0] == 0
-        assert tx[-1] == n - 1 and ty[-1] == y[-1]  # the newest point is always drawn
-        if envelope:  # every bin drawn as its own minimum and maximum
-            m = (n - 1) // k * k
-            bins = y[:m].reshape(-1, k)
-            np.testing.assert_array_equal(ty[0:2 * len(bins):2], bins.min(axis=1))
-            np.testing.assert_array_equal(ty[1:2 * len(bins):2], bins.max(axis=1))
-            assert ty.min() == y.min() and ty.max() == y.max()
-        else:  # a subset of the points, evenly spaced
-            np.testing.assert_array_equal(ty, y[tx.astype(int)])
-
-
-def test_probability_bars_are_redrawn_only_when_the_change_shows(qtbot):
-    from gui.labs.training.views import ProbabilityView
-
-    view = ProbabilityView()
-    qtbot.addWidget(view)
-    p = np.array([0.05] * 9 + [0.55])
-    view.set_probabilities(p)
-    drawn = view.bars.opts["height"]
-    np.testing.assert_array_equal(drawn, p)
-    tiny = p + np.r_[np.full(9, -1e-5), 9e-5]
-    view.set_probabilities(tiny)
-    assert view.bars.opts["height"] is drawn  # under a pixel: nothing redrawn
-    visible = p + np.r_[np.full(9, -0.01), 0.09]
-    view.set_probabilities(visible)
-    np.testing.assert_array_equal(view.bars.opts["height"], visible)
-    flipped = np.r_[0.5, np.full(8, 0.0), 0.5 - 1e-4]  # the best class changes: always redrawn
-    view.set_probabilities(np.r_[0.5 - 1e-4, np.full(8, 0.0), 0.5])
-    view.set_probabilities(flipped)
-    np.testing.assert_array_equal(view.bars.opts["height"], flipped)
-    assert view.plot_item.titleLabel.text.startswith("Prediction: 0")
-
-
 def test_frames_skip_the_probe_pass_unless_its_maps_are_shown(qtbot, lab):
     from gui.labs.training.arrays import as_image
 
@@ -542,35 +405,3 @@ def test_frames_skip_the_probe_pass_unless_its_maps_are_shown(qtbot, lab):
     expected = lab.trainer.snapshot(lab.val_x[0], label=int(lab.val_y[0]))
     np.testing.assert_allclose(lab.feature_maps.values("conv1"),
                                as_image(dict(expected.activations)["conv1"]), rtol=1e-5)
-
-
-def test_live_tail_bounds_its_data_with_a_few_pixels_to_spare(qtbot):
-    import pyqtgraph as pg
-
-    from gui.labs.training.views import LiveTail
-
-    widget = pg.PlotWidget()
-    qtbot.addWidget(widget)
-    widget.resize(400, 300)
-    widget.show()
-    qtbot.waitExposed(widget)
-    widget.setXRange(0, 100, padding=0)
-    widget.setYRange(0, 1, padding=0)
-    tail = LiveTail(pg.mkPen("b"))
-    widget.addItem(tail)
-    assert tail.boundingRect().isEmpty() and tail.dataBounds(0) == (None, None)
-    x, y = np.array([10.0, 20.0, 30.0]), np.array([0.5, np.nan, 0.25])
-    tail.setData(x, y)
-    widget.getViewBox().updateMatrix()  # what the view does before it paints
-    gx, gy = tail.getData()
-    np.testing.assert_array_equal(gx, x)
-    assert tail.dataBounds(0) == (10.0, 30.0) and tail.dataBounds(1) == (0.25, 0.5)
-    rect = tail.boundingRect()
-    pixel_x, pixel_y = 100 / widget.getViewBox().width(), 1 / widget.getViewBox().height()
-    assert rect.left() == pytest.approx(10 - 2 * pixel_x, rel=1e-3)
-    assert rect.right() == pytest.approx(30 + 2 * pixel_x, rel=1e-3)
-    assert rect.top() == pytest.approx(0.25 - 2 * pixel_y, rel=1e-3)
-    assert rect.bottom() == pytest.approx(0.5 + 2 * pixel_y, rel=1e-3)
-    widget.setXRange(0, 200, padding=0)  # a new view: the padding follows the pixel size
-    widget.getViewBox().updateMatrix()
-    assert tail.boundingRect().left() == pytest.approx(10 - 4 * pixel_x, rel=1e-3)
