@@ -6,6 +6,7 @@ A 768-digit slice of MNIST and a one-block network keep each run to seconds.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -405,3 +406,394 @@ def test_frames_skip_the_probe_pass_unless_its_maps_are_shown(qtbot, lab):
     expected = lab.trainer.snapshot(lab.val_x[0], label=int(lab.val_y[0]))
     np.testing.assert_allclose(lab.feature_maps.values("conv1"),
                                as_image(dict(expected.activations)["conv1"]), rtol=1e-5)
+
+
+# -- honest state (issue 9, item 21) -----------------------------------------------------
+HINT = "Preparing the fast kernels — first start only…"
+
+
+def record_panel(lab):
+    """Every (fraction, bar text, line) the progress panel shows from now on."""
+    shown = []
+    original = lab.controls.show_progress
+
+    def recording(progress):
+        shown.append((progress.fraction, progress.bar, progress.info))
+        original(progress)
+
+    lab.controls.show_progress = recording
+    return shown
+
+
+def test_the_panel_reads_the_runs_progress_and_finished_is_finished(qtbot, lab):
+    lab.controls.epochs.setValue(5)
+    shown = record_panel(lab)
+    click(qtbot, lab.controls.start_button)
+    assert lab.controls.info.text() == HINT  # at once, before any frame (a first compile)
+    qtbot.waitUntil(lambda: lab.state is State.FINISHED, timeout=120000)
+    ipe = lab.trainer.iterations_per_epoch
+    done = next(k for k, (_f, bar, _i) in enumerate(shown) if bar.endswith(": done"))
+    running = shown[:done]
+    assert running and all(bar.endswith(": done") for _f, bar, _i in shown[done:])
+    for fraction, bar, info in running:
+        match = re.fullmatch(r"epoch (\d) of 5: (\d+)% done", bar)
+        assert match or bar == "epoch -", bar
+        if match:  # the bar is the whole run's: its percentage is its fill
+            assert int(match.group(2)) == round(100 * fraction)
+            iteration = round(fraction * 5 * ipe)
+            assert int(match.group(1)) == (iteration - 1) // ipe + 1
+        speed = re.match(r"([\d.]+) batches/s, about .+ left; learning rate now", info)
+        assert info in (HINT, "measuring the speed…; learning rate now 0.003") or (
+            speed and float(speed.group(1)) > 0), info
+    fractions = [s[0] for s in running]
+    assert fractions == sorted(fractions) and max(fractions) <= 1.0
+    # finished is finished: the bar full, the accuracy, only Reset left
+    assert lab.controls.progress.text() == "epoch 5 of 5: done"
+    assert lab.controls.progress.fraction() == 1.0
+    info = lab.controls.info.text()
+    acc = lab.session.last_eval.result.accuracy
+    assert info == (f"Finished: 5 epoch(s), validation accuracy {acc:.1%}. Raise Epochs to "
+                    "train further.")
+    for button in (lab.controls.start_button, lab.controls.pause_button,
+                   lab.controls.resume_button, lab.controls.step_button):
+        assert not button.isEnabled(), button.text()
+    assert lab.controls.reset_button.isEnabled()
+    messages = []
+    lab.status_message.connect(messages.append)
+    lab.toggle()
+    assert lab.state is State.FINISHED and "raise Epochs" in messages[-1]
+    lab.controls.epochs.setValue(6)  # more epochs: Resume goes on
+    assert lab.state is State.PAUSED and lab.controls.resume_button.isEnabled()
+    assert lab.controls.progress.text() == "epoch 5 of 6: 83% done"
+
+
+def test_a_loaded_model_says_it_is_one(qtbot, lab, tmp_path):
+    from engine.network import Network
+
+    path = tmp_path / "trained.npz"
+    Network(lab.trainer.network.spec, seed=5).save(path)
+    assert lab.load_model(str(path))
+    assert lab.controls.progress.text() == "loaded model · 0 of 1 epochs trained here"
+    assert "Not trained" not in lab.controls.info.text()
+    qtbot.waitUntil(lambda: "validation accuracy" in lab.controls.info.text(), timeout=30000)
+    acc = lab.session.last_eval.result.accuracy
+    assert lab.controls.info.text() == (f"Loaded model: validation accuracy {acc:.1%}; "
+                                        "Resume trains it further.")
+    assert lab.controls.resume_button.isEnabled()
+
+
+def test_a_blank_canvas_shows_no_prediction(qtbot, lab):
+    lab.tabs.setCurrentIndex(TAB_DRAW)
+    lab.canvas.draw_stroke([(140, 40), (140, 240)])
+    qtbot.waitUntil(lambda: lab.session.probe.drawn, timeout=5000)
+    qtbot.waitUntil(lambda: re.match(r"Prediction: \d \(", lab.draw_probs._title) is not None,
+                    timeout=30000)
+    click(qtbot, lab.clear_button)
+    qtbot.waitUntil(lambda: not lab.session.probe.drawn, timeout=5000)
+    assert lab.draw_probs._title == "Prediction: draw a digit"
+    assert not np.any(lab.draw_probs.bars.opts["height"])
+    assert all(lab.draw_maps.values(name) is None for name in lab.draw_maps.names())
+    click(qtbot, lab.controls.step_button)  # later frames do not bring a prediction back
+    wait_frame(qtbot, lab, lambda f: f.iteration == 1)
+    assert lab.draw_probs._title == "Prediction: draw a digit"
+
+
+TAB_PROBE, TAB_DRAW = 1, 3
+
+
+def label_overlaps(view) -> list[tuple[str, str]]:
+    """(label, map) pairs where a layer's label covers a drawn map, in scene pixels."""
+    from PyQt6.QtCore import QRectF
+    from PyQt6.QtGui import QPolygonF
+
+    view.grab()  # paint it: labels take their place on the screen when painted
+    squares = {}
+    for name in view.names():
+        rect = view.square_rect(name)
+        if rect is not None:
+            corners = QPolygonF(QRectF(*rect))
+            squares[name] = view.view.mapViewToScene(corners).boundingRect()
+    hits = []
+    for name in view.names():
+        label = view.label_item(name)
+        if not label.isVisible():
+            continue
+        text = label.textItem.sceneBoundingRect()
+        hits += [(name, other) for other, square in squares.items() if text.intersects(square)]
+    return hits
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (1210, 840), (900, 600)])
+def test_layer_labels_never_cover_a_map(qtbot, lab, size):
+    lab.resize(*size)
+    lab.show()
+    qtbot.waitExposed(lab)
+    lab.tabs.setCurrentIndex(TAB_DRAW)
+    lab.canvas.draw_stroke([(140, 40), (140, 240)])
+    qtbot.waitUntil(lambda: lab.session.probe.drawn, timeout=5000)
+    click(qtbot, lab.controls.step_button)
+    wait_frame(qtbot, lab, lambda f: f.iteration == 1 and f.probe_id == lab.session.probe_id
+               and f.snapshot.has_maps)
+    qtbot.waitUntil(lambda: all(lab.draw_maps.square_rect(n) is not None
+                                for n in lab.draw_maps.names()), timeout=5000)
+    assert label_overlaps(lab.draw_maps) == []
+    lab.tabs.setCurrentIndex(TAB_PROBE)  # drawn from the same snapshot
+    for view in (lab.feature_maps, lab.delta_maps):
+        qtbot.waitUntil(lambda v=view: all(v.square_rect(n) is not None for n in v.names()),
+                        timeout=5000)
+        assert label_overlaps(view) == []
+    if size == (1400, 900):  # room for the whole label: name, shape and largest value
+        assert lab.draw_maps.label_lines() == 3 and lab.feature_maps.label_lines() == 3
+
+
+# -- hostile input (issue 9, items 12 and 13) -------------------------------------------------
+def hostile_spec_files(tmp_path):
+    head = [{"type": "flatten"}, {"type": "dense", "units": 10}]
+    files = {}
+
+    def write(name, text, mode="w"):
+        path = tmp_path / name
+        with open(path, mode) as f:
+            f.write(text)
+        files[name] = path
+
+    write("thousands.json", json.dumps([{"type": "conv", "filters": 1, "kernel": 1},
+                                        {"type": "relu"}] * 3000 + head))
+    write("impossible.json", json.dumps([{"type": "conv", "filters": 4, "kernel": 29}] + head))
+    write("five-classes.json", json.dumps([{"type": "conv", "filters": 2, "kernel": 3},
+                                           {"type": "flatten"}, {"type": "dense", "units": 5}]))
+    write("nested.json", "[" * 100_000 + "]" * 100_000)
+    write("huge.json", "[" + " " * 2_000_000 + "]")
+    write("latin1.json", b'[{"type": "conv", "name": "\xe9"}]', "wb")
+    write("infinite.json", '[{"type": "conv", "filters": Infinity, "kernel": 3}, '
+                           '{"type": "flatten"}, {"type": "dense", "units": 10}]')
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    files["fifo"] = fifo
+    files["device"] = "/dev/zero"  # reading it would never end
+    files["missing"] = tmp_path / "missing.json"
+    return files
+
+
+def test_a_spec_that_cannot_be_loaded_keeps_the_trained_model(qtbot, lab, tmp_path):
+    for _ in range(3):
+        lab.step()
+    wait_frame(qtbot, lab, lambda f: f.iteration == 3)
+    trainer, blocks = lab.trainer, lab.builder.blocks()
+    messages = []
+    lab.status_message.connect(messages.append)
+    for name, path in hostile_spec_files(tmp_path).items():
+        assert not lab.load_spec(str(path)), name
+        assert messages[-1].startswith("Could not load the network spec: "), (name, messages)
+        assert len(messages[-1]) < 300 and "Traceback" not in messages[-1]
+        assert lab.trainer is trainer and trainer.iteration == 3, name
+        assert lab.builder.blocks() == blocks and lab.state is State.PAUSED, name
+    assert lab.session.has_worker  # the worker of the trained model was never stopped
+
+
+def test_a_model_that_cannot_be_used_keeps_the_trained_model(qtbot, lab, tmp_path):
+    from engine.network import Network
+
+    lab.step()
+    wait_frame(qtbot, lab, lambda f: f.iteration == 1)
+    trainer = lab.trainer
+    colour = tmp_path / "colour.npz"
+    Network([{"type": "flatten"}, {"type": "dense", "units": 10}], input_shape=(3, 8, 8)).save(
+        colour)
+    five = tmp_path / "five.npz"
+    Network([{"type": "flatten"}, {"type": "dense", "units": 5}]).save(five)
+    for path in (colour, five, tmp_path / "none.npz"):
+        assert not lab.load_model(str(path))
+        assert lab.trainer is trainer and lab.state is State.PAUSED
+
+
+def test_a_twenty_class_head_is_followed_by_every_view(qtbot, lab, tmp_path):
+    spec = [{"type": "conv", "filters": 4, "kernel": 3, "stride": 1, "padding": 1},
+            {"type": "relu"}, {"type": "maxpool", "size": 2, "stride": 2},
+            {"type": "flatten"}, {"type": "dense", "units": 20}]
+    path = tmp_path / "twenty.json"
+    path.write_text(json.dumps(spec))
+    messages = []
+    lab.status_message.connect(messages.append)
+    assert lab.load_spec(str(path))
+    assert lab.trainer.network.num_classes == 20
+    assert "20 classes" in lab.builder.head_box.title()
+    lab.tabs.setCurrentIndex(TAB_PROBE)
+    lab.controls.epochs.setValue(50)
+    click(qtbot, lab.controls.start_button)
+    frame = wait_frame(qtbot, lab, lambda f: f.iteration > 20 and f.snapshot is not None
+                       and f.snapshot.has_maps and f.probe_id == lab.session.probe_id)
+    drawn = lab.frames_drawn
+    wait_frame(qtbot, lab, lambda f: f.iteration > frame.iteration)
+    assert lab.frames_drawn > drawn  # the frames go on
+    assert lab.probe_probs.classes == 20
+    assert len(lab.probe_probs.bars.opts["height"]) == 20
+    click(qtbot, lab.controls.pause_button)
+    lab.tabs.setCurrentIndex(2)
+    assert lab.confusion.classes == 20 and len(lab.confusion._texts) == 400
+    confusion = lab.session.last_eval.result.confusion
+    assert confusion.shape == (20, 20) and confusion.sum() == 200
+    assert not [m for m in messages if "could not be drawn" in m]
+
+
+def test_an_exception_while_drawing_is_reported_once_and_the_frames_go_on(qtbot, lab):
+    def broken(kernels):
+        raise ValueError("a view that cannot draw")
+
+    lab.kernels_view.set_kernels = broken  # drawn on every frame of the Curves tab
+    messages = []
+    lab.status_message.connect(messages.append)
+    lab.controls.epochs.setValue(50)
+    click(qtbot, lab.controls.start_button)
+    qtbot.waitUntil(lambda: lab.session.frames_received >= 8, timeout=30000)
+    failures = [m for m in messages if "could not be drawn" in m]
+    assert failures == ["A view could not be drawn (ValueError: a view that cannot draw); "
+                        "training goes on."]
+    assert lab.trainer.iteration > 0 and lab.state is State.RUNNING
+
+
+# -- threads (issue 9, items 5 and 6) ---------------------------------------------------------
+def test_leaving_and_closing_never_wait_for_a_long_step(qtbot, lab):
+    """A big network's step takes seconds: switching labs and closing return while it is
+    still running; the worker stops right after it."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+    trainer = lab.trainer
+    real_step = trainer.step
+
+    def long_step():
+        inside.set()
+        assert release.wait(60)
+        return real_step()
+
+    trainer.step = long_step
+    click(qtbot, lab.controls.start_button)
+    qtbot.waitUntil(inside.is_set, timeout=30000)
+    thread = lab.session._worker.thread()
+    lab.deactivated()
+    lab.activated()
+    lab.deactivated()
+    lab.shutdown()  # returned, with the step still running
+    assert thread.isRunning() and not lab.session.has_worker
+    release.set()
+    qtbot.waitUntil(thread.isFinished, timeout=2000)  # within the step
+    assert trainer.iteration == 1
+
+
+QUIT_SCRIPT = r"""
+import os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PyQt6.QtWidgets import QApplication
+app = QApplication([])
+from engine.data import mnist_split
+from engine.training_loop import TrainingConfig
+from gui.labs.training.blocks import ConvBlock, Head
+from gui.labs.training.lab import TrainingLab
+from gui.workers.threads import stop_all
+train_x, train_y, val_x, val_y = mnist_split()
+lab = TrainingLab(data=(train_x[:512], train_y[:512], val_x[:1000], val_y[:1000]))
+big = [ConvBlock(filters=64, kernel=7, stride=1, padding=3, pool="max", pool_size=2)] * 4
+lab.builder.set_blocks(big, Head())
+lab.session.set_spec(lab.builder.spec())
+lab.set_config(TrainingConfig(batch_size=64, epochs=10))
+lab.start()
+start = time.monotonic()
+while lab.trainer.iteration < 1 and time.monotonic() - start < 240:
+    app.processEvents()
+t = time.monotonic()
+lab.deactivated()  # the learner opens another lab
+switch = time.monotonic() - t
+t = time.monotonic()
+lab.shutdown()  # ... and closes the window
+closed = time.monotonic() - t
+ok = stop_all(2.0)  # what the shell does at exit
+print(f"iterations {lab.trainer.iteration} switch {switch:.3f}s shutdown {closed:.3f}s "
+      f"stopped {ok} after {time.monotonic() - t:.2f}s", flush=True)
+sys.exit(0 if ok else 3)
+"""
+
+
+@pytest.mark.slow
+def test_quitting_after_leaving_a_busy_lab_with_a_big_network_never_aborts(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "quit.py"
+    script.write_text(QUIT_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600, cwd=os.getcwd())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "QThread: Destroyed" not in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert re.search(r"iterations [1-9]", done.stdout), done.stdout
+
+
+# -- translation -------------------------------------------------------------------------
+class MarkingCatalog:
+    """A translation that marks every text it was asked for: ‹text›."""
+
+    def gettext(self, message):
+        return f"‹{message}›"
+
+    def ngettext(self, singular, plural, n):
+        return f"‹{singular if n == 1 else plural}›"
+
+
+def _visible_texts(lab):
+    """Every static text of the lab's Qt widgets (buttons, labels, boxes, tabs, headers)."""
+    from PyQt6.QtCore import QCoreApplication, QEvent
+    from PyQt6.QtWidgets import QAbstractButton, QComboBox, QGroupBox, QLabel, QTableWidget
+
+    # the builder's replaced rows are deleted later: not part of the lab any more
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    texts = [lab.tabs.tabText(k) for k in range(lab.tabs.count())]
+    texts += [a.text() for a in lab.menu_actions()]
+    for w in lab.findChildren(QAbstractButton):
+        texts.append(w.text())
+    for w in lab.findChildren(QGroupBox):
+        texts.append(w.title())
+    for w in lab.findChildren(QLabel):
+        texts.append(w.text())
+    for w in lab.findChildren(QComboBox):
+        texts += [w.itemText(k) for k in range(w.count()) if w.itemData(k) not in
+                  ("relu", "tanh", "sigmoid", "max", "avg")]  # names of layers, not words
+    for table in lab.findChildren(QTableWidget):
+        texts += [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    return [t for t in texts if t]
+
+
+def test_every_text_of_the_lab_is_translated_again_by_retranslate(qtbot, lab, monkeypatch):
+    import engine.i18n
+
+    lab.show()
+    qtbot.waitExposed(lab)
+    lab.tabs.setCurrentIndex(TAB_PROBE)
+    lab.prepare_screenshot(steps=6)  # every view with its live texts too
+    monkeypatch.setattr(engine.i18n, "_translation", MarkingCatalog())
+    lab.retranslate()
+    untranslated = [t for t in _visible_texts(lab) if "‹" not in t]
+    assert untranslated == []
+    # the views' own texts (plot titles, captions) and the live panel
+    assert "‹" in lab.curves.loss_plot.titleLabel.text
+    assert "‹" in lab.grad_view.plot_item.titleLabel.text
+    assert "‹" in lab.confusion.plot.titleLabel.text
+    assert "‹" in lab.kernels_view.label.text and "‹" in lab.misclassified.label.text
+    assert "‹" in lab.probe_probs.plot_item.titleLabel.text
+    assert "‹" in lab.probe_view.title() and "‹" in lab.drawn_view.title()
+    assert "‹max" in lab.feature_maps.label_item("conv1").textItem.toHtml()
+    legend = [label.text for _sample, label in lab.curves.loss_plot.legend.items]
+    assert legend and all("‹" in text for text in legend)
+    lab.step()  # texts made later go through tr() as well
+    wait_frame(qtbot, lab, lambda f: f.iteration == 7)
+    assert "‹" in lab.controls.info.text() and "‹" in lab.controls.progress.text()
+
+
+def test_echo_signals_are_blocked_with_context_managers_only():
+    from pathlib import Path
+
+    import gui.labs.training
+
+    package = Path(gui.labs.training.__file__).parent
+    offenders = [str(p) for p in package.rglob("*.py") if "blockSignals(" in p.read_text()]
+    assert offenders == []

@@ -5,6 +5,8 @@ Small networks and a small slice of MNIST keep every test to a few seconds.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PyQt6.QtCore import QCoreApplication, QThread
@@ -297,3 +299,48 @@ def test_validation_runs_idle_until_somebody_waits_for_it(qtbot, small_data, mon
     validation.stop()
     assert [r.epoch for r in results] == [1]
     np.testing.assert_array_equal(results[0].result.predictions, trainer.evaluate().predictions)
+
+
+class SlowEvaluation:
+    """Stands in for a long evaluation (a big network's 1,000 validation digits): it
+    goes batch by batch, each a short wait, until its ``stop`` says so, in the thread
+    named ``in_thread`` only (the real evaluation elsewhere)."""
+
+    def __init__(self, in_thread: str, real):
+        self.in_thread, self.real = in_thread, real
+        self.inside = threading.Event()
+        self.stopped = threading.Event()
+        self.batches = 0
+
+    def __call__(self, network, x, y, batch_size=64, stop=None):
+        from engine.training import EvaluationStopped
+
+        if QThread.currentThread().objectName() != self.in_thread:
+            return self.real(network, x, y, batch_size, stop=stop)
+        assert stop is not None  # every evaluation of the worker can be interrupted
+        self.inside.set()
+        while not stop():
+            self.batches += 1
+            threading.Event().wait(0.002)  # one "batch"
+        self.stopped.set()
+        raise EvaluationStopped("stopped")
+
+
+@pytest.mark.parametrize("thread", ["Validation", "Training"])
+def test_stopping_interrupts_an_evaluation_between_batches(qtbot, small_data, worker_factory,
+                                                          monkeypatch, thread):
+    import engine.training
+    from gui.workers.threads import running_threads
+
+    slow = SlowEvaluation(thread, engine.training.evaluate_network)
+    monkeypatch.setattr(engine.training, "evaluate_network", slow)
+    trainer = make_trainer(small_data)
+    # "Training": the epoch-0 evaluation; "Validation": the first epoch's (8 steps)
+    w = worker_factory(trainer, small_data[2][0], target_epochs=1000, running=True)
+    FrameLog(w)
+    w.start()
+    qtbot.waitUntil(slow.inside.is_set, timeout=30000)
+    assert set(running_threads()) == {"Training", "Validation"}
+    assert stop_and_wait(w, 2)  # the training thread ends, and with it the validation's
+    assert slow.stopped.is_set()
+    qtbot.waitUntil(lambda: running_threads() == [], timeout=2000)
