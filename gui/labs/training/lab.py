@@ -477,9 +477,10 @@ class TrainingLab(ModelFilesMixin, QWidget):
         curves_visible = self.tabs.currentIndex() == TAB_CURVES
         self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies,
                               redraw=curves_visible)
-        if not frame.running and curves_visible:
-            self.curves.refresh()
         self._store_snapshot(frame, redraw=curves_visible)
+        if not frame.running and curves_visible:  # stopped: nothing may lag behind
+            self.curves.refresh()
+            self.grad_view.refresh()
         self._redraw_visible()
         self.frame_drawn.emit(frame)
 

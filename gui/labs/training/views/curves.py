@@ -270,6 +270,8 @@ class GradNormView(pg.PlotWidget):
     The curves are bare curve items fed log10 of the norms (the axis is in log
     mode, so its ticks read 0.01, 0.1, 1, 10)."""
 
+    MIN_DECADES = 3
+
     def __init__(self, parent=None):
         super().__init__(parent, background=BACKGROUND)
         self.plot_item = self.getPlotItem()
@@ -319,10 +321,13 @@ class GradNormView(pg.PlotWidget):
         self._decades = None
 
     def _grow_decades(self, logs: np.ndarray) -> None:
-        """The log axis covers every norm so far, from one power of ten to another."""
+        """The log axis covers every norm so far, from one power of ten to another, and
+        at least MIN_DECADES of them (over fewer, the axis labels its minor ticks too,
+        0.2 0.3 ... 0.9, and they crowd)."""
         if not logs.size:
             return
-        low, high = math.floor(logs.min()), max(math.ceil(logs.max()), math.floor(logs.min()) + 1)
+        high = math.ceil(logs.max())
+        low = min(math.floor(logs.min()), high - self.MIN_DECADES)
         if self._decades is not None:
             low, high = min(low, self._decades[0]), max(high, self._decades[1])
         if (low, high) != self._decades:
