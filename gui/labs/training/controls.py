@@ -135,16 +135,12 @@ class TrainingControls(QGroupBox):
         for combo, items in ((self.optimizer, OPTIMIZERS), (self.schedule, SCHEDULES)):
             for k, (text, _key) in enumerate(items):
                 combo.setItemText(k, tr(text))
-        self.lr_label.setText(tr("lr"))
-        self.epochs_label.setText(tr("Epochs"))
-        self.seed_label.setText(tr("Seed"))
-        self.augment.setText(tr("shift digits by up to 2 pixels"))
-        self.lr.setToolTip(tr("The learning rate (the peak of a cosine schedule); may be "
-                              "changed while training runs"))
-        self.schedule.setToolTip(tr("cosine: the learning rate falls from the value above to "
-                                    "0 over the epochs (large steps early, fine ones at the "
-                                    "end)"))
-        for button, text, tip in (
+        # (widget, text, tooltip); "" for none
+        for widget, text, tip in (
+                (self.lr_label, tr_noop("lr"), ""),
+                (self.epochs_label, tr_noop("Epochs"), ""),
+                (self.seed_label, tr_noop("Seed"), ""),
+                (self.augment, tr_noop("shift digits by up to 2 pixels"), ""),
                 (self.start_button, tr_noop("Start"),
                  tr_noop("Build the network and train it (Ctrl+Return)")),
                 (self.pause_button, tr_noop("Pause"), tr_noop("Pause training (Ctrl+Return)")),
@@ -152,8 +148,13 @@ class TrainingControls(QGroupBox):
                 (self.step_button, tr_noop("Step"), tr_noop("Train one batch (Ctrl+.)")),
                 (self.reset_button, tr_noop("Reset"),
                  tr_noop("Forget the training: new weights from the seed (Ctrl+Shift+R)"))):
-            button.setText(tr(text))
-            button.setToolTip(tr(tip))
+            widget.setText(tr(text))
+            widget.setToolTip(tr(tip) if tip else "")
+        self.lr.setToolTip(tr("The learning rate (the peak of a cosine schedule); may be "
+                              "changed while training runs"))
+        self.schedule.setToolTip(tr("cosine: the learning rate falls from the value above to "
+                                    "0 over the epochs (large steps early, fine ones at the "
+                                    "end)"))
 
     # -- settings -------------------------------------------------------------
     def config(self) -> TrainingConfig:

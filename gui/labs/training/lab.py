@@ -285,16 +285,18 @@ class TrainingLab(ModelFilesMixin, QWidget):
         for k, title in enumerate(_TAB_TITLES):
             self.tabs.setTabText(k, tr(title))
         self.probe_spin.setToolTip(tr("Which validation digit to look at"))
-        self.random_button.setText(tr("Random digit"))
-        self.picker_label.setText(tr("Validation digit #"))
-        self.feature_caption.setText(tr("<b>Feature maps</b> (forward pass: each layer's "
-                                        "output for the probe)"))
-        self.delta_caption.setText(tr("<b>Delta maps</b> ∂L/∂(layer output), the error "
-                                      "backpropagated for the probe's label: red positive, "
-                                      "blue negative, white zero"))
-        self.clear_button.setText(tr("Clear"))
-        self.draw_caption.setText(tr("Draw a digit (left button); right click clears."))
-        self.draw_maps_caption.setText(tr("<b>Feature maps</b> of your digit"))
+        for widget, text in (
+                (self.random_button, tr_noop("Random digit")),
+                (self.picker_label, tr_noop("Validation digit #")),
+                (self.feature_caption, tr_noop("<b>Feature maps</b> (forward pass: each "
+                                               "layer's output for the probe)")),
+                (self.delta_caption, tr_noop("<b>Delta maps</b> ∂L/∂(layer output), the error "
+                                             "backpropagated for the probe's label: red "
+                                             "positive, blue negative, white zero")),
+                (self.clear_button, tr_noop("Clear")),
+                (self.draw_caption, tr_noop("Draw a digit (left button); right click clears.")),
+                (self.draw_maps_caption, tr_noop("<b>Feature maps</b> of your digit"))):
+            widget.setText(tr(text))
         for action, (text, _slot, _key) in zip(self._actions, self._action_specs(),
                                                strict=True):
             action.setText(tr(text))

@@ -14,7 +14,14 @@ import pyqtgraph as pg
 from engine.colour import colour_map_into
 from engine.i18n import tr
 from gui.labs.training.arrays import as_image, grid_shape, index_image, mosaic
-from gui.labs.training.views._common import BACKGROUND, DIVERGING, GREYS, image_box, image_item
+from gui.labs.training.views._common import (
+    BACKGROUND,
+    DIVERGING,
+    GREYS,
+    image_box,
+    image_item,
+    titled_image,
+)
 
 __all__ = ["ImageView", "KernelMosaicView", "LayerMapsView"]
 
@@ -27,13 +34,7 @@ class ImageView(pg.GraphicsLayoutWidget):
 
     def __init__(self, title: str = "", parent=None, **values):
         super().__init__(parent)
-        self.setBackground(BACKGROUND)
-        self.label = self.addLabel("", row=0, col=0, color="#222")
-        self.view = self.addViewBox(row=1, col=0)
-        image_box(self.view)
-        self.item = image_item()
-        self.item.setLookupTable(GREYS)
-        self.view.addItem(self.item)
+        self.label, self.view, self.item = titled_image(self, GREYS)
         self._title = (title, values)
         self.retranslate()
 
@@ -70,12 +71,7 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setBackground(BACKGROUND)
-        self.label = self.addLabel("", row=0, col=0, color="#222")
-        self.view = self.addViewBox(row=1, col=0)
-        image_box(self.view)
-        self.item = image_item()
-        self.view.addItem(self.item)
+        self.label, self.view, self.item = titled_image(self)  # fed RGBA: no lookup table
         self.levels = (-1.0, 1.0)
         self._tiles: np.ndarray | None = None  # (F*C, KH, KW) last shown
         self._cols: int | None = None

@@ -6,12 +6,12 @@ import numpy as np
 import pyqtgraph as pg
 
 from engine.i18n import tr
-from gui.labs.training.views._common import BACKGROUND
+from gui.labs.training.views._common import BACKGROUND, FollowsClasses
 
 __all__ = ["ProbabilityView"]
 
 
-class ProbabilityView(pg.PlotWidget):
+class ProbabilityView(FollowsClasses, pg.PlotWidget):
     """The network's probability for each class, the predicted bar highlighted.
 
     The number of bars follows the probabilities given (:meth:`set_classes`); with
@@ -28,7 +28,6 @@ class ProbabilityView(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=np.arange(1), height=np.zeros(1), width=0.7,
                                     brush=(146, 197, 222))
         self.plot_item.addItem(self.bars)
-        self._classes = 0
         self._shown: np.ndarray | None = None  # the heights drawn
         self._title = ""  # the title shown
         self._reading: tuple | None = None  # (best, probability, label) or None: nothing shown
@@ -56,16 +55,8 @@ class ProbabilityView(pg.PlotWidget):
             self._title = title
             self.plot_item.setTitle(title)
 
-    @property
-    def classes(self) -> int:
-        return self._classes
-
-    def set_classes(self, classes: int) -> None:
+    def _show_classes(self, classes: int) -> None:
         """``classes`` bars from now on, empty."""
-        classes = max(1, int(classes))
-        if classes == self._classes:
-            return
-        self._classes = classes
         self.plot_item.setXRange(-0.6, classes - 0.4, padding=0)
         step = 1 if classes <= 10 else 2  # past 10 classes every other tick, never crowded
         self.plot_item.getAxis("bottom").setTicks([[(k, str(k))

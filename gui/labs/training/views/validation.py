@@ -8,12 +8,18 @@ from PyQt6.QtCore import QPointF, pyqtSignal
 from PyQt6.QtGui import QColor, QFont
 
 from engine.i18n import tr
-from gui.labs.training.views._common import BACKGROUND, GREYS, image_box, image_item
+from gui.labs.training.views._common import (
+    BACKGROUND,
+    GREYS,
+    FollowsClasses,
+    image_item,
+    titled_image,
+)
 
 __all__ = ["ConfusionView", "MisclassifiedView"]
 
 
-class ConfusionView(pg.GraphicsLayoutWidget):
+class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
     """The (K, K) confusion matrix on the validation set, counts written in the cells.
 
     Rows are the true classes, columns the predicted ones; the colour is the
@@ -37,7 +43,6 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self._font = QFont()
         self._font.setPointSize(8)
         self._texts: list[pg.TextItem] = []
-        self._classes = 0
         self.set_classes(classes)
         self.retranslate()
 
@@ -46,15 +51,8 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self.plot.setLabel("left", tr("true class"))
         self.plot.setLabel("bottom", tr("predicted class"))
 
-    @property
-    def classes(self) -> int:
-        return self._classes
-
-    def set_classes(self, classes: int) -> None:
+    def _show_classes(self, classes: int) -> None:
         """A (classes, classes) matrix from now on, empty (its text items made here)."""
-        classes = max(1, int(classes))
-        if classes == self._classes:
-            return
         for t in self._texts:
             self.plot.removeItem(t)
         # one tick per class; past 10 every other one, so the numbers never collide
@@ -73,7 +71,6 @@ class ConfusionView(pg.GraphicsLayoutWidget):
                 self.plot.addItem(t)
                 self._texts.append(t)
         self.plot.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
-        self._classes = classes
 
     def set_confusion(self, confusion: np.ndarray) -> None:
         """confusion : (K, K) counts, rows true, columns predicted (K follows the matrix)."""
@@ -99,14 +96,8 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
 
     def __init__(self, rows: int = 4, cols: int = 8, parent=None):
         super().__init__(parent)
-        self.setBackground(BACKGROUND)
         self._rows, self._cols = rows, cols
-        self.label = self.addLabel("", row=0, col=0, color="#222")
-        self.view = self.addViewBox(row=1, col=0)
-        image_box(self.view)
-        self.item = image_item()
-        self.item.setLookupTable(GREYS)
-        self.view.addItem(self.item)
+        self.label, self.view, self.item = titled_image(self, GREYS)
         self._cell = 28 + 2 + 10  # image, gap and room for the caption
         self._texts = []
         for k in range(rows * cols):
