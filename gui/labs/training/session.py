@@ -671,6 +671,7 @@ class TrainingSession:
     def on_frame(self, token: int, frame: TrainingFrame) -> None:
         if not self._current(token):
             return
+        worker = self._worker  # (drawing may let it go: a failing view, a reset)
         self.frames_received += 1
         try:
             if self.visible:
@@ -681,7 +682,7 @@ class TrainingSession:
         finally:
             # flow control: the worker sends the next frame only after this one, even
             # when drawing it failed (a failing view must not stop the frames)
-            self._worker.frame_consumed()
+            worker.frame_consumed()
 
     def _draw(self, frame: TrainingFrame) -> None:
         try:
