@@ -171,6 +171,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="measured time per run")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated words: run only the cases whose names contain one "
+                             "of them (headless always runs: the ratios are to it)")
     parser.add_argument("--omp-passive", action="store_true",
                         help="set OMP_WAIT_POLICY=passive before Numba starts its OpenMP "
                              "threads (idle threads sleep instead of spinning)")
@@ -200,6 +203,10 @@ def main(argv=None) -> int:
         "lab hidden (another lab shown)": lambda: bench_lab(app, data, spec, args.seconds, 0,
                                                             hidden=True),
     }
+    if args.only:
+        words = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+        cases = {name: run for name, run in cases.items()
+                 if name == "headless" or any(w in name.lower() for w in words)}
     results: dict[str, list[dict]] = {name: [] for name in cases}
     for _ in range(args.repeat):
         for name, run in cases.items():
