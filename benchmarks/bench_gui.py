@@ -3,13 +3,17 @@
 Measures, in one process, interleaved (A B C A B C ...) so that the load of a
 shared machine hits every case alike:
 
-- headless : ``Trainer.step()`` in a plain loop in a thread (the engine alone), and
-             the same loop in the main thread
+- headless : the engine's training loop (``TrainingRun.step()``, what the worker steps)
+             in a plain loop in a thread (the engine alone), and the same loop in the
+             main thread
 - worker   : the TrainingWorker thread with live views off (frames carry only the
              step history; nothing is drawn): the cost of the thread and signals
 - lab/<tab>: the Training lab shown offscreen at 1400x900, training with its live
              views on, one run per tab (curves; feature and delta maps), counting
-             training steps and drawn frames per second and the GUI time per frame
+             training steps and drawn frames per second and the GUI time per frame;
+             the Curves tab again with the epoch validation at normal priority (what
+             SCHED_IDLE gains), and the lab hidden behind another one (training goes
+             on, nothing is drawn)
 
 Run: ``python -m benchmarks.bench_gui [--seconds 4] [--repeat 5] [--json]``.
 Not a test: timings depend on the machine and on what else runs on it.
@@ -32,26 +36,35 @@ def _data_and_spec():
     return mnist_split(), DEFAULT_SPEC
 
 
-def _trainer(data, spec, seed=0):
+def _config(epochs: int):
+    from engine.training_loop import TrainingConfig
+    return TrainingConfig(optimizer="adam", lr=1e-3, batch_size=64, epochs=epochs, seed=0,
+                          augment=False, schedule="constant")
+
+
+def _run(data, spec, epochs: int = 10**6):
+    """The engine's training loop (what the worker steps) on a fresh network."""
     from engine.network import Network
     from engine.training import Trainer
-    return Trainer(Network(spec, seed=seed), *data, optimizer="adam", lr=1e-3, batch_size=64,
-                   seed=seed)
+    from engine.training_loop import TrainingRun
+    config = _config(epochs)
+    trainer = Trainer(Network(spec, seed=config.seed), *data, **config.trainer_kwargs())
+    return TrainingRun(trainer, config)
 
 
 def _step_loop(data, spec, seconds: float, out: dict) -> None:
-    trainer = _trainer(data, spec)
-    trainer.step()  # compile / load from cache outside the timing
+    run = _run(data, spec)
+    run.step()  # compile / load from cache outside the timing
     start = time.perf_counter()
     steps = 0
     while time.perf_counter() - start < seconds:
-        trainer.step()
+        run.step()
         steps += 1
     out["steps_per_s"] = steps / (time.perf_counter() - start)
 
 
 def bench_headless(data, spec, seconds: float, main_thread: bool = False) -> dict:
-    """Trainer.step() in a loop, in a plain thread like the worker's (or the main thread).
+    """TrainingRun.step() in a loop, in a plain thread like the worker's (or the main thread).
 
     On a loaded 2-core machine the main thread was measured 5-20x slower than any
     other thread for the same loop (Numba's OpenMP team of the main thread), so the
@@ -82,10 +95,11 @@ def _run_until(app, seconds: float) -> float:
 
 def bench_worker(app, data, spec, seconds: float) -> dict:
     from gui.labs.training.worker import TrainingWorker
-    trainer = _trainer(data, spec)
-    trainer.step()
-    w = TrainingWorker(trainer, data[2][0], target_epochs=10**6, running=True,
-                       live_views=False)
+    from gui.workers.threads import stop_worker
+    run = _run(data, spec)
+    run.step()
+    trainer = run.trainer
+    w = TrainingWorker(run, data[2][0], running=True, live_views=False)
     frames = []
 
     def on_frame(frame):
@@ -98,7 +112,7 @@ def bench_worker(app, data, spec, seconds: float) -> dict:
     it0, t0, n0 = trainer.iteration, time.perf_counter(), len(frames)
     gui_cpu = _run_until(app, seconds)
     it1, t1, n1 = trainer.iteration, time.perf_counter(), len(frames)
-    w.stop_and_wait(5000)
+    stop_worker(w, timeout_s=5)
     w.frame.disconnect(on_frame)
     app.processEvents()  # deliver what was queued before the thread object goes
     w.deleteLater()
@@ -107,18 +121,25 @@ def bench_worker(app, data, spec, seconds: float) -> dict:
             "gui_ms_per_frame": 0.0, "gui_cpu_percent": 100 * gui_cpu / (t1 - t0)}
 
 
-def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
-    from gui.labs.training.builder import spec_to_blocks
+def bench_lab(app, data, spec, seconds: float, tab: int, hidden: bool = False,
+              idle_validation: bool = True) -> dict:
+    """The lab training with its live views on the tab ``tab``; ``hidden``: another lab
+    is shown (training goes on, nothing is drawn); ``idle_validation=False``: the epoch
+    validation at normal priority instead of SCHED_IDLE (to measure what that gains)."""
+    import gui.labs.training.worker as worker_module
+    from gui.labs.training.blocks import spec_to_blocks
     from gui.labs.training.lab import TrainingLab
+    from gui.workers.threads import stop_all
+    set_idle = worker_module._set_idle
+    if not idle_validation:
+        worker_module._set_idle = lambda tid, idle: None
     lab = TrainingLab(data=data)
     lab.resize(1400, 900)
     lab.show()
     blocks, head = spec_to_blocks(spec)
     lab.builder.set_blocks(blocks, head)
-    s = lab.controls.settings()
-    lab.controls.set_settings(s.__class__(optimizer="adam", lr=1e-3, batch_size=64,
-                                          epochs=1000, seed=0, augment=False,
-                                          schedule="constant"))
+    lab.session.set_spec(lab.builder.spec())
+    lab.set_config(_config(1000))
     lab.reset()
     lab.tabs.setCurrentIndex(tab)
     # The GUI time per frame is the GUI thread's CPU time over the run divided by the
@@ -127,17 +148,21 @@ def bench_lab(app, data, spec, seconds: float, tab: int) -> dict:
     # with a forced repaint() would paint the whole window twice per frame: the
     # graphics scenes process their changes later, in the event loop, anyway.)
     lab.start()
+    if hidden:
+        lab.deactivated()
     _run_until(app, 1.0)
     it0, f0, t0 = lab.trainer.iteration, lab.frames_drawn, time.perf_counter()
     gui_cpu = _run_until(app, seconds)
     it1, f1, t1 = lab.trainer.iteration, lab.frames_drawn, time.perf_counter()
     lab.shutdown()
+    stop_all(timeout_s=5)
     lab.close()
     lab.deleteLater()
     app.processEvents()
-    frames = max(f1 - f0, 1)
-    return {"steps_per_s": (it1 - it0) / (t1 - t0), "fps": (f1 - f0) / (t1 - t0),
-            "gui_ms_per_frame": 1000 * gui_cpu / frames,
+    worker_module._set_idle = set_idle
+    frames = f1 - f0
+    return {"steps_per_s": (it1 - it0) / (t1 - t0), "fps": frames / (t1 - t0),
+            "gui_ms_per_frame": 1000 * gui_cpu / frames if frames else 0.0,
             "gui_cpu_percent": 100 * gui_cpu / (t1 - t0)}
 
 
@@ -146,6 +171,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="measured time per run")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated words: run only the cases whose names contain one "
+                             "of them (headless always runs: the ratios are to it)")
     parser.add_argument("--omp-passive", action="store_true",
                         help="set OMP_WAIT_POLICY=passive before Numba starts its OpenMP "
                              "threads (idle threads sleep instead of spinning)")
@@ -170,7 +198,15 @@ def main(argv=None) -> int:
         "worker (no views)": lambda: bench_worker(app, data, spec, args.seconds),
         "lab, Curves tab": lambda: bench_lab(app, data, spec, args.seconds, 0),
         "lab, Feature & delta maps tab": lambda: bench_lab(app, data, spec, args.seconds, 1),
+        "lab, Curves, validation normal": lambda: bench_lab(app, data, spec, args.seconds, 0,
+                                                            idle_validation=False),
+        "lab hidden (another lab shown)": lambda: bench_lab(app, data, spec, args.seconds, 0,
+                                                            hidden=True),
     }
+    if args.only:
+        words = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+        cases = {name: run for name, run in cases.items()
+                 if name == "headless" or any(w in name.lower() for w in words)}
     results: dict[str, list[dict]] = {name: [] for name in cases}
     for _ in range(args.repeat):
         for name, run in cases.items():

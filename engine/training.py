@@ -20,6 +20,7 @@ training gradient is overwritten, so watching never changes what is learned.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,8 @@ from .losses import softmax, softmax_cross_entropy
 from .network import Network
 from .optim import Optimizer, make_optimizer
 
-__all__ = ["Trainer", "StepResult", "EvalResult", "Snapshot", "shift_images", "evaluate_network"]
+__all__ = ["Trainer", "StepResult", "EvalResult", "Snapshot", "shift_images", "evaluate_network",
+           "EvaluationStopped"]
 
 MAX_SHIFT = 2  # pixels, for augment=True
 
@@ -278,10 +280,11 @@ class Trainer:
         return self.status
 
     # ---------------------------------------------------------------- evaluation
-    def evaluate(self, x=None, y=None, batch_size: int = 64) -> EvalResult:
+    def evaluate(self, x=None, y=None, batch_size: int = 64,
+                 stop: Callable[[], bool] | None = None) -> EvalResult:
         """Loss, accuracy, predictions and confusion matrix in evaluation mode.
 
-        Defaults to the validation set; see :func:`evaluate_network`.
+        Defaults to the validation set; see :func:`evaluate_network` (and its ``stop``).
         """
         if x is None and y is None:
             if self.val_x is None:
@@ -289,7 +292,7 @@ class Trainer:
             x, y = self.val_x, self.val_y
         else:
             x, y = self._check_data(x, y, "evaluation")
-        return evaluate_network(self.network, x, y, batch_size)
+        return evaluate_network(self.network, x, y, batch_size, stop=stop)
 
     def snapshot(self, probe, label: int | None = None, maps: bool = True) -> Snapshot:
         """Kernels, activations, deltas, probabilities and gradient norms for one probe image.
@@ -335,7 +338,12 @@ class Trainer:
         return np.zeros((0, self.network.input_shape[0], 1, 1), np.float32)
 
 
-def evaluate_network(network, x: np.ndarray, y: np.ndarray, batch_size: int = 64) -> EvalResult:
+class EvaluationStopped(Exception):
+    """:func:`evaluate_network` was asked to stop (its ``stop()`` answered True)."""
+
+
+def evaluate_network(network, x: np.ndarray, y: np.ndarray, batch_size: int = 64,
+                     stop: Callable[[], bool] | None = None) -> EvalResult:
     """Loss, accuracy, predictions and confusion matrix of ``network`` in evaluation mode.
 
     Runs batch by batch and changes nothing, so it may run in another thread on a
@@ -348,16 +356,21 @@ def evaluate_network(network, x: np.ndarray, y: np.ndarray, batch_size: int = 64
     network : Network
     x : (N, C, H, W) float32 images
     y : (N,) int64 labels in 0..K-1
+    stop : called before every batch (any thread may make it answer True: a window
+        closing); True raises :class:`EvaluationStopped`, so a long evaluation ends
+        within one batch instead of at its end
     """
     K = network.num_classes
     predictions = np.empty(x.shape[0], dtype=np.int64)
     total_loss = 0.0
     for start in range(0, x.shape[0], batch_size):
-        stop = start + batch_size
-        logits, _, _ = network.forward_pure(x[start:stop], training=False)
-        loss, _ = softmax_cross_entropy(logits, y[start:stop])
+        if stop is not None and stop():
+            raise EvaluationStopped(f"evaluation stopped after {start} of {x.shape[0]} images")
+        end = start + batch_size
+        logits, _, _ = network.forward_pure(x[start:end], training=False)
+        loss, _ = softmax_cross_entropy(logits, y[start:end])
         total_loss += loss * logits.shape[0]
-        predictions[start:stop] = np.argmax(logits, axis=1)
+        predictions[start:end] = np.argmax(logits, axis=1)
     confusion = np.bincount(y * K + predictions, minlength=K * K).reshape(K, K)
     return EvalResult(total_loss / x.shape[0], float(np.mean(predictions == y)),
                       predictions, confusion)

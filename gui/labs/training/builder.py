@@ -1,20 +1,16 @@
 """The network builder of the Training lab: conv blocks and a dense head.
 
-A network here is a list of conv blocks (conv -> optional batch norm ->
-activation -> optional pooling) followed by a dense head (flatten -> optional
-hidden dense layer with its activation -> dense with one output per class).
-:func:`blocks_to_spec` turns that into the engine's plain spec (a list of
-dicts), :func:`spec_to_blocks` reads a spec back when it has this shape. Every
-layer's output shape and parameter count are shown live; an impossible network
-is explained in place, naming the layer and the reason.
+The builder's terms and their conversions to and from the engine's spec are Qt-free
+(:mod:`gui.labs.training.blocks`); this widget edits them. Every layer's output shape
+and parameter count are shown live; an impossible network is explained in place,
+naming the layer and the reason.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -32,172 +28,41 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["ConvBlock", "Head", "blocks_to_spec", "spec_to_blocks", "describe_network",
-           "NetworkBuilder", "LayerRow"]
+from engine.i18n import tr, tr_noop
+from gui.labs.training.blocks import (
+    ACTIVATIONS,
+    MAX_BLOCKS,
+    POOLS,
+    ConvBlock,
+    Head,
+    blocks_to_spec,
+    check_block_count,
+    describe_network,
+    spec_to_blocks,
+)
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "none")
-POOLS = ("max", "avg", "none")
-NUM_CLASSES = 10
+__all__ = ["NetworkBuilder"]
 
-
-@dataclass(frozen=True)
-class ConvBlock:
-    """conv (filters, kernel, stride, padding) -> [batch norm] -> activation -> [pool]."""
-
-    filters: int = 8
-    kernel: int = 3
-    stride: int = 1
-    padding: int = 1
-    activation: str = "relu"
-    batchnorm: bool = False
-    pool: str = "max"
-    pool_size: int = 2
+_COLUMNS = (tr_noop("Filters"), tr_noop("Kernel"), tr_noop("Stride"), tr_noop("Pad"),
+            tr_noop("Act."), tr_noop("BN"), tr_noop("Pool"), tr_noop("Size"))
 
 
-@dataclass(frozen=True)
-class Head:
-    """flatten -> [dense(hidden) -> activation] -> dense(classes)."""
-
-    hidden: int = 0
-    activation: str = "relu"
-    classes: int = NUM_CLASSES
+def _choice_text(key: str) -> str:
+    """What a combo box shows for an activation or pooling key ("none" is a word)."""
+    return tr("none") if key == "none" else key
 
 
-@dataclass(frozen=True)
-class LayerRow:
-    """One line of the live summary."""
-
-    index: int
-    name: str
-    type: str
-    output_shape: tuple
-    param_count: int
+def _combo(keys, value: str) -> QComboBox:
+    combo = QComboBox()
+    for key in keys:
+        combo.addItem(_choice_text(key), key)
+    combo.setCurrentIndex(max(0, combo.findData(value)))
+    return combo
 
 
-def blocks_to_spec(blocks, head: Head) -> tuple[list[dict], list[object]]:
-    """The engine spec for ``blocks`` and ``head``.
-
-    Returns
-    -------
-    spec : list of dict
-    owner : list, one entry per spec layer: the block index (int) it came from,
-        or "head"; used to mark the block an error is about.
-    """
-    spec: list[dict] = []
-    owner: list[object] = []
-
-    def add(layer: dict, who) -> None:
-        spec.append(layer)
-        owner.append(who)
-
-    for k, b in enumerate(blocks):
-        add({"type": "conv", "filters": b.filters, "kernel": b.kernel, "stride": b.stride,
-             "padding": b.padding}, k)
-        if b.batchnorm:
-            add({"type": "batchnorm"}, k)
-        if b.activation != "none":
-            add({"type": b.activation}, k)
-        if b.pool != "none":
-            add({"type": f"{b.pool}pool", "size": b.pool_size, "stride": b.pool_size}, k)
-    add({"type": "flatten"}, "head")
-    if head.hidden > 0:
-        add({"type": "dense", "units": head.hidden}, "head")
-        if head.activation != "none":
-            add({"type": head.activation}, "head")
-    add({"type": "dense", "units": head.classes}, "head")
-    return spec, owner
-
-
-def _square(value, what: str) -> int:
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2 or value[0] != value[1]:
-            raise ValueError(f"the builder only edits square {what}s, not {value}")
-        value = value[0]
-    return int(value)
-
-
-def spec_to_blocks(spec) -> tuple[list[ConvBlock], Head]:
-    """Read a spec made of conv blocks and a dense head back into the builder's terms.
-
-    Raises
-    ------
-    ValueError
-        When the spec does not have that shape (say, two convolutions in a row
-        with nothing between them is fine, but a pooling layer before any
-        convolution is not), with the reason.
-    """
-    blocks: list[ConvBlock] = []
-    i, n = 0, len(spec)
-    types = [str(layer.get("type", "")).lower() for layer in spec]
-    while i < n and types[i] == "conv":
-        c = spec[i]
-        stride = c.get("stride", 1)
-        block = ConvBlock(filters=int(c["filters"]), kernel=_square(c["kernel"], "kernel"),
-                          stride=_square(stride, "stride"),
-                          padding=_square(c.get("padding", 0), "padding"),
-                          activation="none", batchnorm=False, pool="none")
-        i += 1
-        if i < n and types[i] == "batchnorm":
-            block = replace(block, batchnorm=True)
-            i += 1
-        if i < n and types[i] in ("relu", "tanh", "sigmoid"):
-            block = replace(block, activation=types[i])
-            i += 1
-        if i < n and types[i] in ("maxpool", "avgpool"):
-            p = spec[i]
-            size = _square(p.get("size", 2), "pool size")
-            if _square(p.get("stride", size), "pool stride") != size:
-                raise ValueError("the builder only edits pooling whose stride equals its size")
-            block = replace(block, pool=types[i][:3], pool_size=size)
-            i += 1
-        blocks.append(block)
-    if i >= n or types[i] != "flatten":
-        raise ValueError(f"layer {i} ({types[i] if i < n else 'end'}): the builder expects "
-                         "conv blocks followed by flatten and a dense head")
-    i += 1
-    rest = types[i:]
-    if rest == ["dense"]:
-        return blocks, Head(0, "relu", int(spec[i]["units"]))
-    if len(rest) == 3 and rest[0] == "dense" and rest[2] == "dense" and rest[1] in ACTIVATIONS:
-        return blocks, Head(int(spec[i]["units"]), rest[1], int(spec[i + 2]["units"]))
-    if len(rest) == 2 and rest == ["dense", "dense"]:
-        return blocks, Head(int(spec[i]["units"]), "none", int(spec[i + 1]["units"]))
-    raise ValueError("the builder expects the head to be dense [activation dense]")
-
-
-def describe_network(spec, input_shape=(1, 28, 28)) -> tuple[list[LayerRow], int, str | None,
-                                                            int | None]:
-    """Each layer's output shape and parameter count, or why the network is impossible.
-
-    Nothing is allocated (``engine.network.describe_spec``), so this runs on
-    every keystroke of the builder.
-
-    Returns
-    -------
-    rows : list of LayerRow; when the spec is invalid, the layers before the bad one
-    total : int, the number of parameters of ``rows``
-    error : str or None, the engine's explanation (names the layer, counting from 1)
-    bad_index : int or None, 0-based spec index the error is about (when known)
-    """
-    from engine.network import describe_spec
-
-    error = bad_index = None
-    try:
-        described = describe_spec(spec, input_shape)
-    except ValueError as err:  # NetworkSpecError (and GeometryError) are ValueErrors
-        described = getattr(err, "partial", [])
-        error, bad_index = str(err), _error_index(err)
-    rows = [LayerRow(int(r.index), str(r.name), str(r.type), tuple(r.output_shape),
-                     int(r.param_count)) for r in described]
-    return rows, sum(r.param_count for r in rows), error, bad_index
-
-
-def _error_index(err) -> int | None:
-    index = getattr(err, "index", None)
-    if isinstance(index, int):
-        return index
-    match = re.search(r"layer (\d+)", str(err))
-    return int(match.group(1)) if match else None
+def _retranslate_combo(combo: QComboBox) -> None:
+    for k in range(combo.count()):
+        combo.setItemText(k, _choice_text(combo.itemData(k)))
 
 
 def _shape_text(shape) -> str:
@@ -214,8 +79,6 @@ class NetworkBuilder(QWidget):
 
     spec_changed = pyqtSignal(list)
 
-    COLUMNS = ("Filters", "Kernel", "Stride", "Pad", "Act.", "BN", "Pool", "Size")
-
     def __init__(self, input_shape=(1, 28, 28), parent=None):
         super().__init__(parent)
         self._input_shape = tuple(input_shape)
@@ -226,15 +89,15 @@ class NetworkBuilder(QWidget):
         self._debounce = QTimer(self, singleShot=True, interval=120)
         self._debounce.timeout.connect(self._emit_spec)
         self._build_ui()
+        self.retranslate()
 
     # -- UI -------------------------------------------------------------------
     def _build_ui(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        blocks_box = QGroupBox("Conv blocks: conv → [batch norm] → activation → [pool]")
-        bl = QVBoxLayout(blocks_box)
-        self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.blocks_box = QGroupBox()
+        bl = QVBoxLayout(self.blocks_box)
+        self.table = QTableWidget(0, len(_COLUMNS))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -242,10 +105,10 @@ class NetworkBuilder(QWidget):
         self.table.setMinimumHeight(110)
         bl.addWidget(self.table)
         buttons = QHBoxLayout()
-        self.add_button = QPushButton("Add block")
-        self.remove_button = QPushButton("Remove")
-        self.up_button = QPushButton("Up")
-        self.down_button = QPushButton("Down")
+        self.add_button = QPushButton()
+        self.remove_button = QPushButton()
+        self.up_button = QPushButton()
+        self.down_button = QPushButton()
         for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
             buttons.addWidget(b)
         self.add_button.clicked.connect(self.add_block)
@@ -253,24 +116,22 @@ class NetworkBuilder(QWidget):
         self.up_button.clicked.connect(lambda: self.move_block(-1))
         self.down_button.clicked.connect(lambda: self.move_block(+1))
         bl.addLayout(buttons)
-        layout.addWidget(blocks_box)
+        layout.addWidget(self.blocks_box)
 
-        head_box = QGroupBox("Dense head: flatten → [hidden dense → activation] → 10 classes")
-        hl = QHBoxLayout(head_box)
-        hl.addWidget(QLabel("Hidden units"))
+        self.head_box = QGroupBox()
+        hl = QHBoxLayout(self.head_box)
+        self.hidden_label = QLabel()
+        hl.addWidget(self.hidden_label)
         self.hidden_spin = QSpinBox(minimum=0, maximum=1024, singleStep=16)
-        self.hidden_spin.setSpecialValueText("none")
         self.hidden_spin.valueChanged.connect(self._head_edited)
         hl.addWidget(self.hidden_spin)
-        self.hidden_act = QComboBox()
-        self.hidden_act.addItems(ACTIVATIONS)
-        self.hidden_act.currentTextChanged.connect(self._head_edited)
+        self.hidden_act = _combo(ACTIVATIONS, "relu")
+        self.hidden_act.currentIndexChanged.connect(self._head_edited)
         hl.addWidget(self.hidden_act)
         hl.addStretch(1)
-        layout.addWidget(head_box)
+        layout.addWidget(self.head_box)
 
         self.summary = QTableWidget(0, 3)
-        self.summary.setHorizontalHeaderLabels(("Layer", "Output shape", "Parameters"))
         self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.summary.verticalHeader().setVisible(False)
         self.summary.verticalHeader().setDefaultSectionSize(20)
@@ -285,22 +146,56 @@ class NetworkBuilder(QWidget):
         self.error_label.hide()
         layout.addWidget(self.error_label)
 
+    def retranslate(self) -> None:
+        """Set every text in the current language."""
+        self.blocks_box.setTitle(tr("Conv blocks: conv → [batch norm] → activation → [pool]"))
+        self.table.setHorizontalHeaderLabels([tr(c) for c in _COLUMNS])
+        self.add_button.setText(tr("Add block"))
+        self.remove_button.setText(tr("Remove"))
+        self.up_button.setText(tr("Up"))
+        self.down_button.setText(tr("Down"))
+        self.hidden_label.setText(tr("Hidden units"))
+        self.hidden_spin.setSpecialValueText(tr("none"))
+        _retranslate_combo(self.hidden_act)
+        for row in range(self.table.rowCount()):
+            for col in (4, 6):  # the activation and pooling combo boxes
+                _retranslate_combo(self.table.cellWidget(row, col))
+            self.table.cellWidget(row, 5).setToolTip(
+                tr("spatial batch normalisation after the convolution"))
+        self.summary.setHorizontalHeaderLabels((tr("Layer"), tr("Output shape"),
+                                                tr("Parameters")))
+        self._show_head_title()
+        self._show_add_limit()
+        self.refresh_summary()
+
+    def _show_head_title(self) -> None:
+        self.head_box.setTitle(
+            tr("Dense head: flatten → [hidden dense → activation] → {n} classes")
+            .format(n=self._head.classes))
+
+    def _show_add_limit(self) -> None:
+        full = len(self._blocks) >= MAX_BLOCKS
+        self.add_button.setToolTip(
+            tr("The builder holds at most {n} conv blocks").format(n=MAX_BLOCKS) if full
+            else "")
+        if self.table.isEnabled():
+            self.add_button.setEnabled(not full)
+
     def _row_widgets(self, row: int, block: ConvBlock) -> None:
         def spin(value, lo, hi, key):
             w = QSpinBox(minimum=lo, maximum=hi, value=value)
             w.valueChanged.connect(lambda v, r=row, k=key: self._block_edited(r, k, v))
             return w
 
-        def combo(items, value, key):
-            w = QComboBox()
-            w.addItems(items)
-            w.setCurrentText(value)
-            w.currentTextChanged.connect(lambda v, r=row, k=key: self._block_edited(r, k, v))
+        def combo(keys, value, key):
+            w = _combo(keys, value)
+            w.currentIndexChanged.connect(
+                lambda _i, w=w, r=row, k=key: self._block_edited(r, k, w.currentData()))
             return w
 
         check = QCheckBox()
         check.setChecked(block.batchnorm)
-        check.setToolTip("spatial batch normalisation after the convolution")
+        check.setToolTip(tr("spatial batch normalisation after the convolution"))
         check.toggled.connect(lambda v, r=row: self._block_edited(r, "batchnorm", bool(v)))
         cells = [spin(block.filters, 1, 128, "filters"), spin(block.kernel, 1, 11, "kernel"),
                  spin(block.stride, 1, 4, "stride"), spin(block.padding, 0, 5, "padding"),
@@ -317,6 +212,7 @@ class NetworkBuilder(QWidget):
             self._row_widgets(row, block)
         if select is not None and 0 <= select < len(self._blocks):
             self.table.selectRow(select)
+        self._show_add_limit()
 
     # -- editing ----------------------------------------------------------------
     def _block_edited(self, row: int, key: str, value) -> None:
@@ -325,11 +221,14 @@ class NetworkBuilder(QWidget):
             self._changed()
 
     def _head_edited(self, *_):
-        self._head = Head(self.hidden_spin.value(), self.hidden_act.currentText())
+        self._head = replace(self._head, hidden=self.hidden_spin.value(),
+                             activation=self.hidden_act.currentData())
         self.hidden_act.setEnabled(self._head.hidden > 0)
         self._changed()
 
     def add_block(self) -> None:
+        if len(self._blocks) >= MAX_BLOCKS:
+            return  # the button is disabled; its tooltip says why
         last = self._blocks[-1] if self._blocks else ConvBlock(filters=4)
         self._blocks.append(replace(last, filters=min(128, last.filters * 2)))
         self._refill_table(len(self._blocks) - 1)
@@ -374,20 +273,25 @@ class NetworkBuilder(QWidget):
         return self._valid
 
     def set_spec(self, spec) -> None:
-        """Show ``spec`` in the builder (raises ValueError if it is not blocks + head)."""
+        """Show ``spec`` in the builder (raises ValueError if it is not blocks + head,
+        or larger than the builder holds; then nothing changes)."""
         blocks, head = spec_to_blocks(spec)
         self.set_blocks(blocks, head)
 
-    def set_blocks(self, blocks, head: Head = Head()) -> None:
-        self._blocks = list(blocks)
+    def set_blocks(self, blocks, head: Head | None = None) -> None:
+        """Show ``blocks`` and ``head``; emits nothing (the caller knows what it set).
+
+        Raises ValueError (and changes nothing) for more than MAX_BLOCKS blocks."""
+        blocks = list(blocks)
+        check_block_count(len(blocks))
+        head = Head() if head is None else head
+        self._blocks = blocks
         self._head = head
-        for w in (self.hidden_spin, self.hidden_act):
-            w.blockSignals(True)
-        self.hidden_spin.setValue(head.hidden)
-        self.hidden_act.setCurrentText(head.activation)
-        self.hidden_act.setEnabled(head.hidden > 0)
-        for w in (self.hidden_spin, self.hidden_act):
-            w.blockSignals(False)
+        with QSignalBlocker(self.hidden_spin), QSignalBlocker(self.hidden_act):
+            self.hidden_spin.setValue(head.hidden)
+            self.hidden_act.setCurrentIndex(max(0, self.hidden_act.findData(head.activation)))
+        self.hidden_act.setEnabled(head.hidden > 0 and self.table.isEnabled())
+        self._show_head_title()
         self._refill_table()
         self.refresh_summary()
         self._debounce.stop()
@@ -398,6 +302,7 @@ class NetworkBuilder(QWidget):
             w.setEnabled(editable)
         if editable:
             self.hidden_act.setEnabled(self._head.hidden > 0)
+            self._show_add_limit()
         self.table.setToolTip("" if editable else reason)
 
     def refresh_summary(self) -> None:
@@ -408,20 +313,24 @@ class NetworkBuilder(QWidget):
         self.error_label.setVisible(error is not None)
         extra = 0
         if error is not None:
-            self.error_label.setText(f"This network cannot be built: {error}")
+            self.error_label.setText(tr("This network cannot be built: {error}").format(
+                error=error))
             extra = 1 if bad_index is not None and bad_index < len(spec) else 0
         self.summary.setRowCount(len(rows) + 1 + extra)
-        self._set_summary_row(0, "input", _shape_text(self._input_shape), "")
+        self._set_summary_row(0, tr("input"), _shape_text(self._input_shape), "")
         for k, r in enumerate(rows, start=1):
             self._set_summary_row(k, f"{r.name} ({r.type})", _shape_text(r.output_shape),
                                   f"{r.param_count:,}" if r.param_count else "")
         if extra:
             row = len(rows) + 1
-            self._set_summary_row(row, f"layer {bad_index + 1} ({spec[bad_index]['type']})",
-                                  "✗ impossible", "")
+            self._set_summary_row(
+                row, tr("layer {k} ({type})").format(k=bad_index + 1,
+                                                     type=spec[bad_index]["type"]),
+                tr("✗ impossible"), "")
             for c in range(3):
                 self.summary.item(row, c).setBackground(QColor(253, 219, 199))
-        self.total_label.setText("Total: -" if error else f"Total: {total:,} parameters")
+        self.total_label.setText(tr("Total: -") if error else
+                                 tr("Total: {n:,} parameters").format(n=total))
 
     def _set_summary_row(self, row: int, *texts) -> None:
         for col, text in enumerate(texts):

@@ -1,11 +1,13 @@
-"""Training controls: optimizer, learning rate, batch size, epochs, seed, augmentation;
-Start / Pause / Resume / Step / Reset; the epoch progress bar and the time left."""
+"""Training controls: optimizer, learning rate, batch size, epochs, seed, schedule,
+augmentation; Start / Pause / Resume / Step / Reset; the run's progress bar and the
+line under it. The settings are one engine :class:`~engine.training_loop.TrainingConfig`
+(:meth:`TrainingControls.config`, :meth:`TrainingControls.set_config`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import ExitStack
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,32 +22,23 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
 )
 
+from engine.i18n import tr, tr_noop
+from engine.training_loop import TrainingConfig
+from gui.labs.training.session import Progress, State
 from gui.widgets.live_text import LiveLabel, LiveProgressBar
 
-__all__ = ["TrainingSettings", "TrainingControls", "format_duration"]
+__all__ = ["TrainingControls"]
 
-OPTIMIZERS = (("Adam", "adam"), ("SGD with momentum", "momentum"), ("SGD", "sgd"))
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    batch_size: int = 64
-    epochs: int = 5
-    seed: int = 0
-    augment: bool = False
-    schedule: str = "constant"
+OPTIMIZERS = ((tr_noop("Adam"), "adam"), (tr_noop("SGD with momentum"), "momentum"),
+              (tr_noop("SGD"), "sgd"))
+SCHEDULES = ((tr_noop("constant"), "constant"), (tr_noop("cosine decay to 0"), "cosine"))
 
 
-def format_duration(seconds: float) -> str:
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes} min {seconds:02d} s"
+def _combo(items) -> QComboBox:
+    combo = QComboBox()
+    for text, key in items:
+        combo.addItem(tr(text), key)
+    return combo
 
 
 class TrainingControls(QGroupBox):
@@ -54,9 +47,8 @@ class TrainingControls(QGroupBox):
     Signals
     -------
     start, pause, resume, step, reset : the buttons
-    lr_changed(float) : the learning rate, applied at once (also while training)
-    epochs_changed(int) : the number of epochs to train
-    setup_changed() : optimizer, batch size, seed or augmentation (apply on Reset)
+    config_changed(TrainingConfig) : any setting, after the learner changed it (the rate,
+        schedule and epochs apply at once, also while training; the rest on Reset)
     """
 
     start = pyqtSignal()
@@ -64,58 +56,46 @@ class TrainingControls(QGroupBox):
     resume = pyqtSignal()
     step = pyqtSignal()
     reset = pyqtSignal()
-    lr_changed = pyqtSignal(float)
-    epochs_changed = pyqtSignal(int)
-    setup_changed = pyqtSignal()
-    schedule_changed = pyqtSignal()
+    config_changed = pyqtSignal(object)
 
     def __init__(self, parent=None):
-        super().__init__("Training", parent)
+        super().__init__(parent)
         layout = QVBoxLayout(self)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.optimizer = QComboBox()
-        for text, key in OPTIMIZERS:
-            self.optimizer.addItem(text, key)
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.optimizer = _combo(OPTIMIZERS)
         self.lr = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=100.0, singleStep=1e-4)
-        self.lr.setToolTip("Learning rate; may be changed while training runs")
         self.batch = QSpinBox(minimum=1, maximum=1024, singleStep=16)
         self.epochs = QSpinBox(minimum=1, maximum=200)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
-        self.augment = QCheckBox("shift digits by up to 2 pixels")
-        self.schedule = QComboBox()
-        self.schedule.addItem("constant", "constant")
-        self.schedule.addItem("cosine decay to 0", "cosine")
-        self.schedule.setToolTip("cosine: the learning rate falls from the value above to 0 "
-                                 "over the epochs (large steps early, fine ones at the end)")
+        self.augment = QCheckBox()
+        self.schedule = _combo(SCHEDULES)
+        self.lr_label, self.epochs_label, self.seed_label = QLabel(), QLabel(), QLabel()
         row1 = QHBoxLayout()
         row1.addWidget(self.optimizer, 2)
-        row1.addWidget(QLabel("lr"))
+        row1.addWidget(self.lr_label)
         row1.addWidget(self.lr, 1)
-        form.addRow("Optimizer", row1)
         row2 = QHBoxLayout()
         row2.addWidget(self.batch)
-        row2.addWidget(QLabel("Epochs"))
+        row2.addWidget(self.epochs_label)
         row2.addWidget(self.epochs)
-        row2.addWidget(QLabel("Seed"))
+        row2.addWidget(self.seed_label)
         row2.addWidget(self.seed)
-        form.addRow("Batch size", row2)
-        form.addRow("LR schedule", self.schedule)
-        form.addRow("Augment", self.augment)
-        layout.addLayout(form)
+        self._rows = []  # (label, msgid) of the form's rows, for retranslate
+        for msgid, field in ((tr_noop("Optimizer"), row1), (tr_noop("Batch size"), row2),
+                             (tr_noop("LR schedule"), self.schedule),
+                             (tr_noop("Augment"), self.augment)):
+            label = QLabel()
+            self.form.addRow(label, field)
+            self._rows.append((label, msgid))
+        layout.addLayout(self.form)
 
         buttons = QGridLayout()
-        self.start_button = QPushButton("Start")
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume")
-        self.step_button = QPushButton("Step")
-        self.reset_button = QPushButton("Reset")
-        self.start_button.setToolTip("Build the network and train it (Ctrl+Return)")
-        self.pause_button.setToolTip("Pause training (Ctrl+Return)")
-        self.resume_button.setToolTip("Go on training (Ctrl+Return)")
-        self.step_button.setToolTip("Train one batch (Ctrl+.)")
-        self.reset_button.setToolTip("Forget the training: new weights from the seed "
-                                     "(Ctrl+Shift+R)")
+        self.start_button = QPushButton()
+        self.pause_button = QPushButton()
+        self.resume_button = QPushButton()
+        self.step_button = QPushButton()
+        self.reset_button = QPushButton()
         for k, (b, sig) in enumerate(((self.start_button, self.start),
                                       (self.pause_button, self.pause),
                                       (self.resume_button, self.resume),
@@ -127,9 +107,9 @@ class TrainingControls(QGroupBox):
 
         # live: speed, time left and learning rate, up to 7 times a second, drawn
         # without relayouts (see gui/widgets/live_text.py)
-        self.progress = LiveProgressBar("epoch -")
+        self.progress = LiveProgressBar()
         layout.addWidget(self.progress)
-        self.info = LiveLabel("Not trained yet.")
+        self.info = LiveLabel()
         layout.addWidget(self.info)
         # rare and possibly long: why training stopped (hidden when there is nothing to say)
         self.message = QLabel()
@@ -138,65 +118,83 @@ class TrainingControls(QGroupBox):
         self.message.hide()
         layout.addWidget(self.message)
 
-        self.lr.valueChanged.connect(self.lr_changed)
-        self.epochs.valueChanged.connect(self.epochs_changed)
-        self.optimizer.currentIndexChanged.connect(lambda *_: self.setup_changed.emit())
-        self.batch.valueChanged.connect(lambda *_: self.setup_changed.emit())
-        self.seed.valueChanged.connect(lambda *_: self.setup_changed.emit())
-        self.augment.toggled.connect(lambda *_: self.setup_changed.emit())
-        self.schedule.currentIndexChanged.connect(lambda *_: self.schedule_changed.emit())
-        self.set_state("idle")
+        for signal in (self.lr.valueChanged, self.epochs.valueChanged,
+                       self.optimizer.currentIndexChanged, self.batch.valueChanged,
+                       self.seed.valueChanged, self.augment.toggled,
+                       self.schedule.currentIndexChanged):
+            signal.connect(self._emit_config)
+        self.set_state(State.IDLE)
+        self.show_progress(Progress(0.0, tr("epoch -"), tr("Not trained yet.")))
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """Set every text in the current language (the live texts come from the session)."""
+        self.setTitle(tr("Training"))
+        for label, msgid in self._rows:
+            label.setText(tr(msgid))
+        for combo, items in ((self.optimizer, OPTIMIZERS), (self.schedule, SCHEDULES)):
+            for k, (text, _key) in enumerate(items):
+                combo.setItemText(k, tr(text))
+        # (widget, text, tooltip); "" for none
+        for widget, text, tip in (
+                (self.lr_label, tr_noop("lr"), ""),
+                (self.epochs_label, tr_noop("Epochs"), ""),
+                (self.seed_label, tr_noop("Seed"), ""),
+                (self.augment, tr_noop("shift digits by up to 2 pixels"), ""),
+                (self.start_button, tr_noop("Start"),
+                 tr_noop("Build the network and train it (Ctrl+Return)")),
+                (self.pause_button, tr_noop("Pause"), tr_noop("Pause training (Ctrl+Return)")),
+                (self.resume_button, tr_noop("Resume"), tr_noop("Go on training (Ctrl+Return)")),
+                (self.step_button, tr_noop("Step"), tr_noop("Train one batch (Ctrl+.)")),
+                (self.reset_button, tr_noop("Reset"),
+                 tr_noop("Forget the training: new weights from the seed (Ctrl+Shift+R)"))):
+            widget.setText(tr(text))
+            widget.setToolTip(tr(tip) if tip else "")
+        self.lr.setToolTip(tr("The learning rate (the peak of a cosine schedule); may be "
+                              "changed while training runs"))
+        self.schedule.setToolTip(tr("cosine: the learning rate falls from the value above to "
+                                    "0 over the epochs (large steps early, fine ones at the "
+                                    "end)"))
 
     # -- settings -------------------------------------------------------------
-    def settings(self) -> TrainingSettings:
-        return TrainingSettings(optimizer=self.optimizer.currentData(), lr=self.lr.value(),
-                                batch_size=self.batch.value(), epochs=self.epochs.value(),
-                                seed=self.seed.value(), augment=self.augment.isChecked(),
-                                schedule=self.schedule.currentData())
+    def config(self) -> TrainingConfig:
+        return TrainingConfig(optimizer=self.optimizer.currentData(), lr=self.lr.value(),
+                              batch_size=self.batch.value(), epochs=self.epochs.value(),
+                              seed=self.seed.value(), augment=self.augment.isChecked(),
+                              schedule=self.schedule.currentData())
 
-    def set_settings(self, s: TrainingSettings) -> None:
+    def set_config(self, config: TrainingConfig) -> None:
+        """Show ``config``; emits nothing (the caller knows what it set)."""
         widgets = (self.optimizer, self.lr, self.batch, self.epochs, self.seed, self.augment,
                    self.schedule)
-        for w in widgets:
-            w.blockSignals(True)
-        index = self.optimizer.findData(s.optimizer)
-        self.optimizer.setCurrentIndex(max(index, 0))
-        self.lr.setValue(s.lr)
-        self.batch.setValue(s.batch_size)
-        self.epochs.setValue(s.epochs)
-        self.seed.setValue(s.seed)
-        self.augment.setChecked(s.augment)
-        self.schedule.setCurrentIndex(max(0, self.schedule.findData(s.schedule)))
-        for w in widgets:
-            w.blockSignals(False)
+        with ExitStack() as quiet:
+            for w in widgets:
+                quiet.enter_context(QSignalBlocker(w))
+            self.optimizer.setCurrentIndex(max(self.optimizer.findData(config.optimizer), 0))
+            self.lr.setValue(config.lr)
+            self.batch.setValue(config.batch_size)
+            self.epochs.setValue(config.epochs)
+            self.seed.setValue(config.seed)
+            self.augment.setChecked(config.augment)
+            self.schedule.setCurrentIndex(max(0, self.schedule.findData(config.schedule)))
+
+    def _emit_config(self, *_) -> None:
+        self.config_changed.emit(self.config())
 
     # -- state ------------------------------------------------------------------
-    def set_state(self, state: str) -> None:
-        """idle (nothing trained), running, paused, finished, diverged, invalid."""
-        trained = state in ("paused", "finished", "diverged", "running")
-        self.start_button.setEnabled(state == "idle")
-        self.pause_button.setEnabled(state == "running")
-        self.resume_button.setEnabled(state in ("paused", "finished"))
-        self.step_button.setEnabled(state in ("idle", "paused", "finished"))
-        self.reset_button.setEnabled(state != "invalid")
+    def set_state(self, state: State) -> None:
+        """Enable what ``state`` allows (see :class:`gui.labs.training.session.State`)."""
+        self.start_button.setEnabled(state.can_start)
+        self.pause_button.setEnabled(state.can_pause)
+        self.resume_button.setEnabled(state.can_resume)
+        self.step_button.setEnabled(state.can_step)
+        self.reset_button.setEnabled(state.can_reset)
         for w in (self.optimizer, self.batch, self.seed, self.augment):
-            w.setEnabled(not trained)  # fixed once a Trainer has taken steps
+            w.setEnabled(state.editable)  # fixed once a Trainer has taken steps
 
-    def set_progress(self, epoch_number: int, epoch_progress: float, epochs: int,
-                     seconds_left: float | None, steps_per_second: float,
-                     lr: float | None = None) -> None:
-        """epoch_number counts from 1; epoch_progress is 0..1 through that epoch."""
-        self.progress.show_progress(epoch_progress,
-                                    f"epoch {epoch_number} of {epochs}: {epoch_progress:.0%}")
-        speed = f"{steps_per_second:.0f} batches/s" if steps_per_second > 0 else ""
-        left = f", about {format_duration(seconds_left)} left" if seconds_left else ""
-        rate = f"; learning rate now {lr:.2g}" if lr is not None else ""
-        self.info.setText(f"{speed}{left}{rate}" if speed else f"paused{rate}")
-
-    def clear_progress(self) -> None:
-        self.progress.show_progress(0.0, "epoch -")
-        self.info.setText("Not trained yet.")
-        self.show_message("")
+    def show_progress(self, progress: Progress) -> None:
+        self.progress.show_progress(progress.fraction, progress.bar)
+        self.info.setText(progress.info)
 
     def show_message(self, text: str) -> None:
         """Why training stopped, in red under the progress ("" hides it)."""

@@ -2,21 +2,53 @@
 file as ``main.py train`` writes) and the network spec (JSON).
 
 A mixin for :class:`gui.labs.training.lab.TrainingLab`; it relies on the lab's
-``trainer``, ``builder``, ``controls``, ``status_message``, ``model_saved`` and
-its worker helpers. While a worker exists it owns the weights, so saving is a
-command the worker carries out between two steps.
+``session`` and ``status_message``. The session decides (the model is replaced only
+when the new one is built; while a worker exists it owns the weights, so saving is a
+command the worker carries out between two steps); this module reads and writes
+the spec files and shows the dialogs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 from PyQt6.QtWidgets import QFileDialog
 
-__all__ = ["ModelFilesMixin", "INPUT_SHAPE"]
+from engine.i18n import tr
 
-INPUT_SHAPE = (1, 28, 28)
+__all__ = ["ModelFilesMixin", "read_spec_file", "MAX_SPEC_BYTES"]
+
+#: A spec of the largest network the lab shows is about 10 KB of JSON.
+MAX_SPEC_BYTES = 1_000_000
+
+
+def read_spec_file(path) -> list:
+    """The parsed JSON of a spec file; ValueError (a sentence) for anything else.
+
+    Only regular files are read (a FIFO would hang, /dev/zero never ends), and at
+    most :data:`MAX_SPEC_BYTES` of them.
+    """
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(tr("{path} is not a regular file").format(path=path))
+        if info.st_size > MAX_SPEC_BYTES:
+            raise ValueError(tr("the file has {n:,} bytes; a network spec has at most {limit:,}")
+                             .format(n=info.st_size, limit=MAX_SPEC_BYTES))
+        with open(path, "rb") as f:
+            text = f.read(MAX_SPEC_BYTES + 1).decode("utf-8")
+        return json.loads(text)
+    except UnicodeDecodeError:
+        raise ValueError(tr("the file is not UTF-8 text")) from None
+    except json.JSONDecodeError as err:
+        raise ValueError(tr("the file is not valid JSON ({error})").format(error=err)) from None
+    except RecursionError:
+        raise ValueError(tr("the file nests its layers too deeply")) from None
+    except OSError as err:
+        raise ValueError(str(err)) from None
 
 
 class ModelFilesMixin:
@@ -24,88 +56,57 @@ class ModelFilesMixin:
 
     def save_model(self, path: str) -> None:
         """Save the trained model (.npz, the CLI's format); ``model_saved`` reports it."""
-        if self.trainer is None:
-            self.status_message.emit("There is no network to save: the spec is invalid.")
-            return
-        w = self._ensure_worker()
-        w.save_model(str(path))  # the worker owns the weights: it saves between two steps
+        self.session.save_model(str(path))
 
     def load_model(self, path: str) -> bool:
-        """Load a .npz model; training can continue from it (Resume)."""
-        from engine.network import ModelFileError, Network
-        from engine.training import Trainer
-
-        try:
-            network = Network.load(path)
-        except (ModelFileError, OSError, ValueError) as err:
-            self.status_message.emit(f"Could not load the model: {err}")
-            return False
-        if tuple(network.input_shape) != INPUT_SHAPE or network.num_classes != 10:
-            self.status_message.emit(
-                f"Could not load the model: it takes inputs of shape {network.input_shape} "
-                f"with {network.num_classes} classes, not 28x28 digits with 10 classes")
-            return False
-        self._stop_worker()
-        self._show_spec_in_builder(network.spec)
-        s = self.controls.settings()
-        self._install_trainer(Trainer(network, *self._data, optimizer=s.optimizer, lr=s.lr,
-                                      batch_size=s.batch_size, seed=s.seed, augment=s.augment))
-        self._loaded_model = True
-        self._set_state("paused")
-        self._ensure_worker()  # evaluates the loaded network for the curves and confusion
-        self.status_message.emit(f"Model loaded from {path}; Resume trains it further.")
-        return True
-
-    def _show_spec_in_builder(self, spec) -> None:
-        self.builder.blockSignals(True)
-        try:
-            self.builder.set_spec(spec)
-        except (ValueError, KeyError) as err:
-            self.status_message.emit(f"The builder cannot show this network ({err}).")
-        finally:
-            self.builder.blockSignals(False)
+        """Load a .npz model; training can continue from it (Resume). Nothing changes
+        when it cannot be loaded or built."""
+        return self.session.load_model(str(path))
 
     def save_spec(self, path: str) -> None:
-        spec = self.trainer.network.spec if self.trainer is not None else self.builder.spec()
+        spec = self.session.current_spec()
         try:
             Path(path).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
         except OSError as err:
-            self.status_message.emit(f"Could not save the network spec: {err}")
+            self.status_message.emit(tr("Could not save the network spec: {error}")
+                                     .format(error=err))
             return
-        self.status_message.emit(f"Network spec saved to {path}")
+        self.status_message.emit(tr("Network spec saved to {path}").format(path=path))
 
     def load_spec(self, path: str) -> bool:
+        """Load a JSON spec; the current network (trained or not) stays unless the new
+        one can be shown and built."""
         try:
-            spec = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(spec, list) or not all(isinstance(s, dict) for s in spec):
-                raise ValueError("the file must hold a list of layers, e.g. "
-                                 '[{"type": "conv", "filters": 8, "kernel": 3}, ...]')
-            self.builder.set_spec(spec)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            self.status_message.emit(f"Could not load the network spec: {err}")
+            spec = read_spec_file(path)
+        except ValueError as err:
+            self.status_message.emit(tr("Could not load the network spec: {error}")
+                                     .format(error=err))
             return False
-        self._rebuild()
-        self.status_message.emit(f"Network spec loaded from {path}")
+        if not self.session.load_spec(spec):
+            return False
+        self.status_message.emit(tr("Network spec loaded from {path}").format(path=path))
         return True
 
     def _save_model_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save trained model", "model.npz",
-                                              "Model (*.npz)")
+        path, _ = QFileDialog.getSaveFileName(self, tr("Save trained model"), "model.npz",
+                                              tr("Model (*.npz)"))
         if path:
             self.save_model(path)
 
     def _load_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load trained model", "", "Model (*.npz)")
+        path, _ = QFileDialog.getOpenFileName(self, tr("Load trained model"), "",
+                                              tr("Model (*.npz)"))
         if path:
             self.load_model(path)
 
     def _save_spec_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save network spec", "network.json",
-                                              "JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, tr("Save network spec"), "network.json",
+                                              tr("JSON (*.json)"))
         if path:
             self.save_spec(path)
 
     def _load_spec_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load network spec", "", "JSON (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, tr("Load network spec"), "",
+                                              tr("JSON (*.json)"))
         if path:
             self.load_spec(path)

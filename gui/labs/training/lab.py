@@ -6,16 +6,23 @@ the curves with the first layer's kernels and the gradient norms; a probe
 digit's feature maps and delta maps for every layer; the validation confusion
 matrix and misclassified digits; a canvas to draw a digit on.
 
-Threads: a :class:`gui.labs.training.worker.TrainingWorker` owns the Trainer while
-it exists (running or paused) and is the only caller of the engine then; this
-widget only sends it commands and draws the frames it emits. The worker is
-stopped (and joined) when the lab is left or the window closes.
+What the lab decides (its states, when a worker starts and stops, the probe, the
+progress texts) is :class:`gui.labs.training.session.TrainingSession`, which needs no
+Qt; this widget lays out, draws, and is the session's :class:`~gui.labs.training.session.View`.
+
+Threads: a :class:`gui.labs.training.worker.TrainingWorker` owns the Trainer while it
+exists (running or paused) and is the only caller of the engine then; this widget
+only sends it commands and draws the frames it emits. Training goes on while another
+lab is shown (the views idle; ``background_status`` says how far it is, and
+:meth:`TrainingLab.pause` is the shell's one-click pause). :meth:`TrainingLab.shutdown`
+asks the worker to stop and returns at once; the shell then waits for every thread
+(``gui.workers.threads.stop_all``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QGridLayout,
@@ -30,10 +37,20 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from engine.i18n import tr, tr_noop
 from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, W6_SPEC
 from gui.labs.training.builder import NetworkBuilder
-from gui.labs.training.controls import TrainingControls, TrainingSettings
-from gui.labs.training.files import INPUT_SHAPE, ModelFilesMixin
+from gui.labs.training.controls import TrainingControls
+from gui.labs.training.files import ModelFilesMixin
+from gui.labs.training.session import (
+    INPUT_SHAPE,
+    EpochResult,
+    Probe,
+    Progress,
+    State,
+    TrainingFrame,
+    TrainingSession,
+)
 from gui.labs.training.views import (
     ConfusionView,
     CurvesView,
@@ -44,17 +61,16 @@ from gui.labs.training.views import (
     MisclassifiedView,
     ProbabilityView,
 )
-from gui.labs.training.worker import (
-    EpochResult,
-    TrainingFrame,
-    TrainingWorker,
-)
+from gui.labs.training.worker import TrainingWorker
 from gui.widgets.draw_canvas import DrawCanvas
 
-__all__ = ["TrainingLab", "default_spec", "default_settings"]
+__all__ = ["TrainingLab", "default_spec"]
 
 TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW = range(4)
+_TAB_TITLES = (tr_noop("Curves"), tr_noop("Feature && delta maps"), tr_noop("Validation"),
+               tr_noop("Draw a digit"))
 FRAME_INTERVAL = 1 / 21  # s: 21 frames per second, a margin above the 20 asked for
+DRAW_HINT = tr_noop("draw a digit")
 
 
 def default_spec() -> list[dict]:
@@ -62,17 +78,8 @@ def default_spec() -> list[dict]:
     return [dict(layer) for layer in DEFAULT_SPEC]
 
 
-def default_settings() -> TrainingSettings:
-    """engine.recipe.DEFAULT_TRAINING as the controls' settings."""
-    d = DEFAULT_TRAINING
-    return TrainingSettings(optimizer=d.optimizer, lr=float(d.lr),
-                            batch_size=int(d.batch_size), epochs=int(d.epochs),
-                            seed=int(d.seed), augment=bool(d.augment),
-                            schedule=d.schedule)
-
-
-def _wrapped(text: str) -> QLabel:
-    label = QLabel(text)
+def _wrapped() -> QLabel:
+    label = QLabel()
     label.setWordWrap(True)  # long captions must not set the lab's minimum width
     return label
 
@@ -87,47 +94,50 @@ class TrainingLab(ModelFilesMixin, QWidget):
     data : (train_x, train_y, val_x, val_y) or None
         None loads the embedded MNIST split (engine.data.mnist_split).
 
-    Attributes useful to tests and the benchmark: ``state`` (idle, running,
-    paused, finished, diverged, invalid), ``trainer``, ``frames_drawn``.
+    Signals
+    -------
+    status_message(str) : a sentence for the status bar
+    background_status(str) : while another lab is shown and training runs, how far it
+        is ("Training: epoch 3 of 10, 41%"), for the shell's status bar; "" otherwise.
+        The shell's indicator pauses with :meth:`pause`.
+    state_changed(State), frame_drawn(TrainingFrame), validated(EpochResult),
+    model_saved(path, error)
+
+    Attributes useful to tests and the benchmark: ``session``, ``state``, ``trainer``,
+    ``frames_drawn``.
     """
 
     status_message = pyqtSignal(str)
-    state_changed = pyqtSignal(str)
+    background_status = pyqtSignal(str)
+    state_changed = pyqtSignal(object)    # State
     frame_drawn = pyqtSignal(object)      # the TrainingFrame just drawn
     validated = pyqtSignal(object)        # EpochResult
     model_saved = pyqtSignal(str, str)    # path, error ("" when it worked)
 
     def __init__(self, parent=None, live_views: bool = True, data=None):
         super().__init__(parent)
-        self.state = "idle"
-        self.trainer = None
-        self.frames_drawn = 0
         self._live_views = live_views
-        self._worker: TrainingWorker | None = None
-        self._stopping: list[TrainingWorker] = []  # asked to stop, not finished yet
-        self._loaded_model = False
-        self._probe_index = 0
-        self._probe = None          # (image (1, 28, 28), label or None, title)
-        self._probe_id = 0
         self._last_snapshot = None
-        self._last_eval: EpochResult | None = None
+        self._snapshot_probe = -1  # the probe request the last snapshot answers
         self._validation_drawn: EpochResult | None = None  # shown in the Validation tab
-        self._val_epochs: set[int] = set()
         # (train_x, train_y, val_x, val_y); tests and benchmarks may pass a subset
-        self._data = tuple(data) if data is not None else self._load_data()
+        data = tuple(data) if data is not None else self._load_data()
         # drawing -> probe at most every 40 ms, however fast the mouse moves
         self._draw_timer = QTimer(self, singleShot=True, interval=40)
         self._draw_timer.timeout.connect(self._drawing_to_probe)
-        self._build_ui()
+        self._build_ui(len(data[3]))
         self._actions = self._make_actions()
-        self.controls.set_settings(default_settings())
+        self.controls.set_config(DEFAULT_TRAINING)
         try:
             self.builder.set_spec(default_spec())
         except ValueError:
             self.builder.set_spec(W6_SPEC)
+        self.session = TrainingSession(self, data, self._make_worker, self.builder.spec(),
+                                       self.controls.config(), build=False)
         self._connect()
-        self._set_probe_index(0, request=False)
-        self._rebuild()
+        self.show_probe(self.session.probe)
+        self.session.rebuild()
+        self.retranslate()
 
     # ------------------------------------------------------------------ set-up
     def _load_data(self):
@@ -135,20 +145,32 @@ class TrainingLab(ModelFilesMixin, QWidget):
         try:
             return mnist_split()
         except (DataFileError, OSError) as err:
-            message = f"The digits could not be loaded: {err}"
+            message = tr("The digits could not be loaded: {error}").format(error=err)
             QTimer.singleShot(0, lambda: self.status_message.emit(message))
             z = np.zeros((1, *INPUT_SHAPE), np.float32)
             return (z, np.zeros(1, np.int64), z, np.zeros(1, np.int64))
 
     @property
+    def state(self) -> State:
+        return self.session.state
+
+    @property
+    def trainer(self):
+        return self.session.trainer
+
+    @property
+    def frames_drawn(self) -> int:
+        return self.session.frames_drawn
+
+    @property
     def val_x(self) -> np.ndarray:
-        return self._data[2]
+        return self.session.val_x
 
     @property
     def val_y(self) -> np.ndarray:
-        return self._data[3]
+        return self.session.val_y
 
-    def _build_ui(self) -> None:
+    def _build_ui(self, validation_count: int) -> None:
         self.builder = NetworkBuilder(INPUT_SHAPE)
         self.controls = TrainingControls()
         left = QWidget()
@@ -164,10 +186,10 @@ class TrainingLab(ModelFilesMixin, QWidget):
         scroll.setMaximumWidth(560)
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._curves_tab(), "Curves")
-        self.tabs.addTab(self._probe_tab(), "Feature && delta maps")
-        self.tabs.addTab(self._validation_tab(), "Validation")
-        self.tabs.addTab(self._draw_tab(), "Draw a digit")
+        self.tabs.addTab(self._curves_tab(), "")
+        self.tabs.addTab(self._probe_tab(validation_count), "")
+        self.tabs.addTab(self._validation_tab(), "")
+        self.tabs.addTab(self._draw_tab(), "")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
@@ -192,18 +214,18 @@ class TrainingLab(ModelFilesMixin, QWidget):
         grid.setColumnStretch(1, 2)
         return w
 
-    def _probe_tab(self) -> QWidget:
-        self.probe_view = ImageView("Probe")
+    def _probe_tab(self, validation_count: int) -> QWidget:
+        self.probe_view = ImageView()
         self.probe_probs = ProbabilityView()
-        self.probe_spin = QSpinBox(minimum=0, maximum=max(0, len(self.val_y) - 1))
-        self.probe_spin.setToolTip("Which validation digit to look at")
-        random_button = QPushButton("Random digit")
-        random_button.clicked.connect(self._random_probe)
-        self.probe_spin.valueChanged.connect(self._set_probe_index)
+        self.probe_spin = QSpinBox(minimum=0, maximum=max(0, validation_count - 1))
+        self.random_button = QPushButton()
+        self.random_button.clicked.connect(lambda: self.session.random_probe())
+        self.probe_spin.valueChanged.connect(lambda i: self.session.set_probe_index(i))
+        self.picker_label = QLabel()
         picker = QVBoxLayout()
-        picker.addWidget(QLabel("Validation digit #"))
+        picker.addWidget(self.picker_label)
         picker.addWidget(self.probe_spin)
-        picker.addWidget(random_button)
+        picker.addWidget(self.random_button)
         picker.addStretch(1)
         top = QHBoxLayout()
         top.addLayout(picker)
@@ -211,14 +233,13 @@ class TrainingLab(ModelFilesMixin, QWidget):
         top.addWidget(self.probe_probs, 2)
         self.feature_maps = LayerMapsView(signed="auto")
         self.delta_maps = LayerMapsView(signed="always")
+        self.feature_caption, self.delta_caption = _wrapped(), _wrapped()
         w = QWidget()
         v = QVBoxLayout(w)
         v.addLayout(top, 2)
-        v.addWidget(_wrapped("<b>Feature maps</b> (forward pass: each layer's output for the "
-                             "probe)"))
+        v.addWidget(self.feature_caption)
         v.addWidget(self.feature_maps, 3)
-        v.addWidget(_wrapped("<b>Delta maps</b> ∂L/∂(layer output), the error backpropagated "
-                             "for the probe's label: red positive, blue negative, white zero"))
+        v.addWidget(self.delta_caption)
         v.addWidget(self.delta_maps, 3)
         return w
 
@@ -235,21 +256,23 @@ class TrainingLab(ModelFilesMixin, QWidget):
     def _draw_tab(self) -> QWidget:
         self.canvas = DrawCanvas()
         self.canvas.changed.connect(self._drawing_changed)
-        clear = QPushButton("Clear")
-        clear.clicked.connect(self.canvas.clear)
-        self.drawn_view = ImageView("Network input")
+        self.clear_button = QPushButton()
+        self.clear_button.clicked.connect(self.canvas.clear)
+        self.drawn_view = ImageView(tr_noop("Network input"))
         self.draw_probs = ProbabilityView()
+        self.draw_probs.blank(DRAW_HINT)
         self.draw_maps = LayerMapsView(signed="auto", columns=4)
+        self.draw_caption, self.draw_maps_caption = _wrapped(), _wrapped()
         left = QVBoxLayout()
-        left.addWidget(_wrapped("Draw a digit (left button); right click clears."))
+        left.addWidget(self.draw_caption)
         left.addWidget(self.canvas, 1)
-        left.addWidget(clear)
+        left.addWidget(self.clear_button)
         right = QVBoxLayout()
         row = QHBoxLayout()
         row.addWidget(self.drawn_view, 1)
         row.addWidget(self.draw_probs, 2)
         right.addLayout(row, 2)
-        right.addWidget(_wrapped("<b>Feature maps</b> of your digit"))
+        right.addWidget(self.draw_maps_caption)
         right.addWidget(self.draw_maps, 3)
         w = QWidget()
         h = QHBoxLayout(w)
@@ -257,18 +280,41 @@ class TrainingLab(ModelFilesMixin, QWidget):
         h.addLayout(right, 3)
         return w
 
+    def retranslate(self) -> None:
+        """Set every text in the current language (and in every part of the lab)."""
+        for k, title in enumerate(_TAB_TITLES):
+            self.tabs.setTabText(k, tr(title))
+        self.probe_spin.setToolTip(tr("Which validation digit to look at"))
+        for widget, text in (
+                (self.random_button, tr_noop("Random digit")),
+                (self.picker_label, tr_noop("Validation digit #")),
+                (self.feature_caption, tr_noop("<b>Feature maps</b> (forward pass: each "
+                                               "layer's output for the probe)")),
+                (self.delta_caption, tr_noop("<b>Delta maps</b> ∂L/∂(layer output), the error "
+                                             "backpropagated for the probe's label: red "
+                                             "positive, blue negative, white zero")),
+                (self.clear_button, tr_noop("Clear")),
+                (self.draw_caption, tr_noop("Draw a digit (left button); right click clears.")),
+                (self.draw_maps_caption, tr_noop("<b>Feature maps</b> of your digit"))):
+            widget.setText(tr(text))
+        for action, (text, _slot, _key) in zip(self._actions, self._action_specs(),
+                                               strict=True):
+            action.setText(tr(text))
+        for part in (self.controls, self.builder, self.curves, self.kernels_view,
+                     self.grad_view, self.probe_view, self.probe_probs, self.feature_maps,
+                     self.delta_maps, self.confusion, self.misclassified, self.drawn_view,
+                     self.draw_probs, self.draw_maps):
+            part.retranslate()
+
     def _connect(self) -> None:
-        c = self.controls
+        c, s = self.controls, self.session
         c.start.connect(self.start)
         c.pause.connect(self.pause)
         c.resume.connect(self.resume)
         c.step.connect(self.step)
         c.reset.connect(self.reset)
-        c.lr_changed.connect(self._lr_changed)
-        c.epochs_changed.connect(self._epochs_changed)
-        c.setup_changed.connect(self._setup_changed)
-        c.schedule_changed.connect(self._schedule_changed)
-        self.builder.spec_changed.connect(self._spec_changed)
+        c.config_changed.connect(s.set_config)
+        self.builder.spec_changed.connect(s.set_spec)
         for key, slot in (("Ctrl+Return", self.toggle), ("Ctrl+.", self.step),
                           ("Ctrl+Shift+R", self.reset)):
             shortcut = QShortcut(QKeySequence(key), self)
@@ -276,36 +322,54 @@ class TrainingLab(ModelFilesMixin, QWidget):
             shortcut.activated.connect(slot)
         self.tabs.currentChanged.connect(self._tab_changed)
 
+    def _action_specs(self):
+        return ((tr_noop("Save trained model…"), self._save_model_dialog, "Ctrl+S"),
+                (tr_noop("Load trained model…"), self._load_model_dialog, "Ctrl+L"),
+                (tr_noop("Save network spec (JSON)…"), self._save_spec_dialog, None),
+                (tr_noop("Load network spec (JSON)…"), self._load_spec_dialog, None))
+
     def _make_actions(self) -> list[QAction]:
-        def action(text, slot, shortcut=None):
-            a = QAction(text, self)
+        actions = []
+        for text, slot, shortcut in self._action_specs():
+            a = QAction(tr(text), self)
             a.triggered.connect(slot)
             if shortcut:
                 a.setShortcut(QKeySequence(shortcut))
-            return a
+            actions.append(a)
+        return actions
 
-        return [action("Save trained model…", self._save_model_dialog, "Ctrl+S"),
-                action("Load trained model…", self._load_model_dialog, "Ctrl+L"),
-                action("Save network spec (JSON)…", self._save_spec_dialog),
-                action("Load network spec (JSON)…", self._load_spec_dialog)]
+    # ------------------------------------------------------------------ the worker
+    def _make_worker(self, token: int, run, probe: Probe, running: bool, maps: bool,
+                     background: bool) -> TrainingWorker:
+        """The session's WorkerFactory: a started worker whose events carry ``token``."""
+        w = TrainingWorker(run, probe.image, probe.label, running=running,
+                           frame_interval=FRAME_INTERVAL, live_views=self._live_views,
+                           maps=maps, background=background)
+        s = self.session
+        # lambdas run in this (the GUI) thread: queued from the worker's
+        w.frame.connect(lambda frame, t=token: s.on_frame(t, frame))
+        w.evaluated.connect(lambda result, t=token: s.on_evaluated(t, result))
+        w.diverged.connect(lambda message, t=token: s.on_diverged(t, message))
+        w.finished_training.connect(lambda message, t=token: s.on_finished(t, message))
+        w.saved.connect(lambda path, error, t=token: s.on_saved(t, path, error))
+        w.failed.connect(lambda message, t=token: s.on_failed(t, message))
+        w.start()
+        return w
 
     # ------------------------------------------------------------------ lab hooks
     def activated(self) -> None:
-        if self.trainer is not None:
-            self._request_probe()
+        """Shown again: catch up on what was stored while hidden, draw again."""
+        self.session.activated()
+        self._tab_changed(self.tabs.currentIndex())
 
     def deactivated(self) -> None:
-        """Switching to another lab stops training (it can be resumed)."""
-        was_running = self.state == "running"
-        self._stop_worker()
-        if was_running:
-            self._set_state("paused")
-            self.status_message.emit("Training paused because you left the Training lab.")
+        """Another lab is shown: training goes on in the background, the views idle."""
+        self.session.deactivated()
 
     def shutdown(self) -> None:
-        """The window is closing: returns only when the worker thread has ended."""
-        # a step ends in milliseconds; only a first-run Numba compilation can take long
-        self._stop_worker(timeout_ms=120_000)
+        """The window is closing: asks the worker to stop and returns at once; the shell
+        waits for every thread afterwards (``gui.workers.threads.stop_all``)."""
+        self.session.shutdown()
 
     def menu_actions(self) -> list[QAction]:
         return list(self._actions)
@@ -316,234 +380,136 @@ class TrainingLab(ModelFilesMixin, QWidget):
     def prepare_screenshot(self, steps: int = 300) -> None:
         """Train ``steps`` batches synchronously (seeded) and draw the result, so that a
         screenshot shows a network in the middle of learning."""
-        self._rebuild()
-        self._stop_worker()  # this thread trains now: no worker may share the Trainer
-        trainer = self.trainer
-        if trainer is None:
-            return
-        self._on_evaluated_data(EpochResult(0, 0, trainer.evaluate()))
-        history = []
-        for _ in range(steps):
-            epoch = trainer.epoch
-            r = trainer.step()
-            history.append((r.iteration, r.loss, r.accuracy))
-            if r.iteration % 5 == 0:  # as often as live frames would sample them
-                self.grad_view.add(r.iteration, trainer.grad_norms)
-            if trainer.epoch > epoch:
-                self._on_evaluated_data(EpochResult(trainer.epoch, trainer.iteration,
-                                                    trainer.evaluate()))
-        it, loss, acc = (np.array(col) for col in zip(*history, strict=True))
-        probe, label, _ = self._probe
-        frame = TrainingFrame(it, loss, acc, trainer.iteration, trainer.epoch,
-                              float(trainer.last_result.epoch_progress), 0.0,
-                              trainer.snapshot(probe, label), self._probe_id, False,
-                              trainer.optimizer.lr)
-        self._draw_frame(frame)
-        self._set_state("paused")
-
-    # ------------------------------------------------------------------ state
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        self.controls.set_state(state)
-        editable = state in ("idle", "invalid")
-        self.builder.set_editable(editable, "Press Reset to change the network")
-        self.state_changed.emit(state)
-
-    def _rebuild(self) -> None:
-        """A new network and Trainer from the builder and the controls (discards training)."""
-        from engine.network import Network
-        from engine.training import Trainer
-
-        self._stop_worker()
-        self._loaded_model = False
-        if not self.builder.is_valid():
-            self.trainer = None
-            self._set_state("invalid")
-            self.status_message.emit("The network cannot be built: see the message under "
-                                     "the layer list.")
-            return
-        s = self.controls.settings()
-        try:
-            network = Network(self.builder.spec(), input_shape=INPUT_SHAPE, seed=s.seed)
-            self._install_trainer(Trainer(network, *self._data, optimizer=s.optimizer, lr=s.lr,
-                                          batch_size=s.batch_size, seed=s.seed,
-                                          augment=s.augment))
-        except ValueError as err:
-            self.trainer = None
-            self._set_state("invalid")
-            self.status_message.emit(f"The network cannot be built: {err}")
-            return
-        self._set_state("idle")
-
-    def _install_trainer(self, trainer) -> None:
-        self.trainer = trainer
-        self._clear_views()
-        self._build_views(trainer.network)
-        self._plan_curves()
-        self._request_probe()
-
-    def _plan_curves(self) -> None:
-        """The curves' x axes span the planned run: epochs x batches per epoch."""
-        if self.trainer is not None:
-            total = self.controls.epochs.value() * self.trainer.iterations_per_epoch
-            self.curves.set_planned_iterations(total)
-            self.grad_view.set_planned_iterations(total)
-
-    def _build_views(self, network) -> None:
-        layers = [(info.name, tuple(info.output_shape)) for info in network.summary()
-                  if info.type != "flatten"]
-        self.feature_maps.build(layers)
-        self.delta_maps.build(layers)
-        self.draw_maps.build(layers)
-        self.grad_view.build([info.name for info in network.summary() if info.param_count])
-
-    def _clear_views(self) -> None:
-        self.curves.clear_data()
-        self.grad_view.clear_data()
-        self._val_epochs.clear()
-        self._last_eval = None
-        self._last_snapshot = None
-        self.controls.clear_progress()
-
-    # ------------------------------------------------------------------ worker
-    def _ensure_worker(self, running: bool = False) -> TrainingWorker | None:
-        if self._worker is not None or self.trainer is None:
-            return self._worker
-        probe, label, _ = self._probe
-        epochs = self.controls.epochs.value()
-        # parented to the lab: Qt, not Python's garbage collector, decides when it is
-        # deleted (deleteLater in _stop_worker, after its queued signals are delivered)
-        w = TrainingWorker(self.trainer, probe, label, epochs, running=running,
-                           frame_interval=FRAME_INTERVAL, live_views=self._live_views,
-                           maps=self._maps_shown(),
-                           schedule=self.controls.settings().schedule,
-                           total_iterations=epochs * self.trainer.iterations_per_epoch,
-                           parent=self)
-        w.frame.connect(self._on_frame)
-        w.evaluated.connect(self._on_evaluated)
-        w.diverged.connect(self._on_diverged)
-        w.finished_training.connect(self._on_finished)
-        w.saved.connect(self._on_saved)
-        w.failed.connect(self._on_failed)
-        w.set_probe(probe, label, self._probe_id)
-        self._worker = w
-        w.start()
-        return w
-
-    def _stop_worker(self, timeout_ms: int = 5000) -> None:
-        w, self._worker = self._worker, None
-        if w is not None:
-            if not w.stop_and_wait(timeout_ms):
-                # still busy (a first-run Numba compilation cannot be interrupted): it
-                # stops by itself after that; deleting a running QThread would abort
-                self.status_message.emit("The training thread is finishing a compilation; "
-                                         "it stops as soon as that is done.")
-                self._stopping.append(w)
-                w.finished.connect(lambda w=w: self._forget(w))
-                return
-            w.deleteLater()  # its already queued frames arrive first and are ignored
-
-    def _forget(self, w: TrainingWorker) -> None:
-        if w in self._stopping:
-            self._stopping.remove(w)
-        w.deleteLater()
-
-    def _from_current_worker(self) -> bool:
-        return self.sender() is self._worker and self._worker is not None
+        self.session.train_now(steps)
 
     # ------------------------------------------------------------------ commands
     def start(self) -> None:
-        if self.state != "idle" or self.trainer is None:
-            return
-        self._ensure_worker(running=True).resume()
-        self._set_state("running")
-        self.status_message.emit("Training…")
+        self.session.start()
 
     def toggle(self) -> None:
         """Start, pause or resume, whichever fits (Ctrl+Return)."""
-        {"idle": self.start, "running": self.pause, "paused": self.resume,
-         "finished": self.resume}.get(self.state, lambda: None)()
+        self.session.toggle()
 
     def pause(self) -> None:
-        if self._worker is not None and self.state == "running":
-            self._worker.pause()
-        if self.state == "running":
-            self._set_state("paused")
+        """Pause training: the Pause button, and the shell's one-click pause from its
+        background indicator while another lab is shown."""
+        self.session.pause()
 
     def resume(self) -> None:
-        if self.state not in ("paused", "finished") or self.trainer is None:
-            return
-        if self.trainer.epoch >= self.controls.epochs.value():
-            self.status_message.emit(f"{self.trainer.epoch} epoch(s) are done: raise Epochs "
-                                     "to train further.")
-            return
-        w = self._ensure_worker()
-        w.set_target_epochs(self.controls.epochs.value())
-        w.resume()
-        self._set_state("running")
+        self.session.resume()
 
     def step(self) -> None:
-        if self.state not in ("idle", "paused", "finished") or self.trainer is None:
-            return
-        self._ensure_worker().step_once()
-        if self.state == "idle":
-            self._set_state("paused")
+        self.session.step()
 
     def reset(self) -> None:
-        self._rebuild()
-        if self.trainer is not None:
-            self.status_message.emit("Reset: new weights from the seed.")
+        self.session.reset()
 
-    def _lr_changed(self, lr: float) -> None:
-        if self._worker is not None:
-            self._worker.set_lr(lr)
-        elif self.trainer is not None:
-            self.trainer.optimizer.lr = lr
+    def set_config(self, config) -> None:
+        """Show ``config`` (an engine TrainingConfig) in the controls and use it."""
+        self.controls.set_config(config)
+        self.session.set_config(config)
 
-    def _schedule_changed(self) -> None:
-        if self._worker is not None and self.trainer is not None:
-            epochs = self.controls.epochs.value()
-            self._worker.set_schedule(self.controls.settings().schedule,
-                                      epochs * self.trainer.iterations_per_epoch)
+    # ------------------------------------------------------------------ View
+    def show_state(self, state: State) -> None:
+        self.controls.set_state(state)
+        self.builder.set_editable(state.editable, tr("Press Reset to change the network"))
+        self.state_changed.emit(state)
 
-    def _epochs_changed(self, epochs: int) -> None:
-        if self._worker is not None:
-            self._worker.set_target_epochs(epochs)
-        self._schedule_changed()  # a cosine schedule stretches over the new length
-        self._plan_curves()
-        if self.state == "finished" and self.trainer is not None and self.trainer.epoch < epochs:
-            self._set_state("paused")
+    def show_status(self, text: str) -> None:
+        self.status_message.emit(text)
 
-    def _setup_changed(self) -> None:
-        if self.state == "idle" and not self._loaded_model:
-            self._rebuild()
+    def show_background(self, text: str) -> None:
+        self.background_status.emit(text)
 
-    def _spec_changed(self, _spec) -> None:
-        if self.state in ("idle", "invalid"):
-            self._rebuild()
+    def show_progress(self, progress: Progress) -> None:
+        self.controls.show_progress(progress)
+
+    def show_message(self, text: str) -> None:
+        self.controls.show_message(text)
+
+    def show_network(self, network, planned_iterations: int) -> None:
+        self.curves.clear_data()
+        self.grad_view.clear_data()
+        self._last_snapshot = None
+        self._snapshot_probe = -1  # the probe request the last snapshot answers
+        self._validation_drawn = None
+        summary = network.summary()
+        layers = [(info.name, tuple(info.output_shape)) for info in summary
+                  if info.type != "flatten"]
+        for view in (self.feature_maps, self.delta_maps, self.draw_maps):
+            view.build(layers)
+        self.grad_view.build([info.name for info in summary if info.param_count])
+        for view in (self.probe_probs, self.draw_probs, self.confusion):
+            view.set_classes(network.num_classes)  # every view follows the network
+        self.draw_probs.blank(DRAW_HINT)
+        self.plan_iterations(planned_iterations)
+
+    def plan_iterations(self, total: int) -> None:
+        self.curves.set_planned_iterations(total)
+        self.grad_view.set_planned_iterations(total)
+
+    def show_spec(self, spec: list) -> None:
+        with QSignalBlocker(self.builder):  # the session set it: no echo back
+            try:
+                self.builder.set_spec(spec)
+            except ValueError as err:
+                self.status_message.emit(tr("The builder cannot show this network ({error}).")
+                                         .format(error=err))
+
+    def show_probe(self, probe: Probe) -> None:
+        if probe.drawn:
+            self.drawn_view.set_image(probe.image[0])
+            self.probe_view.set_title(tr_noop("Your drawing"))
+        else:
+            if self.probe_spin.value() != probe.index:
+                with QSignalBlocker(self.probe_spin):
+                    self.probe_spin.setValue(probe.index)
+            self.probe_view.set_title(tr_noop("Validation digit #{index}, label {label}"),
+                                      index=probe.index, label=probe.label)
+        self.probe_view.set_image(probe.image[0])
+
+    def clear_drawing(self) -> None:
+        self.drawn_view.set_image(np.zeros(INPUT_SHAPE[1:], np.float32))
+        self.draw_probs.blank(DRAW_HINT)
+        self.draw_maps.clear_maps()
+
+    def draw_frame(self, frame: TrainingFrame) -> None:
+        # hidden plots only store the new points (setData costs even when nothing is
+        # painted); _tab_changed draws them when the Curves tab is shown
+        curves_visible = self.tabs.currentIndex() == TAB_CURVES
+        self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies,
+                              redraw=curves_visible)
+        self._store_snapshot(frame, redraw=curves_visible)
+        if not frame.running and curves_visible:  # stopped: nothing may lag behind
+            self.curves.refresh()
+            self.grad_view.refresh()
+        self._redraw_visible()
+        self.frame_drawn.emit(frame)
+
+    def store_frame(self, frame: TrainingFrame) -> None:
+        self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies, redraw=False)
+        self._store_snapshot(frame, redraw=False)
+
+    def _store_snapshot(self, frame: TrainingFrame, redraw: bool) -> None:
+        if frame.snapshot is None:
+            return
+        self._last_snapshot, self._snapshot_probe = frame.snapshot, frame.probe_id
+        if frame.snapshot.grad_norms and len(frame.iterations):
+            self.grad_view.add(frame.iteration, frame.snapshot.grad_norms, redraw=redraw)
+
+    def show_evaluation(self, result: EpochResult) -> None:
+        r = result.result
+        self.curves.add_validation(result.iteration, r.loss, r.accuracy)
+        self._show_validation()
+        self.validated.emit(result)
+
+    def show_saved(self, path: str, error: str) -> None:
+        self.model_saved.emit(path, error)
 
     # ------------------------------------------------------------------ probe
-    def _set_probe_index(self, index: int, request: bool = True) -> None:
-        index = int(np.clip(index, 0, len(self.val_y) - 1))
-        self._probe_index = index
-        label = int(self.val_y[index])
-        self._probe = (self.val_x[index], label, f"Validation digit #{index}, label {label}")
-        if self.probe_spin.value() != index:
-            self.probe_spin.blockSignals(True)
-            self.probe_spin.setValue(index)
-            self.probe_spin.blockSignals(False)
-        self.probe_view.set_image(self.val_x[index][0], self._probe[2])
-        if request:
-            self._request_probe()
-
-    def _random_probe(self) -> None:
-        rng = np.random.default_rng()
-        self._set_probe_index(int(rng.integers(len(self.val_y))))
-
     def _pick_misclassified(self, index: int) -> None:
-        self._set_probe_index(index)
+        self.session.pick_misclassified(index)
         self.tabs.setCurrentIndex(TAB_PROBE)
-        self.status_message.emit(f"Probe: validation digit #{index}")
 
     def _drawing_changed(self) -> None:
         # throttle, not debounce: the prediction follows the pen while it moves
@@ -551,72 +517,17 @@ class TrainingLab(ModelFilesMixin, QWidget):
             self._draw_timer.start()
 
     def _drawing_to_probe(self) -> None:
-        image = self.canvas.network_input()  # (1, 28, 28) float32 in [0, 1]
-        self.drawn_view.set_image(image[0])
-        self._probe = (image, None, "Your drawing")
-        self.probe_view.set_image(image[0], "Your drawing")
-        self._request_probe()
+        self.session.set_drawing(None if self.canvas.is_empty() else self.canvas.network_input())
 
-    def _request_probe(self) -> None:
-        self._probe_id += 1
-        probe, label, _ = self._probe
-        w = self._ensure_worker()
-        if w is not None:
-            w.set_probe(probe, label, self._probe_id)
-
-    # ------------------------------------------------------------------ frames
-    @pyqtSlot(object)
-    def _on_frame(self, frame: TrainingFrame) -> None:
-        if not self._from_current_worker():
-            return
-        # the state is not read from frames: one queued before a Start still says
-        # "not running"; the worker's own stops come as finished/diverged/failed
-        self._draw_frame(frame)
-        # flow control: the worker sends the next frame only after this one is drawn
-        self._worker.frame_consumed()
-
-    def _draw_frame(self, frame: TrainingFrame) -> None:
-        # hidden plots only store the new points (setData costs even when nothing is
-        # painted); _tab_changed draws them when the Curves tab is shown
-        curves_visible = self.tabs.currentIndex() == TAB_CURVES
-        self.curves.add_steps(frame.iterations, frame.losses, frame.accuracies,
-                              redraw=curves_visible)
-        if not frame.running and curves_visible:
-            self.curves.refresh()
-        if frame.snapshot is not None:
-            self._last_snapshot = frame.snapshot
-            if frame.snapshot.grad_norms and len(frame.iterations):
-                self.grad_view.add(frame.iteration, frame.snapshot.grad_norms,
-                                   redraw=curves_visible)
-        if self.frames_drawn % 3 == 0 or not frame.running:
-            self._show_progress(frame)  # a progress bar repaints at once: ~8 Hz is plenty
-        self._redraw_visible()
-        self.frames_drawn += 1
-        self.frame_drawn.emit(frame)
-
-    def _show_progress(self, frame: TrainingFrame) -> None:
-        trainer = self.trainer
-        if trainer is None or frame.iteration == 0 or self.state == "diverged":
-            return  # a diverged run keeps its message in place
-        ipe = trainer.iterations_per_epoch
-        epochs = self.controls.epochs.value()
-        done_in_epoch = frame.iteration - (frame.iteration - 1) // ipe * ipe
-        number = (frame.iteration - 1) // ipe + 1
-        left = None
-        if frame.steps_per_second > 0 and frame.running:
-            left = max(0, epochs * ipe - frame.iteration) / frame.steps_per_second
-        self.controls.set_progress(number, done_in_epoch / ipe, epochs, left,
-                                   frame.steps_per_second if frame.running else 0.0, frame.lr)
-
+    # ------------------------------------------------------------------ drawing
     def _tab_changed(self, index: int) -> None:
         if index == TAB_CURVES:  # catch up on the points stored while hidden
             self.curves.refresh()
             self.grad_view.refresh()
-        if self._worker is not None:
-            self._worker.set_maps(self._maps_shown())
+        self.session.set_maps_shown(self._maps_shown())
         if index == TAB_VALIDATION:
             self._show_validation()
-        if index == TAB_DRAW and self._probe[1] is not None and not self.canvas.is_empty():
+        if index == TAB_DRAW and not self.session.probe.drawn and not self.canvas.is_empty():
             self._drawing_to_probe()  # back on the canvas: the drawing is the probe again
         self._redraw_visible()
 
@@ -634,28 +545,21 @@ class TrainingLab(ModelFilesMixin, QWidget):
         if tab == TAB_CURVES:
             if snap.kernels.shape[0]:
                 self.kernels_view.set_kernels(snap.kernels)
-        elif not snap.has_maps:
-            return  # the worker sends a snapshot with maps next (see _tab_changed)
+        elif not snap.has_maps or self._snapshot_probe != self.session.probe_id:
+            return  # the worker sends a snapshot with maps of this probe next
         elif tab == TAB_PROBE:
             self.feature_maps.update_maps(snap.activations)
             self.delta_maps.update_maps(snap.deltas)
-            label = self._probe[1]
-            self.probe_probs.set_probabilities(snap.probabilities, label)
-        elif tab == TAB_DRAW:
-            if self._probe[1] is None:  # the drawing is the probe
-                self.draw_probs.set_probabilities(snap.probabilities)
-                self.draw_maps.update_maps(snap.activations)
-
-    @pyqtSlot(object)
-    def _on_evaluated(self, result: EpochResult) -> None:
-        if self._from_current_worker():
-            self._on_evaluated_data(result)
+            self.probe_probs.set_probabilities(snap.probabilities, self.session.probe.label)
+        elif tab == TAB_DRAW and self.session.probe.drawn:
+            self.draw_probs.set_probabilities(snap.probabilities)
+            self.draw_maps.update_maps(snap.activations)
 
     def _show_validation(self) -> None:
         """Confusion matrix and misclassified digits of the last evaluation, drawn
         only while their tab is shown (about 2.5 ms of 110 text items per epoch);
         _tab_changed catches up."""
-        result = self._last_eval
+        result = self.session.last_eval
         if (result is None or self.tabs.currentIndex() != TAB_VALIDATION
                 or self._validation_drawn is result):
             return
@@ -666,43 +570,3 @@ class TrainingLab(ModelFilesMixin, QWidget):
         shown = wrong[:40]
         self.misclassified.set_digits(self.val_x[shown, 0], self.val_y[shown],
                                       r.predictions[shown], shown, len(wrong))
-
-    def _on_evaluated_data(self, result: EpochResult) -> None:
-        if result.epoch in self._val_epochs:
-            return
-        self._val_epochs.add(result.epoch)
-        self._last_eval = result
-        r = result.result
-        self.curves.add_validation(result.iteration, r.loss, r.accuracy)
-        self._show_validation()
-        self.validated.emit(result)
-        if result.epoch > 0:
-            self.status_message.emit(f"Epoch {result.epoch}: validation accuracy "
-                                     f"{r.accuracy:.1%}, loss {r.loss:.3f}")
-
-    @pyqtSlot(str)
-    def _on_diverged(self, message: str) -> None:
-        if not self._from_current_worker():
-            return
-        self._set_state("diverged")
-        self.controls.show_message(message)
-        self.status_message.emit(message)
-
-    @pyqtSlot(str)
-    def _on_finished(self, message: str) -> None:
-        if self._from_current_worker():
-            self._set_state("finished")
-            self.status_message.emit(message)
-
-    @pyqtSlot(str, str)
-    def _on_saved(self, path: str, error: str) -> None:
-        self.model_saved.emit(path, error)
-        self.status_message.emit(f"Could not save the model: {error}" if error
-                                 else f"Model saved to {path}")
-
-    @pyqtSlot(str)
-    def _on_failed(self, message: str) -> None:
-        if self._from_current_worker():
-            self._stop_worker()
-            self._set_state("paused")
-            self.status_message.emit(message)

@@ -5,13 +5,17 @@ Small networks and a small slice of MNIST keep every test to a few seconds.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
-from PyQt6.QtCore import QCoreApplication
+from PyQt6.QtCore import QCoreApplication, QThread
 
 from engine.network import Network
 from engine.training import Trainer
+from engine.training_loop import TrainingConfig, TrainingRun
 from gui.labs.training.worker import EpochResult, TrainingFrame, TrainingWorker
+from gui.workers.threads import stop_worker
 
 TINY_SPEC = [
     {"type": "conv", "filters": 4, "kernel": 3, "stride": 1, "padding": 1},
@@ -33,18 +37,29 @@ def make_trainer(data, optimizer="adam", lr=3e-3, batch_size=32, seed=0):
                    batch_size=batch_size, seed=seed)
 
 
+def run_of(trainer, epochs=1):
+    """The engine loop the worker steps: the trainer's rate, constant, ``epochs`` planned."""
+    return TrainingRun(trainer, TrainingConfig(lr=trainer.lr, epochs=epochs,
+                                               schedule="constant"))
+
+
+def stop_and_wait(worker, timeout_s):
+    """Ask the worker to stop and wait for its thread; True when it ended."""
+    return stop_worker(worker, timeout_s=timeout_s)
+
+
 @pytest.fixture
 def worker_factory(qtbot):
     workers = []
 
-    def make(trainer, probe, **kwargs):
-        w = TrainingWorker(trainer, probe, **kwargs)
+    def make(trainer, probe, target_epochs=1, **kwargs):
+        w = TrainingWorker(run_of(trainer, target_epochs), probe, **kwargs)
         workers.append(w)
         return w
 
     yield make
     for w in workers:  # never leave a thread running, even when a test fails
-        assert w.stop_and_wait(120_000)  # a compilation in progress cannot be interrupted
+        assert stop_and_wait(w, 120)  # a compilation in progress cannot be interrupted
     # deliver signals still queued from the threads before their objects are deleted
     QCoreApplication.processEvents()
 
@@ -145,9 +160,10 @@ def test_learning_rate_and_probe_commands(qtbot, small_data, worker_factory):
 
 def test_worker_stops_within_a_second_while_training(qtbot, small_data, worker_factory):
     trainer, w, log = start_training(qtbot, small_data, worker_factory)
-    assert w.isRunning()
-    assert w.stop_and_wait(1000)
-    assert w.isFinished()
+    thread = w.thread()
+    assert thread.isRunning()
+    assert stop_and_wait(w, 1)
+    assert thread.isFinished()
 
 
 def test_diverging_run_reports_and_keeps_good_weights(qtbot, small_data, worker_factory):
@@ -194,7 +210,7 @@ def test_save_command_writes_a_model_with_the_same_predictions(qtbot, small_data
     with qtbot.waitSignal(w.saved, timeout=10000) as blocker:
         w.save_model(str(path))
     assert blocker.args == [str(path), ""]
-    assert w.stop_and_wait(5000)
+    assert stop_and_wait(w, 5)
     loaded = Network.load(path)
     x = small_data[2][:50]
     np.testing.assert_array_equal(loaded.predict_proba(x), trainer.network.predict_proba(x))
@@ -221,11 +237,11 @@ def test_each_epoch_is_validated_on_a_copy_in_a_background_thread(qtbot, small_d
     calls = []
     real = engine.training.evaluate_network
 
-    def recording(network, x, y, batch_size=64):
-        thread = threading.current_thread()
+    def recording(network, x, y, batch_size=64, **kwargs):
+        thread = QThread.currentThread().objectName()  # start_worker names its threads
         weights = network.layers[0].params["w"].copy()
-        calls.append((thread.name, None, network, weights))
-        return real(network, x, y, batch_size)
+        calls.append((thread, threading.get_ident(), network, weights))
+        return real(network, x, y, batch_size, **kwargs)
 
     monkeypatch.setattr(engine.training, "evaluate_network", recording)
     trainer = make_trainer(small_data)
@@ -237,8 +253,9 @@ def test_each_epoch_is_validated_on_a_copy_in_a_background_thread(qtbot, small_d
     assert [e.epoch for e in log.evals] == [0, 1, 2, 3]
     assert [e.iteration for e in log.evals] == [0, 8, 16, 24]
     background = calls[1:]  # epoch 0 is evaluated by the worker itself, before training
-    assert calls[0][0] != "Validation"
+    assert calls[0][0] == "Training"
     assert [c[0] for c in background] == ["Validation"] * 3
+    assert threading.get_ident() not in {c[1] for c in calls}  # never the GUI thread
     # on a copy of the network, holding the weights of its epoch's end: the last one
     # (training stopped there) gives exactly what the trainer's own network gives
     assert all(c[2] is not trainer.network for c in background)
@@ -250,27 +267,28 @@ def test_each_epoch_is_validated_on_a_copy_in_a_background_thread(qtbot, small_d
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
-def test_validation_runs_idle_until_somebody_waits_for_it(small_data, monkeypatch):
+def test_validation_runs_idle_until_somebody_waits_for_it(qtbot, small_data, monkeypatch):
     import os
     import threading
 
     import engine.training
-    from gui.labs.training.worker import _BackgroundValidation
+    from gui.labs.training.worker import BackgroundValidation
 
     inside, release = threading.Event(), threading.Event()
     seen = {}
 
-    def blocking(network, x, y, batch_size=64):
+    def blocking(network, x, y, batch_size=64, **kwargs):
         seen["tid"] = threading.get_native_id()
         inside.set()
         assert release.wait(30)
-        return real(network, x, y, batch_size)
+        return real(network, x, y, batch_size, **kwargs)
 
     real = engine.training.evaluate_network
     monkeypatch.setattr(engine.training, "evaluate_network", blocking)
     trainer = make_trainer(small_data)
     results = []
-    validation = _BackgroundValidation(trainer, results.append, results.append)
+    validation = BackgroundValidation(trainer, results.append, results.append)
+    validation.start_service()
     validation.start(1, 8, trainer.network.get_state())
     assert inside.wait(30)
     assert os.sched_getscheduler(seen["tid"]) == os.SCHED_IDLE  # only idle cores
@@ -278,5 +296,51 @@ def test_validation_runs_idle_until_somebody_waits_for_it(small_data, monkeypatc
     assert os.sched_getscheduler(seen["tid"]) == os.SCHED_OTHER
     release.set()
     validation.wait()
+    validation.stop()
     assert [r.epoch for r in results] == [1]
     np.testing.assert_array_equal(results[0].result.predictions, trainer.evaluate().predictions)
+
+
+class SlowEvaluation:
+    """Stands in for a long evaluation (a big network's 1,000 validation digits): it
+    goes batch by batch, each a short wait, until its ``stop`` says so, in the thread
+    named ``in_thread`` only (the real evaluation elsewhere)."""
+
+    def __init__(self, in_thread: str, real):
+        self.in_thread, self.real = in_thread, real
+        self.inside = threading.Event()
+        self.stopped = threading.Event()
+        self.batches = 0
+
+    def __call__(self, network, x, y, batch_size=64, stop=None):
+        from engine.training import EvaluationStopped
+
+        if QThread.currentThread().objectName() != self.in_thread:
+            return self.real(network, x, y, batch_size, stop=stop)
+        assert stop is not None  # every evaluation of the worker can be interrupted
+        self.inside.set()
+        while not stop():
+            self.batches += 1
+            threading.Event().wait(0.002)  # one "batch"
+        self.stopped.set()
+        raise EvaluationStopped("stopped")
+
+
+@pytest.mark.parametrize("thread", ["Validation", "Training"])
+def test_stopping_interrupts_an_evaluation_between_batches(qtbot, small_data, worker_factory,
+                                                          monkeypatch, thread):
+    import engine.training
+    from gui.workers.threads import running_threads
+
+    slow = SlowEvaluation(thread, engine.training.evaluate_network)
+    monkeypatch.setattr(engine.training, "evaluate_network", slow)
+    trainer = make_trainer(small_data)
+    # "Training": the epoch-0 evaluation; "Validation": the first epoch's (8 steps)
+    w = worker_factory(trainer, small_data[2][0], target_epochs=1000, running=True)
+    FrameLog(w)
+    w.start()
+    qtbot.waitUntil(slow.inside.is_set, timeout=30000)
+    assert set(running_threads()) == {"Training", "Validation"}
+    assert stop_and_wait(w, 2)  # the training thread ends, and with it the validation's
+    assert slow.stopped.is_set()
+    qtbot.waitUntil(lambda: running_threads() == [], timeout=2000)

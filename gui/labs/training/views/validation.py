@@ -1,0 +1,157 @@
+"""The Validation tab: the confusion matrix and the misclassified digits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPointF, pyqtSignal
+from PyQt6.QtGui import QColor, QFont
+
+from engine.i18n import tr
+from gui.labs.training.views._common import (
+    BACKGROUND,
+    GREYS,
+    FollowsClasses,
+    image_item,
+    titled_image,
+)
+
+__all__ = ["ConfusionView", "MisclassifiedView"]
+
+
+class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
+    """The (K, K) confusion matrix on the validation set, counts written in the cells.
+
+    Rows are the true classes, columns the predicted ones; the colour is the
+    share of each row, so a perfect classifier is a dark diagonal. K follows the
+    network (:meth:`set_classes`)."""
+
+    def __init__(self, classes: int = 10, parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self.plot = self.addPlot()
+        self.plot.setAspectLocked(True)
+        self.plot.invertY(True)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.item = image_item()
+        # white (0) to dark blue (the whole row)
+        self.item.setLookupTable(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (8, 48, 107)])
+                                 .getLookupTable(0.0, 1.0, 256))
+        self.plot.addItem(self.item)
+        self._font = QFont()
+        self._font.setPointSize(8)
+        self._texts: list[pg.TextItem] = []
+        self.set_classes(classes)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.plot.setTitle(tr("Confusion matrix (validation)"))
+        self.plot.setLabel("left", tr("true class"))
+        self.plot.setLabel("bottom", tr("predicted class"))
+
+    def _show_classes(self, classes: int) -> None:
+        """A (classes, classes) matrix from now on, empty (its text items made here)."""
+        for t in self._texts:
+            self.plot.removeItem(t)
+        # one tick per class; past 10 every other one, so the numbers never collide
+        step = 1 if classes <= 10 else 2
+        ticks = [[(k + 0.5, str(k)) for k in range(0, classes, step)]]
+        self.plot.getAxis("left").setTicks(ticks)
+        self.plot.getAxis("bottom").setTicks(ticks)
+        self.item.setImage(np.zeros((classes, classes), np.float32), autoLevels=False,
+                           levels=(0, 1))
+        self._texts = []
+        for r in range(classes):
+            for c in range(classes):
+                t = pg.TextItem("", anchor=(0.5, 0.5), color="#222")
+                t.setFont(self._font)
+                t.setPos(c + 0.5, r + 0.5)
+                self.plot.addItem(t)
+                self._texts.append(t)
+        self.plot.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
+
+    def set_confusion(self, confusion: np.ndarray) -> None:
+        """confusion : (K, K) counts, rows true, columns predicted (K follows the matrix)."""
+        confusion = np.asarray(confusion)
+        self.set_classes(confusion.shape[0])
+        share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+        self.item.setImage(share.astype(np.float32), autoLevels=False, levels=(0, 1))
+        K = self._classes
+        for r in range(K):
+            for c in range(K):
+                t = self._texts[r * K + c]
+                n = int(confusion[r, c])
+                t.setText(str(n) if n else "")
+                t.setColor(QColor("white") if share[r, c] > 0.5 else QColor("#222"))
+
+
+class MisclassifiedView(pg.GraphicsLayoutWidget):
+    """Validation digits the network gets wrong, labelled "true→predicted".
+
+    Clicking one emits ``picked`` with its index in the validation set."""
+
+    picked = pyqtSignal(int)
+
+    def __init__(self, rows: int = 4, cols: int = 8, parent=None):
+        super().__init__(parent)
+        self._rows, self._cols = rows, cols
+        self.label, self.view, self.item = titled_image(self, GREYS)
+        self._cell = 28 + 2 + 10  # image, gap and room for the caption
+        self._texts = []
+        for k in range(rows * cols):
+            r, c = divmod(k, cols)
+            t = pg.TextItem("", anchor=(0.5, 0.0), color="#b2182b")
+            t.setPos(c * 30 + 14, r * self._cell + 28)
+            self.view.addItem(t)
+            self._texts.append(t)
+        self._indices = np.zeros(0, dtype=np.int64)
+        self.item.setImage(np.full((rows * self._cell, cols * 30), np.nan, np.float32),
+                           autoLevels=False, levels=(0, 1))
+        self.view.autoRange(padding=0.01)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self._counts: tuple[int, int] | None = None  # (wrong, shown) of the last set_digits
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        if self._counts is None:
+            text = tr("Misclassified validation digits<br>(click one to probe it)")
+        else:
+            wrong, shown = self._counts
+            text = tr("Misclassified validation digits: {wrong}<br>(first {shown} shown, "
+                      "true→predicted; click one to probe it)").format(wrong=wrong, shown=shown)
+        self.label.setText(text, color="#222")
+
+    def set_digits(self, images: np.ndarray, true: np.ndarray, pred: np.ndarray,
+                   indices: np.ndarray, total_wrong: int) -> None:
+        """images (M, 28, 28) of the first M misclassified digits (M <= rows*cols)."""
+        rows, cols, cell = self._rows, self._cols, self._cell
+        canvas = np.full((rows * cell, cols * 30), np.nan, np.float32)
+        M = min(len(images), rows * cols)
+        for k in range(M):
+            r, c = divmod(k, cols)
+            canvas[r * cell:r * cell + 28, c * 30:c * 30 + 28] = images[k]
+        self.item.setImage(canvas, autoLevels=False, levels=(0, 1))
+        for k, t in enumerate(self._texts):
+            t.setText(f"{true[k]}→{pred[k]}" if k < M else "")
+        self._indices = np.asarray(indices[:M])
+        self._counts = (int(total_wrong), M)
+        self.retranslate()
+
+    def index_at(self, x: float, y: float) -> int | None:
+        """The validation index of the tile at view coordinates (x, y), if any."""
+        c, r = int(x // 30), int(y // self._cell)
+        if not (0 <= c < self._cols and 0 <= r < self._rows) or x % 30 >= 28:
+            return None
+        k = r * self._cols + c
+        return int(self._indices[k]) if k < len(self._indices) else None
+
+    def _clicked(self, event) -> None:
+        p = self.view.mapSceneToView(event.scenePos())
+        self.click_at(p)
+
+    def click_at(self, point: QPointF) -> None:
+        index = self.index_at(point.x(), point.y())
+        if index is not None:
+            self.picked.emit(index)

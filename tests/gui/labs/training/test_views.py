@@ -1,0 +1,79 @@
+"""The Training lab's views on their own (gui.labs.training.views)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("shape", [(1, 1), (13, 17), (90, 29)])
+def test_rgba_image_matches_pyqtgraphs_own_colouring(signed, shape, colour_oracle):
+    import pyqtgraph as pg
+
+    from gui.labs.training.views._common import DIVERGING as _DIVERGING
+    from gui.labs.training.views._common import GREYS as _GREYS
+
+    rng = np.random.default_rng(shape[0])
+    image = rng.normal(scale=2.0, size=shape).astype(np.float32)  # values beyond the levels
+    image.ravel()[::7] = np.nan  # gaps between tiles
+    lut, levels = (_DIVERGING, (-1.5, 1.5)) if signed else (_GREYS, (0.0, 2.5))
+    argb, _ = pg.functions.makeARGB(image, lut=lut, levels=levels)  # the oracle, BGRA
+    expected = argb[..., [2, 1, 0, 3]]
+    expected[np.isnan(image)] = 0  # transparent
+    np.testing.assert_array_equal(colour_oracle(image, levels, lut), expected)
+
+
+def test_probability_bars_are_redrawn_only_when_the_change_shows(qtbot):
+    from gui.labs.training.views import ProbabilityView
+
+    view = ProbabilityView()
+    qtbot.addWidget(view)
+    p = np.array([0.05] * 9 + [0.55])
+    view.set_probabilities(p)
+    drawn = view.bars.opts["height"]
+    np.testing.assert_array_equal(drawn, p)
+    tiny = p + np.r_[np.full(9, -1e-5), 9e-5]
+    view.set_probabilities(tiny)
+    assert view.bars.opts["height"] is drawn  # under a pixel: nothing redrawn
+    visible = p + np.r_[np.full(9, -0.01), 0.09]
+    view.set_probabilities(visible)
+    np.testing.assert_array_equal(view.bars.opts["height"], visible)
+    flipped = np.r_[0.5, np.full(8, 0.0), 0.5 - 1e-4]  # the best class changes: always redrawn
+    view.set_probabilities(np.r_[0.5 - 1e-4, np.full(8, 0.0), 0.5])
+    view.set_probabilities(flipped)
+    np.testing.assert_array_equal(view.bars.opts["height"], flipped)
+    assert view.plot_item.titleLabel.text.startswith("Prediction: 0")
+
+
+
+def test_live_tail_bounds_its_data_with_a_few_pixels_to_spare(qtbot):
+    import pyqtgraph as pg
+
+    from gui.labs.training.views import LiveTail
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.setXRange(0, 100, padding=0)
+    widget.setYRange(0, 1, padding=0)
+    tail = LiveTail(pg.mkPen("b"))
+    widget.addItem(tail)
+    assert tail.boundingRect().isEmpty() and tail.dataBounds(0) == (None, None)
+    x, y = np.array([10.0, 20.0, 30.0]), np.array([0.5, np.nan, 0.25])
+    tail.setData(x, y)
+    widget.getViewBox().updateMatrix()  # what the view does before it paints
+    gx, gy = tail.getData()
+    np.testing.assert_array_equal(gx, x)
+    assert tail.dataBounds(0) == (10.0, 30.0) and tail.dataBounds(1) == (0.25, 0.5)
+    rect = tail.boundingRect()
+    pixel_x, pixel_y = 100 / widget.getViewBox().width(), 1 / widget.getViewBox().height()
+    assert rect.left() == pytest.approx(10 - 2 * pixel_x, rel=1e-3)
+    assert rect.right() == pytest.approx(30 + 2 * pixel_x, rel=1e-3)
+    assert rect.top() == pytest.approx(0.25 - 2 * pixel_y, rel=1e-3)
+    assert rect.bottom() == pytest.approx(0.5 + 2 * pixel_y, rel=1e-3)
+    widget.setXRange(0, 200, padding=0)  # a new view: the padding follows the pixel size
+    widget.getViewBox().updateMatrix()
+    assert tail.boundingRect().left() == pytest.approx(10 - 4 * pixel_x, rel=1e-3)
