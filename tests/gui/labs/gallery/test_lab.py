@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 import scipy.signal
-from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtCore import QPointF, QSignalBlocker, Qt
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication
 
@@ -44,7 +44,7 @@ def lab(qtbot, make_lab):
 
 def settle(qtbot, lab) -> None:
     """Wait until the lab shows the result of its newest request."""
-    qtbot.waitUntil(lambda: lab._pending is None and not lab._busy
+    qtbot.waitUntil(lambda: not lab.loading and lab._pending is None and not lab._busy
                     and lab.current_result() is not None
                     and lab.current_result().serial == lab._serial, timeout=WAIT_MS)
 
@@ -253,9 +253,8 @@ def test_computation_runs_off_the_gui_thread_and_latest_request_wins(qtbot, lab,
 
 
 def test_prepare_screenshot_draws_synchronously(lab):
-    lab.activation_combo.blockSignals(True)
-    lab.activation_combo.setCurrentIndex(lab.activation_combo.findData("tanh"))
-    lab.activation_combo.blockSignals(False)
+    with QSignalBlocker(lab.activation_combo):
+        lab.activation_combo.setCurrentIndex(lab.activation_combo.findData("tanh"))
     lab.prepare_screenshot()
     assert lab.current_result().request.activation == "tanh"
     assert lab.activation_panel.mode == "diverging"
