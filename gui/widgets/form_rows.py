@@ -59,14 +59,14 @@ def _fixup(spin, base, text: str):
     (the spin box goes back to its value)."""
     value = _typed_number(spin, text)
     if value is not None and not spin.minimum() <= value <= spin.maximum():
-        shown = spin.textFromValue(value) if float(value).is_integer() else f"{value:g}"
+        shown = f"{value:g}"
         if value < spin.minimum():
             sentence = tr("{value} is below the smallest value allowed here, {limit}")
             limit = spin.textFromValue(spin.minimum())
         else:
             sentence = tr("{value} is above the largest value allowed here, {limit}")
             limit = spin.textFromValue(spin.maximum())
-        sentence = sentence.format(value=shown.strip(), limit=limit)
+        sentence = sentence.format(value=shown, limit=limit)
         reason = spin.range_reason()
         if reason:
             sentence += tr(" ({reason})").format(reason=reason)

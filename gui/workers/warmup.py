@@ -6,7 +6,14 @@ load them from Numba's on-disk cache. Either way the work happens here, in a wor
 of :mod:`gui.workers.threads`, so the window answers clicks from the first frame. The
 worker only emits signals carrying plain values; it never touches a widget.
 
-Two rules keep the GUI thread from ever waiting on that thread:
+The engine's own warm-up compiles in a *child process* that fills Numba's on-disk
+cache, then the worker loads the kernels from that cache into this process (well
+under a second). Compiling is mostly Python code: in a thread of this process it
+would hold the interpreter lock half the time and every lab the learner opens
+meanwhile would take twice as long to build; in a child it has its own lock and its
+own core, and a stop request ends it at once (the child is killed).
+
+Two rules keep the GUI thread from ever waiting on that worker:
 
 - *No import races.* ``gui.workers.threads.start_worker`` imports on the GUI thread
   every module the warm-up would import before the thread starts
@@ -21,9 +28,14 @@ Two rules keep the GUI thread from ever waiting on that thread:
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from PyQt6 import sip
 from PyQt6.QtCore import QObject, pyqtSignal
@@ -32,7 +44,20 @@ from engine.i18n import tr
 from gui.workers.threads import Worker, start_worker, stop_worker
 
 __all__ = ["WarmupWorker", "WarmupRunner", "default_warmup",
-           "kernels_ready", "when_kernels_ready"]
+           "kernels_ready", "when_kernels_ready", "CHILD_WARMUP"]
+
+#: What the child process runs: the engine's warm-up for both dtypes, one progress line
+#: ("done<TAB>total<TAB>name") per kernel group. It imports no Qt.
+CHILD_WARMUP = """\
+import numpy as np
+from engine.warmup import warmup
+
+def progress(done, total, name):
+    print(done, total, name, sep="\\t", flush=True)
+
+warmup(progress, dtypes=(np.float32, np.float64))
+"""
+_ROOT = Path(__file__).resolve().parents[2]  # the folder holding engine/
 
 
 def default_warmup() -> Callable | None:
@@ -57,8 +82,12 @@ class _Stopped(Exception):
 class WarmupWorker(Worker):
     """Calls ``warmup_fn(progress)`` once and reports through signals.
 
-    A stop request ends the warm-up at the next kernel boundary (one kernel's
-    compilation cannot be interrupted).
+    With ``in_child=True`` the kernels are first compiled in a child process
+    (:data:`CHILD_WARMUP`), which reports the progress; ``warmup_fn`` then only loads
+    them from the cache (and compiles in this process whatever the child could not,
+    e.g. when the cache folder is not writable). A stop request kills the child at
+    once; in this process it ends the warm-up at the next kernel boundary (one
+    kernel's compilation cannot be interrupted).
 
     Signals
     -------
@@ -74,14 +103,28 @@ class WarmupWorker(Worker):
     succeeded = pyqtSignal(float)
     failed = pyqtSignal(str)
 
-    def __init__(self, warmup_fn: Callable):
+    def __init__(self, warmup_fn: Callable, in_child: bool = False):
         super().__init__()
         self._warmup_fn = warmup_fn
+        self._in_child = in_child
+        self._child: subprocess.Popen | None = None
+        self._child_lock = threading.Lock()
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        with self._child_lock:
+            if self._child is not None and self._child.poll() is None:
+                self._child.kill()
 
     def run(self) -> None:
         start = time.perf_counter()
         try:
-            self._warmup_fn(self._report)
+            report = self._report
+            if self._in_child and self._compile_in_child():
+                report = self._check_stop  # the bar is full already: loading is quick
+            if self.stop_requested:
+                return
+            self._warmup_fn(report)
         except _Stopped:
             return
         except Exception as err:  # noqa: BLE001 - any failure becomes one status message
@@ -90,10 +133,37 @@ class WarmupWorker(Worker):
             return
         self.succeeded.emit(time.perf_counter() - start)
 
-    def _report(self, done, total, name) -> None:
+    def _check_stop(self, *_) -> None:
         if self.stop_requested:
             raise _Stopped
+
+    def _report(self, done, total, name) -> None:
+        self._check_stop()
         self.progress.emit(int(done), int(total), str(name))
+
+    def _compile_in_child(self) -> bool:
+        """Run :data:`CHILD_WARMUP` in a child Python; True when it succeeded."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH"))
+                                            if p)
+        try:
+            with self._child_lock:
+                if self.stop_requested:
+                    return False
+                self._child = subprocess.Popen(
+                    [sys.executable, "-c", CHILD_WARMUP], stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env, text=True)
+        except OSError:
+            return False  # no child possible: compile in this process instead
+        child = self._child
+        for line in child.stdout:  # blocks in the OS, not holding the interpreter lock
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+                self.progress.emit(int(parts[0]), int(parts[1]), parts[2])
+        code = child.wait()
+        with self._child_lock:
+            self._child = None
+        return code == 0
 
 
 class _Readiness(QObject):
@@ -155,6 +225,7 @@ class WarmupRunner(QObject):
 
     def __init__(self, warmup_fn: Callable | None = None, parent: QObject | None = None):
         super().__init__(parent)
+        self._in_child = warmup_fn is None  # the engine's warm-up compiles in a child process
         self._warmup_fn = warmup_fn if warmup_fn is not None else default_warmup()
         self._worker: WarmupWorker | None = None
         self.running = False
@@ -168,7 +239,7 @@ class WarmupRunner(QObject):
         """Start compiling in the background. Returns False if there is nothing to do."""
         if self._warmup_fn is None or self.running:
             return False
-        worker = self._worker = WarmupWorker(self._warmup_fn)
+        worker = self._worker = WarmupWorker(self._warmup_fn, in_child=self._in_child)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self._on_finished)
         worker.failed.connect(self._on_failed)

@@ -325,3 +325,48 @@ def test_the_engine_warmup_runs_in_the_worker(qtbot):
     assert failures == []
     assert steps and steps[-1][0] == steps[-1][1]
     assert [s[0] for s in steps] == list(range(1, steps[-1][1] + 1))
+
+
+def test_the_propagate_size_hints_warning_is_silenced_and_others_pass(capfd):
+    from PyQt6.QtCore import QtMsgType
+
+    from gui import app as shell
+
+    shell.install_qt_message_filter()
+    shell.install_qt_message_filter()  # idempotent
+    seen = []
+    previous, shell._previous_handler = shell._previous_handler, \
+        lambda mode, context, message: seen.append(message)
+    try:
+        shell._qt_message_handler(QtMsgType.QtWarningMsg, None,
+                                  "This plugin does not support propagateSizeHints()")
+        shell._qt_message_handler(QtMsgType.QtWarningMsg, None, "something else")
+    finally:
+        shell._previous_handler = previous
+    assert seen == ["something else"]
+
+
+def test_screenshot_sizes_parse_and_refuse_with_a_sentence():
+    from gui.app import parse_size
+
+    assert parse_size("1280x720") == (1280, 720)
+    assert parse_size(" 1024 × 640 ") == (1024, 640)
+    for bad in ("1280", "wide", "0x0", "100000x10"):
+        with pytest.raises(ValueError, match="--size"):
+            parse_size(bad)
+
+
+def test_every_text_can_be_set_again(make_window):
+    """retranslate() on the window reaches every built lab and leaves them working."""
+    window = make_window(initial_lab="convolution")
+    for info in LABS:
+        window.show_lab(info.key)
+    before = window.lab_list.item(0).text()
+    window.retranslate()
+    assert window.lab_list.item(0).text() == before
+    for info in LABS:
+        lab = window.lab_widget(info.key)
+        assert not isinstance(lab, LabLoadError)
+        if info.key != "training":  # the Training lab's texts are its own engineer's
+            assert callable(getattr(lab, "retranslate", None)), info.key
+    assert "could not" not in window.statusBar().currentMessage()

@@ -123,6 +123,7 @@ class ConvSettings(SteppingSettings):
                              self._build_photo_page()]
         for page in self.source_pages:
             form.addRow(page)
+        form.addRow(self.photo_note)  # "Reading big.png…", whatever page is shown
         self._show_page(0)
 
         self.source_box.currentIndexChanged.connect(self._on_source)
@@ -184,7 +185,6 @@ class ConvSettings(SteppingSettings):
         self.photo_note.setWordWrap(True)
         self.photo_note.hide()
         form.addRow(t.label(tr_noop("Photo")), self.photo_box)
-        form.addRow(self.photo_note)
         form.addRow(t.label(tr_noop("Crop size")), self.crop_spin)
         form.addRow(t.label(tr_noop("Top, left")), pair_row(self.top_spin, self.left_spin, ","))
         for w in (self.photo_box, self.crop_spin, self.top_spin, self.left_spin):

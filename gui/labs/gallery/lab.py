@@ -44,6 +44,7 @@ from PyQt6.QtWidgets import (
 
 from engine import gallery as kernel_gallery
 from engine.i18n import tr, tr_noop
+from gui.labs._base import NOT_READY_TEXT
 from gui.labs.gallery.compute import (
     DISPLAY_PERCENTILE,
     GalleryRequest,
@@ -67,6 +68,7 @@ from gui.widgets.images import (
 )
 from gui.widgets.texts import Texts
 from gui.workers.threads import Worker, start_worker
+from gui.workers.warmup import when_kernels_ready
 
 __all__ = [
     "GalleryLab",
@@ -170,6 +172,7 @@ class GalleryLab(QWidget):
         self._kernel_name: str | None = None      # the named kernel shown, None: the learner's
         self._last_result: GalleryResult | None = None
         self._stopped = False
+        self._waiting_for_kernels = False
         self._photo_name = ""
         self._scaled: ScaledImage | None = None
         self._info: tuple = ("", {})              # the info line: msgid and values
@@ -605,6 +608,14 @@ class GalleryLab(QWidget):
         """
         if self._stopped:  # after shutdown() no thread may start again
             return
+        if self._waiting_for_kernels:
+            return
+        if not when_kernels_ready(self, self._on_kernels_ready):
+            # first start: the kernels compile in the warm-up; a first request here would
+            # compile them again in this process, twice as slowly for everyone
+            self._waiting_for_kernels = True
+            self._set_info(NOT_READY_TEXT)
+            return
         request = self.make_request()
         if request is None:
             return
@@ -612,6 +623,10 @@ class GalleryLab(QWidget):
             self._pending = request
             return
         self._send(request)
+
+    def _on_kernels_ready(self) -> None:
+        self._waiting_for_kernels = False
+        self.request_update()
 
     def _send(self, request: GalleryRequest) -> None:
         if self._stopped:

@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QApplication
 from engine import gallery as kernel_gallery
 from engine import reference
 from gui.labs.gallery import lab as gallery_module
-from gui.labs.gallery.lab import MAX_SIDE, GalleryLab, format_value, parse_value
+from gui.labs.gallery.lab import MAX_SIDE, GalleryLab
 from gui.widgets.image_panel import ImagePanel
 from gui.widgets.images import ImageFileError, downscale, load_image
 
@@ -258,26 +258,6 @@ def test_prepare_screenshot_draws_synchronously(lab):
     lab.prepare_screenshot()
     assert lab.current_result().request.activation == "tanh"
     assert lab.activation_panel.mode == "diverging"
-
-
-@pytest.mark.parametrize(("text", "value"), [
-    ("1/9", 1 / 9), ("-0.5", -0.5), (" 2 ", 2.0), ("−1", -1.0), ("0,25", 0.25), ("-3/4", -0.75),
-])
-def test_parse_value_accepts_numbers_and_fractions(text, value):
-    assert parse_value(text) == pytest.approx(value)
-
-
-@pytest.mark.parametrize("text", ["", "abc", "1/0", "inf", "nan", "1/2/3"])
-def test_parse_value_rejects_non_numbers(text):
-    with pytest.raises(ValueError):
-        parse_value(text)
-
-
-@pytest.mark.parametrize(("value", "text"), [
-    (1 / 9, "1/9"), (0.25, "1/4"), (2.0, "2"), (-1.0, "-1"), (0.0, "0"), (np.pi, "3.14"),
-])
-def test_format_value(value, text):
-    assert format_value(value) == text
 
 
 # --------------------------------------------------------------- image files and panels
