@@ -223,10 +223,6 @@ class MatrixView(QWidget):
         self._cmap = cmap
         self._lut = _lut(cmap)
 
-    def set_show_numbers(self, show: bool) -> None:
-        self.overlay.show_numbers = show
-        self.overlay.update()
-
     @property
     def values(self) -> np.ndarray:
         """The matrix as last set, (H, W) or (H, W, 3)."""
