@@ -186,6 +186,7 @@ class MatrixView(QWidget):
         self.title_label = QLabel(title)
         self.title_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
+        self.title_label.setWordWrap(True)  # a narrow window wraps a long title, never cuts it
         self.title_label.setVisible(bool(title))
         self.graphics = _MatrixGraphicsView(self)
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)

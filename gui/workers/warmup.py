@@ -152,7 +152,8 @@ class WarmupWorker(Worker):
                     return False
                 self._child = subprocess.Popen(
                     [sys.executable, "-c", CHILD_WARMUP], stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env, text=True)
+                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env, text=True,
+                    **_low_priority())
         except OSError:
             return False  # no child possible: compile in this process instead
         child = self._child
@@ -164,6 +165,14 @@ class WarmupWorker(Worker):
         with self._child_lock:
             self._child = None
         return code == 0
+
+
+def _low_priority() -> dict:
+    """Popen arguments for a child that yields the CPU to the window (nice 10; Windows:
+    below normal): the compilation uses the cores the app leaves idle."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.BELOW_NORMAL_PRIORITY_CLASS}
+    return {"preexec_fn": lambda: os.nice(10)}
 
 
 class _Readiness(QObject):

@@ -370,3 +370,32 @@ def test_every_text_can_be_set_again(make_window):
         if info.key != "training":  # the Training lab's texts are its own engineer's
             assert callable(getattr(lab, "retranslate", None)), info.key
     assert "could not" not in window.statusBar().currentMessage()
+
+
+@pytest.mark.parametrize("size", [(1024, 640), (1280, 720)])
+def test_every_lab_fits_a_small_window_without_cut_controls(qtbot, make_window, size):
+    from gui.app import MINIMUM_SIZE
+    from gui.widgets.matrix_view import number_font_px
+
+    window = make_window(initial_lab="convolution")
+    for info in LABS:
+        window.show_lab(info.key)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= MINIMUM_SIZE[0] and hint.height() <= MINIMUM_SIZE[1], hint
+    window.resize(*size)
+    for info in LABS:
+        lab = window.show_lab(info.key)
+        QApplication.processEvents()
+        scroll = getattr(lab, "settings_scroll", None) or getattr(lab, "controls_scroll", None)
+        if scroll is None:
+            continue  # the Training lab lays itself out (its engineer's)
+        column = scroll.widget()
+        assert not scroll.horizontalScrollBar().isVisible(), info.key
+        assert column.width() >= column.minimumSizeHint().width(), info.key  # nothing cut
+    lab = window.show_lab("convolution")
+    QApplication.processEvents()
+    products = lab.strip.products[0]
+    rows, cols = products.values.shape
+    cell_w = products.graphics.viewport().width() / cols
+    cell_h = products.graphics.viewport().height() / rows
+    assert number_font_px("-1", cell_w, cell_h) is not None  # the products keep their numbers

@@ -20,9 +20,11 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -56,6 +58,10 @@ STAGES = (("delta", tr_noop("① δ")), ("dilate", tr_noop("② dilate")), ("pad
           ("db", tr_noop("⑦ db")))
 PREP_FRAMES = 4
 _ACTIVE = "color:#0b6e2e; font-weight:bold"  # the titles of the views the stage is about
+# a style sheet drops the style's 80-pixel minimum button width: 7 stages fit a narrow window
+_STAGE_STYLE = ("QPushButton { padding: 3px 7px; }"
+                "QPushButton:checked { background: #2f6fb0; color: white;"
+                " border: 1px solid #1d4f82; border-radius: 3px; }")
 
 
 def gradient_check(setup: BackpropSetup) -> dict[str, float]:
@@ -169,6 +175,7 @@ class BackpropLab(SettingsLab):
         for key, _text in STAGES:
             b = QPushButton()
             b.setCheckable(True)
+            b.setStyleSheet(_STAGE_STYLE)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and arrows stay with the animation
             b.clicked.connect(lambda _checked, k=key: self.go_to_stage(k))
             self.stage_group.addButton(b)
@@ -225,12 +232,18 @@ class BackpropLab(SettingsLab):
         for view in (self.input_view, self.dx_view, self.dw_view, self.db_view):
             view.title_label.setWordWrap(True)  # a narrow window wraps, never overlaps
         self.gradcheck = GradCheckPanel()
-        self.gradcheck.setMaximumWidth(300)
+        # in a short window the panel scrolls instead of cutting its explanation
+        gradcheck_scroll = QScrollArea()
+        gradcheck_scroll.setWidget(self.gradcheck)
+        gradcheck_scroll.setWidgetResizable(True)
+        gradcheck_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        gradcheck_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        gradcheck_scroll.setMaximumWidth(300)
         results.addWidget(self.input_view, 5)
         results.addWidget(self.dx_view, 5)
         results.addWidget(self.dw_view, 3)
         results.addWidget(self.db_view, 1)
-        results.addWidget(self.gradcheck, 4)
+        results.addWidget(gradcheck_scroll, 4)
         lay.addLayout(results, 5)
 
         self.controls = AnimControls(speed=4)

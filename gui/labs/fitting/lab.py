@@ -86,8 +86,7 @@ class FittingLab(SettingsLab):
         self.reset_button.setToolTip(tr("Back to the initial kernel (Home)"))
         self.target_kernel_view.setToolTip(tr("The kernel that made the target output"))
         self.learned_kernel_view.setToolTip(tr("The kernel gradient descent has found so far"))
-        self.loss_plot.setTitle(tr("loss (mean squared error), log scale"), color="#222",
-                                size="11pt")
+        self.loss_title.setText(tr("loss (mean squared error), log scale"))
         self.loss_plot.setLabel("bottom", tr("step"))
         for shortcut, what in zip(self._shortcuts, (tr("run / pause gradient descent"),
                                                     tr("one gradient-descent step"),
@@ -131,7 +130,7 @@ class FittingLab(SettingsLab):
         lay.addLayout(bar)
 
         top_widget = QWidget()
-        top_widget.setMinimumHeight(330)  # kernels with readable numbers, a useful curve
+        top_widget.setMinimumHeight(240)  # kernels with readable numbers, a useful curve
         top = QHBoxLayout(top_widget)
         top.setContentsMargins(0, 0, 0, 0)
         self.target_kernel_view = MatrixView("")
@@ -145,7 +144,16 @@ class FittingLab(SettingsLab):
         self.loss_plot.getAxis("left").setStyle(maxTickLevel=1)  # decades and a few between
         self.loss_plot.setMenuEnabled(False)
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen((40, 90, 170), width=2))
-        top.addWidget(self.loss_plot, 5)
+        # the title in a label that wraps: a plot title would be cut in a narrow window
+        self.loss_title = QLabel()
+        self.loss_title.setWordWrap(True)
+        self.loss_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.loss_title.setStyleSheet("font-size: 11pt; color: #222;")
+        plot_column = QVBoxLayout()
+        plot_column.setSpacing(2)
+        plot_column.addWidget(self.loss_title)
+        plot_column.addWidget(self.loss_plot, 1)
+        top.addLayout(plot_column, 5)
         lay.addWidget(top_widget, 1)
 
         images = QHBoxLayout()
