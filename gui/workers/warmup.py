@@ -6,12 +6,14 @@ load them from Numba's on-disk cache. Either way the work happens here, in a wor
 of :mod:`gui.workers.threads`, so the window answers clicks from the first frame. The
 worker only emits signals carrying plain values; it never touches a widget.
 
-The engine's own warm-up compiles in a *child process* that fills Numba's on-disk
-cache, then the worker loads the kernels from that cache into this process (well
-under a second). Compiling is mostly Python code: in a thread of this process it
-would hold the interpreter lock half the time and every lab the learner opens
-meanwhile would take twice as long to build; in a child it has its own lock and its
-own core, and a stop request ends it at once (the child is killed).
+The engine's own warm-up first tries to load every kernel from the cache in the
+worker (a later start: well under a second), refusing to compile. As soon as a kernel
+would have to be compiled (the first start, or after an engine update), it compiles
+them in a *child process* that fills Numba's on-disk cache, then loads them from
+there. Compiling is mostly Python code: in a thread of this process it would hold the
+interpreter lock half the time and every lab the learner opens meanwhile would take
+twice as long to build; in a child it has its own lock and its own core (at a lower
+priority), and a stop request ends it at once (the child is killed).
 
 Two rules keep the GUI thread from ever waiting on that worker:
 
@@ -79,6 +81,37 @@ class _Stopped(Exception):
     """Raised from the progress callback to end the warm-up between two kernels."""
 
 
+class _NeedsCompiling(Exception):
+    """Raised (by a Numba event listener) when a kernel is about to be compiled in a
+    thread that only loads from the cache."""
+
+
+_load_only_threads: set[int] = set()  # threads in which a compilation is refused
+_guard_installed = False
+
+
+def _refuse_compiling_in(thread_id: int | None) -> None:
+    """Refuse compilations in ``thread_id`` from now on (None: stop refusing there)."""
+    global _guard_installed
+    if not _guard_installed:
+        from numba.core import event
+
+        class Guard(event.Listener):
+            def on_start(self, event_):
+                if threading.get_ident() in _load_only_threads:
+                    raise _NeedsCompiling  # before Numba starts: nothing is half-compiled
+
+            def on_end(self, event_):
+                pass
+
+        event.install_listener("numba:compile", Guard())
+        _guard_installed = True
+    if thread_id is None:
+        _load_only_threads.discard(threading.get_ident())
+    else:
+        _load_only_threads.add(thread_id)
+
+
 class WarmupWorker(Worker):
     """Calls ``warmup_fn(progress)`` once and reports through signals.
 
@@ -120,8 +153,12 @@ class WarmupWorker(Worker):
         start = time.perf_counter()
         try:
             report = self._report
-            if self._in_child and self._compile_in_child():
-                report = self._check_stop  # the bar is full already: loading is quick
+            if self._in_child:
+                if self._load_from_cache():
+                    self.succeeded.emit(time.perf_counter() - start)
+                    return
+                if self._compile_in_child():
+                    report = self._check_stop  # the bar is full already: loading is quick
             if self.stop_requested:
                 return
             self._warmup_fn(report)
@@ -140,6 +177,17 @@ class WarmupWorker(Worker):
     def _report(self, done, total, name) -> None:
         self._check_stop()
         self.progress.emit(int(done), int(total), str(name))
+
+    def _load_from_cache(self) -> bool:
+        """Run the warm-up refusing every compilation; True when all loaded from the cache."""
+        _refuse_compiling_in(threading.get_ident())
+        try:
+            self._warmup_fn(self._report)
+            return True
+        except _NeedsCompiling:
+            return False
+        finally:
+            _refuse_compiling_in(None)
 
     def _compile_in_child(self) -> bool:
         """Run :data:`CHILD_WARMUP` in a child Python; True when it succeeded."""
