@@ -72,6 +72,24 @@ def test_the_gui_thread_never_waits_for_a_compilation(tmp_path):
     assert result["gui_thread_locks"] == 0
 
 
+@pytest.mark.slow
+def test_a_real_first_start_never_makes_the_gui_thread_wait(tmp_path):
+    """A fresh Numba cache: the warm-up really compiles (in its child process) while every
+    lab is opened, edited and stepped. The stall numbers are printed for the report."""
+    done, _ = run_probe(tmp_path, "labs", "--order",
+                        "gallery,backprop,fitting,pooling,convolution", fresh_cache=True)
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    print({key: result[key] for key in ("stall_per_lab_ms", "stall_per_lab_ready_ms",
+                                        "stall_rest_of_warmup_ms", "stall_fill_in_ms",
+                                        "warmup_s")})
+    assert result["errors"] == []
+    assert result["ready_before_release"] is False  # the labs were opened while compiling
+    assert result["gui_thread_locks_while_compiling"] == 0
+    assert result["gui_thread_locks"] == 0
+    assert result["filled_in"] == {"backprop": True, "fitting": True}
+
+
 def assert_quick_clean_exit(done, elapsed_after_close: float) -> None:
     print(f"exit {elapsed_after_close:.2f} s after the close")
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
