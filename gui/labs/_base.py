@@ -39,14 +39,14 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.widgets.form_rows import ERROR_STYLE, show_refusals_in_place
+from gui.widgets.form_rows import ERROR_STYLE, int_spin, pair_row, show_refusals_in_place
 from gui.widgets.matrix_view import format_cell
 from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_article", "ERROR_STYLE",
            "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
-           "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT"]
+           "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows"]
 
 #: Shown in place of what a lab computes with the engine's kernels while they compile.
 NOT_READY_TEXT = tr_noop("Waiting for the fast kernels (being prepared; only on the first "
@@ -232,6 +232,35 @@ class SettingsLab(QWidget):
             self.settings.add_photo(path, lambda: self.status_message.emit(done))
         except ValueError as err:
             self.status_message.emit(str(err))
+
+
+def geometry_rows(form, texts, kernel: tuple[int, int], stride: tuple[int, int]):
+    """The "Kernel", "Stride" and "Padding (h × w)" rows of a convolution's settings.
+
+    ``kernel`` and ``stride`` are (largest, start) values; padding starts at 1 (its
+    maximum follows the kernel: at most K − 1). Returns the six spin boxes
+    (kh, kw, sh, sw, ph, pw), their tooltips and padding's range reason recorded in
+    ``texts`` (a ``gui.widgets.texts.Texts``).
+    """
+    t = texts
+    spins = (int_spin(1, kernel[0], kernel[1]), int_spin(1, kernel[0], kernel[1]),
+             int_spin(1, stride[0], stride[1]), int_spin(1, stride[0], stride[1]),
+             int_spin(0, 2, 1), int_spin(0, 2, 1))
+    tips = (tr_noop("Kernel height KH"), tr_noop("Kernel width KW"),
+            tr_noop("Vertical stride SH: rows the window jumps"),
+            tr_noop("Horizontal stride SW: columns the window jumps"),
+            tr_noop("Zero rows added above and below (at most KH - 1)"),
+            tr_noop("Zero columns added left and right (at most KW - 1)"))
+    for spin, tip in zip(spins, tips, strict=True):
+        t(spin.setToolTip, tip)
+    for spin in spins[4:]:
+        t(spin.set_range_reason, tr_noop("padding is at most the kernel size − 1: more would "
+                                         "only add windows that see nothing but zeros"))
+    for label, (a, b) in ((tr_noop("Kernel (h × w)"), spins[0:2]),
+                          (tr_noop("Stride (h × w)"), spins[2:4]),
+                          (tr_noop("Padding (h × w)"), spins[4:6])):
+        form.addRow(t.label(label), pair_row(a, b))
+    return spins
 
 
 def digit_article(label: int) -> str:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtWidgets import QLabel
+from PyQt6.QtWidgets import QComboBox, QGroupBox, QLabel
 
 from engine.i18n import tr
+from gui.widgets.form_rows import keyed_combo, set_keyed_texts
 
 __all__ = ["Texts"]
 
@@ -41,6 +42,21 @@ class Texts:
         label = QLabel()
         self(label.setText, msgid, **values)
         return label
+
+    def group(self, title: str) -> QGroupBox:
+        """A QGroupBox titled ``title``."""
+        box = QGroupBox()
+        self(box.setTitle, title)
+        return box
+
+    def combo(self, items, tip: str = "") -> QComboBox:
+        """A keyed combo box of ``(key, msgid)`` items (``currentData()`` is the key) with an
+        optional tooltip msgid; its texts are set again on every :meth:`apply`."""
+        box = keyed_combo(items)
+        self.call(lambda: set_keyed_texts(box, items))
+        if tip:
+            self(box.setToolTip, tip)
+        return box
 
     def call(self, fn: Callable[[], object]) -> None:
         """Run ``fn()`` now and on every :meth:`apply` (texts that are not one setter)."""

@@ -10,7 +10,8 @@ first starts: every ``colorama`` module a worker thread imports sleeps 0.2 s bef
 runs, and the GUI thread's first ``colorama`` import waits until a worker is inside
 ``colorama``. Prints whether the first lab was built.
 
-``labs``: opens every lab (in ``--order``) while the warm-up runs, edits each, steps
+``labs``: opens every lab (in ``--order``) while the warm-up runs (``--in-thread``:
+compiling in the worker thread, as the app did before it used a child process), edits each, steps
 its animation, and records (a) every time the GUI thread took Numba's compiler lock
 (a compilation or a cache load: the GUI thread would wait for the whole warm-up
 there) and (b) the longest gap between the ticks of a 5 ms QTimer (the event-loop
@@ -181,7 +182,7 @@ def run_race(app) -> dict:
     return result
 
 
-def run_labs(app, order: list[str], hold: bool) -> dict:
+def run_labs(app, order: list[str], hold: bool, in_thread: bool = False) -> dict:
     import numpy as np
 
     from engine.warmup import warmup as engine_warmup
@@ -195,7 +196,11 @@ def run_labs(app, order: list[str], hold: bool) -> dict:
         engine_warmup(progress, dtypes=(np.float32, np.float64))
 
     spy = CompilerLockSpy()
-    window = make_window(held if hold else True, order[0])
+    from gui.workers.warmup import default_warmup
+
+    # a callable warm-up runs in the worker thread itself (what the app did before it
+    # compiled in a child process): --in-thread measures that for comparison
+    window = make_window(held if hold else (default_warmup() if in_thread else True), order[0])
     probe = StallProbe()
     result = {"errors": [], "notes": {}, "stall_per_lab_ms": {}, "stall_per_lab_ready_ms": {}}
     for key in order:
@@ -263,6 +268,7 @@ def main() -> int:
     parser.add_argument("scenario", choices=("race", "labs", "close"))
     parser.add_argument("--order", default="convolution,gallery,pooling,backprop,fitting,training")
     parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--in-thread", action="store_true")
     parser.add_argument("--after", type=float, default=2.0)
     parser.add_argument("--lab", default=None)
     parser.add_argument("--train", action="store_true")
@@ -282,7 +288,7 @@ def main() -> int:
     if args.scenario == "race":
         result = run_race(app)
     else:
-        result = run_labs(app, args.order.split(","), args.hold)
+        result = run_labs(app, args.order.split(","), args.hold, args.in_thread)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -24,7 +24,7 @@ from PyQt6.QtWidgets import (
 
 from engine import GeometryError, check_conv
 from engine.i18n import tr, tr_noop
-from gui.labs._base import SteppingSettings
+from gui.labs._base import SteppingSettings, geometry_rows
 from gui.widgets.form_rows import button_row, int_spin, note_label, pair_row, push_button
 from gui.widgets.texts import Texts
 
@@ -167,32 +167,10 @@ class BackpropSettings(SteppingSettings):
 
     def _build_kernel_group(self) -> QGroupBox:
         t = self.texts
-        box = QGroupBox()
-        t(box.setTitle, tr_noop("Kernel w and geometry"))
+        box = t.group(tr_noop("Kernel w and geometry"))
         form = QFormLayout(box)
-        self.kh_spin = int_spin(1, KERNEL_MAX, 3)
-        self.kw_spin = int_spin(1, KERNEL_MAX, 3)
-        self.sh_spin = int_spin(1, STRIDE_MAX, 2)
-        self.sw_spin = int_spin(1, STRIDE_MAX, 2)
-        self.ph_spin = int_spin(0, 2, 1)
-        self.pw_spin = int_spin(0, 2, 1)
-        for spin, tip in ((self.kh_spin, tr_noop("Kernel height KH")),
-                          (self.kw_spin, tr_noop("Kernel width KW")),
-                          (self.sh_spin, tr_noop("Vertical stride SH: rows the window jumps")),
-                          (self.sw_spin, tr_noop("Horizontal stride SW: columns the window "
-                                                 "jumps")),
-                          (self.ph_spin, tr_noop("Zero rows added above and below (at most "
-                                                 "KH - 1)")),
-                          (self.pw_spin, tr_noop("Zero columns added left and right (at most "
-                                                 "KW - 1)"))):
-            t(spin.setToolTip, tip)
-        for spin in (self.ph_spin, self.pw_spin):
-            t(spin.set_range_reason, tr_noop(
-                "padding is at most the kernel size − 1: more would only add windows that "
-                "see nothing but zeros"))
-        form.addRow(t.label(tr_noop("Kernel (h × w)")), pair_row(self.kh_spin, self.kw_spin))
-        form.addRow(t.label(tr_noop("Stride (h × w)")), pair_row(self.sh_spin, self.sw_spin))
-        form.addRow(t.label(tr_noop("Padding (h × w)")), pair_row(self.ph_spin, self.pw_spin))
+        (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin, self.ph_spin,
+         self.pw_spin) = geometry_rows(form, t, kernel=(KERNEL_MAX, 3), stride=(STRIDE_MAX, 2))
         self.w_table = self._number_grid(self._on_w_edited)
         t(self.w_table.setToolTip, tr_noop("Type the kernel values cell by cell"))
         form.addRow(self.w_table)

@@ -26,15 +26,13 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs._base import SteppingSettings, digit_article
+from gui.labs._base import SteppingSettings, digit_article, geometry_rows
 from gui.labs.convolution import inputs
 from gui.widgets.form_rows import (
     TypedGridPage,
     double_spin,
     int_spin,
-    keyed_combo,
     pair_row,
-    set_keyed_texts,
 )
 from gui.widgets.images import ImageLoader, ScaledImage, asset_images
 from gui.widgets.number_grid import NumberGrid
@@ -103,15 +101,10 @@ class ConvSettings(SteppingSettings):
     # ------------------------------------------------------------ building
     def _build_input_group(self) -> QGroupBox:
         t = self.texts
-        box = QGroupBox()
-        t(box.setTitle, tr_noop("Input"))
+        box = t.group(tr_noop("Input"))
         form = QFormLayout(box)
-        self.source_box = keyed_combo(SOURCES)
-        t(self.source_box.setToolTip, tr_noop("What the kernel slides over"))
-        t.call(lambda: set_keyed_texts(self.source_box, SOURCES))
-        self.channels_box = keyed_combo(CHANNEL_CHOICES)
-        t.call(lambda: set_keyed_texts(self.channels_box, CHANNEL_CHOICES))
-        t(self.channels_box.setToolTip, tr_noop(
+        self.source_box = t.combo(SOURCES, tr_noop("What the kernel slides over"))
+        self.channels_box = t.combo(CHANNEL_CHOICES, tr_noop(
             "With 3 channels every filter has one kernel slice per channel and the three "
             "partial sums are added"))
         form.addRow(t.label(tr_noop("Source")), self.source_box)
@@ -194,37 +187,15 @@ class ConvSettings(SteppingSettings):
 
     def _build_filter_group(self) -> QGroupBox:
         t = self.texts
-        box = QGroupBox()
-        t(box.setTitle, tr_noop("Filters"))
+        box = t.group(tr_noop("Filters"))
         form = QFormLayout(box)
         self.filters_spin = int_spin(1, inputs.MAX_FILTERS, 1)
-        self.kh_spin = int_spin(1, inputs.MAX_KERNEL, 3)
-        self.kw_spin = int_spin(1, inputs.MAX_KERNEL, 3)
-        self.sh_spin = int_spin(1, 4, 1)
-        self.sw_spin = int_spin(1, 4, 1)
-        self.ph_spin = int_spin(0, 2, 1)
-        self.pw_spin = int_spin(0, 2, 1)
-        for spin, tip in ((self.filters_spin, tr_noop("How many filters (output maps)")),
-                          (self.kh_spin, tr_noop("Kernel height KH")),
-                          (self.kw_spin, tr_noop("Kernel width KW")),
-                          (self.sh_spin, tr_noop("Vertical stride SH: rows the window jumps")),
-                          (self.sw_spin, tr_noop("Horizontal stride SW: columns the window "
-                                                 "jumps")),
-                          (self.ph_spin, tr_noop("Zero rows added above and below (at most "
-                                                 "KH - 1)")),
-                          (self.pw_spin, tr_noop("Zero columns added left and right (at most "
-                                                 "KW - 1)"))):
-            t(spin.setToolTip, tip)
+        t(self.filters_spin.setToolTip, tr_noop("How many filters (output maps)"))
+        form.addRow(t.label(tr_noop("Filters")), self.filters_spin)
+        (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin, self.ph_spin,
+         self.pw_spin) = geometry_rows(form, t, kernel=(inputs.MAX_KERNEL, 3), stride=(4, 1))
         t(self.kh_spin.set_range_reason, tr_noop("the lab shows kernels up to 7×7"))
         t(self.kw_spin.set_range_reason, tr_noop("the lab shows kernels up to 7×7"))
-        for spin in (self.ph_spin, self.pw_spin):
-            t(spin.set_range_reason, tr_noop(
-                "padding is at most the kernel size − 1: more would only add windows that "
-                "see nothing but zeros"))
-        form.addRow(t.label(tr_noop("Filters")), self.filters_spin)
-        form.addRow(t.label(tr_noop("Kernel (h × w)")), pair_row(self.kh_spin, self.kw_spin))
-        form.addRow(t.label(tr_noop("Stride (h × w)")), pair_row(self.sh_spin, self.sw_spin))
-        form.addRow(t.label(tr_noop("Padding (h × w)")), pair_row(self.ph_spin, self.pw_spin))
 
         self.edit_filter_box = QComboBox()
         t(self.edit_filter_box.setToolTip, tr_noop("The filter the grid below edits"))

@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
 
 from engine.i18n import tr, tr_noop
 from gui.labs._base import LabSettings, digit_article
-from gui.widgets.form_rows import double_spin, int_spin, keyed_combo, pair_row, set_keyed_texts
+from gui.widgets.form_rows import double_spin, int_spin, pair_row
 from gui.widgets.images import ImageLoader, ScaledImage, asset_images, to_grey
 from gui.widgets.texts import Texts
 
@@ -85,11 +85,9 @@ class FitSettings(LabSettings):
     # ------------------------------------------------------------ building
     def _build_image_group(self) -> QGroupBox:
         t = self.texts
-        box = QGroupBox()
-        t(box.setTitle, tr_noop("Image"))
+        box = t.group(tr_noop("Image"))
         form = QFormLayout(box)
-        self.source_box = keyed_combo(SOURCES)
-        t.call(lambda: set_keyed_texts(self.source_box, SOURCES))
+        self.source_box = t.combo(SOURCES)
         form.addRow(t.label(tr_noop("Source")), self.source_box)
         self.photo_box = QComboBox()
         for name, path in asset_images().items():
@@ -152,10 +150,8 @@ class FitSettings(LabSettings):
         t(self.lr_spin.setToolTip, tr_noop(
             "Learning rate: kernel -= lr · gradient. Too small is slow, too large overshoots "
             "and the loss explodes (try 1.0)"))
-        self.init_box = keyed_combo(INITS)
-        t.call(lambda: set_keyed_texts(self.init_box, INITS))
-        t(self.init_box.setToolTip, tr_noop("The learned kernel starts at zero or at random "
-                                            "numbers"))
+        self.init_box = t.combo(INITS, tr_noop("The learned kernel starts at zero or at random "
+                                               "numbers"))
         self.seed_spin = int_spin(0, 9999, 0)
         t(self.seed_spin.setToolTip, tr_noop("Seed of the random initial kernel"))
         self.speed_box = QComboBox()

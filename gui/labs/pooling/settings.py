@@ -29,11 +29,9 @@ from gui.widgets.form_rows import (
     TypedGridPage,
     button_row,
     int_spin,
-    keyed_combo,
     note_label,
     pair_row,
     push_button,
-    set_keyed_texts,
 )
 from gui.widgets.texts import Texts
 
@@ -129,13 +127,10 @@ class PoolSettings(SteppingSettings):
     # ------------------------------------------------------------ building
     def _build_pool_group(self) -> QGroupBox:
         t = self.texts
-        box = QGroupBox()
-        t(box.setTitle, tr_noop("Pooling"))
+        box = t.group(tr_noop("Pooling"))
         form = QFormLayout(box)
-        self.mode_box = keyed_combo(MODES)
-        t.call(lambda: set_keyed_texts(self.mode_box, MODES))
-        t(self.mode_box.setToolTip, tr_noop("Max keeps the largest value of each window, "
-                                            "average its mean"))
+        self.mode_box = t.combo(MODES, tr_noop("Max keeps the largest value of each window, "
+                                               "average its mean"))
         self.kh_spin = int_spin(1, MAX_WINDOW, 2)
         self.kw_spin = int_spin(1, MAX_WINDOW, 2)
         self.sh_spin = int_spin(1, MAX_STRIDE, 2)
@@ -158,12 +153,9 @@ class PoolSettings(SteppingSettings):
 
     def _build_input_group(self) -> QGroupBox:
         t = self.texts
-        box = QGroupBox()
-        t(box.setTitle, tr_noop("Input"))
+        box = t.group(tr_noop("Input"))
         form = QFormLayout(box)
-        self.source_box = keyed_combo(SOURCES)
-        t.call(lambda: set_keyed_texts(self.source_box, SOURCES))
-        t(self.source_box.setToolTip, tr_noop(
+        self.source_box = t.combo(SOURCES, tr_noop(
             "What is pooled: typed numbers, a digit, or a feature map (a digit after an edge "
             "kernel and ReLU)"))
         form.addRow(t.label(tr_noop("Source")), self.source_box)
