@@ -103,6 +103,27 @@ class CompilerLockSpy:
         event.install_listener("numba:compiler_lock", Listener())
 
 
+class GcSpy:
+    """The longest garbage collection on the GUI thread, and how many ran (gen 2)."""
+
+    def __init__(self):
+        import gc
+
+        self.longest_ms = 0.0
+        self.full = 0
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase, info):
+        if threading.current_thread() is not MAIN:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.longest_ms = max(self.longest_ms, (time.perf_counter() - self._start) * 1000)
+            self.full += info["generation"] == 2
+
+
 class StallProbe:
     """The longest gap between two ticks of a 5 ms QTimer on the GUI thread."""
 
@@ -196,6 +217,7 @@ def run_labs(app, order: list[str], hold: bool, in_thread: bool = False) -> dict
         engine_warmup(progress, dtypes=(np.float32, np.float64))
 
     spy = CompilerLockSpy()
+    gc_spy = GcSpy()
     from gui.workers.warmup import default_warmup
 
     # a callable warm-up runs in the worker thread itself (what the app did before it
@@ -239,6 +261,7 @@ def run_labs(app, order: list[str], hold: bool, in_thread: bool = False) -> dict
         wait(app, 0.2)
         result["stall_per_lab_ready_ms"][key] = probe.end_phase()
     result["gui_thread_locks"] = spy.gui_thread_locks
+    result["gc_longest_ms"], result["gc_full_collections"] = gc_spy.longest_ms, gc_spy.full
     result["stall_ms"] = probe.longest * 1000
     window.close()
     return result
