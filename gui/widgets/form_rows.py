@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import math
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QValidator
 from PyQt6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QDoubleSpinBox,
-    QGroupBox,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -155,43 +157,80 @@ def double_spin(lo: float, hi: float, value: float, decimals: int, step: float,
 def show_refusals_in_place(root: QWidget, also=None) -> None:
     """Show every refusal of the range spin boxes below ``root`` in place.
 
-    The sentence appears in a red note at the bottom of the group box holding the
-    spin box (or of ``root``), and goes away when that spin box takes a value.
-    ``also(sentence)`` is called too (e.g. the status bar signal).
+    The sentence appears in a red note right under the row holding the spin box (and
+    the settings column scrolls to it), and goes away when that spin box takes a
+    value. ``also(sentence)`` is called too (e.g. the status bar signal).
     """
     for spin in root.findChildren((RangeSpinBox, RangeDoubleSpinBox)):
-        group = spin.parentWidget()
-        while group is not None and group is not root and not isinstance(group, QGroupBox):
-            group = group.parentWidget()
-        group = group or root
-        note = _group_note(group)
+        note = _row_note(spin, root)
         spin.refused.connect(lambda text, note=note, spin=spin: _show_note(note, spin, text))
         spin.valueChanged.connect(lambda _v, note=note, spin=spin: _clear_note(note, spin))
         if also is not None:
             spin.refused.connect(also)
 
 
-def _group_note(group: QWidget) -> QLabel:
-    note = group.findChild(QLabel, "refusal_note", Qt.FindChildOption.FindDirectChildrenOnly)
-    if note is None:
-        note = QLabel(group)
-        note.setObjectName("refusal_note")
-        note.setWordWrap(True)
-        note.setStyleSheet(ERROR_STYLE)
-        note.hide()
-        layout = group.layout()
-        if layout is not None:
-            if hasattr(layout, "addRow"):
-                layout.addRow(note)
-            else:
-                layout.addWidget(note)
+def _row_note(spin: QWidget, root: QWidget) -> QLabel:
+    """The note under the layout row that holds ``spin`` (one per row, made once)."""
+    field = spin
+    found = None
+    while field is not root and field.parentWidget() is not None:
+        found = _find_in_layout(field.parentWidget().layout(), field)
+        if found is not None:
+            break
+        field = field.parentWidget()
+    owner = field.parentWidget() or root
+    name = f"refusal_note_{id(field)}"
+    note = owner.findChild(QLabel, name)
+    if note is not None:
+        return note
+    note = QLabel(owner)
+    note.setObjectName(name)
+    note.setProperty("refusal_note", True)
+    note.setWordWrap(True)
+    note.setStyleSheet(ERROR_STYLE)
+    note.hide()
+    if found is None:
+        owner.layout().addWidget(note)
+    else:
+        layout, index = found
+        if isinstance(layout, QFormLayout):
+            layout.insertRow(index + 1, note)
+        else:
+            layout.insertWidget(index + 1, note)
     return note
+
+
+def _find_in_layout(layout, widget: QWidget):
+    """(layout, row) of the row of a vertical ``layout`` holding ``widget`` (directly or in
+    a nested layout), or None (not there, or ``layout`` is a horizontal row itself)."""
+    if layout is None or not (isinstance(layout, QFormLayout) or
+                              layout.direction() in (QBoxLayout.Direction.TopToBottom,
+                                                     QBoxLayout.Direction.BottomToTop)):
+        return None
+    for i in range(layout.count()):
+        item = layout.itemAt(i)
+        if item.widget() is widget or _contains(item.layout(), widget):
+            row = layout.getItemPosition(i)[0] if isinstance(layout, QFormLayout) else i
+            return layout, row
+    return None
+
+
+def _contains(layout, widget: QWidget) -> bool:
+    if layout is None:
+        return False
+    return any(layout.itemAt(i).widget() is widget or _contains(layout.itemAt(i).layout(), widget)
+               for i in range(layout.count()))
 
 
 def _show_note(note: QLabel, spin: QWidget, text: str) -> None:
     note.setText(text)
     note.setProperty("spin", id(spin))
     note.show()
+    scroll = note.parentWidget()
+    while scroll is not None and not isinstance(scroll, QScrollArea):
+        scroll = scroll.parentWidget()
+    if scroll is not None:  # once laid out, bring the note into view
+        QTimer.singleShot(0, lambda: scroll.ensureWidgetVisible(note))
 
 
 def _clear_note(note: QLabel, spin: QWidget) -> None:

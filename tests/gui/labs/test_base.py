@@ -40,13 +40,16 @@ def type_and_enter(qtbot, spin, text: str) -> None:
 
 
 def note_of(spin):
-    """The in-place refusal note of the group box holding ``spin``."""
-    from PyQt6.QtWidgets import QGroupBox, QLabel
+    """The in-place refusal note under the row holding ``spin``, and where it stands."""
+    from PyQt6.QtWidgets import QLabel
 
-    group = spin.parentWidget()
-    while not isinstance(group, QGroupBox):
-        group = group.parentWidget()
-    return group.findChild(QLabel, "refusal_note")
+    widget = spin
+    while widget is not None:
+        for note in widget.parentWidget().findChildren(QLabel) if widget.parentWidget() else []:
+            if note.property("refusal_note") and note.property("spin") == id(spin):
+                return note
+        widget = widget.parentWidget()
+    return None
 
 
 @pytest.mark.parametrize("spin_name, typed, words", [
@@ -67,7 +70,10 @@ def test_a_typed_value_outside_the_range_is_explained_in_place(qtbot, spin_name,
         type_and_enter(qtbot, spin, typed)
     assert spin.value() == before  # nothing changes ...
     note = note_of(spin)
-    assert note.isVisible()  # ... and the column says why, next to the control
+    assert note is not None and note.isVisible()  # ... and the column says why, right
+    qtbot.waitUntil(lambda: note.visibleRegion().boundingRect().height() > 0)  # in view
+    below = note.mapTo(settings, note.rect().topLeft()).y()
+    assert 0 < below - spin.mapTo(settings, spin.rect().bottomLeft()).y() < 40  # under it
     for word in words:
         assert word in note.text(), note.text()
         assert word in message.args[0]
