@@ -529,6 +529,7 @@ class MainWindow(QMainWindow):
     def show_about(self) -> AboutDialog:
         if self._about is None:
             self._about = AboutDialog(self)
+            self._about.addActions(self.actions())  # Ctrl+Q, F1, Ctrl+1... work there too
         self._about.retranslate(self._about_text())  # the labs opened since are listed too
         self._about.show()
         self._about.raise_()
