@@ -104,7 +104,7 @@ def _refuse_compiling_in(thread_id: int | None) -> None:
             def on_end(self, event_):
                 pass
 
-        event.install_listener("numba:compile", Guard())
+        event.register("numba:compile", Guard())
         _guard_installed = True
     if thread_id is None:
         _load_only_threads.discard(threading.get_ident())

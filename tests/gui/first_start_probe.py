@@ -91,16 +91,21 @@ class CompilerLockSpy:
 
         spy = self
         self.gui_thread_locks = 0
+        self.where: list[str] = []  # the first places, for a failing test's message
 
         class Listener(event.Listener):
             def on_start(self, event_):
                 if threading.current_thread() is MAIN:
                     spy.gui_thread_locks += 1
+                    if len(spy.where) < 3:
+                        import traceback
+
+                        spy.where.append("".join(traceback.format_stack(limit=14)[:-2]))
 
             def on_end(self, event_):
                 pass
 
-        event.install_listener("numba:compiler_lock", Listener())
+        event.register("numba:compiler_lock", Listener())
 
 
 class GcSpy:
@@ -223,6 +228,9 @@ def run_labs(app, order: list[str], hold: bool, in_thread: bool = False) -> dict
     # a callable warm-up runs in the worker thread itself (what the app did before it
     # compiled in a child process): --in-thread measures that for comparison
     window = make_window(held if hold else (default_warmup() if in_thread else True), order[0])
+    # what the GUI thread did before the worker existed (imports, Numba's registries) could
+    # wait for nobody: count from the moment the worker runs
+    spy.gui_thread_locks, spy.where = 0, []
     probe = StallProbe()
     result = {"errors": [], "notes": {}, "stall_per_lab_ms": {}, "stall_per_lab_ready_ms": {}}
     for key in order:
@@ -242,6 +250,7 @@ def run_labs(app, order: list[str], hold: bool, in_thread: bool = False) -> dict
     if fitting is not None:
         result["notes"]["fitting"] = fitting.info_label.text()
     result["gui_thread_locks_while_compiling"] = spy.gui_thread_locks
+    result["where"] = spy.where
     result["stall_while_compiling_ms"] = probe.longest * 1000
     release.set()
     start = time.monotonic()
