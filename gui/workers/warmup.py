@@ -202,6 +202,7 @@ class WarmupWorker(Worker):
                     [sys.executable, "-c", CHILD_WARMUP], stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env, text=True,
                     **_low_priority())
+                _lower_priority(self._child.pid)
         except OSError:
             return False  # no child possible: compile in this process instead
         child = self._child
@@ -216,11 +217,20 @@ class WarmupWorker(Worker):
 
 
 def _low_priority() -> dict:
-    """Popen arguments for a child that yields the CPU to the window (nice 10; Windows:
-    below normal): the compilation uses the cores the app leaves idle."""
+    """Popen arguments for a child that yields the CPU to the window (Windows: below
+    normal priority; elsewhere see :func:`_lower_priority`)."""
     if sys.platform == "win32":
         return {"creationflags": subprocess.BELOW_NORMAL_PRIORITY_CLASS}
-    return {"preexec_fn": lambda: os.nice(10)}
+    return {}
+
+
+def _lower_priority(pid: int) -> None:
+    """nice 10 for the child (POSIX), set from outside: a ``preexec_fn`` is not safe in a
+    process with threads. The compilation then uses the CPU time the app leaves idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, 10)
+    except (AttributeError, OSError):  # Windows (see _low_priority), or not permitted
+        pass
 
 
 class _Readiness(QObject):
