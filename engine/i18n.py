@@ -164,6 +164,8 @@ def rebuild_catalogs(root: Path | None = None) -> list[Path]:
         catalog.obsolete.clear()
         with open(po_path, "wb") as f:
             write_po(f, catalog, width=100, include_lineno=False, sort_output=True)
+        with open(po_path, "rb") as f:  # the .mo is compiled from the file as written
+            catalog = read_po(f, locale=lang)
         with open(mo_path, "wb") as f:
             write_mo(f, catalog)
         written += [po_path, mo_path]
