@@ -56,7 +56,7 @@ def relu_backward(dout, x):
         raise GeometryError(
             f"the upstream gradient has shape {dout.shape} but the ReLU input has shape {x.shape}")
     dtype = float_dtype(x)
-    x, dout = as_float(x, dtype), as_float(dout, dtype)
+    x, dout = as_float(x, dtype), as_float(dout, dtype, "the upstream gradient")
     dx = np.empty_like(x)
     _relu_backward_kernel(_rows(dout), _rows(x), _rows(dx), dtype.type(0))
     return dx

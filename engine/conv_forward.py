@@ -48,7 +48,8 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
     g = check_conv(x.shape, w.shape, b.shape, stride, padding)
     dtype = float_dtype(x)
-    x, w, b = as_float(x, dtype), as_float(w, dtype), as_float(b, dtype)
+    x = as_float(x, dtype)
+    w, b = as_float(w, dtype, "the kernels"), as_float(b, dtype, "the bias")
     y = np.empty(g.output_shape, dtype=dtype)
     if g.N == 0:
         return y

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._arrays import real_array
 from .geometry import GeometryError
 from .layers import _REQUIRED, LAYER_TYPES, Layer
 from .losses import softmax
@@ -244,7 +245,7 @@ class Network:
 
     # ---------------------------------------------------------------- compute
     def _check_batch(self, x) -> np.ndarray:
-        x = np.asarray(x)
+        x = real_array(x, "the batch")
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float32)
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
