@@ -36,21 +36,22 @@ _KIND_WORDS = {
 }
 
 
-def real_array(a, what: str = "an input") -> np.ndarray:
+def real_array(a, what: str = tr_noop("an input")) -> np.ndarray:
     """``np.asarray(a)``, refused with a GeometryError unless it holds real numbers.
 
-    ``what`` names the array in the sentence, e.g. "the kernels".
+    ``what`` names the array in the sentence, e.g. "the kernels" (a msgid: callers mark
+    it with tr_noop; it is translated only when the sentence is needed).
     """
     arr = np.asarray(a)
     if arr.dtype.kind not in _REAL_KINDS:
         kind = tr(_KIND_WORDS.get(arr.dtype.kind, tr_noop("values that are not numbers")))
         raise GeometryError(
             tr("{what} holds {kind} ({dtype}); the engine computes with real numbers only "
-               "(float32 or float64)").format(what=what, kind=kind, dtype=arr.dtype))
+               "(float32 or float64)").format(what=tr(what), kind=kind, dtype=arr.dtype))
     return arr
 
 
-def float_dtype(a, what: str = "the input") -> np.dtype:
+def float_dtype(a, what: str = tr_noop("the input")) -> np.dtype:
     """The dtype the engine computes ``a`` in: its own if float32/float64, else float64.
 
     Raises GeometryError if ``a`` does not hold real numbers (see :func:`real_array`).
@@ -59,7 +60,7 @@ def float_dtype(a, what: str = "the input") -> np.dtype:
     return dtype if dtype in _FLOATS else np.dtype(np.float64)
 
 
-def as_float(a, dtype, what: str = "an input") -> np.ndarray:
+def as_float(a, dtype, what: str = tr_noop("an input")) -> np.ndarray:
     """``a`` as a C-contiguous array of ``dtype`` (no copy when it already is one).
 
     Raises GeometryError if ``a`` does not hold real numbers (see :func:`real_array`).

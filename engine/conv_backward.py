@@ -47,8 +47,8 @@ from ._flat import (
     to_planes,
 )
 from ._numba import FAST_FP, kernel, prange
-from .geometry import GeometryError, _check_values, check_conv
-from .i18n import tr
+from .geometry import MAX_VALUES, GeometryError, _check_values, check_conv
+from .i18n import tr_noop
 
 __all__ = ["conv2d_backward"]
 
@@ -90,8 +90,8 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
             f"the upstream gradient has shape {dout.shape}, but the convolution output "
             f"has shape {g.output_shape}")
     dtype = float_dtype(x)
-    dout = as_float(dout, dtype, "the upstream gradient")
-    x, w = as_float(x, dtype), as_float(w, dtype, "the kernels")
+    dout = as_float(dout, dtype, tr_noop("the upstream gradient"))
+    x, w = as_float(x, dtype), as_float(w, dtype, tr_noop("the kernels"))
     # without need_dx the kernel gets a 0-sample dx it never touches
     dx = np.empty(g.input_shape if need_dx else (0, g.C, g.H, g.W), dtype=dtype)
     dw = np.zeros(w.shape, dtype=dtype)
@@ -101,8 +101,9 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
     lay = flat_layout(g)
     # the padded input, its gradient and the F delta maps, each laid on the padded grid
     planes = g.SH * g.SW * g.C
-    _check_values((planes * (2 if need_dx else 1) + g.F) * (g.N * lay.PL + lay.D),
-                  tr("the backward pass's working memory"))
+    scratch = (planes * (2 if need_dx else 1) + g.F) * (g.N * lay.PL + lay.D)
+    if scratch > MAX_VALUES:
+        _check_values(scratch, tr_noop("the backward pass's working memory"))
     T = g.C * g.KH * g.KW
     with threads_for(2 * g.N * g.F * g.HO * g.WO * T):
         return _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype)

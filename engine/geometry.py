@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .i18n import tr
+from .i18n import tr, tr_noop
 
 __all__ = [
     "GeometryError",
@@ -189,7 +189,11 @@ def _shape_of(a, name: str, ndim: int, letters: str) -> tuple[int, ...]:
     except TypeError:
         raise GeometryError(tr("{name} must be a shape such as (N, C, H, W), not {value!r}")
                             .format(name=name, value=raw)) from None
-    shape = tuple(_whole_number(s, tr("every size of {name}").format(name=name)) for s in raw)
+    if all(type(s) is int for s in raw):  # numpy shapes: the common case, checked fast
+        shape = raw
+    else:
+        shape = tuple(_whole_number(s, tr("every size of {name}").format(name=name))
+                      for s in raw)
     if len(shape) != ndim:
         raise GeometryError(
             f"{name} must have {ndim} dimensions ({', '.join(letters)}), "
@@ -240,8 +244,8 @@ def check_conv(x_shape, w_shape, b_shape=None, stride=1, padding=0) -> ConvGeome
             f"a {KH}x{KW} kernel does not fit a {H}x{W} input with padding {pad}")
     HO = output_size(H, KH, SH, PH)
     WO = output_size(W, KW, SW, PW)
-    _check_values(N * C * (H + 2 * PH) * (W + 2 * PW), tr("the padded input"))
-    _check_values(N * F * HO * WO, tr("the output"))
+    _check_values(N * C * (H + 2 * PH) * (W + 2 * PW), tr_noop("the padded input"))
+    _check_values(N * F * HO * WO, tr_noop("the output"))
     cost = N * F * HO * WO * C * KH * KW
     if cost > MAX_MULTIPLY_ADDS:
         raise GeometryError(tr(
@@ -259,11 +263,12 @@ def _about(count: int) -> str:
 
 
 def _check_values(count: int, what: str) -> None:
-    """Refuse an array of more than MAX_VALUES numbers; ``what`` names it (translated)."""
+    """Refuse an array of more than MAX_VALUES numbers; ``what`` names it (a msgid, marked
+    with tr_noop by the caller and translated only when the sentence is needed)."""
     if count > MAX_VALUES:
         raise GeometryError(tr("{what} would hold {count} numbers, more than this app handles "
                                "at once ({limit}); use a smaller input or padding")
-                            .format(what=what, count=f"{count:,}", limit=f"{MAX_VALUES:,}"))
+                            .format(what=tr(what), count=f"{count:,}", limit=f"{MAX_VALUES:,}"))
 
 
 def check_pool(x_shape, size=2, stride=None) -> PoolGeometry:
@@ -282,8 +287,8 @@ def check_pool(x_shape, size=2, stride=None) -> PoolGeometry:
         raise GeometryError(f"a {KH}x{KW} pooling window does not fit a {H}x{W} input")
     HO = output_size(H, KH, SH, 0)
     WO = output_size(W, KW, SW, 0)
-    _check_values(N * C * H * W, tr("the input"))
-    _check_values(N * C * HO * WO, tr("the output"))
+    _check_values(N * C * H * W, tr_noop("the input"))
+    _check_values(N * C * HO * WO, tr_noop("the output"))
     cost = N * C * HO * WO * KH * KW
     if cost > MAX_MULTIPLY_ADDS:
         raise GeometryError(tr(

@@ -32,7 +32,7 @@ import numpy as np
 from . import files
 from ._arrays import real_array
 from .geometry import GeometryError
-from .i18n import tr
+from .i18n import tr, tr_noop
 from .layers import _REQUIRED, LAYER_TYPES, Layer
 from .losses import softmax
 
@@ -301,7 +301,7 @@ class Network:
 
     # ---------------------------------------------------------------- compute
     def _check_batch(self, x) -> np.ndarray:
-        x = real_array(x, "the batch")
+        x = real_array(x, tr_noop("the batch"))
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float32)
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
