@@ -80,8 +80,16 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
     Raises
     ------
     GeometryError
-        Before any work, for an impossible geometry or a ``dout`` whose shape is
-        not the forward output shape.
+        Before any work, for an impossible geometry, a ``dout`` whose shape is
+        not the forward output shape, an array that does not hold real numbers,
+        or a call that would need more than ``engine.geometry.MAX_MULTIPLY_ADDS``
+        multiply-adds or ``engine.geometry.MAX_VALUES`` numbers of scratch.
+
+    Notes
+    -----
+    NaN and inf give exactly the NaN and inf cells of engine.reference (see the
+    module docstring); the dW partial sums take at most about
+    ``max(PART_VALUES, 2 * F*C*KH*KW)`` numbers.
     """
     dout, x, w = np.asarray(dout), np.asarray(x), np.asarray(w)
     g = check_conv(x.shape, w.shape, None, stride, padding)

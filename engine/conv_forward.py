@@ -44,7 +44,9 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     Raises
     ------
     GeometryError
-        Before any work, if the shapes, stride or padding are impossible.
+        Before any work, if the shapes, stride or padding are impossible, an array
+        does not hold real numbers (complex, text, dates, objects), or the call
+        would need more than ``engine.geometry.MAX_MULTIPLY_ADDS`` multiply-adds.
     """
     x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
     g = check_conv(x.shape, w.shape, b.shape, stride, padding)

@@ -7,6 +7,12 @@ says what is wrong instead of an index error deep inside a loop.
 Output size along one axis (the formula the labs display)::
 
     H_out = floor((H + 2P - K) / S) + 1
+
+Limits (each refused with a sentence before any work): a size, stride or padding
+of at most :data:`MAX_SIZE`; arrays of at most :data:`MAX_VALUES` numbers; and a
+cost of at most :data:`MAX_MULTIPLY_ADDS` multiply-adds per convolution call (window
+cells read, for pooling). Sizes must be whole numbers: ``True``, ``np.True_``, 2.5
+and "2" are refused.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ MAX_MULTIPLY_ADDS = 2 * 10**11
 
 
 class GeometryError(ValueError):
-    """An impossible shape, kernel, stride or padding, explained in words."""
+    """An impossible shape, kernel, stride or padding, a size that is not a whole number,
+    an array that does not hold real numbers, or a runaway cost, explained in words."""
 
 
 def _is_bool(value) -> bool:
