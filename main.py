@@ -50,6 +50,8 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
+from engine.i18n import tr  # noqa: E402  (stdlib only, and numpy through engine/__init__)
+
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
@@ -98,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="CNN Explorer: watch a convolutional neural network compute and learn. "
                     "Without a command, opens the window.")
     parser.add_argument("--version", action="version", version=f"CNN Explorer {_version()}",
-                        help="print the version and exit")
+                        help=tr("print the version and exit"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser(
@@ -353,7 +355,7 @@ def main(argv=None) -> int:
         finally:
             interrupts.armed = False  # from here on a Ctrl-C is only remembered
     except KeyboardInterrupt:
-        code, line = EXIT_INTERRUPTED, "interrupted"
+        code, line = EXIT_INTERRUPTED, tr("interrupted")
     ProgressBar.close_all()  # end a progress line that a Ctrl-C left open
     if line:
         print(line, file=sys.stderr, flush=True)

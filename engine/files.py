@@ -72,6 +72,7 @@ __all__ = [
 MAX_ZIP_MEMBERS = 10_000
 MAX_ZIP_DIRECTORY = 4 * 2**20
 _CHUNK = 2**20  # bytes read or inflated at a time
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # (Windows has no FIFOs to guard against)
 
 
 def _kind(mode: int) -> str:
@@ -132,7 +133,9 @@ def open_regular(path, cap: int, error: type[Exception], name: str | None = None
         raise error(tr("{name}: the file is {size}, more than this app reads ({cap})")
                     .format(name=name, size=_size_words(info.st_size), cap=_size_words(cap)))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: were it swapped for a FIFO since the check, opening would not wait
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0))
     except OSError as err:
         raise error(tr("{name}: cannot be read ({reason})").format(name=name,
                                                                   reason=_reason(err))) from None
@@ -145,7 +148,8 @@ def open_regular(path, cap: int, error: type[Exception], name: str | None = None
             raise error(tr("{name}: the file is {size}, more than this app reads ({cap})")
                         .format(name=name, size=_size_words(now.st_size),
                                 cap=_size_words(cap)))
-        os.set_blocking(fd, True)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb"), now.st_size
     except BaseException:
         os.close(fd)
@@ -422,7 +426,8 @@ def _remove_stale(target: Path, tmp: Path, error) -> None:
 
 
 def _create_temp(target: Path, tmp: Path, error) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
     try:
         return os.open(tmp, flags, 0o666)  # the umask decides the permissions
     except FileExistsError:
