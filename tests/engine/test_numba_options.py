@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def _policy_after_import(env_value):
     code = ("import os\n"
@@ -99,6 +101,7 @@ def test_no_writable_cache_falls_back_to_no_cache_with_one_warning_line(tmp_path
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.needs_jit  # without the JIT nothing is compiled, so nothing is cached
 def test_a_read_only_engine_folder_caches_in_the_user_cache_folder(tmp_path):
     pkg = _engine_copy(tmp_path, engine_writable=False)
     home = _home(tmp_path, cache_writable=True)
