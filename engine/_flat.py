@@ -324,10 +324,8 @@ def correlate(out, obase, src, sbase, n, wmat, tap_src, tap_off):
 
 
 @kernel(fastmath=FAST_FP)
-def _dots_two(o0, o1, d0, d1, src, base, tap_src, tap_off, zero, add):
+def _dots_two(o0, o1, d0, d1, src, base, tap_src, tap_off, zero):
     """o0[t] = dot(d0, src[tap_src[t], base + tap_off[t]:][:n]); o1[t] likewise with d1.
-
-    With ``add`` the dots are added to o0 and o1 instead.
 
     Eight taps per pass: sixteen running sums, each source load feeding two.
     """
@@ -364,11 +362,6 @@ def _dots_two(o0, o1, d0, d1, src, base, tap_src, tap_off, zero, add):
             b5 += q * x5
             b6 += q * x6
             b7 += q * x7
-        if add:
-            a0, a1, a2, a3 = a0 + o0[t], a1 + o0[t + 1], a2 + o0[t + 2], a3 + o0[t + 3]
-            a4, a5, a6, a7 = a4 + o0[t + 4], a5 + o0[t + 5], a6 + o0[t + 6], a7 + o0[t + 7]
-            b0, b1, b2, b3 = b0 + o1[t], b1 + o1[t + 1], b2 + o1[t + 2], b3 + o1[t + 3]
-            b4, b5, b6, b7 = b4 + o1[t + 4], b5 + o1[t + 5], b6 + o1[t + 6], b7 + o1[t + 7]
         o0[t], o0[t + 1], o0[t + 2], o0[t + 3] = a0, a1, a2, a3
         o0[t + 4], o0[t + 5], o0[t + 6], o0[t + 7] = a4, a5, a6, a7
         o1[t], o1[t + 1], o1[t + 2], o1[t + 3] = b0, b1, b2, b3
@@ -380,38 +373,35 @@ def _dots_two(o0, o1, d0, d1, src, base, tap_src, tap_off, zero, add):
         for k in range(n):
             a0 += d0[k] * s0[k]
             b0 += d1[k] * s0[k]
-        if add:
-            a0, b0 = a0 + o0[t], b0 + o1[t]
         o0[t], o1[t] = a0, b0
         t += 1
 
 
 @kernel(fastmath=FAST_FP)
-def _dots_one(o0, d0, src, base, tap_src, tap_off, zero, add):
-    """o0[t] = dot(d0, src[tap_src[t], base + tap_off[t]:][:n]) (added to o0[t] with ``add``)."""
+def _dots_one(o0, d0, src, base, tap_src, tap_off, zero):
+    """o0[t] = dot(d0, src[tap_src[t], base + tap_off[t]:][:n])."""
     T, n = o0.shape[0], d0.shape[0]
     for t in range(T):
         s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
         a0 = zero
         for k in range(n):
             a0 += d0[k] * s0[k]
-        o0[t] = a0 + o0[t] if add else a0
+        o0[t] = a0
 
 
 @kernel
-def tap_dots(out, delta, dbase, src, sbase, n, tap_src, tap_off, zero, add):
+def tap_dots(out, delta, dbase, src, sbase, n, tap_src, tap_off, zero):
     """out[m, t] = dot(delta[m, dbase:dbase + n], src[tap_src[t], sbase + tap_off[t]:][:n]).
 
     out (M, T), delta (M, len) one flat delta row per filter, src (S, len). This
     is dW: each kernel tap's weight gradient is its input slice dotted with the
-    delta. zero is 0 in the arrays' dtype (float32 sums stay float32). With
-    ``add`` the dots are added to ``out`` (a partial sum over several blocks).
+    delta. zero is 0 in the arrays' dtype (float32 sums stay float32).
     """
     M = out.shape[0]
     m = 0
     while m + 2 <= M:
         _dots_two(out[m], out[m + 1], delta[m, dbase:dbase + n], delta[m + 1, dbase:dbase + n],
-                  src, sbase, tap_src, tap_off, zero, add)
+                  src, sbase, tap_src, tap_off, zero)
         m += 2
     if m < M:
-        _dots_one(out[m], delta[m, dbase:dbase + n], src, sbase, tap_src, tap_off, zero, add)
+        _dots_one(out[m], delta[m, dbase:dbase + n], src, sbase, tap_src, tap_off, zero)

@@ -16,9 +16,10 @@ The batch runs in parallel with ``prange`` over blocks of consecutive samples;
 each block writes its own samples' dx and its own partial dW/db, summed
 afterwards in a fixed order, so threads never write the same memory. When one
 partial per block would take more than :data:`PART_VALUES` numbers (many blocks
-times a large F*C*KH*KW), consecutive blocks share a partial (one per *group*,
-at least two groups), so the partials never take much more memory than the
-weights themselves.
+times a large F*C*KH*KW), the kernel runs on consecutive runs of G blocks at a
+time (G even, at least 2), summing each run's G partials before the next, so the
+partials never take much more memory than the weights themselves; the sums are
+added in the same block order either way.
 
 Non-finite inputs: the flat layout multiplies padding, scratch and slack zeros
 with inputs and weights (their products are dropped or are zero), and 0 * inf
@@ -117,19 +118,19 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
         return _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype)
 
 
-# The most numbers the per-block (or per-group) dW partial sums may take: 4 Mi numbers,
-# 16 MiB in float32. One partial per block stays below it for every workload of the
+# The most numbers the per-block dW partial sums of one kernel call may take: 4 Mi
+# numbers, 16 MiB in float32. One partial per block stays below it for every workload of the
 # benchmarks (e.g. W3: 16 blocks x 1,152 weights).
 PART_VALUES = 2**22
 
 
 def part_groups(blocks: int, values_per_part: int) -> int:
-    """How many dW partial sums ``blocks`` parallel blocks write.
+    """How many blocks (G) one kernel call runs in parallel, one dW partial sum each.
 
-    One per block while they fit in :data:`PART_VALUES` numbers; otherwise an even
-    number of groups of consecutive blocks (at least 2), each summing into one
-    partial. It depends on the sizes only, never on the thread count, so neither
-    do the results.
+    All of them while their partials fit in :data:`PART_VALUES` numbers; otherwise
+    an even number (at least 2), the kernel then being called on consecutive runs
+    of G blocks. It depends on the sizes only, never on the thread count, so
+    neither do the results.
     """
     if blocks * values_per_part <= PART_VALUES:
         return blocks
@@ -145,17 +146,20 @@ def _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
     planes = scratch_planes("x", g, lay, dtype)       # (SH*SW*C, N*PL + D) padded input
     d_planes = scratch_planes("dx", g if need_dx else replace(g, N=0), lay, dtype)  # its grad
     flat_delta = scratch_planes("delta", g, lay, dtype, rows=g.F)  # (F, N*PL + D)
-    dw_parts = np.empty((G, g.F, T), dtype=dtype)  # per-group dW, (C, KH, KW) flat
+    dw_parts = np.empty((G, g.F, T), dtype=dtype)  # per-block dW, (C, KH, KW) flat
     db_parts = np.empty((G, g.F), dtype=dtype)
     rot180_weights = w.reshape(-1)[lay.dx_weight_index]  # (C, F*KH*KW) one per dx tap
-    _conv_backward_kernel(dout, x, w.reshape(g.F, T), rot180_weights, dx, dw_parts, db_parts,
-                          planes, d_planes, flat_delta, B, lay.tap_plane, lay.tap_off,
-                          lay.dx_start, lay.dx_src, lay.dx_off,
-                          g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D, lay.PL,
-                          dtype.type(0), bool(need_dx))
-    # (G, F*T) -> dw; False if a sum is not finite
-    dw_finite = _sum_parts_kernel(dw_parts.reshape(G, -1), dw.reshape(-1))
-    _sum_parts_kernel(db_parts, db)
+    for first in range(0, blocks, G):  # one pass unless the partials would be too large
+        count = min(G, blocks - first)
+        _conv_backward_kernel(dout, x, w.reshape(g.F, T), rot180_weights, dx,
+                              dw_parts[:count], db_parts[:count], planes, d_planes, flat_delta,
+                              B, first, lay.tap_plane, lay.tap_off,
+                              lay.dx_start, lay.dx_src, lay.dx_off,
+                              g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D, lay.PL,
+                              dtype.type(0), bool(need_dx))
+        # (count, F*T) added to dw in block order; False if a sum is not finite
+        dw_finite = _sum_parts_kernel(dw_parts[:count].reshape(count, -1), dw.reshape(-1))
+        _sum_parts_kernel(db_parts[:count], db)
     zero = dtype.type(0)
     if not dw_finite:  # a non-finite x or dout: zeros of the layout may have met it
         _dw_exact_kernel(dout, x, dw, g.SH, g.SW, g.PH, g.PW, zero)
@@ -166,69 +170,63 @@ def _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
 
 
 def _conv_backward_impl(dout, x, w, rot180_weights, dx, dw_parts, db_parts, planes, d_planes,
-                        flat_delta, B, tap_plane, tap_off, dx_start, dx_src, dx_off,
+                        flat_delta, B, first, tap_plane, tap_off, dx_start, dx_src, dx_off,
                         SH, SW, PH, PW, WQ, LP, LD, D, PL, zero, need_dx):
-    """Per-group gradients; shapes as in :func:`conv2d_backward` with w (F, C*KH*KW).
+    """Per-block gradients; shapes as in :func:`conv2d_backward` with w (F, C*KH*KW).
 
-    dw_parts (G, F, C*KH*KW) and db_parts (G, F) receive one partial sum per
-    group of consecutive blocks of B samples (group g: blocks
-    ``g * blocks // G`` to ``(g + 1) * blocks // G``; G = blocks gives one block
-    each: the first block of a group writes its partial, the others add to it).
-    planes/d_planes
-    (SH*SW*C, N*PL + D) and flat_delta (F, N*PL + D) are scratch whose unwritten
-    cells are zero (d_planes is cleared here, block by block); the tables and
-    sizes come from engine._flat.flat_layout; zero is 0 in the dtype of x; dx is
-    only written (and d_planes only used) when need_dx is True.
+    Runs the blocks ``first`` to ``first + G - 1`` of B samples each (G =
+    dw_parts.shape[0]): dw_parts (G, F, C*KH*KW) and db_parts (G, F) receive one
+    partial sum per block. planes/d_planes (SH*SW*C, N*PL + D) and flat_delta
+    (F, N*PL + D) are scratch whose unwritten cells are zero (d_planes is cleared
+    here, block by block); the tables and sizes come from
+    engine._flat.flat_layout; zero is 0 in the dtype of x; dx is only written (and
+    d_planes only used) when need_dx is True.
     """
     N, C = x.shape[0], x.shape[1]
     F = w.shape[0]
     HO, WO = dout.shape[2], dout.shape[3]
-    blocks = -(-N // B)
-    G = dw_parts.shape[0]
-    for grp in prange(G):  # each group writes only its own samples' cells and partials
+    for k in prange(dw_parts.shape[0]):  # each block writes only its own samples' cells
+        n0 = (first + k) * B
+        n1 = min(N, n0 + B)
         for f in range(F):
-            db_parts[grp, f] = zero
-        first = grp * blocks // G
-        for blk in range(first, (grp + 1) * blocks // G):
-            n0 = blk * B
-            n1 = min(N, n0 + B)
-            for n in range(n0, n1):
-                to_planes(x[n], planes, n * PL, SH, SW, PH, PW, WQ)
-                for f in range(F):
-                    total = zero
-                    for i in range(HO):  # the delta map, D cells right of the sample's start
-                        src = dout[n, f, i]
-                        dst = flat_delta[f, n * PL + D + i * WQ:]
-                        for j in range(WO):  # row slices indexed from 0: vectorises
-                            dst[j] = src[j]
-                            total += src[j]
-                    db_parts[grp, f] += total
-            base = n0 * PL
-            run = (n1 - n0 - 1) * PL + LP
-            tap_dots(dw_parts[grp], flat_delta, base + D, planes, base, run, tap_plane, tap_off,
-                     zero, blk > first)
-            if not need_dx:
-                continue
-            run = (n1 - n0 - 1) * PL + LD
-            for r in range(d_planes.shape[0]):  # clear this block's gradient cells
-                for k in range(base, base + run):
-                    d_planes[r, k] = zero
-            for p in range(SH * SW):  # dx, one phase (C planes) at a time
-                s, e = dx_start[p], dx_start[p + 1]
-                if e > s:
-                    correlate(d_planes[p * C:(p + 1) * C], base, flat_delta, base, run,
-                              rot180_weights[:, s:e], dx_src[s:e], dx_off[s:e])
-            for n in range(n0, n1):
-                from_planes(d_planes, n * PL, dx[n], SH, SW, PH, PW, WQ)
+            db_parts[k, f] = zero
+        for n in range(n0, n1):
+            to_planes(x[n], planes, n * PL, SH, SW, PH, PW, WQ)
+            for f in range(F):
+                total = zero
+                for i in range(HO):  # the delta map, D cells right of the sample's start
+                    src = dout[n, f, i]
+                    dst = flat_delta[f, n * PL + D + i * WQ:]
+                    for j in range(WO):  # row slices indexed from 0: vectorises
+                        dst[j] = src[j]
+                        total += src[j]
+                db_parts[k, f] += total
+        base = n0 * PL
+        run = (n1 - n0 - 1) * PL + LP
+        tap_dots(dw_parts[k], flat_delta, base + D, planes, base, run, tap_plane, tap_off,
+                 zero)
+        if not need_dx:
+            continue
+        run = (n1 - n0 - 1) * PL + LD
+        for r in range(d_planes.shape[0]):  # clear this block's gradient cells
+            for q in range(base, base + run):
+                d_planes[r, q] = zero
+        for p in range(SH * SW):  # dx, one phase (C planes) at a time
+            s, e = dx_start[p], dx_start[p + 1]
+            if e > s:
+                correlate(d_planes[p * C:(p + 1) * C], base, flat_delta, base, run,
+                          rot180_weights[:, s:e], dx_src[s:e], dx_off[s:e])
+        for n in range(n0, n1):
+            from_planes(d_planes, n * PL, dx[n], SH, SW, PH, PW, WQ)
 
 
 _conv_backward_kernel = kernel(_conv_backward_impl, parallel=True, fastmath=FAST_FP)
 
 
 def _sum_parts_impl(parts, out):
-    """out[k] = sum over n of parts[n, k]; parts (N, K), out (K,) zeroed.
+    """out[k] += sum over n of parts[n, k]; parts (N, K), out (K,).
 
-    Returns True when every sum is finite.
+    Returns True when every out[k] is finite afterwards.
     """
     N, K = parts.shape
     for n in range(N):  # fixed order: the result does not depend on the thread count
