@@ -433,6 +433,10 @@ def main(argv=None, parser_class=argparse.ArgumentParser) -> int:
     if args.repeat < 1 or args.reference_batch < 1 or args.reference_repeat < 1:
         parser.error("--repeat, --reference-batch and --reference-repeat must be at least 1")
     impls = tuple(i for i in IMPLS if not (args.no_reference and i == "reference"))
+    if _torch() is None:
+        from engine.i18n import tr
+        print(tr("note: PyTorch is not installed, so its column is left out (install it with "
+                 "pip install torch==2.13.0, or the '.[bench]' extra)"), file=sys.stderr)
     results = {}
     for name in names:
         if not args.json:
