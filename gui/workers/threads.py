@@ -34,7 +34,7 @@ import pkgutil
 import threading
 import time
 
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
 __all__ = ["Worker", "start_worker", "stop_worker", "stop_all", "running_threads",
            "prepare_background_imports"]
@@ -126,7 +126,9 @@ def start_worker(worker: Worker, name: str, service: bool = False) -> QThread:
     worker.moveToThread(thread)
     thread.started.connect(worker._start)
     if not service:
-        worker.finished.connect(thread.quit)
+        # direct: quit() runs in the worker's thread as run() returns, so the thread ends
+        # even while the GUI thread is blocked (a queued quit would wait for its event loop)
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     with _lock:
         _collect()
         _threads.append((thread, worker))
