@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render the labs with default content to PNG files.")
     shot.add_argument("--out", required=True, help="folder for the PNG files (created if needed)")
     shot.add_argument("--lab", default=None, help="only this lab (e.g. convolution, training)")
+    shot.add_argument("--size", default=None, metavar="WxH",
+                      help="window size in pixels, e.g. 1280x720 (default 1400x900)")
     return parser
 
 
@@ -277,7 +279,8 @@ def cmd_bench(rest: list[str]) -> int:
 
 def cmd_screenshot(args) -> int:
     app = _import_gui_app()
-    written = app.render_screenshots(args.out, args.lab)
+    size = args.size if args.size is not None else app.DEFAULT_SIZE
+    written = app.render_screenshots(args.out, args.lab, size=size)
     for path in written or ():
         print(path)
     return EXIT_OK

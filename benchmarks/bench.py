@@ -1,6 +1,6 @@
 """Benchmark the engine against the textbook loops, numpy im2col and PyTorch CPU.
 
-Workloads W1-W6 of /work/shared/PERFORMANCE.md, float32, batch N = 64, fixed seed.
+Workloads W1-W6 of docs/PERFORMANCE.md, float32, batch N = 64, fixed seed.
 All implementations run in one process on the same inputs, interleaved (in
 rounds, each visiting every implementation in a rotating order for five timed
 samples), and the table reports medians and the engine's speed-up over each

@@ -1,7 +1,7 @@
 """Fully connected (dense) layer kernels, in Numba.
 
 The whole training step stays inside Numba: calling numpy's BLAS between Numba
-parallel regions starves BLAS of threads on small machines (see PERFORMANCE.md),
+parallel regions starves BLAS of threads on small machines (see docs/PERFORMANCE.md),
 so the dense layer has its own loops instead of ``x @ w``. Every ``prange``
 iteration writes its own row of the output, so threads never share memory.
 """

@@ -62,6 +62,7 @@ from PyQt6.QtWidgets import (
 from engine.i18n import tr, tr_noop
 from gui.labs import LABS, LabInfo, lab_by_key, load_lab_class
 from gui.widgets import file_dialogs
+from gui.widgets.background_indicator import BackgroundIndicator
 from gui.widgets.images import IMAGE_FILE_FILTER
 from gui.workers.threads import stop_all
 from gui.workers.warmup import WarmupRunner, default_warmup
@@ -313,6 +314,9 @@ class MainWindow(QMainWindow):
         for w in (self.warmup_label, self.warmup_bar):
             w.hide()
             bar.addPermanentWidget(w)
+        # a lab that keeps working while another is shown (training) says so here
+        self.background = BackgroundIndicator()
+        bar.addPermanentWidget(self.background)
 
     def _build_menus(self) -> None:
         menu = self.menuBar()
@@ -380,6 +384,7 @@ class MainWindow(QMainWindow):
             action.setStatusTip(tip)
         if self._warmup_state is not None:
             self._show_warmup_state(*self._warmup_state)
+        self.background.retranslate()
         for lab in self._labs.values():
             self._call_hook(lab, "retranslate")
         if self._about is not None:
@@ -429,6 +434,10 @@ class MainWindow(QMainWindow):
         signal = getattr(lab, "status_message", None)
         if signal is not None:
             signal.connect(self.show_message)
+        background = getattr(lab, "background_status", None)
+        if background is not None:
+            background.connect(self.background.show_text)
+            self.background.pause_requested.connect(lab.pause)
         self._add_lab_actions(info.key, lab)
         self._labs[info.key] = lab
         self.stack.addWidget(lab)

@@ -231,24 +231,29 @@ def test_bench_passes_every_argument_through(capsys, monkeypatch):
 def test_screenshot_and_window_call_the_gui(capsys, monkeypatch, tmp_path):
     calls = []
     fake = types.ModuleType("gui.app")
-    fake.render_screenshots = lambda out, lab: calls.append((out, lab)) or [f"{out}/x.png"]
+    fake.DEFAULT_SIZE = (1400, 900)
+    fake.render_screenshots = lambda out, lab, size: calls.append((out, lab, size)) or [
+        f"{out}/x.png"]
     fake.run_app = lambda: calls.append("window") or 0
     import gui
     monkeypatch.setitem(sys.modules, "gui.app", fake)
     monkeypatch.setattr(gui, "app", fake, raising=False)
     assert cli.main(["screenshot", "--out", str(tmp_path), "--lab", "pooling"]) == 0
+    assert cli.main(["screenshot", "--out", str(tmp_path), "--size", "1280x720"]) == 0
     assert cli.main([]) == 0
-    assert calls == [(str(tmp_path), "pooling"), "window"]
+    assert calls == [(str(tmp_path), "pooling", (1400, 900)),
+                     (str(tmp_path), None, "1280x720"), "window"]
     assert "x.png" in capsys.readouterr().out
 
 
 def test_gui_errors_become_one_line(capsys, monkeypatch, tmp_path):
     fake = types.ModuleType("gui.app")
 
-    def render_screenshots(out, lab):
+    def render_screenshots(out, lab, size):
         raise ValueError(f"there is no lab called {lab!r}\n(choose one of ...)")
 
     fake.render_screenshots = render_screenshots
+    fake.DEFAULT_SIZE = (1400, 900)
     import gui
     monkeypatch.setitem(sys.modules, "gui.app", fake)
     monkeypatch.setattr(gui, "app", fake, raising=False)

@@ -241,9 +241,15 @@ class _Readiness(QObject):
     def __init__(self):
         super().__init__()
         self.ready = True  # without a warm-up (tests, screenshots) the labs call directly
+        self.ready_event = threading.Event()  # the same, for worker threads to wait on
+        self.ready_event.set()
 
     def set_ready(self, ready: bool) -> None:
         was, self.ready = self.ready, ready
+        if ready:
+            self.ready_event.set()
+        else:
+            self.ready_event.clear()
         if ready and not was:
             self.became_ready.emit()
 
@@ -261,6 +267,18 @@ def _state() -> _Readiness:
 def kernels_ready() -> bool:
     """False while a warm-up is compiling: a GUI-thread kernel call would wait for it."""
     return _state().ready
+
+
+def wait_for_kernels(stop: Callable[[], bool], poll_s: float = 0.1) -> bool:
+    """Block a *worker* thread until the kernels are ready (True), or until ``stop()``
+    says to give up (False). A worker that calls the engine before then would compile in
+    its own thread, and a compiling thread holds the interpreter lock for long stretches:
+    the GUI would stall. Never call this on the GUI thread."""
+    event = _state().ready_event
+    while not event.wait(poll_s):
+        if stop():
+            return False
+    return True
 
 
 def when_kernels_ready(receiver: QObject, slot: Callable[[], None]) -> bool:

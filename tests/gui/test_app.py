@@ -399,3 +399,28 @@ def test_every_lab_fits_a_small_window_without_cut_controls(qtbot, make_window, 
     cell_w = products.graphics.viewport().width() / cols
     cell_h = products.graphics.viewport().height() / rows
     assert number_font_px("-1", cell_w, cell_h) is not None  # the products keep their numbers
+
+
+def test_training_behind_another_lab_shows_in_the_status_bar_and_pauses_in_one_click(
+        make_window, qtbot):
+    from engine.training_loop import TrainingConfig
+    from gui.labs.training.blocks import ConvBlock, Head
+    from gui.labs.training.session import State
+
+    window = make_window(initial_lab="training")
+    lab = window.current_lab()
+    lab.builder.set_blocks([ConvBlock(filters=2, kernel=3, padding=1)], Head())
+    lab.session.set_spec(lab.builder.spec())
+    lab.set_config(TrainingConfig(epochs=50, batch_size=16, augment=False))
+    lab.reset()
+    lab.start()
+    qtbot.waitUntil(lambda: lab.trainer.iteration > 0, timeout=WAIT_MS)
+    assert not window.background.isVisible()  # the lab itself is shown
+    window.show_lab("pooling")
+    qtbot.waitUntil(window.background.isVisible, timeout=WAIT_MS)
+    assert window.background.text_shown().startswith("Training: epoch")
+    assert "Pause" in window.background.text()
+    qtbot.mouseClick(window.background, Qt.MouseButton.LeftButton)
+    assert lab.state is State.PAUSED
+    qtbot.waitUntil(lambda: not window.background.isVisible(), timeout=WAIT_MS)
+    assert window.current_key() == "pooling"  # pausing does not switch labs
