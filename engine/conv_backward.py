@@ -49,7 +49,7 @@ from ._flat import (
 )
 from ._numba import FAST_FP, kernel, prange
 from .geometry import MAX_VALUES, GeometryError, _check_values, check_conv
-from .i18n import tr_noop
+from .i18n import tr, tr_noop
 
 __all__ = ["conv2d_backward"]
 
@@ -95,9 +95,9 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
     dout, x, w = np.asarray(dout), np.asarray(x), np.asarray(w)
     g = check_conv(x.shape, w.shape, None, stride, padding)
     if dout.shape != g.output_shape:
-        raise GeometryError(
-            f"the upstream gradient has shape {dout.shape}, but the convolution output "
-            f"has shape {g.output_shape}")
+        raise GeometryError(tr(
+            "the upstream gradient has shape {dout}, but the convolution output has shape "
+            "{shape}").format(dout=dout.shape, shape=g.output_shape))
     dtype = float_dtype(x)
     dout = as_float(dout, dtype, tr_noop("the upstream gradient"))
     x, w = as_float(x, dtype), as_float(w, dtype, tr_noop("the kernels"))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .i18n import tr
+
 __all__ = ["Optimizer", "SGD", "Momentum", "Adam", "make_optimizer", "OPTIMIZERS"]
 
 
@@ -133,9 +135,10 @@ def make_optimizer(name: str, lr: float) -> Optimizer:
     try:
         cls = OPTIMIZERS[str(name).lower()]
     except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of "
-                         f"{', '.join(OPTIMIZERS)}") from None
+        raise ValueError(tr("unknown optimizer {name!r}; choose one of {names}").format(
+            name=name, names=", ".join(OPTIMIZERS))) from None
     lr = float(lr)
     if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"the learning rate must be a positive number, not {lr}")
+        raise ValueError(tr("the learning rate must be a positive number, not {value}")
+                         .format(value=lr))
     return cls(lr)
