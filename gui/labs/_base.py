@@ -46,7 +46,8 @@ from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_article", "ERROR_STYLE",
            "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
-           "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows"]
+           "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
+           "title_kernel_items"]
 
 #: Shown in place of what a lab computes with the engine's kernels while they compile.
 NOT_READY_TEXT = tr_noop("Waiting for the fast kernels (being prepared; only on the first "
@@ -261,6 +262,19 @@ def geometry_rows(form, texts, kernel: tuple[int, int], stride: tuple[int, int])
                           (tr_noop("Padding (h × w)"), spins[4:6])):
         form.addRow(t.label(label), pair_row(a, b))
     return spins
+
+
+def title_kernel_items(combo) -> None:
+    """Set the texts and tooltips of a combo box's gallery kernels in the current language
+    (an item whose data is an ``engine.gallery.KERNELS`` name; other items are left)."""
+    from engine.gallery import NAMES, kernel_description, kernel_name
+
+    for index in range(combo.count()):
+        name = combo.itemData(index)
+        if name in NAMES:
+            combo.setItemText(index, kernel_name(name))
+            combo.setItemData(index, kernel_description(name) or None,
+                              Qt.ItemDataRole.ToolTipRole)
 
 
 def digit_article(label: int) -> str:
