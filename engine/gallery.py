@@ -83,9 +83,9 @@ NAMES: dict[str, str] = {
     "blur": tr_noop("Blur"),
     "Sobel-X": tr_noop("Sobel-X"),
     "emboss": tr_noop("Emboss"),
-    "left minus right": tr_noop("Left − right (Prewitt)"),
-    "top minus bottom": tr_noop("Top − bottom (Prewitt)"),
-    "neighbour sum": tr_noop("Sum of the 8 neighbours"),
+    "left minus right": tr_noop("Left − right"),
+    "top minus bottom": tr_noop("Top − bottom"),
+    "neighbour sum": tr_noop("8-neighbour sum"),
     "diagonal emboss": tr_noop("Diagonal emboss"),
 }
 
@@ -111,10 +111,11 @@ DESCRIPTIONS: dict[str, str] = {
                        "centre weighted twice): finds vertical edges."),
     "emboss": tr_noop("Twice the top-left neighbour minus the centre and the bottom-right one: "
                       "the picture looks like a marble relief."),
-    "left minus right": tr_noop("The textbook edge kernel: left column minus right column, "
-                                "positive where it is brighter on the left (vertical edges)."),
-    "top minus bottom": tr_noop("Top row minus bottom row: positive where it is brighter above "
-                                "(horizontal edges)."),
+    "left minus right": tr_noop("The textbook edge kernel (Prewitt): left column minus right "
+                                "column, positive where it is brighter on the left (vertical "
+                                "edges)."),
+    "top minus bottom": tr_noop("Prewitt's other direction: top row minus bottom row, positive "
+                                "where it is brighter above (horizontal edges)."),
     "neighbour sum": tr_noop("Adds up the eight neighbours and ignores the pixel itself."),
     "diagonal emboss": tr_noop("Bright on one diagonal side, dark on the other: the picture "
                                "looks raised, lit from the bottom right."),

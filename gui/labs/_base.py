@@ -44,11 +44,13 @@ from gui.widgets.matrix_view import format_cell
 from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
-__all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_article", "ERROR_STYLE",
+__all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_name", "ERROR_STYLE",
            "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
-           "title_kernel_items"]
+           "title_kernel_items", "SOURCES_DIFFER_STYLE"]
 
+#: The line that says where a lab's result differs from a course source, and why.
+SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
 #: Shown in place of what a lab computes with the engine's kernels while they compile.
 NOT_READY_TEXT = tr_noop("Waiting for the fast kernels (being prepared; only on the first "
                          "start)…")
@@ -277,9 +279,10 @@ def title_kernel_items(combo) -> None:
                               Qt.ItemDataRole.ToolTipRole)
 
 
-def digit_article(label: int) -> str:
-    """'an' before "8", 'a' before every other digit (English; a catalog may drop it)."""
-    return tr("an") if label == 8 else tr("a")
+def digit_name(label: int) -> str:
+    """"a 3", "an 8": the digit a sample shows, for a sentence (a catalog may drop the
+    article)."""
+    return (tr("an {label}") if label == 8 else tr("a {label}")).format(label=label)
 
 
 class LabSettings(QWidget):
@@ -369,8 +372,7 @@ class LabSettings(QWidget):
         digit_label = getattr(self, "digit_label", None)
         if digit_label is not None and self._digit_labels is not None:
             label = int(self._digit_labels[self.digit_spin.value()])
-            digit_label.setText(tr("this digit is {article} {label}").format(
-                article=digit_article(label), label=label))
+            digit_label.setText(tr("this digit is {digit}").format(digit=digit_name(label)))
 
 
 class SteppingSettings(LabSettings):

@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import convolve2d, correlate2d
 
-from engine import GeometryError
+from engine import GeometryError, i18n
 from engine import reference as ref
-from engine import i18n
 from engine.gallery import (
     ACTIVATIONS,
     COURSE_KERNELS,

@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs._base import SteppingSettings, digit_article, geometry_rows, title_kernel_items
+from gui.labs._base import SteppingSettings, digit_name, geometry_rows, title_kernel_items
 from gui.labs.convolution import inputs
 from gui.widgets.form_rows import (
     TypedGridPage,
@@ -276,11 +276,10 @@ class ConvSettings(SteppingSettings):
         if kind == "digit" and self._load_digits():
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
-            article = digit_article(label)
-            text = (tr("MNIST digit #{index}, {article} {label} (its grey copied to R, G and B)")
-                    if C == 3 else tr("MNIST digit #{index}, {article} {label}"))
+            text = (tr("MNIST digit #{index}, {digit} (its grey copied to R, G and B)")
+                    if C == 3 else tr("MNIST digit #{index}, {digit}"))
             return inputs.digit_input(self._digits, index, C), \
-                text.format(index=index, article=article, label=label), kind
+                text.format(index=index, digit=digit_name(label)), kind
         if kind == "photo":
             photo = self._load_photo()
             if photo is not None:

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs._base import LabSettings, digit_article, title_kernel_items
+from gui.labs._base import LabSettings, digit_name, title_kernel_items
 from gui.widgets.form_rows import double_spin, int_spin, pair_row
 from gui.widgets.images import (
     ImageLoader,
@@ -220,8 +220,8 @@ class FitSettings(LabSettings):
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             return self._digits[index].astype(np.float64) / 255.0, \
-                tr("MNIST digit #{index} ({article} {label})").format(
-                    index=index, article=digit_article(label), label=label)
+                tr("MNIST digit #{index} ({digit})").format(index=index,
+                                                           digit=digit_name(label))
         yy, xx = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE]  # (64, 64) a last resort: soft stripes
         return 0.5 + 0.5 * np.sin(xx / 5.0) * np.cos(yy / 7.0), tr("a synthetic pattern")
 

@@ -296,9 +296,9 @@ class GalleryLab(QWidget):
             button.setCheckable(True)
             button.setFont(button_font)
             button.setMinimumWidth(60)
-            if name in course:
-                button.setShortcut(QKeySequence(f"Alt+{i + 1}"))  # hidden labs ignore it
-            self.texts.call(lambda b=button, n=name, m=k: self._title_kernel_button(b, n, m))
+            keys = QKeySequence(f"Alt+{i + 1}") if name in course else None  # hidden labs
+            self.texts.call(lambda b=button, n=name, m=k, s=keys:  # ignore it
+                            self._title_kernel_button(b, n, m, s))
             button.setMinimumHeight(56)
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             button.setStyleSheet(
@@ -314,11 +314,16 @@ class GalleryLab(QWidget):
             grid.addWidget(button, row, (i if i < len(course) else i - len(course)) % 3)
         return box
 
-    def _title_kernel_button(self, button: QToolButton, name: str, kernel: np.ndarray) -> None:
+    def _title_kernel_button(self, button: QToolButton, name: str, kernel: np.ndarray,
+                             shortcut: QKeySequence | None) -> None:
         button.setText(f"{kernel_gallery.kernel_name(name)}\n{matrix_text(kernel, width=4)}")
+        if shortcut is not None:
+            button.setShortcut(shortcut)  # after setText, which resets it to the mnemonic
         description = kernel_gallery.kernel_description(name) or kernel_gallery.kernel_name(name)
-        keys = button.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        button.setToolTip(f"{description} ({keys})" if keys else description)
+        keys = shortcut.toString(QKeySequence.SequenceFormat.NativeText) if shortcut else ""
+        button.setToolTip(tr("{description} ({keys})").format(description=description,
+                                                               keys=keys) if keys
+                          else description)
 
     def _build_editor(self, mono: QFont) -> QGroupBox:
         t = self.texts

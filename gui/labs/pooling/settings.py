@@ -24,7 +24,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs._base import SteppingSettings, digit_article, title_kernel_items
+from gui.labs._base import SteppingSettings, digit_name, title_kernel_items
 from gui.widgets.form_rows import (
     TypedGridPage,
     button_row,
@@ -251,10 +251,9 @@ class PoolSettings(SteppingSettings):
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             digit = self._digits[index].astype(np.float64) / 255.0  # (28, 28) in [0, 1]
-            article = digit_article(label)
             if kind == "digit":
-                return digit, tr("MNIST digit #{index} ({article} {label})").format(
-                    index=index, article=article, label=label), kind
+                return digit, tr("MNIST digit #{index} ({digit})").format(
+                    index=index, digit=digit_name(label)), kind
             name = self.feature_box.currentData()
             return self._feature_map(digit, name), \
                 tr("feature map ReLU(digit #{index} * {name})").format(

@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 from engine.i18n import tr, tr_noop
 from gui.labs.training.blocks import (
     ACTIVATIONS,
+    CHOICE_TEXTS,
     MAX_BLOCKS,
     POOLS,
     ConvBlock,
@@ -38,6 +39,7 @@ from gui.labs.training.blocks import (
     blocks_to_spec,
     check_block_count,
     describe_network,
+    layer_type_text,
     spec_to_blocks,
 )
 
@@ -48,8 +50,8 @@ _COLUMNS = (tr_noop("Filters"), tr_noop("Kernel"), tr_noop("Stride"), tr_noop("P
 
 
 def _choice_text(key: str) -> str:
-    """What a combo box shows for an activation or pooling key ("none" is a word)."""
-    return tr("none") if key == "none" else key
+    """What a combo box shows for an activation or pooling key."""
+    return tr(CHOICE_TEXTS[key]) if key in CHOICE_TEXTS else key
 
 
 def _combo(keys, value: str) -> QComboBox:
@@ -319,13 +321,14 @@ class NetworkBuilder(QWidget):
         self.summary.setRowCount(len(rows) + 1 + extra)
         self._set_summary_row(0, tr("input"), _shape_text(self._input_shape), "")
         for k, r in enumerate(rows, start=1):
-            self._set_summary_row(k, f"{r.name} ({r.type})", _shape_text(r.output_shape),
+            self._set_summary_row(k, f"{r.name} ({layer_type_text(r.type)})",
+                                  _shape_text(r.output_shape),
                                   f"{r.param_count:,}" if r.param_count else "")
         if extra:
             row = len(rows) + 1
             self._set_summary_row(
                 row, tr("layer {k} ({type})").format(k=bad_index + 1,
-                                                     type=spec[bad_index]["type"]),
+                                                     type=layer_type_text(spec[bad_index]["type"])),
                 tr("✗ impossible"), "")
             for c in range(3):
                 self.summary.item(row, c).setBackground(QColor(253, 219, 199))
