@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt6.QtCore import QCoreApplication, QEvent, QLibraryInfo, QSettings, QTranslator
-from PyQt6.QtGui import QFont, QFontDatabase
+from PyQt6.QtGui import QFont, QFontDatabase, QFontInfo
 from PyQt6.QtWidgets import QApplication
 
 from engine import i18n
@@ -125,7 +125,10 @@ def _apply_font(code: str) -> None:
         installed = set(cjk_families())
         wanted = [family for family in CJK_FAMILIES if family in installed]
         if wanted:
-            font.setFamilies([*_base_font.families(), wanted[0]])
+            # the family the interface font really is ("Sans Serif" is an alias that,
+            # listed with a CJK family, resolves to the CJK font: its wide digits and dots
+            # would change every layout), then the Chinese one for what it lacks
+            font.setFamilies([QFontInfo(_base_font).family(), wanted[0]])
     app.setFont(font)
 
 

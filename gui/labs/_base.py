@@ -224,8 +224,12 @@ class SettingsLab(QWidget):
         return self.main_area
 
     def retranslate(self) -> None:
-        """Set every text again in the current language (the settings column's too)."""
+        """Set every text again in the current language (the settings column's and the
+        animation controls' too)."""
         self.settings.retranslate()
+        controls = getattr(self, "controls", None)
+        if controls is not None:
+            controls.retranslate()
 
     def _open_photo(self, path: str, done: str) -> None:
         """Give the photo at ``path`` to the settings; a bad file is reported, not raised.

@@ -160,3 +160,52 @@ def test_a_learner_session_in_a_real_window(display, tmp_path):
             app.process.communicate()
     assert app.process.returncode == 0, stderr
     assert "Traceback" not in stderr and "QThread: Destroyed" not in stderr, stderr
+
+
+def _switch_language(app: App, main: str, code: str) -> None:
+    """View > Language / 语言 > English or 简体中文 with the keyboard: Alt+V opens View, L the
+    Language menu with its first entry (English) current."""
+    app.focus_and_key(main, "alt+v")
+    app.xdotool("key", "l")
+    if code == "zh_CN":
+        app.xdotool("key", "Down")
+    app.xdotool("key", "Return")
+
+
+def _remembered_language(app: App, home: Path) -> str | None:
+    for path in (home / "config").rglob("*.conf"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("language="):
+                return line.partition("=")[2]
+    return None
+
+
+def test_switching_language_from_the_menu_while_labs_work(display, tmp_path):
+    """The language switches from the menu while a Convolution animation plays and while
+    the Training lab trains; both go on, the choice is remembered."""
+    app = App(display, tmp_path)
+    try:
+        main = app.window("CNN Explorer")
+        app.wait_log(f"lab: {LABS[0].key}")
+        app.focus_and_key(main, "Right", "Right", "space")  # the animation plays
+        _switch_language(app, main, "zh_CN")
+        deadline = time.monotonic() + WAIT_S
+        while _remembered_language(app, tmp_path) != "zh_CN":
+            assert time.monotonic() < deadline, app.output()
+            time.sleep(0.2)
+        training = next(n for n, info in enumerate(LABS, start=1) if info.key == "training")
+        app.focus_and_key(main, f"ctrl+{training}")
+        app.wait_log("lab: training")
+        app.focus_and_key(main, "ctrl+Return")  # Start
+        app.wait_log("训练中…")
+        _switch_language(app, main, "en")  # while it trains
+        app.wait_log("Epoch 1: validation accuracy")  # the run went on, now in English
+        assert _remembered_language(app, tmp_path) == "en"
+        app.focus_and_key(main, "ctrl+q")
+        _, stderr = app.process.communicate(timeout=30)
+    finally:
+        if app.process.poll() is None:
+            app.process.kill()
+            app.process.communicate()
+    assert app.process.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr

@@ -113,15 +113,24 @@ def make_window(qtbot, settings):
 
 
 @pytest.mark.slow
-def test_no_visible_text_of_any_lab_is_left_in_english(make_window, chinese, warm_mnist):
+@pytest.mark.parametrize("switched", [False, True], ids=["built in Chinese",
+                                                         "switched to Chinese at run time"])
+def test_no_visible_text_of_any_lab_is_left_in_english(make_window, warm_mnist, switched):
     """Every lab of LABS (those added later too) with its default content, the menus and
-    Help > About, walked widget by widget in Chinese."""
+    Help > About, walked widget by widget in Chinese: built in Chinese, or built in English
+    and switched with View > Language (every text set again, none forgotten)."""
+    if not switched:
+        ui_language.apply_language("zh_CN")
     window = make_window()
     for info in LABS:
         lab = window.show_lab(info.key)
         window._call_hook(lab, "prepare_screenshot")
         QApplication.processEvents()
     about = window.show_about()
+    if switched:
+        window.language_actions["zh_CN"].trigger()
+        QApplication.processEvents()
+    assert i18n.language() == "zh_CN"
     found = {}
     for where, text in visible_texts(window):
         allowed = ALLOWED | PROVENANCE_NAMES if about.isAncestorOf(_owner(window, where)) \
@@ -183,11 +192,18 @@ def test_qt_s_own_texts_follow_the_language(make_window):
 
 def test_chinese_has_a_font_and_the_notice_comes_once_where_none_is(make_window, settings,
                                                                    monkeypatch):
+    from PyQt6.QtGui import QFontInfo, QFontMetrics
+
     assert ui_language.has_cjk_font()  # README and CI install fonts-noto-cjk
     window = make_window()
+    english = QApplication.font().families()
+    latin = QFontMetrics(QApplication.font()).horizontalAdvance("0123456789·−×")
     window.set_language("zh_CN")
-    families = QApplication.font().families()
-    assert any("CJK SC" in f or f in ui_language.CJK_FAMILIES for f in families[1:])
+    font = QApplication.font()
+    assert QFontInfo(font).family() == font.families()[0]  # the Latin font comes first
+    assert font.families()[1] in ui_language.CJK_FAMILIES  # a Simplified Chinese one next
+    # digits, dots and signs keep their width: every layout of numbers holds
+    assert QFontMetrics(font).horizontalAdvance("0123456789·−×") == latin
     assert window.findChildren(QMessageBox) == []  # a font is there: no notice
     monkeypatch.setattr(ui_language, "has_cjk_font", lambda: False)
     window.set_language("en")
@@ -202,7 +218,7 @@ def test_chinese_has_a_font_and_the_notice_comes_once_where_none_is(make_window,
     assert window.show_font_notice_if_due() is None  # once, remembered
     assert settings.value(ui_language.FONT_NOTICE_KEY, type=bool)
     window.set_language("en")
-    assert QApplication.font().families() == families[:1]
+    assert QApplication.font().families() == english
 
 
 def test_switching_language_keeps_each_labs_state(qtbot, make_window, warm_mnist):

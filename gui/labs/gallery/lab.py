@@ -308,10 +308,12 @@ class GalleryLab(QWidget):
             button.clicked.connect(lambda _=False, n=name: self.select_kernel(n))
             self.kernel_group.addButton(button)
             self.kernel_buttons[name] = button
-            if i == len(course):  # the older kernels start under a line of their own
-                grid.addWidget(extra_label, i // 3 + 1, 0, 1, 3)
-            row = i // 3 if i < len(course) else (i - len(course)) // 3 + len(course) // 3 + 1
-            grid.addWidget(button, row, (i if i < len(course) else i - len(course)) % 3)
+            # the course's nine in three rows; the older kernels under a line of their own
+            rows = -(-len(course) // 3)
+            if i == len(course):
+                grid.addWidget(extra_label, rows, 0, 1, 3)
+            k = i if i < len(course) else i - len(course)
+            grid.addWidget(button, k // 3 + (0 if i < len(course) else rows + 1), k % 3)
         return box
 
     def _title_kernel_button(self, button: QToolButton, name: str, kernel: np.ndarray,
@@ -720,8 +722,8 @@ class GalleryLab(QWidget):
                    if request.padding == "same" else
                    tr("{w}×{h} → {wo}×{ho} ({kw}×{kh} kernel, stride 1, no padding)."))
         self.conv_panel.set_caption(
-            caption.format(w=w, h=h, wo=wo, ho=ho, kw=kw, kh=kh) + " " +
-            tr("Values {lo:.3g} to {hi:.3g}; colours saturate beyond ±{scale:.3g} ({share:g}% "
+            caption.format(w=w, h=h, wo=wo, ho=ho, kw=kw, kh=kh) +
+            tr(" Values {lo:.3g} to {hi:.3g}; colours saturate beyond ±{scale:.3g} ({share:g}% "
                "of pixels are inside).").format(lo=lo, hi=hi, scale=scale,
                                                 share=DISPLAY_PERCENTILE))
 

@@ -26,14 +26,16 @@ __all__ = ["ConvBlock", "Head", "blocks_to_spec", "spec_to_blocks", "describe_ne
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "none")
 POOLS = ("max", "avg", "none")
-#: what the builder's lists show for an activation or pooling key (msgids)
-CHOICE_TEXTS = {"relu": tr_noop("ReLU"), "tanh": tr_noop("tanh"), "sigmoid": tr_noop("sigmoid"),
-                "max": tr_noop("max"), "avg": tr_noop("average"), "none": tr_noop("none")}
-#: an engine layer type in words (msgids); the layer names ("conv1") stay as they are
-LAYER_TYPE_TEXTS = {"conv": tr_noop("convolution"), "relu": tr_noop("ReLU"),
+#: what the builder's lists show for an activation or pooling key (msgids: the keys, short
+#: enough for the block table's cells)
+CHOICE_TEXTS = {"relu": tr_noop("relu"), "tanh": tr_noop("tanh"), "sigmoid": tr_noop("sigmoid"),
+                "none": tr_noop("none"), "max": tr_noop("max"), "avg": tr_noop("avg")}
+#: an engine layer type (msgids: the types themselves, "maxpool"; a catalog says them in
+#: words); the layer names ("maxpool1") stay as they are
+LAYER_TYPE_TEXTS = {"conv": tr_noop("conv"), "relu": tr_noop("relu"),
                     "sigmoid": tr_noop("sigmoid"), "tanh": tr_noop("tanh"),
-                    "maxpool": tr_noop("max pooling"), "avgpool": tr_noop("average pooling"),
-                    "batchnorm": tr_noop("batch norm"), "flatten": tr_noop("flatten"),
+                    "maxpool": tr_noop("maxpool"), "avgpool": tr_noop("avgpool"),
+                    "batchnorm": tr_noop("batchnorm"), "flatten": tr_noop("flatten"),
                     "dense": tr_noop("dense")}
 
 

@@ -88,6 +88,7 @@ class NetworkBuilder(QWidget):
         self._head = Head()
         self._owner: list[object] = []
         self._valid = False
+        self._locked_reason = ""  # why the network cannot be edited now (a msgid), or ""
         self._debounce = QTimer(self, singleShot=True, interval=120)
         self._debounce.timeout.connect(self._emit_spec)
         self._build_ui()
@@ -103,6 +104,9 @@ class NetworkBuilder(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for col in (4, 6):  # the activation and pooling lists: as wide as their words
+            self.table.horizontalHeader().setSectionResizeMode(
+                col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.setMinimumHeight(110)
         bl.addWidget(self.table)
@@ -150,6 +154,7 @@ class NetworkBuilder(QWidget):
 
     def retranslate(self) -> None:
         """Set every text in the current language."""
+        self.table.setToolTip(tr(self._locked_reason) if self._locked_reason else "")
         self.blocks_box.setTitle(tr("Conv blocks: conv → [batch norm] → activation → [pool]"))
         self.table.setHorizontalHeaderLabels([tr(c) for c in _COLUMNS])
         self.add_button.setText(tr("Add block"))
@@ -299,13 +304,16 @@ class NetworkBuilder(QWidget):
         self._debounce.stop()
 
     def set_editable(self, editable: bool, reason: str = "") -> None:
+        """``reason``: why the network cannot be edited now (a msgid, shown as its tooltip
+        in the current language)."""
         for w in (self.table, self.add_button, self.remove_button, self.up_button,
                   self.down_button, self.hidden_spin, self.hidden_act):
             w.setEnabled(editable)
         if editable:
             self.hidden_act.setEnabled(self._head.hidden > 0)
             self._show_add_limit()
-        self.table.setToolTip("" if editable else reason)
+        self._locked_reason = "" if editable else reason
+        self.table.setToolTip(tr(self._locked_reason) if self._locked_reason else "")
 
     def refresh_summary(self) -> None:
         spec, self._owner = blocks_to_spec(self._blocks, self._head)
