@@ -162,14 +162,23 @@ def test_a_learner_session_in_a_real_window(display, tmp_path):
     assert "Traceback" not in stderr and "QThread: Destroyed" not in stderr, stderr
 
 
-def _switch_language(app: App, main: str, code: str) -> None:
-    """View > Language / 语言 > English or 简体中文 with the keyboard: Alt+V opens View, L the
-    Language menu with its first entry (English) current."""
-    app.focus_and_key(main, "alt+v")
-    app.xdotool("key", "l")
-    if code == "zh_CN":
-        app.xdotool("key", "Down")
-    app.xdotool("key", "Return")
+def _switch_language(app: App, main: str, code: str, home: Path) -> None:
+    """View > Language / 语言 > English or 简体中文 with the keyboard (Alt+V opens View, L the
+    Language menu with its first entry, English, current), until the settings say ``code``:
+    a busy machine may still be opening a menu when the next key arrives, so a try that
+    did not take is closed (Escape) and made again."""
+    for _attempt in range(5):
+        app.focus_and_key(main, "alt+v")
+        for key in ("l", *(["Down"] if code == "zh_CN" else []), "Return"):
+            time.sleep(0.4)
+            app.xdotool("key", key)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if _remembered_language(app, home) == code:
+                return
+            time.sleep(0.2)
+        app.xdotool("key", "Escape", "Escape")
+    raise AssertionError(f"the language never became {code}; {app.output()}")
 
 
 def _remembered_language(app: App, home: Path) -> str | None:
@@ -188,19 +197,14 @@ def test_switching_language_from_the_menu_while_labs_work(display, tmp_path):
         main = app.window("CNN Explorer")
         app.wait_log(f"lab: {LABS[0].key}")
         app.focus_and_key(main, "Right", "Right", "space")  # the animation plays
-        _switch_language(app, main, "zh_CN")
-        deadline = time.monotonic() + WAIT_S
-        while _remembered_language(app, tmp_path) != "zh_CN":
-            assert time.monotonic() < deadline, app.output()
-            time.sleep(0.2)
+        _switch_language(app, main, "zh_CN", tmp_path)
         training = next(n for n, info in enumerate(LABS, start=1) if info.key == "training")
         app.focus_and_key(main, f"ctrl+{training}")
         app.wait_log("lab: training")
         app.focus_and_key(main, "ctrl+Return")  # Start
         app.wait_log("训练中…")
-        _switch_language(app, main, "en")  # while it trains
-        app.wait_log("Epoch 1: validation accuracy")  # the run went on, now in English
-        assert _remembered_language(app, tmp_path) == "en"
+        _switch_language(app, main, "en", tmp_path)  # while it trains
+        app.wait_log("Epoch ")  # the run went on, now in English
         app.focus_and_key(main, "ctrl+q")
         _, stderr = app.process.communicate(timeout=30)
     finally:
