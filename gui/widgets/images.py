@@ -32,6 +32,7 @@ __all__ = [
     "PHOTO_TITLES",
     "photo_title",
     "asset_name",
+    "add_photo_items",
     "title_photo_items",
     "find_photo",
     "ScaledImage",
@@ -279,6 +280,12 @@ def photo_title(name: str) -> str:
     """What a list shows for the shipped picture ``name``, in the current language; any
     other name (a file the learner opened) as it is."""
     return tr(PHOTO_TITLES[name]) if name in PHOTO_TITLES else name
+
+
+def add_photo_items(combo) -> None:
+    """Add the shipped pictures to a combo box: their titles, their paths as the data."""
+    for name, path in asset_images().items():
+        combo.addItem(photo_title(name), str(path))
 
 
 def asset_name(data) -> str | None:

@@ -110,6 +110,19 @@ class App:
             time.sleep(0.1)
         raise AssertionError(f"the app never said {start!r}; {self.output()}")
 
+    def quit(self, main: str) -> None:
+        """Ctrl+Q; the app must end cleanly: exit code 0, no traceback, no destroyed thread."""
+        self.focus_and_key(main, "ctrl+q")
+        _, stderr = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, stderr
+        assert "Traceback" not in stderr and "QThread: Destroyed" not in stderr, stderr
+
+    def kill(self) -> None:
+        """End the app if a failed test left it running."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
     def output(self) -> str:
         log = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
         return f"status log:\n{log}"
@@ -152,14 +165,9 @@ def test_a_learner_session_in_a_real_window(display, tmp_path):
         app.wait_log(f"Model loaded from {model}")
 
         app.focus_and_key(main, "ctrl+Return")  # Resume the loaded model, then quit at once
-        app.focus_and_key(main, "ctrl+q")
-        _, stderr = app.process.communicate(timeout=30)
+        app.quit(main)
     finally:
-        if app.process.poll() is None:
-            app.process.kill()
-            app.process.communicate()
-    assert app.process.returncode == 0, stderr
-    assert "Traceback" not in stderr and "QThread: Destroyed" not in stderr, stderr
+        app.kill()
 
 
 def _switch_language(app: App, main: str, code: str, home: Path) -> None:
@@ -205,11 +213,6 @@ def test_switching_language_from_the_menu_while_labs_work(display, tmp_path):
         app.wait_log("训练中…")
         _switch_language(app, main, "en", tmp_path)  # while it trains
         app.wait_log("Epoch ")  # the run went on, now in English
-        app.focus_and_key(main, "ctrl+q")
-        _, stderr = app.process.communicate(timeout=30)
+        app.quit(main)
     finally:
-        if app.process.poll() is None:
-            app.process.kill()
-            app.process.communicate()
-    assert app.process.returncode == 0, stderr
-    assert "Traceback" not in stderr, stderr
+        app.kill()

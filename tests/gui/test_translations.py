@@ -14,7 +14,7 @@ from visible_texts import plain, visible_texts
 
 from engine import i18n
 from gui import language as ui_language
-from gui.app import MainWindow, render_screenshots
+from gui.app import render_screenshots
 from gui.labs import LABS
 
 WAIT_MS = 60_000
@@ -85,33 +85,6 @@ def test_the_checker_finds_english_and_lets_symbols_pass():
     assert untranslated_words("用 Ctrl+O 打开 PNG 图片") == []
 
 
-@pytest.fixture
-def chinese(qapp):
-    ui_language.apply_language("zh_CN")
-    yield
-    ui_language.apply_language("en")
-
-
-@pytest.fixture
-def make_window(qtbot, settings):
-    windows = []
-
-    def make(**kwargs):
-        kwargs.setdefault("settings", settings)
-        window = MainWindow(**kwargs)
-        qtbot.addWidget(window)
-        window.resize(1400, 900)
-        window.show()
-        qtbot.waitExposed(window)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.shutdown()
-    ui_language.apply_language("en")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("switched", [False, True], ids=["built in Chinese",
                                                          "switched to Chinese at run time"])
@@ -122,6 +95,7 @@ def test_no_visible_text_of_any_lab_is_left_in_english(make_window, warm_mnist, 
     if not switched:
         ui_language.apply_language("zh_CN")
     window = make_window()
+    window.resize(1400, 900)
     for info in LABS:
         lab = window.show_lab(info.key)
         window._call_hook(lab, "prepare_screenshot")
@@ -278,19 +252,10 @@ def test_switching_language_keeps_each_labs_state(qtbot, make_window, warm_mnist
         np.testing.assert_array_equal(value, weights[key])
 
 
-def test_a_training_run_goes_on_through_a_language_switch(qtbot, make_window, warm_mnist):
-    from engine.training_loop import TrainingConfig
-    from gui.labs.training.blocks import ConvBlock, Head
+def test_a_training_run_goes_on_through_a_language_switch(qtbot, warm_mnist, training_window):
     from gui.labs.training.session import State
 
-    window = make_window(initial_lab="training")
-    lab = window.current_lab()
-    lab.builder.set_blocks([ConvBlock(filters=2, kernel=3, padding=1)], Head())
-    lab.session.set_spec(lab.builder.spec())
-    lab.set_config(TrainingConfig(epochs=50, batch_size=16, augment=False))
-    lab.reset()
-    lab.start()
-    qtbot.waitUntil(lambda: lab.trainer.iteration > 0, timeout=WAIT_MS)
+    window, lab = training_window
     window.set_language("zh_CN")
     assert lab.state is State.RUNNING
     seen = lab.trainer.iteration

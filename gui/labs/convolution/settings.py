@@ -28,20 +28,14 @@ from PyQt6.QtWidgets import (
 from engine.i18n import tr, tr_noop
 from gui.labs._base import SteppingSettings, digit_name, geometry_rows, title_kernel_items
 from gui.labs.convolution import inputs
+from gui.widgets import images as photos
 from gui.widgets.form_rows import (
     TypedGridPage,
     double_spin,
     int_spin,
     pair_row,
 )
-from gui.widgets.images import (
-    ImageLoader,
-    ScaledImage,
-    asset_images,
-    find_photo,
-    photo_title,
-    title_photo_items,
-)
+from gui.widgets.images import ImageLoader, ScaledImage
 from gui.widgets.number_grid import NumberGrid
 from gui.widgets.texts import Texts
 
@@ -169,8 +163,7 @@ class ConvSettings(SteppingSettings):
         form.setContentsMargins(0, 0, 0, 0)
         t = self.texts
         self.photo_box = QComboBox()
-        for name, path in asset_images().items():
-            self.photo_box.addItem(photo_title(name), str(path))
+        photos.add_photo_items(self.photo_box)
         self.crop_spin = int_spin(8, 32, 16)
         t(self.crop_spin.setToolTip, tr_noop(
             "Side of the square crop, in pixels of the photo shrunk to {side} pixels"),
@@ -351,7 +344,7 @@ class ConvSettings(SteppingSettings):
     def retranslate(self) -> None:
         self.texts.apply()
         self.typed_page.retranslate()
-        title_photo_items(self.photo_box)
+        photos.title_photo_items(self.photo_box)
         with self._quiet():
             self._sync_channel_boxes()
             self._sync_filter_boxes()
@@ -530,7 +523,7 @@ class ConvSettings(SteppingSettings):
                 if key in values:
                     spin.setValue(int(values[key]))
             if "photo" in values:
-                self.photo_box.setCurrentIndex(find_photo(self.photo_box, values["photo"]))
+                self.photo_box.setCurrentIndex(photos.find_photo(self.photo_box, values["photo"]))
             for key, (a, b) in (("kernel", (self.kh_spin, self.kw_spin)),
                                 ("stride", (self.sh_spin, self.sw_spin))):
                 if key in values:

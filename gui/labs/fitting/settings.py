@@ -26,16 +26,9 @@ from PyQt6.QtWidgets import (
 
 from engine.i18n import tr, tr_noop
 from gui.labs._base import LabSettings, digit_name, title_kernel_items
+from gui.widgets import images as photos
 from gui.widgets.form_rows import double_spin, int_spin, pair_row
-from gui.widgets.images import (
-    ImageLoader,
-    ScaledImage,
-    asset_images,
-    find_photo,
-    photo_title,
-    title_photo_items,
-    to_grey,
-)
+from gui.widgets.images import ImageLoader, ScaledImage, to_grey
 from gui.widgets.texts import Texts
 
 __all__ = ["FitSettings", "IMAGE_SIDE", "PHOTO_SIDE", "SPEEDS", "DEFAULT_LR", "DEFAULT_TARGET"]
@@ -88,7 +81,7 @@ class FitSettings(LabSettings):
 
     def retranslate(self) -> None:
         self.texts.apply()
-        title_photo_items(self.photo_box)
+        photos.title_photo_items(self.photo_box)
         super().retranslate()
 
     # ------------------------------------------------------------ building
@@ -99,9 +92,8 @@ class FitSettings(LabSettings):
         self.source_box = t.combo(SOURCES)
         form.addRow(t.label(tr_noop("Source")), self.source_box)
         self.photo_box = QComboBox()
-        for name, path in asset_images().items():
-            self.photo_box.addItem(photo_title(name), str(path))
-        self.photo_box.setCurrentIndex(max(find_photo(self.photo_box, "camera"), 0))
+        photos.add_photo_items(self.photo_box)
+        self.photo_box.setCurrentIndex(max(photos.find_photo(self.photo_box, "camera"), 0))
         self.top_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 16)
         self.left_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 32)
         t(self.top_spin.setToolTip, tr_noop("Top row of the 64×64 crop"))
@@ -327,7 +319,7 @@ class FitSettings(LabSettings):
             if "source" in values:
                 self.source_box.setCurrentIndex([k for k, _ in SOURCES].index(values["source"]))
             if "photo" in values:
-                self.photo_box.setCurrentIndex(find_photo(self.photo_box, values["photo"]))
+                self.photo_box.setCurrentIndex(photos.find_photo(self.photo_box, values["photo"]))
             for key, spin in (("top", self.top_spin), ("left", self.left_spin),
                               ("digit", self.digit_spin), ("seed", self.seed_spin)):
                 if key in values:
@@ -355,6 +347,6 @@ class FitSettings(LabSettings):
         values = {"source": "photo", "top": 16, "left": 32, "digit": 0,
                   "target": DEFAULT_TARGET, "lr": DEFAULT_LR, "init": "zeros", "seed": 0,
                   "speed": SPEEDS[1]}
-        if find_photo(self.photo_box, "camera") >= 0:
+        if photos.find_photo(self.photo_box, "camera") >= 0:
             values["photo"] = "camera"
         self.apply(**values)
