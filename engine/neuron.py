@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = ["Neuron", "Cell", "ConvCell", "PoolCell", "BatchNormCell", "ActivationCell",
            "FlattenCell", "DenseCell", "InputCell", "DeltaTerm", "DeltaCell", "explain",
-           "explain_delta", "layer_input", "POINTWISE"]
+           "explain_delta", "layer_input", "conv_window", "POINTWISE"]
 
 #: layer types that map one cell to the same cell (the "then" chain after a neuron)
 POINTWISE = ("relu", "sigmoid", "tanh", "batchnorm")
@@ -282,17 +282,35 @@ def explain(network, x, activations, neuron: Neuron, probabilities=None) -> Cell
     return maker(layer, inp, head, after, neuron, network, probabilities)
 
 
-def _explain_conv(layer, inp, head, after, neuron, network, probabilities) -> ConvCell:
-    f, i, j = neuron.index
-    (KH, KW), (SH, SW), (PH, PW) = layer.kernel, layer.stride, layer.padding
-    C, H, W = inp.shape
+def conv_window(x, kernel, stride, padding, i: int, j: int):
+    """The window output cell (i, j) of a convolution reads, zero padding included.
+
+    Parameters
+    ----------
+    x : (C, H, W) the layer's input; kernel, stride, padding : (h, w) pairs
+
+    Returns
+    -------
+    window : (C, KH, KW) float64; padding_mask : (KH, KW) bool, True on the padding;
+    top, left : the window's corner on the unpadded input (negative on the padding)
+    """
+    x = _f64(x)
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    C, H, W = x.shape
     top, left = i * SH - PH, j * SW - PW
     window = np.zeros((C, KH, KW))
-    padding = np.ones((KH, KW), dtype=bool)
+    mask = np.ones((KH, KW), dtype=bool)
     r0, r1 = max(top, 0), min(top + KH, H)
     c0, c1 = max(left, 0), min(left + KW, W)
-    window[:, r0 - top:r1 - top, c0 - left:c1 - left] = inp[:, r0:r1, c0:c1]
-    padding[r0 - top:r1 - top, c0 - left:c1 - left] = False
+    window[:, r0 - top:r1 - top, c0 - left:c1 - left] = x[:, r0:r1, c0:c1]
+    mask[r0 - top:r1 - top, c0 - left:c1 - left] = False
+    return window, mask, top, left
+
+
+def _explain_conv(layer, inp, head, after, neuron, network, probabilities) -> ConvCell:
+    f, i, j = neuron.index
+    window, padding, top, left = conv_window(inp, layer.kernel, layer.stride,
+                                             layer.padding, i, j)
     kernel = _f64(layer.params["w"][f])  # (C, KH, KW)
     sums = (window * kernel).sum(axis=(1, 2))  # (C,)
     bias = float(layer.params["b"][f])

@@ -1,0 +1,495 @@
+"""The selected neuron's computation with the real numbers, and its receptive field.
+
+Forward picture: for a conv cell one card per input channel (its window, the
+filter's kernel for that channel, the partial sum), paged, largest contributions
+first, then the bias, the total and the activation; for a pooling cell its window
+with the maximum outlined (or the mean); batch norm's statistics; a dense unit's
+largest contributions. Backward picture: where the neuron's delta came from (the
+cells of the next layer that read it, each delta times its local derivative).
+Right: the receptive field's size on every layer and one unit's field per layer.
+
+Every number comes from ``engine.neuron`` (recomputed in float64 from the engine's
+own activations, which tests compare with the engine's forward and backward passes).
+Widgets are made once; a new neuron only sets texts and matrices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.i18n import tr, tr_n
+from engine.neuron import (
+    ActivationCell,
+    BatchNormCell,
+    ConvCell,
+    DenseCell,
+    FlattenCell,
+    InputCell,
+    PoolCell,
+)
+from gui.widgets.colormaps import symmetric_levels
+from gui.widgets.matrix_view import MatrixView
+
+__all__ = ["NeuronView", "num", "where", "CARDS", "TERMS"]
+
+CARDS = 4   # conv channels shown at once
+TERMS = 10  # rows of contributions / delta terms
+
+
+def num(v: float) -> str:
+    """A number in the panel: four significant digits, a real minus sign."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    text = f"{v:.4g}"
+    if text in ("-0", "0"):
+        text = "0"
+    return text.replace("-", "−")
+
+
+def where(name: str, index: tuple) -> str:
+    """"conv2 · map 5 · (3, 4)" for a map cell, "dense1 · unit 7" for a unit (1-based
+    maps and units as people count; rows and columns from 0, as the arrays)."""
+    if len(index) == 3:
+        return tr("{layer} · map {c} · ({i}, {j})").format(layer=name, c=index[0] + 1,
+                                                          i=index[1], j=index[2])
+    return tr("{layer} · unit {d}").format(layer=name, d=index[0])
+
+
+def _label(rich: bool = True, wrap: bool = True) -> QLabel:
+    label = QLabel()
+    if rich:
+        label.setTextFormat(Qt.TextFormat.RichText)
+    label.setWordWrap(wrap)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class _Card(QWidget):
+    """One input channel of a conv cell: window ⊙ kernel → partial sum."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        grid = QHBoxLayout(self)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.setSpacing(4)
+        self.head = _label(wrap=True)
+        self.head.setFixedWidth(92)
+        self.window = MatrixView("", "greys")
+        self.kernel = MatrixView("", "diverging")
+        times = QLabel("⊙")
+        times.setStyleSheet("font-size: 18px;")
+        grid.addWidget(self.head)
+        grid.addWidget(self.window, 1)
+        grid.addWidget(times)
+        grid.addWidget(self.kernel, 1)
+        for view in (self.window, self.kernel):
+            view.setMinimumSize(60, 60)
+
+
+class _ConvPage(QWidget):
+    """Cards for a page of channels, the pager, the equation."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.cards = [_Card() for _ in range(CARDS)]
+        self.page = 0
+        self.cell: ConvCell | None = None
+        self.order: np.ndarray = np.zeros(0, np.int64)
+        self.pager_label = _label(wrap=False)
+        self.previous_button, self.next_button = QPushButton("◀"), QPushButton("▶")
+        for b in (self.previous_button, self.next_button):
+            b.setFixedWidth(32)
+        self.previous_button.clicked.connect(lambda: self.turn(-1))
+        self.next_button.clicked.connect(lambda: self.turn(+1))
+        self.equation = _label()
+        self.equation.setStyleSheet("font-size: 14px;")
+        self.sums = _label()
+        self.sums.setStyleSheet("color: #444; font-size: 11px;")
+        pager = QHBoxLayout()
+        pager.addWidget(self.pager_label)
+        pager.addStretch(1)
+        pager.addWidget(self.previous_button)
+        pager.addWidget(self.next_button)
+        cards = QGridLayout()  # 2 x 2: each matrix wide enough for its numbers
+        cards.setSpacing(4)
+        for k, card in enumerate(self.cards):
+            cards.addWidget(card, k // 2, k % 2)
+        v = QVBoxLayout(self)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.addLayout(pager)
+        v.addLayout(cards, 1)
+        v.addWidget(self.sums)
+        v.addWidget(self.equation)
+
+    def show_cell(self, cell: ConvCell, keep_page: bool) -> None:
+        self.cell = cell
+        # the channels in order of how much they add (|partial sum|), largest first
+        self.order = np.argsort(-np.abs(cell.channel_sums), kind="stable")
+        if not keep_page:
+            self.page = 0
+        self.page = min(self.page, self.pages - 1)
+        self._show_page()
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(len(self.order) / CARDS))
+
+    def turn(self, step: int) -> None:
+        if self.cell is not None:
+            self.page = (self.page + step) % self.pages
+            self._show_page()
+
+    def _show_page(self) -> None:
+        cell = self.cell
+        C = cell.window.shape[0]
+        shown = self.order[self.page * CARDS:(self.page + 1) * CARDS]
+        lo, hi = 0.0, max(float(np.abs(cell.window).max()), 1e-12)
+        kernel_levels = symmetric_levels(cell.kernel)
+        signed = bool((cell.window < 0).any())
+        for card, c in zip(self.cards, list(shown) + [None] * CARDS, strict=False):
+            card.setVisible(c is not None)
+            if c is None:
+                continue
+            card.window.set_cmap("diverging" if signed else "greys")
+            card.window.set_matrix(cell.window[c], levels=(-hi, hi) if signed else (lo, hi),
+                                   padding_mask=cell.padding)
+            card.kernel.set_matrix(cell.kernel[c], levels=kernel_levels)
+            card.head.setText(tr("channel {c}<br>Σ = <b>{s}</b>").format(
+                c=c + 1, s=num(float(cell.channel_sums[c]))))
+        first = self.page * CARDS + 1
+        self.pager_label.setText(tr("input channels {a}–{b} of {n}, largest contribution "
+                                    "first").format(a=first, b=first + len(shown) - 1, n=C))
+        for b in (self.previous_button, self.next_button):
+            b.setEnabled(self.pages > 1)
+        self.sums.setText(tr("Partial sums Σ<sub>c</sub>: {sums}").format(
+            sums=", ".join(f"{c + 1}: {num(float(v))}" for c, v in
+                           enumerate(cell.channel_sums))))
+        text = tr("Σ of {n} partial sums = {s} &nbsp;+ bias {b} &nbsp;= <b>{total}</b>").format(
+            n=C, s=num(float(cell.channel_sums.sum())), b=num(cell.bias), total=num(cell.total))
+        self.equation.setText(text + _after_text(cell))
+
+
+def _after_text(cell) -> str:
+    parts = [tr("{layer}: {value}").format(layer=name, value=f"<b>{num(value)}</b>")
+             for name, _kind, value in cell.after]
+    return (" &nbsp;→ " + " → ".join(parts)) if parts else ""
+
+
+class _PoolPage(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.window = MatrixView("", "greys")
+        self.window.setMinimumSize(90, 90)
+        self.equation = _label()
+        self.equation.setStyleSheet("font-size: 14px;")
+        h = QHBoxLayout(self)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(self.window, 1)
+        h.addWidget(self.equation, 2)
+
+    def show_cell(self, cell: PoolCell) -> None:
+        w = cell.window
+        signed = bool((w < 0).any())
+        m = max(float(np.abs(w).max()), 1e-12)
+        self.window.set_cmap("diverging" if signed else "greys")
+        self.window.set_matrix(w, levels=(-m, m) if signed else (0.0, m))
+        KH, KW = w.shape
+        if cell.argmax is not None:
+            self.window.set_window(cell.argmax[0], cell.argmax[1], 1, 1)
+            text = tr("The {h}×{w} window at row {top}, column {left} of map {c}: its "
+                      "maximum is <b>{value}</b> (row {r}, column {q} of the window). Only "
+                      "that cell gets the gradient back.").format(
+                h=KH, w=KW, top=cell.top, left=cell.left, c=cell.index[0] + 1,
+                value=num(cell.total), r=cell.argmax[0], q=cell.argmax[1])
+        else:
+            self.window.clear_window()
+            text = tr("The {h}×{w} window at row {top}, column {left} of map {c}: the mean "
+                      "of its {n} values is <b>{value}</b>. Each gets 1/{n} of the gradient "
+                      "back.").format(h=KH, w=KW, top=cell.top, left=cell.left,
+                                      c=cell.index[0] + 1, n=KH * KW, value=num(cell.total))
+        self.equation.setText(text + _after_text(cell))
+
+
+class _TablePage(QWidget):
+    """A few rows of terms (contributions or delta paths) and a line under them."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.intro = _label()
+        self.table = QTableWidget(0, 4)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.summary = _label()
+        self.summary.setStyleSheet("font-size: 14px;")
+        v = QVBoxLayout(self)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.addWidget(self.intro)
+        v.addWidget(self.table, 1)
+        v.addWidget(self.summary)
+
+    def set_rows(self, headers: list[str], rows: list[list[str]]) -> None:
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                item = self.table.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.table.setItem(r, c, item)
+                item.setText(text)
+                if c:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+
+    def rows(self) -> list[list[str]]:
+        return [[self.table.item(r, c).text() for c in range(self.table.columnCount())]
+                for r in range(self.table.rowCount())]
+
+
+class NeuronView(QWidget):
+    """The panel under the overview (see the module docstring).
+
+    Signals
+    -------
+    step_through() : "Step through in the Convolution lab" was pressed
+    """
+
+    step_through = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.title = _label(wrap=True)
+        self.title.setStyleSheet("font-size: 14px;")
+        self.handoff_button = QPushButton()
+        self.handoff_button.clicked.connect(self.step_through)
+        self.handoff_button.setVisible(False)
+        self.hint = _label()
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setStyleSheet("color: #555; font-size: 14px;")
+        self.conv = _ConvPage()
+        self.pool = _PoolPage()
+        self.text = _label()
+        self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.text.setStyleSheet("font-size: 14px;")
+        self.terms = _TablePage()
+        self.stack = QStackedWidget()
+        for page in (self.hint, self.conv, self.pool, self.text, self.terms):
+            self.stack.addWidget(page)
+        self.field = _label()
+        self.field.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        field_scroll = QScrollArea()
+        field_scroll.setWidget(self.field)
+        field_scroll.setWidgetResizable(True)
+        field_scroll.setMinimumWidth(230)
+        field_scroll.setMaximumWidth(320)
+        field_scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.handoff_button)
+        left = QVBoxLayout()
+        left.addLayout(top)
+        left.addWidget(self.stack, 1)
+        h = QHBoxLayout(self)
+        h.setContentsMargins(4, 2, 4, 2)
+        h.addLayout(left, 1)
+        h.addWidget(field_scroll)
+        self._inspection = None
+        self._backward = False
+        self._names: list[str] = []
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.handoff_button.setText(tr("Step through in the Convolution lab"))
+        self.handoff_button.setToolTip(tr("Load this layer's input maps and this filter into "
+                                          "the Convolution lab and go to this cell's step"))
+        self.conv.previous_button.setToolTip(tr("Previous channels"))
+        self.conv.next_button.setToolTip(tr("Next channels"))
+        if self._inspection is None:
+            self.clear()
+        else:
+            self.show_inspection(self._inspection, self._backward, keep_page=True)
+
+    def set_names(self, names: list[str]) -> None:
+        """Layer names, index -1 (the input) first."""
+        self._names = list(names)
+
+    def _name(self, layer: int) -> str:
+        return tr("input") if layer == -1 else self._names[layer + 1]
+
+    def clear(self) -> None:
+        self._inspection = None
+        self.title.setText(tr("<b>Click any neuron</b> above: a cell of a map or a unit"))
+        self.hint.setText(tr("Its computation appears here with the real numbers, and its "
+                             "receptive field is outlined on every layer before it."))
+        self.stack.setCurrentWidget(self.hint)
+        self.field.setText("")
+        self.handoff_button.setVisible(False)
+
+    # ------------------------------------------------------------------ showing
+    def show_inspection(self, inspection, backward: bool, keep_page: bool = False,
+                        handoff: bool = False) -> None:
+        """Show the neuron of ``inspection`` (forward computation or delta origin)."""
+        same = (self._inspection is not None and inspection.neuron is not None
+                and self._inspection.neuron == inspection.neuron)
+        self._inspection, self._backward = inspection, backward
+        cell = inspection.cell
+        if inspection.neuron is None or cell is None:
+            self.clear()
+            return
+        self.handoff_button.setVisible(handoff)
+        name = self._name(cell.layer)
+        value = inspection.values(cell.layer, backward)[cell.index]
+        what = tr("δ = ∂L/∂(output)") if backward else tr("value")
+        self.title.setText(f"<b>{where(name, cell.index)}</b> &nbsp; {what} = "
+                           f"<b>{num(float(value))}</b>")
+        if backward:
+            self._show_delta(inspection)
+        else:
+            self._show_forward(cell, keep_page or same)
+        self.field.setText(self._field_text(inspection))
+
+    def _show_forward(self, cell, keep_page: bool) -> None:
+        if isinstance(cell, ConvCell):
+            self.conv.show_cell(cell, keep_page)
+            self.stack.setCurrentWidget(self.conv)
+        elif isinstance(cell, PoolCell):
+            self.pool.show_cell(cell)
+            self.stack.setCurrentWidget(self.pool)
+        elif isinstance(cell, DenseCell):
+            self._show_dense(cell)
+            self.stack.setCurrentWidget(self.terms)
+        else:
+            self.text.setText(self._cell_text(cell) + _after_text(cell))
+            self.stack.setCurrentWidget(self.text)
+
+    def _cell_text(self, cell) -> str:
+        if isinstance(cell, BatchNormCell):
+            return tr("Batch norm with its running statistics (evaluation): x = {x}, mean "
+                      "{mean}, variance {var}, ε = {eps}:<br>x̂ = (x − mean) / √(var + ε) "
+                      "= {xhat};<br>γ x̂ + β = {gamma} · {xhat} + {beta} = <b>{total}</b>"
+                      ).format(x=num(cell.x), mean=num(cell.mean), var=num(cell.var),
+                               eps=f"{cell.eps:g}", xhat=num(cell.x_hat),
+                               gamma=num(cell.gamma), beta=num(cell.beta),
+                               total=num(cell.total))
+        if isinstance(cell, ActivationCell):
+            formula = {"relu": "max(x, 0)", "sigmoid": "1 / (1 + e<sup>−x</sup>)",
+                       "tanh": "tanh(x)"}.get(cell.type, cell.type)
+            return tr("{kind}(x) = {formula}, with x = {x} from the layer before: "
+                      "<b>{total}</b>").format(kind=cell.type, formula=formula,
+                                               x=num(cell.x), total=num(cell.total))
+        if isinstance(cell, FlattenCell):
+            before = self._name(cell.layer - 1)
+            return tr("Flatten only reorders: unit {d} is {cell}, value <b>{value}</b>. "
+                      "The maps are laid end to end, map by map, row by row.").format(
+                d=cell.index[0], cell=where(before, cell.source), value=num(cell.value))
+        if isinstance(cell, InputCell):
+            return tr("An input pixel: <b>{value}</b> (0 is black, 1 is white).").format(
+                value=num(cell.value))
+        return num(cell.value)
+
+    def _show_dense(self, cell: DenseCell) -> None:
+        order = cell.order
+        contributions = cell.contributions
+        before = self._name(cell.layer - 1)
+        source = self._name(cell.layer - 2) if len(cell.source_shape) == 3 else before
+        rows = []
+        for d in order[:TERMS]:
+            place = where(source, cell.source_of(d)) if len(cell.source_shape) == 3 \
+                else where(before, (int(d),))
+            rows.append([place, num(float(cell.inputs[d])), num(float(cell.weights[d])),
+                         num(float(contributions[d]))])
+        rest = float(contributions[order[TERMS:]].sum())
+        D = len(order)
+        self.terms.intro.setText(tr_n(
+            "Its {n} input times its weight, largest contributions first:",
+            "Its {n} inputs times their weights, largest contributions first:", D).format(n=D))
+        self.terms.set_rows([tr("input"), tr("x"), tr("w"), tr("x · w")], rows)
+        text = tr("Σ of the {n} shown {shown} + the other {m}: {rest} + bias {b} = "
+                  "<b>{total}</b>").format(n=min(TERMS, D), shown=num(
+                      float(contributions[order[:TERMS]].sum())), m=max(0, D - TERMS),
+                      rest=num(rest), b=num(cell.bias), total=num(cell.total))
+        if cell.probability is not None:
+            text += " &nbsp;" + tr("→ softmax: probability <b>{p}</b>").format(
+                p=f"{cell.probability:.1%}")
+        self.terms.summary.setText(text + _after_text(cell))
+
+    def _show_delta(self, inspection) -> None:
+        d = inspection.delta_cell
+        if d.from_loss:
+            self.text.setText(tr(
+                "At the output, softmax with cross-entropy gives δ = p − y: the probability "
+                "{p} minus {y} ({why}) = <b>{delta}</b>.").format(
+                p=num(d.probability), y=num(d.target),
+                why=tr("this is the class the loss is computed for") if d.target else
+                tr("not the class the loss is computed for"), delta=num(d.delta)))
+            self.stack.setCurrentWidget(self.text)
+            return
+        rows = [[where(d.next_name, t.index), num(t.delta), _factor(t), num(t.product)]
+                for t in d.terms[:TERMS]]
+        rest = float(sum(t.product for t in d.terms[TERMS:]))
+        self.terms.intro.setText(tr_n(
+            "{n} cell of {layer} reads this neuron; each sends back its δ times how much "
+            "it depends on it:",
+            "{n} cells of {layer} read this neuron; each sends back its δ times how much "
+            "it depends on it:", d.reads).format(n=d.reads, layer=d.next_name))
+        self.terms.set_rows([tr("from"), tr("δ there"), tr("× factor"), tr("=")], rows)
+        self.terms.summary.setText(tr_n(
+            "{n} non-zero term: the {k} shown + the other {m} ({rest}) = <b>{total}</b> = δ",
+            "{n} non-zero terms: the {k} shown + the other {m} ({rest}) = <b>{total}</b> = δ",
+            len(d.terms)).format(n=len(d.terms), k=len(rows), m=max(0, len(d.terms) - len(rows)),
+                                 rest=num(rest), total=num(d.total)))
+        self.stack.setCurrentWidget(self.terms)
+
+    def _field_text(self, inspection) -> str:
+        regions = inspection.receptive_field or ()
+        lines = [tr("<b>Receptive field</b> of this neuron on each layer before it:")]
+        for region in regions[:-1]:
+            name = self._name(region.layer)
+            if region.spatial:
+                h, w = region.size
+                gaps = "" if region.contiguous else " " + tr("(with gaps)")
+                lines.append(f"{name}: <b>{h}×{w}</b>{gaps}")
+            else:
+                lines.append(tr("{layer}: all {n} units").format(layer=name,
+                                                              n=region.shape[0])
+                             if region.whole else tr("{layer}: {n} unit(s)").format(
+                                 layer=name, n=len(region.rows)))
+        growth = [g for g in inspection.growth if g.kind == "window"]
+        if growth:
+            lines.append("")
+            lines.append(tr("<b>One unit's field on the input</b> (r ← r + (k − 1)·j, "
+                            "j ← j·s):"))
+            for g in growth:
+                lines.append(f"{self._name(g.layer)}: {g.size[0]}×{g.size[1]}, "
+                             + tr("jump {j}").format(j=g.jump[0] if g.jump[0] == g.jump[1]
+                                                     else f"{g.jump[0]}×{g.jump[1]}"))
+        return "<br>".join(lines)
+
+    # ------------------------------------------------------------------ reading back
+    def table_rows(self) -> list[list[str]]:
+        return self.terms.rows()
+
+
+def _factor(term) -> str:
+    text = num(term.factor)
+    label = {"weight": tr("w"), "max": tr("max"), "mean": tr("mean"), "slope": tr("slope"),
+             "scale": tr("γ/σ"), "copy": ""}.get(term.what, "")
+    return f"{label} {text}".strip()
