@@ -63,7 +63,7 @@ class InputPanel(QGroupBox):
     -------
     picked(source, index) : a validation / training image, or the index-th misclassified
     random_requested()
-    drawn(object) : the drawing (1, 28, 28) or None when blank
+    drawn(object) : the drawing (1, 28, 28), whenever it changes (not when blank)
     """
 
     picked = pyqtSignal(str, int)
@@ -164,7 +164,9 @@ class InputPanel(QGroupBox):
             self.picked.emit(self.source, value)
 
     def _send_drawing(self) -> None:
-        self.drawn.emit(None if self.canvas.is_empty() else self.canvas.network_input())
+        # a blank canvas changes nothing: the last image stays until something is drawn
+        if not self.canvas.is_empty():
+            self.drawn.emit(self.canvas.network_input())
 
     def set_can_draw(self, can: bool) -> None:
         """Offer the drawing only for networks of 28x28 grey digits."""
