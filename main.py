@@ -6,21 +6,55 @@
     python main.py evaluate --model model.npz --data digits.npz
     python main.py bench [--json] ...
     python main.py screenshot --out DIR [--lab NAME]
+    python main.py --version
 
 Imports are lazy: ``--help`` answers at once, and Qt is loaded only for the
 window and the screenshots. A bad argument or an unreadable file ends in one
-line ``error: ...`` on stderr and exit code 2, never a traceback.
+line ``error: ...`` on stderr and exit code 2, never a traceback; Ctrl-C ends in
+one line ``interrupted`` and exit code 130, however often it is pressed.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import time
+import signal
+
+
+class _Interrupts:
+    """Ctrl-C on the command line: the work stops, one line ``interrupted``, exit code 130.
+
+    The first SIGINT raises KeyboardInterrupt, but only while the command's work runs
+    (``armed``); it also makes every later SIGINT ignored, so no second Ctrl-C can break
+    into the cleanup or the one line that reports the first (Ctrl-C pressed every few
+    milliseconds used to end in a traceback). A Ctrl-C outside the work (while the
+    imports below run, or after the work) is only remembered.
+    """
+
+    def __init__(self):
+        self.armed = False
+        self.seen = False
+
+    def handle(self, signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.seen = True
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+
+
+_INTERRUPTS = _Interrupts()
+if __name__ == "__main__":  # before any other import: a Ctrl-C from now on is handled
+    signal.signal(signal.SIGINT, _INTERRUPTS.handle)
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from engine.i18n import tr  # noqa: E402  (stdlib only, and numpy through engine/__init__)
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 class UsageError(Exception):
@@ -53,6 +87,11 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def _version() -> str:
+    from engine import __version__  # the one place the version is written (pyproject reads it)
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.recipe import DEFAULT_TRAINING  # numpy only: no kernels are loaded
 
@@ -60,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="main.py",
         description="CNN Explorer: watch a convolutional neural network compute and learn. "
                     "Without a command, opens the window.")
+    parser.add_argument("--version", action="version", version=f"CNN Explorer {_version()}",
+                        help=tr("print the version and exit"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser(
@@ -94,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render the labs with default content to PNG files.")
     shot.add_argument("--out", required=True, help="folder for the PNG files (created if needed)")
     shot.add_argument("--lab", default=None, help="only this lab (e.g. convolution, training)")
+    shot.add_argument("--size", default=None, metavar="WxH",
+                      help="window size in pixels, e.g. 1280x720 (default 1400x900)")
     return parser
 
 
@@ -106,6 +149,8 @@ class ProgressBar:
     (not a terminal) a line is written when a bar finishes, or every 5 s while a
     slow one (a first-run compilation) is still going, so logs stay short.
     """
+
+    _open_bars: set = set()  # bars with an unfinished line on a terminal
 
     def __init__(self, stream=None, width: int = 30):
         self.stream = stream if stream is not None else sys.stderr
@@ -132,6 +177,7 @@ class ProgressBar:
         if self.interactive:
             self.stream.write("\r" + line.ljust(79) + ("\n" if final else ""))
             self._open = not final
+            (ProgressBar._open_bars.add if self._open else ProgressBar._open_bars.discard)(self)
         else:
             self.stream.write(line + "\n")
         if final:
@@ -140,9 +186,16 @@ class ProgressBar:
 
     def close(self):
         if self._open:
+            self._open = False
+            ProgressBar._open_bars.discard(self)
             self.stream.write("\n")
             self.stream.flush()
-            self._open = False
+
+    @classmethod
+    def close_all(cls):
+        """End every unfinished bar line (before a last message is printed)."""
+        for bar in list(cls._open_bars):
+            bar.close()
 
 
 def _warmup(bar: ProgressBar) -> None:
@@ -162,25 +215,17 @@ def _warmup(bar: ProgressBar) -> None:
 
 # --------------------------------------------------------------------------- commands
 
-def _check_writable_target(path: str) -> None:
-    """Fail before a long run rather than after it if the model cannot be saved there."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"--out {path} is a folder; give a file name such as model.npz")
-    if not os.path.isdir(folder):
-        raise UsageError(f"--out {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--out {path}: the folder {folder} is not writable")
-
-
 def cmd_train(args) -> int:
     from engine import recipe
+    from engine.network import check_model_path
 
-    _check_writable_target(args.out)
+    check_model_path(args.out)  # fail now, not after the training: /proc/x.npz, '', a long name
     bar = ProgressBar()
     _warmup(bar)
 
     def progress(epoch: int, epochs: int, epoch_progress: float, loss: float, final: bool):
+        if _INTERRUPTS.seen:  # a Ctrl-C whose KeyboardInterrupt something swallowed
+            raise KeyboardInterrupt
         bar.update(f"epoch {epoch + 1:>2}/{epochs}", epoch_progress, f"loss {loss:.4f}",
                    final=final)
 
@@ -192,6 +237,8 @@ def cmd_train(args) -> int:
     if report.status == "diverged":
         print("error: training diverged (the loss became infinite or NaN); "
               "the last good weights are kept", file=sys.stderr)
+    if _INTERRUPTS.seen:  # never save a run that was interrupted
+        raise KeyboardInterrupt
     network.save(args.out)
     print(f"validation accuracy: {report.val_accuracy * 100:.2f}% "
           f"({report.val_correct} of {report.val_count} digits never used for training)")
@@ -232,7 +279,8 @@ def cmd_bench(rest: list[str]) -> int:
 
 def cmd_screenshot(args) -> int:
     app = _import_gui_app()
-    written = app.render_screenshots(args.out, args.lab)
+    size = args.size if args.size is not None else app.DEFAULT_SIZE
+    written = app.render_screenshots(args.out, args.lab, size=size)
     for path in written or ():
         print(path)
     return EXIT_OK
@@ -264,37 +312,66 @@ def _one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
-def main(argv=None) -> int:
-    """Run the command line; returns the exit code (0 ok, 2 bad input)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _run(argv: list[str]) -> tuple[int, str | None]:
+    """Run one command; returns (exit code, the one line to print on stderr or None)."""
     try:
         if argv[:1] == ["bench"]:
-            return cmd_bench(argv[1:])
+            return cmd_bench(argv[1:]), None
         args = build_parser().parse_args(argv)
         if args.command is None:
-            return cmd_window()
+            return cmd_window(), None
         command = {"train": cmd_train, "evaluate": cmd_evaluate,
                    "screenshot": cmd_screenshot}[args.command]
-        return command(args)
-    except SystemExit as exit_:  # --help, or a subcommand that exits
+        return command(args), None
+    except SystemExit as exit_:  # --help, --version, or a subcommand that exits
         code = exit_.code
-        return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        return (code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)), None
     except (UsageError, ValueError, OSError) as err:
         # DataFileError, ModelFileError, NetworkSpecError and GeometryError are ValueErrors
         if isinstance(err, OSError) and err.filename is not None:
             message = f"{err.filename}: {err.strerror or _one_line(err)}"
         else:
             message = _one_line(err)
-        print(f"error: {message}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_ERROR, f"error: {message}"
     except (MemoryError, RecursionError, ArithmeticError) as err:
         # a hostile or absurd file can still ask for too much; say so in one line
         what = "not enough memory" if isinstance(err, MemoryError) else _one_line(err)
-        print(f"error: the input could not be processed ({what})", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_ERROR, f"error: the input could not be processed ({what})"
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 bad input, 130 Ctrl-C).
+
+    Errors and a Ctrl-C end in one line on stderr, printed here after the work
+    has stopped (see :class:`_Interrupts`). Called without ``argv`` (as the
+    program), Ctrl-C stays ignored afterwards, while Python shuts down; called with
+    ``argv`` (from Python), the previous SIGINT handler is put back.
+    """
+    as_program = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    interrupts = _INTERRUPTS
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main_thread else None
+    if main_thread:
+        signal.signal(signal.SIGINT, interrupts.handle)
+    try:
+        try:
+            if interrupts.seen:  # pressed while main.py was still loading
+                raise KeyboardInterrupt
+            interrupts.armed = main_thread
+            code, line = _run(argv)
+        finally:
+            interrupts.armed = False  # from here on a Ctrl-C is only remembered
+    except KeyboardInterrupt:
+        code, line = EXIT_INTERRUPTED, tr("interrupted")
+    ProgressBar.close_all()  # end a progress line that a Ctrl-C left open
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    if main_thread and not as_program:
+        interrupts.seen = False
+        if previous is not None:  # None: a handler not installed from Python
+            signal.signal(signal.SIGINT, previous)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark the engine against the textbook loops, numpy im2col and PyTorch CPU.
 
-Workloads W1-W6 of /work/shared/PERFORMANCE.md, float32, batch N = 64, fixed seed.
+Workloads W1-W6 of docs/PERFORMANCE.md, float32, batch N = 64, fixed seed.
 All implementations run in one process on the same inputs, interleaved (in
 rounds, each visiting every implementation in a rotating order for five timed
 samples), and the table reports medians and the engine's speed-up over each
@@ -433,6 +433,10 @@ def main(argv=None, parser_class=argparse.ArgumentParser) -> int:
     if args.repeat < 1 or args.reference_batch < 1 or args.reference_repeat < 1:
         parser.error("--repeat, --reference-batch and --reference-repeat must be at least 1")
     impls = tuple(i for i in IMPLS if not (args.no_reference and i == "reference"))
+    if _torch() is None:
+        from engine.i18n import tr
+        print(tr("note: PyTorch is not installed, so its column is left out (install it with "
+                 "pip install torch==2.13.0, or the '.[bench]' extra)"), file=sys.stderr)
     results = {}
     for name in names:
         if not args.json:

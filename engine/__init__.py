@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import importlib
 
+__version__ = "0.1.0"
+
 from .geometry import (
     GeometryError,
     as_pair,
@@ -79,6 +81,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "__version__",
     "GeometryError",
     "as_pair",
     "check_conv",

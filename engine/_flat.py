@@ -1,6 +1,6 @@
 """The flat phase-plane layout shared by the convolution kernels.
 
-Why a flat layout (see /work/shared/PERFORMANCE.md)
+Why a flat layout (see docs/PERFORMANCE.md)
 ---------------------------------------------------
 The padded input of one sample is stored as flat *planes* as wide as the padded
 input (WQ columns). On such a flat grid the input cell under kernel tap

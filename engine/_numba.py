@@ -2,8 +2,10 @@
 
 Every hot loop in the engine is compiled through :func:`kernel`, so caching,
 threading and error behaviour are the same everywhere. ``cache=True`` writes the
-compiled machine code next to the sources, so only the very first start pays for
-compilation (about 10 s); later starts load it in a fraction of a second.
+compiled machine code next to the sources (or, when their folder is read-only, in
+the user's cache folder), so only the very first start pays for compilation
+(about 30 s); later starts load it in a fraction of a second. When neither can be
+written, the kernels are compiled without a cache, with a one-line warning.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import hashlib
+import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 import numba
 from numba import njit, prange  # noqa: F401  (prange is re-exported for the kernels)
+
+from .i18n import tr
 
 # Let LLVM reorder sums (to vectorise the dot products) and fuse multiply-adds, but
 # keep IEEE NaN/inf semantics (no 'nnan'/'ninf'), so a diverging training run still
@@ -40,27 +46,65 @@ def _kernel_sources_digest(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _use_versioned_cache() -> None:
-    """Keep compiled kernels in a cache folder named after the kernel sources.
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` exists (or can be made) and a file can be created in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        return True
+    except (OSError, ValueError):
+        return False
 
-    Numba re-validates a cached kernel only against the file that defines it, but
-    the conv kernels inline loops from engine/_flat.py: after an edit there, the
-    stale machine code would keep loading. A folder per version of the sources
-    makes any edit start from a clean cache. A cache folder the user chose wins.
+
+def _user_cache_dir() -> Path:
+    """The user's cache folder for this app (~/.cache/cnn-explorer on Linux)."""
+    try:
+        from numba.misc.appdirs import AppDirs
+        return Path(AppDirs("cnn-explorer", appauthor=False).user_cache_dir)
+    except Exception:  # noqa: BLE001 - any platform oddity: the XDG default
+        return Path(os.path.expanduser("~/.cache")) / "cnn-explorer"
+
+
+def choose_cache_dir(engine_dir: Path, user_cache: Path, chosen: str | None) -> Path | None:
+    """Where the compiled kernels are cached, or None when nowhere can be written.
+
+    A writable folder the user chose (``NUMBA_CACHE_DIR``) wins. Otherwise a folder
+    named after the kernel sources, next to them (``engine/__pycache__/numba-<digest>``)
+    or, when the engine's folder is read-only (an installed package), in the user's
+    cache folder. Numba re-validates a cached kernel only against the file that
+    defines it, but the conv kernels inline loops from engine/_flat.py: after an edit
+    there, stale machine code would keep loading. A folder per version of the sources
+    makes any edit start from a clean cache (older ones are removed).
     """
-    if numba.config.CACHE_DIR:
-        return
+    if chosen and _writable(Path(chosen)):
+        return Path(chosen)
+    name = f"numba-{_kernel_sources_digest(engine_dir)}"
+    for current in (engine_dir / "__pycache__" / name, user_cache / name):
+        if _writable(current):
+            for old in current.parent.glob("numba-*"):  # caches of earlier sources
+                if old != current:
+                    shutil.rmtree(old, ignore_errors=True)
+            return current
+    return None
+
+
+def _use_versioned_cache() -> bool:
+    """Point Numba at the cache folder; False (and one warning line) when there is none."""
     engine_dir = Path(__file__).resolve().parent
-    current = engine_dir / "__pycache__" / f"numba-{_kernel_sources_digest(engine_dir)}"
-    for old in current.parent.glob("numba-*"):  # caches of earlier sources: never valid again
-        if old != current:
-            shutil.rmtree(old, ignore_errors=True)
-    numba.config.CACHE_DIR = str(current)
+    folder = choose_cache_dir(engine_dir, _user_cache_dir(), numba.config.CACHE_DIR or None)
+    if folder is None:
+        logging.getLogger("engine").warning(tr(
+            "warning: the compiled kernels cannot be cached (neither {engine} nor {cache} can "
+            "be written), so every start compiles them again").format(
+                engine=engine_dir / "__pycache__", cache=_user_cache_dir()))
+        return False
+    numba.config.CACHE_DIR = str(folder)
+    return True
 
 
-_use_versioned_cache()
+CACHE = _use_versioned_cache()
 
-_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+_OPTIONS = dict(cache=CACHE, nogil=True, error_model="numpy", boundscheck=False)
 
 
 def kernel(fn=None, *, parallel: bool = False, fastmath: bool = False):

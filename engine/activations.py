@@ -13,6 +13,7 @@ import numpy as np
 from ._arrays import as_float, float_dtype
 from ._numba import kernel, prange
 from .geometry import GeometryError
+from .i18n import tr_noop
 
 __all__ = ["relu_forward", "relu_backward", "warmup_activations"]
 
@@ -56,7 +57,7 @@ def relu_backward(dout, x):
         raise GeometryError(
             f"the upstream gradient has shape {dout.shape} but the ReLU input has shape {x.shape}")
     dtype = float_dtype(x)
-    x, dout = as_float(x, dtype), as_float(dout, dtype)
+    x, dout = as_float(x, dtype), as_float(dout, dtype, tr_noop("the upstream gradient"))
     dx = np.empty_like(x)
     _relu_backward_kernel(_rows(dout), _rows(x), _rows(dx), dtype.type(0))
     return dx

@@ -6,7 +6,8 @@ interpreter lock that the training thread needs between its kernels; here it is
 one call per layer into a kernel that releases the lock. No Qt: the GUI passes
 plain arrays (an RGBA canvas viewed as uint32 pixels) and draws the result.
 
-The scaling is pyqtgraph's (and ``gui.labs.training.views.rgba_image``'s):
+The scaling is pyqtgraph's own (the numpy oracle ``rgba_image`` in
+tests/gui/labs/training/test_lab.py checks both):
 ``index = clip((v - low) * n / (high - low), 0, n - 1)`` in float32, truncated,
 NaN transparent.
 """

@@ -14,11 +14,25 @@ filter laid on the same flat grid (zeros in the scratch columns ``j >= WO``):
 
 The batch runs in parallel with ``prange`` over blocks of consecutive samples;
 each block writes its own samples' dx and its own partial dW/db, summed
-afterwards in a fixed order, so threads never write the same memory.
+afterwards in a fixed order, so threads never write the same memory. When one
+partial per block would take more than :data:`PART_VALUES` numbers (many blocks
+times a large F*C*KH*KW), the kernel runs on consecutive runs of G blocks at a
+time (G even, at least 2), summing each run's G partials before the next, so the
+partials never take much more memory than the weights themselves; the sums are
+added in the same block order either way.
+
+Non-finite inputs: the flat layout multiplies padding, scratch and slack zeros
+with inputs and weights (their products are dropped or are zero), and 0 * inf
+is NaN. Where that could change the result, the affected gradient is computed
+again by direct loops over the cells the windows really reach, as in
+engine.reference: dW when the fast dW is not finite (so x, or dout, holds a
+non-finite value), dx when a weight is not finite. Finite inputs never take
+that path (it costs the fast path one check of w and of the summed dW).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -34,7 +48,8 @@ from ._flat import (
     to_planes,
 )
 from ._numba import FAST_FP, kernel, prange
-from .geometry import GeometryError, check_conv
+from .geometry import MAX_VALUES, GeometryError, _check_values, check_conv
+from .i18n import tr_noop
 
 __all__ = ["conv2d_backward"]
 
@@ -66,8 +81,16 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
     Raises
     ------
     GeometryError
-        Before any work, for an impossible geometry or a ``dout`` whose shape is
-        not the forward output shape.
+        Before any work, for an impossible geometry, a ``dout`` whose shape is
+        not the forward output shape, an array that does not hold real numbers,
+        or a call that would need more than ``engine.geometry.MAX_MULTIPLY_ADDS``
+        multiply-adds or ``engine.geometry.MAX_VALUES`` numbers of scratch.
+
+    Notes
+    -----
+    NaN and inf give exactly the NaN and inf cells of engine.reference (see the
+    module docstring); the dW partial sums take at most about
+    ``max(PART_VALUES, 2 * F*C*KH*KW)`` numbers.
     """
     dout, x, w = np.asarray(dout), np.asarray(x), np.asarray(w)
     g = check_conv(x.shape, w.shape, None, stride, padding)
@@ -76,7 +99,8 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
             f"the upstream gradient has shape {dout.shape}, but the convolution output "
             f"has shape {g.output_shape}")
     dtype = float_dtype(x)
-    dout, x, w = as_float(dout, dtype), as_float(x, dtype), as_float(w, dtype)
+    dout = as_float(dout, dtype, tr_noop("the upstream gradient"))
+    x, w = as_float(x, dtype), as_float(w, dtype, tr_noop("the kernels"))
     # without need_dx the kernel gets a 0-sample dx it never touches
     dx = np.empty(g.input_shape if need_dx else (0, g.C, g.H, g.W), dtype=dtype)
     dw = np.zeros(w.shape, dtype=dtype)
@@ -84,51 +108,88 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
     if g.N == 0:
         return (dx if need_dx else None), dw, db
     lay = flat_layout(g)
+    # the padded input, its gradient and the F delta maps, each laid on the padded grid
+    planes = g.SH * g.SW * g.C
+    scratch = (planes * (2 if need_dx else 1) + g.F) * (g.N * lay.PL + lay.D)
+    if scratch > MAX_VALUES:
+        _check_values(scratch, tr_noop("the backward pass's working memory"))
     T = g.C * g.KH * g.KW
     with threads_for(2 * g.N * g.F * g.HO * g.WO * T):
         return _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype)
+
+
+# The most numbers the per-block dW partial sums of one kernel call may take: 4 Mi
+# numbers, 16 MiB in float32. One partial per block stays below it for every workload of the
+# benchmarks (e.g. W3: 16 blocks x 1,152 weights).
+PART_VALUES = 2**22
+
+
+def part_groups(blocks: int, values_per_part: int) -> int:
+    """How many blocks (G) one kernel call runs in parallel, one dW partial sum each.
+
+    All of them while their partials fit in :data:`PART_VALUES` numbers; otherwise
+    an even number (at least 2), the kernel then being called on consecutive runs
+    of G blocks. It depends on the sizes only, never on the thread count, so
+    neither do the results.
+    """
+    if blocks * values_per_part <= PART_VALUES:
+        return blocks
+    groups = max(2, PART_VALUES // max(values_per_part, 1))
+    return min(blocks, groups - groups % 2)
 
 
 def _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
     """Allocate the scratch and run the kernels of :func:`conv2d_backward`."""
     B = block_size(g.N, lay.PL)
     blocks = -(-g.N // B)
+    G = part_groups(blocks, g.F * T)
     planes = scratch_planes("x", g, lay, dtype)       # (SH*SW*C, N*PL + D) padded input
     d_planes = scratch_planes("dx", g if need_dx else replace(g, N=0), lay, dtype)  # its grad
     flat_delta = scratch_planes("delta", g, lay, dtype, rows=g.F)  # (F, N*PL + D)
-    dw_parts = np.empty((blocks, g.F, T), dtype=dtype)  # per-block dW, (C, KH, KW) flat
-    db_parts = np.empty((blocks, g.F), dtype=dtype)
+    dw_parts = np.empty((G, g.F, T), dtype=dtype)  # per-block dW, (C, KH, KW) flat
+    db_parts = np.empty((G, g.F), dtype=dtype)
     rot180_weights = w.reshape(-1)[lay.dx_weight_index]  # (C, F*KH*KW) one per dx tap
-    _conv_backward_kernel(dout, x, w.reshape(g.F, T), rot180_weights, dx, dw_parts, db_parts,
-                          planes, d_planes, flat_delta, B, lay.tap_plane, lay.tap_off,
-                          lay.dx_start, lay.dx_src, lay.dx_off,
-                          g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D, lay.PL,
-                          dtype.type(0), bool(need_dx))
-    _sum_parts_kernel(dw_parts.reshape(blocks, -1), dw.reshape(-1))  # (blocks, F*T) -> dw
-    _sum_parts_kernel(db_parts, db)
+    for first in range(0, blocks, G):  # one pass unless the partials would be too large
+        count = min(G, blocks - first)
+        _conv_backward_kernel(dout, x, w.reshape(g.F, T), rot180_weights, dx,
+                              dw_parts[:count], db_parts[:count], planes, d_planes, flat_delta,
+                              B, first, lay.tap_plane, lay.tap_off,
+                              lay.dx_start, lay.dx_src, lay.dx_off,
+                              g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D, lay.PL,
+                              dtype.type(0), bool(need_dx))
+        # (count, F*T) added to dw in block order; False if a sum is not finite
+        dw_finite = _sum_parts_kernel(dw_parts[:count].reshape(count, -1), dw.reshape(-1))
+        _sum_parts_kernel(db_parts[:count], db)
+    zero = dtype.type(0)
+    if not dw_finite:  # a non-finite x or dout: zeros of the layout may have met it
+        _dw_exact_kernel(dout, x, dw, g.SH, g.SW, g.PH, g.PW, zero)
+    if need_dx and not _all_finite_kernel(w.reshape(-1)):  # zeros times a non-finite weight
+        dx[...] = 0
+        _dx_exact_kernel(dout, w, dx, g.SH, g.SW, g.PH, g.PW)
     return (dx if need_dx else None), dw, db
 
 
 def _conv_backward_impl(dout, x, w, rot180_weights, dx, dw_parts, db_parts, planes, d_planes,
-                        flat_delta, B, tap_plane, tap_off, dx_start, dx_src, dx_off,
+                        flat_delta, B, first, tap_plane, tap_off, dx_start, dx_src, dx_off,
                         SH, SW, PH, PW, WQ, LP, LD, D, PL, zero, need_dx):
     """Per-block gradients; shapes as in :func:`conv2d_backward` with w (F, C*KH*KW).
 
-    dw_parts (blocks, F, C*KH*KW) and db_parts (blocks, F) receive one partial
-    sum per block of B samples. planes/d_planes (SH*SW*C, N*PL + D) and
-    flat_delta (F, N*PL + D) are scratch whose unwritten cells are zero
-    (d_planes is cleared here, block by block); the tables and sizes come from
-    engine._flat.flat_layout; zero is 0 in the dtype of x; dx is only written
-    (and d_planes only used) when need_dx is True.
+    Runs the blocks ``first`` to ``first + G - 1`` of B samples each (G =
+    dw_parts.shape[0]): dw_parts (G, F, C*KH*KW) and db_parts (G, F) receive one
+    partial sum per block. planes/d_planes (SH*SW*C, N*PL + D) and flat_delta
+    (F, N*PL + D) are scratch whose unwritten cells are zero (d_planes is cleared
+    here, block by block); the tables and sizes come from
+    engine._flat.flat_layout; zero is 0 in the dtype of x; dx is only written (and
+    d_planes only used) when need_dx is True.
     """
     N, C = x.shape[0], x.shape[1]
     F = w.shape[0]
     HO, WO = dout.shape[2], dout.shape[3]
-    for blk in prange(-(-N // B)):  # each block writes only its own samples' cells
-        n0 = blk * B
+    for k in prange(dw_parts.shape[0]):  # each block writes only its own samples' cells
+        n0 = (first + k) * B
         n1 = min(N, n0 + B)
         for f in range(F):
-            db_parts[blk, f] = zero
+            db_parts[k, f] = zero
         for n in range(n0, n1):
             to_planes(x[n], planes, n * PL, SH, SW, PH, PW, WQ)
             for f in range(F):
@@ -139,17 +200,17 @@ def _conv_backward_impl(dout, x, w, rot180_weights, dx, dw_parts, db_parts, plan
                     for j in range(WO):  # row slices indexed from 0: vectorises
                         dst[j] = src[j]
                         total += src[j]
-                db_parts[blk, f] += total
+                db_parts[k, f] += total
         base = n0 * PL
         run = (n1 - n0 - 1) * PL + LP
-        tap_dots(dw_parts[blk], flat_delta, base + D, planes, base, run, tap_plane, tap_off,
+        tap_dots(dw_parts[k], flat_delta, base + D, planes, base, run, tap_plane, tap_off,
                  zero)
         if not need_dx:
             continue
         run = (n1 - n0 - 1) * PL + LD
         for r in range(d_planes.shape[0]):  # clear this block's gradient cells
-            for k in range(base, base + run):
-                d_planes[r, k] = zero
+            for q in range(base, base + run):
+                d_planes[r, q] = zero
         for p in range(SH * SW):  # dx, one phase (C planes) at a time
             s, e = dx_start[p], dx_start[p + 1]
             if e > s:
@@ -163,12 +224,87 @@ _conv_backward_kernel = kernel(_conv_backward_impl, parallel=True, fastmath=FAST
 
 
 def _sum_parts_impl(parts, out):
-    """out[k] = sum over n of parts[n, k]; parts (N, K), out (K,) zeroed."""
+    """out[k] += sum over n of parts[n, k]; parts (N, K), out (K,).
+
+    Returns True when every out[k] is finite afterwards.
+    """
     N, K = parts.shape
     for n in range(N):  # fixed order: the result does not depend on the thread count
         row = parts[n]
         for k in range(K):
             out[k] += row[k]
+    finite = True
+    for k in range(K):
+        finite &= math.isfinite(out[k])
+    return finite
 
 
 _sum_parts_kernel = kernel(_sum_parts_impl)
+
+
+def _all_finite_impl(a):
+    """True when every value of the 1-D array ``a`` is finite."""
+    finite = True
+    for k in range(a.shape[0]):
+        finite &= math.isfinite(a[k])
+    return finite
+
+
+_all_finite_kernel = kernel(_all_finite_impl)
+
+
+def _dw_exact_impl(dout, x, dw, SH, SW, PH, PW, zero):
+    """dW by direct loops over the cells the windows reach (as engine.reference).
+
+    dout (N, F, HO, WO), x (N, C, H, W) -> dw (F, C, KH, KW), overwritten. A padding
+    cell reads as zero (and 0 * inf is NaN there, as in the reference); cells no
+    window reaches are never read. For inputs that are not all finite only.
+    """
+    N, C, H, W = x.shape
+    F, KH, KW = dw.shape[0], dw.shape[2], dw.shape[3]
+    HO, WO = dout.shape[2], dout.shape[3]
+    for f in range(F):
+        for c in range(C):
+            for u in range(KH):
+                for v in range(KW):
+                    total = zero
+                    for n in range(N):
+                        for i in range(HO):
+                            r = i * SH + u - PH
+                            for j in range(WO):
+                                s = j * SW + v - PW
+                                cell = x[n, c, r, s] if 0 <= r < H and 0 <= s < W else zero
+                                total += cell * dout[n, f, i, j]
+                    dw[f, c, u, v] = total
+
+
+_dw_exact_kernel = kernel(_dw_exact_impl)
+
+
+def _dx_exact_impl(dout, w, dx, SH, SW, PH, PW):
+    """dx by direct loops over the window taps (as engine.reference).
+
+    dout (N, F, HO, WO), w (F, C, KH, KW) -> dx (N, C, H, W) zeroed, accumulated;
+    products that land on padding are dropped, so a non-finite weight reaches only
+    the cells its tap reads. For weights that are not all finite only.
+    """
+    N, C, H, W = dx.shape
+    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    HO, WO = dout.shape[2], dout.shape[3]
+    for n in range(N):
+        for f in range(F):
+            for i in range(HO):
+                for j in range(WO):
+                    delta = dout[n, f, i, j]
+                    for c in range(C):
+                        for u in range(KH):
+                            r = i * SH + u - PH
+                            if r < 0 or r >= H:
+                                continue
+                            for v in range(KW):
+                                s = j * SW + v - PW
+                                if 0 <= s < W:
+                                    dx[n, c, r, s] += w[f, c, u, v] * delta
+
+
+_dx_exact_kernel = kernel(_dx_exact_impl)

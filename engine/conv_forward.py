@@ -15,6 +15,7 @@ from ._arrays import as_float, float_dtype, threads_for
 from ._flat import block_size, correlate, flat_layout, scratch_planes, to_planes
 from ._numba import FAST_FP, kernel, prange
 from .geometry import check_conv
+from .i18n import tr_noop
 
 __all__ = ["conv2d_forward"]
 
@@ -43,12 +44,15 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     Raises
     ------
     GeometryError
-        Before any work, if the shapes, stride or padding are impossible.
+        Before any work, if the shapes, stride or padding are impossible, an array
+        does not hold real numbers (complex, text, dates, objects), or the call
+        would need more than ``engine.geometry.MAX_MULTIPLY_ADDS`` multiply-adds.
     """
     x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
     g = check_conv(x.shape, w.shape, b.shape, stride, padding)
     dtype = float_dtype(x)
-    x, w, b = as_float(x, dtype), as_float(w, dtype), as_float(b, dtype)
+    x = as_float(x, dtype)
+    w, b = as_float(w, dtype, tr_noop("the kernels")), as_float(b, dtype, tr_noop("the bias"))
     y = np.empty(g.output_shape, dtype=dtype)
     if g.N == 0:
         return y

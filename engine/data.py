@@ -17,6 +17,15 @@ are read in three guarded stages: the opcodes are first walked in pure Python
 number arrays (its ``find_class`` answers with checked stand-ins and refuses
 every other global, e.g. ``os.system`` or ``builtins.eval``), and finally the
 dict is checked against the CIFAR-10 layout.
+
+Every file is read through :mod:`engine.files`: only regular files (a device
+such as ``/dev/zero`` or a FIFO is refused before it is opened), and never more
+than a documented cap: :data:`MAX_NPZ_BYTES` for .npz data sets (also the most
+their members may inflate to, checked before inflating), :data:`_IDX_MAX_BYTES`
+for an IDX file and its gunzipped payload, :data:`MAX_PICKLE_BYTES` for a CIFAR
+batch, whose pickle may also hold at most :data:`MAX_PICKLE_OPCODES` instructions
+and :data:`MAX_PICKLE_ELEMENTS` elements once its shared references are counted
+(12 KB of lists of shared lists would otherwise expand to 10^18).
 """
 
 from __future__ import annotations
@@ -28,11 +37,13 @@ import os
 import pickle
 import pickletools
 import struct
-import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from . import files
+from .i18n import tr
 
 __all__ = [
     "DataFileError",
@@ -60,16 +71,9 @@ class DataFileError(ValueError):
 
 # --------------------------------------------------------------------------- helpers
 
-def _read_bytes(path) -> bytes:
-    """Read a whole file; an unreadable path becomes a DataFileError."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataFileError(f"{path}: is a folder, not a file") from None
-    except OSError as err:
-        raise DataFileError(f"{path}: cannot be read ({err.strerror or err})") from None
+def _read_bytes(path, cap: int) -> bytes:
+    """Read a whole regular file of at most ``cap`` bytes; anything else is a DataFileError."""
+    return files.read_bytes(path, cap, DataFileError)
 
 
 def _check_labels(labels: np.ndarray, n_images: int, source: str) -> np.ndarray:
@@ -89,21 +93,14 @@ def _check_labels(labels: np.ndarray, n_images: int, source: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+# The largest .npz data set read, and the most its arrays may inflate to in all: the
+# full MNIST training set (60,000 digits) is 47 MB.
+MAX_NPZ_BYTES = 1024 * 2**20
+
+
 def _load_npz_arrays(path, source: str) -> dict[str, np.ndarray]:
     """Every array of an .npz archive, read eagerly (a truncated member fails here)."""
-    data = _read_bytes(path)
-    if not data.startswith(b"PK"):
-        raise DataFileError(f"{source}: not an .npz archive (numpy zip file)")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except ValueError as err:
-        if "pickle" in str(err):
-            raise DataFileError(
-                f"{source}: holds Python objects, which are not loaded for safety") from None
-        raise DataFileError(f"{source}: a damaged .npz archive ({err})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
-        raise DataFileError(f"{source}: a damaged or truncated .npz archive ({err})") from None
+    return files.read_npz(path, MAX_NPZ_BYTES, DataFileError, name=source)
 
 
 def _require(arrays: dict[str, np.ndarray], keys, source: str) -> None:
@@ -246,7 +243,7 @@ def _idx_payload(path) -> bytes:
     one byte, to notice a file longer than declared), so a small "zip bomb" cannot
     fill the memory.
     """
-    data = _read_bytes(path)
+    data = _read_bytes(path, _IDX_MAX_BYTES)
     if not data.startswith(_GZIP_MAGIC):
         return data
     try:
@@ -329,6 +326,14 @@ def load_mnist_idx(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- CIFAR-10
+
+# A CIFAR-10 batch is a 31 MB pickle of a dict: a (10000, 3072) uint8 array, 10,000
+# labels and 10,000 file names, about 30,000 instructions and 20,000 elements. These caps
+# are far above that and far below what would take minutes or gigabytes to load.
+MAX_PICKLE_BYTES = 256 * 2**20
+MAX_PICKLE_OPCODES = 1_000_000
+MAX_PICKLE_ELEMENTS = 500_000
+
 
 class _Refused(pickle.UnpicklingError):
     """The pickle asked for something outside the allowed table."""
@@ -475,8 +480,19 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return found
 
 
-def _finish(obj, depth: int = 0):
-    """Replace every array stand-in by its array (in dicts, lists and tuples)."""
+def _finish(obj, depth: int = 0, budget: list[int] | None = None):
+    """Replace every array stand-in by its array (in dicts, lists and tuples).
+
+    Every element reached counts against MAX_PICKLE_ELEMENTS, a shared reference
+    each time it is reached: a few kilobytes of lists that refer to one list many
+    times over would otherwise expand to more elements than any memory holds.
+    """
+    if budget is None:
+        budget = [MAX_PICKLE_ELEMENTS]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Refused(tr("refused a structure of more than {limit:,} elements (counting "
+                          "every shared reference)").format(limit=MAX_PICKLE_ELEMENTS))
     if depth > 20:
         raise _Refused("refused a structure nested more than 20 levels deep")
     if isinstance(obj, _ArrayBuilder):
@@ -486,11 +502,12 @@ def _finish(obj, depth: int = 0):
     if isinstance(obj, _DTypeBuilder):
         return obj.dtype
     if isinstance(obj, dict):
-        return {_finish(k, depth + 1): _finish(v, depth + 1) for k, v in obj.items()}
+        return {_finish(k, depth + 1, budget): _finish(v, depth + 1, budget)
+                for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_finish(v, depth + 1) for v in obj]
+        return [_finish(v, depth + 1, budget) for v in obj]
     if isinstance(obj, tuple):
-        return tuple(_finish(v, depth + 1) for v in obj)
+        return tuple(_finish(v, depth + 1, budget) for v in obj)
     return obj
 
 
@@ -508,6 +525,11 @@ def _scan_opcodes(data: bytes, path) -> None:
     """
     try:
         for count, (opcode, arg, _) in enumerate(pickletools.genops(data)):
+            if count >= MAX_PICKLE_OPCODES:
+                raise DataFileError(tr(
+                    "{path}: not a CIFAR-10 python batch (more than {limit:,} pickle "
+                    "instructions; a batch has about 30,000)").format(
+                        path=path, limit=MAX_PICKLE_OPCODES))
             if opcode.name in _REFUSED_OPCODES:
                 raise DataFileError(
                     f"{path}: refused the pickle instruction {opcode.name}: a CIFAR-10 "
@@ -563,7 +585,7 @@ def load_cifar10_batch(path) -> tuple[np.ndarray, np.ndarray]:
         Not a pickle, truncated, contains anything but numpy arrays and plain
         values, or does not hold the CIFAR-10 keys with the right shapes.
     """
-    data = _read_bytes(path)
+    data = _read_bytes(path, MAX_PICKLE_BYTES)
     if data.startswith(_GZIP_MAGIC):
         raise DataFileError(
             f"{path}: is compressed; extract cifar-10-python.tar.gz first and pick a "

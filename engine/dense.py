@@ -1,7 +1,7 @@
 """Fully connected (dense) layer kernels, in Numba.
 
 The whole training step stays inside Numba: calling numpy's BLAS between Numba
-parallel regions starves BLAS of threads on small machines (see PERFORMANCE.md),
+parallel regions starves BLAS of threads on small machines (see docs/PERFORMANCE.md),
 so the dense layer has its own loops instead of ``x @ w``. Every ``prange``
 iteration writes its own row of the output, so threads never share memory.
 """
@@ -13,6 +13,7 @@ import numpy as np
 from ._arrays import as_float, float_dtype, threads_for
 from ._numba import FAST_FP, kernel, prange
 from .geometry import GeometryError
+from .i18n import tr_noop
 
 __all__ = ["dense_forward", "dense_backward"]
 
@@ -53,7 +54,8 @@ def dense_forward(x, w, b):
     x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
     _check(x.shape, w.shape, b.shape)
     dtype = float_dtype(x)
-    x, w, b = as_float(x, dtype), as_float(w, dtype), as_float(b, dtype)
+    x = as_float(x, dtype)
+    w, b = as_float(w, dtype, tr_noop("the weights")), as_float(b, dtype, tr_noop("the bias"))
     y = np.empty((x.shape[0], w.shape[1]), dtype=dtype)
     with threads_for(x.size * w.shape[1]):
         _dense_forward_kernel(x, w, b, y)
@@ -86,7 +88,8 @@ def dense_backward(dout, x, w):
             f"the upstream gradient has shape {dout.shape}, but the dense output has "
             f"shape {(x.shape[0], w.shape[1])}")
     dtype = float_dtype(x)
-    dout, x, w = as_float(dout, dtype), as_float(x, dtype), as_float(w, dtype)
+    dout = as_float(dout, dtype, tr_noop("the upstream gradient"))
+    x, w = as_float(x, dtype), as_float(w, dtype, tr_noop("the weights"))
     dx = np.empty_like(x)
     dwt = np.empty((w.shape[1], w.shape[0]), dtype=dtype)  # dw transposed, (K, D)
     db = np.empty(w.shape[1], dtype=dtype)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_float, float_dtype
+from ._arrays import as_float, float_dtype, real_array
 from .conv_forward import conv2d_forward
 from .geometry import GeometryError
+from .i18n import tr_noop
 from .pooling import avg_pool2d_forward, max_pool2d_forward
 
 __all__ = [
@@ -91,7 +92,7 @@ def to_grey(image) -> np.ndarray:
     stays float32, anything else becomes float64.
     """
     image = np.asarray(image)
-    image = as_float(image, float_dtype(image))
+    image = as_float(image, float_dtype(image, tr_noop("the image")))
     if image.ndim == 2:
         return image
     if image.ndim == 3 and image.shape[2] in (3, 4):
@@ -159,7 +160,7 @@ def _check_kernel(kernel, mode: str, padding: str) -> np.ndarray:
         raise GeometryError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if padding not in PADDINGS:
         raise GeometryError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
-    kernel = np.asarray(kernel, dtype=np.float64)
+    kernel = real_array(kernel, tr_noop("the kernel")).astype(np.float64)
     if kernel.ndim != 2 or kernel.size == 0:
         raise GeometryError(f"the kernel must be a 2-D (KH, KW) array; got shape {kernel.shape}")
     if not np.isfinite(kernel).all():

@@ -7,11 +7,22 @@ says what is wrong instead of an index error deep inside a loop.
 Output size along one axis (the formula the labs display)::
 
     H_out = floor((H + 2P - K) / S) + 1
+
+Limits (each refused with a sentence before any work): a size, stride or padding
+of at most :data:`MAX_SIZE`; arrays of at most :data:`MAX_VALUES` numbers; and a
+cost of at most :data:`MAX_MULTIPLY_ADDS` multiply-adds per convolution call (window
+cells read, for pooling). Sizes must be whole numbers: ``True``, ``np.True_``, 2.5
+and "2" are refused.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import numpy as np
+
+from .i18n import tr, tr_noop
 
 __all__ = [
     "GeometryError",
@@ -30,19 +41,41 @@ __all__ = [
 MAX_SIZE = 100_000
 # The largest array (in numbers) a single convolution or pooling may need.
 MAX_VALUES = 2**28
+# The most multiply-adds (convolution) or window reads (pooling) one call may ask for:
+# about 2-10 s of work for the engine on two cores, 30x more than the largest network
+# the Training lab builds needs per batch, but far below a 4000x4000 kernel on an
+# 8000x8000 image (2.6e14), which would keep the machine busy for hours.
+MAX_MULTIPLY_ADDS = 2 * 10**11
 
 
 class GeometryError(ValueError):
-    """An impossible shape, kernel, stride or padding, explained in words."""
+    """An impossible shape, kernel, stride or padding, a size that is not a whole number,
+    an array that does not hold real numbers, or a runaway cost, explained in words."""
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _whole_number(value, name: str) -> int:
+    """``value`` as an int if it is a whole number (an int, or a float such as 2.0)."""
+    if _is_bool(value):
+        raise GeometryError(tr("{name} must be a whole number, not {value!r} (a yes/no value)")
+                            .format(name=name, value=value))
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+        return int(value)
+    raise GeometryError(tr("{name} must be a whole number, not {value!r}")
+                        .format(name=name, value=value))
 
 
 def as_pair(value, name: str) -> tuple[int, int]:
     """Return ``value`` as an ``(h, w)`` pair of ints.
 
-    Accepts an int (used for both axes) or a sequence of two ints.
+    Accepts a whole number (used for both axes) or a sequence of two. ``True``,
+    ``np.True_``, 2.5, "2" and the like are refused with a sentence.
     """
-    if isinstance(value, bool):
-        raise GeometryError(f"{name} must be a whole number or a pair (h, w), not {value!r}")
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise GeometryError(
@@ -52,12 +85,7 @@ def as_pair(value, name: str) -> tuple[int, int]:
         pair = (value, value)
     out = []
     for v in pair:
-        try:
-            iv = int(v)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
-            raise GeometryError(f"{name} must be a whole number, not {v!r}") from None
-        if iv != v:
-            raise GeometryError(f"{name} must be a whole number, not {v!r}")
+        iv = _whole_number(v, name)
         if abs(iv) > MAX_SIZE:
             raise GeometryError(f"{name} {iv} is far too large (at most {MAX_SIZE:,})")
         out.append(iv)
@@ -160,11 +188,26 @@ class PoolGeometry:
 
 
 def _shape_of(a, name: str, ndim: int, letters: str) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in getattr(a, "shape", a))
+    """The shape of an array (or a shape itself) as ints, checked: ``ndim`` sizes, each a
+    whole number >= 0 (``(2, 3, 7.5, 9)``, ``True`` or ``"3"`` are refused)."""
+    raw = getattr(a, "shape", a)
+    try:
+        raw = tuple(raw)
+    except TypeError:
+        raise GeometryError(tr("{name} must be a shape such as (N, C, H, W), not {value!r}")
+                            .format(name=name, value=raw)) from None
+    if all(type(s) is int for s in raw):  # numpy shapes: the common case, checked fast
+        shape = raw
+    else:
+        shape = tuple(_whole_number(s, tr("every size of {name}").format(name=name))
+                      for s in raw)
     if len(shape) != ndim:
         raise GeometryError(
             f"{name} must have {ndim} dimensions ({', '.join(letters)}), "
             f"but it has {len(shape)}: shape {shape}")
+    if min(shape) < 0:
+        raise GeometryError(tr("the sizes of {name} cannot be negative: shape {shape}")
+                            .format(name=name, shape=shape))
     return shape
 
 
@@ -208,15 +251,31 @@ def check_conv(x_shape, w_shape, b_shape=None, stride=1, padding=0) -> ConvGeome
             f"a {KH}x{KW} kernel does not fit a {H}x{W} input with padding {pad}")
     HO = output_size(H, KH, SH, PH)
     WO = output_size(W, KW, SW, PW)
-    _check_values(N * C * (H + 2 * PH) * (W + 2 * PW), "the padded input")
-    _check_values(N * F * HO * WO, "the output")
+    _check_values(N * C * (H + 2 * PH) * (W + 2 * PW), tr_noop("the padded input"))
+    _check_values(N * F * HO * WO, tr_noop("the output"))
+    cost = N * F * HO * WO * C * KH * KW
+    if cost > MAX_MULTIPLY_ADDS:
+        raise GeometryError(tr(
+            "this convolution needs about {cost} multiply-adds ({n} x {f} x {ho}x{wo} outputs, "
+            "each a sum of {c} x {kh}x{kw} products), more than this app computes in one call "
+            "({limit}); use a smaller kernel, input or batch").format(
+                cost=_about(cost), n=N, f=F, ho=HO, wo=WO, c=C, kh=KH, kw=KW,
+                limit=_about(MAX_MULTIPLY_ADDS)))
     return ConvGeometry(N, C, H, W, F, KH, KW, SH, SW, PH, PW, HO, WO)
 
 
+def _about(count: int) -> str:
+    """A count for a sentence: 2.6e14 rather than 256,064,016,000,000."""
+    return f"{count:,}" if count < 10**7 else f"{count:.1e}".replace("e+", "e")
+
+
 def _check_values(count: int, what: str) -> None:
+    """Refuse an array of more than MAX_VALUES numbers; ``what`` names it (a msgid, marked
+    with tr_noop by the caller and translated only when the sentence is needed)."""
     if count > MAX_VALUES:
-        raise GeometryError(f"{what} would hold {count:,} numbers, more than this app "
-                            f"handles at once ({MAX_VALUES:,}); use a smaller input or padding")
+        raise GeometryError(tr("{what} would hold {count} numbers, more than this app handles "
+                               "at once ({limit}); use a smaller input or padding")
+                            .format(what=tr(what), count=f"{count:,}", limit=f"{MAX_VALUES:,}"))
 
 
 def check_pool(x_shape, size=2, stride=None) -> PoolGeometry:
@@ -235,4 +294,13 @@ def check_pool(x_shape, size=2, stride=None) -> PoolGeometry:
         raise GeometryError(f"a {KH}x{KW} pooling window does not fit a {H}x{W} input")
     HO = output_size(H, KH, SH, 0)
     WO = output_size(W, KW, SW, 0)
+    _check_values(N * C * H * W, tr_noop("the input"))
+    _check_values(N * C * HO * WO, tr_noop("the output"))
+    cost = N * C * HO * WO * KH * KW
+    if cost > MAX_MULTIPLY_ADDS:
+        raise GeometryError(tr(
+            "this pooling needs about {cost} steps ({n} x {c} x {ho}x{wo} windows of {kh}x{kw} "
+            "cells), more than this app computes in one call ({limit}); use a smaller window, "
+            "input or batch").format(cost=_about(cost), n=N, c=C, ho=HO, wo=WO, kh=KH, kw=KW,
+                                     limit=_about(MAX_MULTIPLY_ADDS)))
     return PoolGeometry(N, C, H, W, KH, KW, SH, SW, HO, WO)

@@ -31,11 +31,13 @@ import math
 
 import numpy as np
 
+from ._arrays import real_array
 from .activations import relu_backward, relu_forward
 from .conv_backward import conv2d_backward
 from .conv_forward import conv2d_forward
 from .dense import dense_backward, dense_forward
 from .geometry import GeometryError, as_pair, check_conv, check_pool
+from .i18n import tr_noop
 from .init import INITIALISERS, initialise
 from .pooling import (
     avg_pool2d_backward,
@@ -310,7 +312,7 @@ class Sigmoid(Layer):
     type = "sigmoid"
 
     def forward_pure(self, x, training=False):
-        x = np.asarray(x)
+        x = real_array(x, tr_noop("the input"))
         # 0.5 (1 + tanh(x / 2)) is the same function and never overflows in exp.
         y = 0.5 * (1.0 + np.tanh(0.5 * x))
         return y, y
@@ -326,7 +328,7 @@ class Tanh(Layer):
     type = "tanh"
 
     def forward_pure(self, x, training=False):
-        y = np.tanh(np.asarray(x))
+        y = np.tanh(real_array(x, tr_noop("the input")))
         return y, y
 
     def backward_pure(self, dout, cache, need_dx=True):
@@ -396,7 +398,7 @@ class SpatialBatchNorm(Layer):
 
     def forward_pure(self, x, training=False):
         """Cache: (x_hat (N, C, H, W), inv_std (C,), mean (C,), var (C,), count N*H*W)."""
-        x = np.asarray(x)
+        x = real_array(x, tr_noop("the input"))
         if x.ndim != 4 or x.shape[1] != self.channels:
             raise GeometryError(f"{self.name} expects input (N, {self.channels}, H, W), "
                                 f"got shape {x.shape}")

@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import pickle
-import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import files
+from ._arrays import real_array
 from .geometry import GeometryError
+from .i18n import tr, tr_noop
 from .layers import _REQUIRED, LAYER_TYPES, Layer
 from .losses import softmax
 
-__all__ = ["Network", "LayerInfo", "NetworkSpecError", "ModelFileError", "describe_spec"]
+__all__ = ["Network", "LayerInfo", "NetworkSpecError", "ModelFileError", "describe_spec",
+           "check_model_path", "MAX_LAYERS", "MAX_MODEL_BYTES"]
 
 _FORMAT = "cnn-explorer-model"
 _VERSION = 1
@@ -95,13 +94,25 @@ class _Planned:
 
 def _check_input_shape(input_shape) -> tuple[int, ...]:
     try:
-        shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
+        raw = tuple(input_shape)
+    except TypeError:
         raise NetworkSpecError(f"the input shape must be (channels, height, width), "
                                f"not {input_shape!r}") from None
+    shape = []
+    for s in raw:
+        # whole numbers only: True, 2.5, 1e400 and "3" are refused, huge ones too
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise NetworkSpecError(tr("the input shape must be whole numbers (channels, "
+                                      "height, width), not {shape!r}").format(shape=raw))
+        shape.append(int(s))
+    shape = tuple(shape)
     if len(shape) not in (1, 3) or min(shape) < 1:
         raise NetworkSpecError(f"the input shape must be (channels, height, width) with "
                                f"positive sizes, not {shape}")
+    if max(shape) > MAX_INPUT_SIZE or math.prod(shape) > MAX_VALUES_PER_SAMPLE:
+        raise NetworkSpecError(tr("the input shape {shape} is far larger than this app "
+                                  "handles (at most {limit:,} values per image)")
+                               .format(shape=shape, limit=MAX_VALUES_PER_SAMPLE))
     return shape
 
 
@@ -135,6 +146,13 @@ def _settings_of(index: int, item) -> tuple[type[Layer], dict]:
 # above anything that trains on a laptop, far below what would exhaust its memory.
 MAX_PARAMETERS = 50_000_000
 MAX_VALUES_PER_SAMPLE = 20_000_000
+MAX_INPUT_SIZE = 100_000  # channels, height or width (as engine.geometry.MAX_SIZE)
+# Far more layers than any network this app trains (the default has 8); it keeps a
+# runaway spec (20,000 ReLUs, 2,000 blocks) from being checked and built for minutes.
+MAX_LAYERS = 1_000
+# The largest model file read (and, in all, the most bytes its members inflate to):
+# MAX_PARAMETERS float64 weights and their statistics fit well within it.
+MAX_MODEL_BYTES = 512 * 2**20
 
 
 def _check_size(info: LayerInfo, total_params: int, partial) -> None:
@@ -151,37 +169,76 @@ def _check_size(info: LayerInfo, total_params: int, partial) -> None:
 
 
 def _plan(spec, input_shape) -> tuple[list[_Planned], tuple[int, ...]]:
-    """Check a whole spec layer by layer; nothing is allocated."""
+    """Check a whole spec layer by layer; nothing is allocated.
+
+    Linear in the number of layers (at most :data:`MAX_LAYERS`): the summary of the
+    layers before a bad one is only assembled when an error needs it.
+    """
     shape = _check_input_shape(input_shape)
     if isinstance(spec, (str, bytes, dict)) or not hasattr(spec, "__iter__"):
         raise NetworkSpecError("the spec must be a list of layer dicts")
-    spec = list(spec)
+    spec = _bounded_list(spec)
     if not spec:
         raise NetworkSpecError("the network has no layers")
     planned: list[_Planned] = []
     counts: dict[str, int] = {}
+    total_params = 0
+
+    def partial():
+        return [p.info for p in planned]
+
     for index, item in enumerate(spec):
-        partial = [p.info for p in planned]
         try:
             cls, settings = _settings_of(index, item)
             out_shape, count = cls.describe(shape, **settings)
         except NetworkSpecError as err:
-            err.partial = partial
+            err.partial = partial()
             raise
-        except (GeometryError, ValueError, TypeError, OverflowError) as err:
-            raise NetworkSpecError(str(err), index, str(item.get("type")), partial) from None
+        except (GeometryError, ValueError, TypeError, OverflowError, RecursionError) as err:
+            kind = item.get("type") if isinstance(item, dict) else None
+            raise NetworkSpecError(_one_line(err), index, str(kind), partial()) from None
         counts[cls.type] = counts.get(cls.type, 0) + 1
         info = LayerInfo(index, f"{cls.type}{counts[cls.type]}", cls.type, out_shape, count)
-        _check_size(info, sum(p.info.param_count for p in planned) + count, partial)
+        total_params += count
+        try:
+            _check_size(info, total_params, ())
+        except NetworkSpecError as err:
+            err.partial = partial()
+            raise
         planned.append(_Planned(cls, settings, info, shape))
         shape = out_shape
     if len(shape) != 1:
         last = planned[-1].info
         raise NetworkSpecError(
             f"the network must end with one score per class, but it ends with maps of shape "
-            f"{shape}; finish with flatten and dense", last.index, last.type,
-            [p.info for p in planned])
+            f"{shape}; finish with flatten and dense", last.index, last.type, partial())
     return planned, shape
+
+
+def _bounded_list(spec) -> list:
+    """``list(spec)``, refused past MAX_LAYERS entries (without reading a runaway iterator)."""
+    if hasattr(spec, "__len__") and len(spec) > MAX_LAYERS:
+        count = len(spec)
+    else:
+        items = []
+        for item in spec:
+            items.append(item)
+            if len(items) > MAX_LAYERS:
+                count = None
+                break
+        else:
+            return items
+    raise NetworkSpecError(
+        tr("the network has {count} layers, more than this app builds ({limit}); use fewer "
+           "layers").format(count=f"{count:,}" if count is not None else
+                            tr("more than {limit}").format(limit=f"{MAX_LAYERS:,}"),
+                            limit=f"{MAX_LAYERS:,}"))
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return tr("a setting is nested too deeply")
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def describe_spec(spec, input_shape=(1, 28, 28)) -> list[LayerInfo]:
@@ -244,7 +301,7 @@ class Network:
 
     # ---------------------------------------------------------------- compute
     def _check_batch(self, x) -> np.ndarray:
-        x = np.asarray(x)
+        x = real_array(x, tr_noop("the batch"))
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float32)
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
@@ -377,40 +434,32 @@ class Network:
     def save(self, path) -> None:
         """Write the network to ``path`` (.npz; plain arrays only, no pickle).
 
-        The file is written to a temporary name and then renamed, so an
-        interrupted save never leaves a half-written model behind.
+        Written through :func:`engine.files.atomic_write`: to ``<name>.tmp`` beside
+        it, then renamed over ``path``, so an interrupted save never leaves a
+        half-written model and never changes the file that was there; a target that
+        is not a regular file (a device such as /dev/null, a FIFO, a folder, or a
+        link to one) is refused; the file gets the permissions of the user's umask;
+        a ``.tmp`` left by an interrupted earlier save is removed.
 
         Raises
         ------
         ModelFileError
-            If the file cannot be written (no such folder, no permission, disk full).
+            If the file cannot be written there (no such folder, no permission, disk
+            full, a name too long, or a target that is not a regular file).
         """
-        path = Path(path)
         meta = {"format": _FORMAT, "version": _VERSION, "spec": self.spec,
                 "input_shape": list(self.input_shape)}
         arrays = {_META_KEY: np.array(json.dumps(meta)), **self.state_arrays()}
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        except OSError as err:
-            raise ModelFileError(f"cannot write {path.name} in {str(path.parent)!r}: "
-                                 f"{err.strerror or err}") from None
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except OSError as err:
-            Path(tmp).unlink(missing_ok=True)
-            raise ModelFileError(f"cannot write {path.name}: {err.strerror or err}") from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        files.atomic_write(path, lambda fh: np.savez(fh, **arrays), ModelFileError)
 
     @classmethod
     def load(cls, path) -> Network:
         """Read a network written by :meth:`save`.
 
         The network is built and filled completely before it is returned, so a
-        bad file never yields a half-loaded model.
+        bad file never yields a half-loaded model. Only a regular file of at most
+        :data:`MAX_MODEL_BYTES` is read (a FIFO is never opened), and its members
+        are inflated only up to that size in all.
 
         Raises
         ------
@@ -426,6 +475,10 @@ class Network:
         except NetworkSpecError as err:
             raise ModelFileError(f"{path.name}: the network stored in the file is not "
                                  f"valid: {err}") from None
+        except (RecursionError, MemoryError, OverflowError) as err:
+            raise ModelFileError(tr("{name}: the network stored in the file cannot be built "
+                                    "({reason})").format(name=path.name,
+                                                          reason=type(err).__name__)) from None
         try:
             network.set_state(arrays)
         except ValueError as err:
@@ -433,45 +486,61 @@ class Network:
         return network
 
 
-_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
-                pickle.UnpicklingError)
+def check_model_path(path) -> Path:
+    """Check, writing nothing, that :meth:`Network.save` could write ``path``.
+
+    For a long run (``main.py train``): it fails at its start instead of its end.
+    Returns the file a save would write.
+
+    Raises
+    ------
+    ModelFileError
+        As :meth:`Network.save` would (see :func:`engine.files.check_writable`).
+    """
+    return files.check_writable(path, ModelFileError)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz file, read fully (the file is closed on return)."""
-    if not path.exists():
-        raise ModelFileError(f"there is no model file {str(path)!r}")
-    if path.is_dir():
-        raise ModelFileError(f"{str(path)!r} is a folder, not a model file")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except _READ_ERRORS as err:
-        raise ModelFileError(f"{path.name} is not a model file (.npz): {err}") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ModelFileError(f"{path.name} holds a single array, not a model (.npz)")
-    try:
-        with data:
-            return {key: data[key] for key in data.files}
-    except _READ_ERRORS as err:
-        raise ModelFileError(f"{path.name} is damaged or truncated and cannot be "
-                             f"read: {err}") from None
+    """Every array of a model file, read fully and within MAX_MODEL_BYTES."""
+    arrays = files.read_npz(
+        path, MAX_MODEL_BYTES, ModelFileError,
+        name=tr("the model file {name}").format(name=path.name),
+        missing=f"there is no model file {str(path)!r}", text_members=(_META_KEY,),
+        not_npz=tr("not a model file (.npz)"))
+    if not arrays:
+        raise ModelFileError(tr("{name} is an empty archive, not a model file")
+                             .format(name=path.name))
+    return arrays
 
 
 def _read_meta(path: Path, meta) -> tuple[list, tuple]:
     if meta is None:
         raise ModelFileError(f"{path.name} is an .npz file but not a CNN Explorer model "
                              "(it has no network description)")
+    unreadable = f"{path.name}: the network description in the file cannot be read"
+    if meta.shape != () or meta.dtype.kind != "U":
+        raise ModelFileError(unreadable)
     try:
-        info = json.loads(str(meta[()]))
-        if info.get("format") != _FORMAT:
+        # NaN and Infinity are not numbers a spec can hold: refused as they are parsed
+        info = json.loads(str(meta[()]), parse_constant=_refuse_constant)
+        if not isinstance(info, dict) or info.get("format") != _FORMAT:
             raise ValueError("unknown format")
-        if int(info.get("version", 1)) > _VERSION:
+        version = info.get("version", 1)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError("the version is not a whole number")
+        if version > _VERSION:
             raise ModelFileError(f"{path.name} was written by a newer version of CNN Explorer "
                                  f"(model format {info['version']}); please update the app")
-        return info["spec"], tuple(info["input_shape"])
+        spec, input_shape = info["spec"], info["input_shape"]
+        if not isinstance(spec, list) or not isinstance(input_shape, list):
+            raise ValueError("the spec and the input shape must be lists")
+        return spec, tuple(input_shape)
     except ModelFileError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
             RecursionError):
-        raise ModelFileError(f"{path.name}: the network description in the file cannot be "
-                             "read") from None
+        raise ModelFileError(unreadable) from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number a model holds")

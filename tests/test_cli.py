@@ -231,24 +231,29 @@ def test_bench_passes_every_argument_through(capsys, monkeypatch):
 def test_screenshot_and_window_call_the_gui(capsys, monkeypatch, tmp_path):
     calls = []
     fake = types.ModuleType("gui.app")
-    fake.render_screenshots = lambda out, lab: calls.append((out, lab)) or [f"{out}/x.png"]
+    fake.DEFAULT_SIZE = (1400, 900)
+    fake.render_screenshots = lambda out, lab, size: calls.append((out, lab, size)) or [
+        f"{out}/x.png"]
     fake.run_app = lambda: calls.append("window") or 0
     import gui
     monkeypatch.setitem(sys.modules, "gui.app", fake)
     monkeypatch.setattr(gui, "app", fake, raising=False)
     assert cli.main(["screenshot", "--out", str(tmp_path), "--lab", "pooling"]) == 0
+    assert cli.main(["screenshot", "--out", str(tmp_path), "--size", "1280x720"]) == 0
     assert cli.main([]) == 0
-    assert calls == [(str(tmp_path), "pooling"), "window"]
+    assert calls == [(str(tmp_path), "pooling", (1400, 900)),
+                     (str(tmp_path), None, "1280x720"), "window"]
     assert "x.png" in capsys.readouterr().out
 
 
 def test_gui_errors_become_one_line(capsys, monkeypatch, tmp_path):
     fake = types.ModuleType("gui.app")
 
-    def render_screenshots(out, lab):
+    def render_screenshots(out, lab, size):
         raise ValueError(f"there is no lab called {lab!r}\n(choose one of ...)")
 
     fake.render_screenshots = render_screenshots
+    fake.DEFAULT_SIZE = (1400, 900)
     import gui
     monkeypatch.setitem(sys.modules, "gui.app", fake)
     monkeypatch.setattr(gui, "app", fake, raising=False)
@@ -330,3 +335,154 @@ def test_short_train_then_evaluate(capsys, tmp_path):
     predictions = Network.load(model).predict(images[-50:, None].astype(np.float32) / 255)
     correct = int(np.sum(predictions == labels[-50:]))
     assert f"({correct} of 50 correct)" in out
+
+
+# --------------------------------------------------------------------------- hostile --out and
+# --data (issue 9, items 8, 9, 17)
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if train starts warming up or training."""
+    from engine import recipe
+
+    monkeypatch.setattr(recipe, "train", lambda **kw: pytest.fail("trained before checking"))
+    monkeypatch.setattr(cli, "_warmup", lambda bar: pytest.fail("warmed up before checking"))
+
+
+@pytest.mark.parametrize("out, words", [
+    ("/proc/x.npz", "cannot write"),
+    ("", "no file name"),
+    ("m" * 300 + ".npz", "too long"),
+])
+def test_train_refuses_an_unwritable_out_before_training(capsys, monkeypatch, tmp_path,
+                                                        no_training, out, words):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["train", "--out", out], capsys)
+    assert_one_error_line(code, err, words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_refuses_an_out_that_is_not_a_regular_file(capsys, tmp_path, no_training):
+    import os
+
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path)
+    for target in (fifo, link):
+        code, _, err = run(["train", "--out", str(target)], capsys)
+        assert_one_error_line(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.npz", "link.npz"]
+
+
+def _main_py(*argv, timeout=120, **kwargs):
+    return subprocess.run([sys.executable, "main.py", *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def test_evaluate_refuses_devices_and_fifos_in_one_line(tmp_path, tiny_model, digits):
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    # subprocesses: a FIFO that were opened would block (timeout: a hang guard only)
+    for args, words in ((["--model", str(tiny_model), "--data", "/dev/zero"], "device"),
+                        (["--model", str(tiny_model), "--data", str(fifo)], "FIFO"),
+                        (["--model", str(fifo), "--data", str(digits)], "FIFO")):
+        result = _main_py("evaluate", *args)
+        assert_one_error_line(result.returncode, result.stderr, words)
+
+
+# --------------------------------------------------------------------------- --version, bench
+
+def test_version_prints_the_package_version():
+    from importlib.metadata import version
+
+    import engine
+
+    result = _main_py("--version")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == f"CNN Explorer {engine.__version__}\n"
+    assert version("cnn-explorer") == engine.__version__  # pyproject reads the same
+
+
+def test_bench_without_torch_says_so_in_one_line():
+    code = ("import sys; sys.modules['torch'] = None  # import torch now fails\n"
+            "import main\n"
+            "sys.exit(main.main(['bench', '--json', '--workloads', 'W1', '--repeat', '1', "
+            "'--no-reference', '--no-warm-start', '--pause', '0']))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PyTorch is not installed" in lines[0], result.stderr
+    import json
+    assert "torch" not in json.loads(result.stdout)["workloads"]["W1"]["ms"]
+
+
+# --------------------------------------------------------------------------- Ctrl-C (item 18)
+
+def _interrupt_repeatedly(argv, ready, interval=0.003):
+    """Start main.py, wait until ``ready(proc, stderr_lines)``, then send SIGINT every few
+    milliseconds until it exits. Returns (exit code, stderr, signals sent)."""
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen([sys.executable, "main.py", *argv], cwd=ROOT, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        for _ in range(120_000):  # until ready (bounded: at most a few minutes)
+            if ready(proc, lines) or proc.poll() is not None:
+                break
+            time.sleep(0.001)
+        sent = 0
+        while proc.poll() is None and sent < 20_000:
+            proc.send_signal(signal.SIGINT)
+            sent += 1
+            time.sleep(interval)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=30)
+    return proc.returncode, "".join(lines), sent
+
+
+def _kernels_loading(proc, lines):
+    """main.py is running: Numba's compiler library is being loaded (Linux /proc)."""
+    try:
+        with open(f"/proc/{proc.pid}/maps") as maps:
+            return "llvmlite" in maps.read()
+    except OSError:
+        return False
+
+
+def _training(proc, lines):
+    return any("preparing kernels" in line for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ready", [_kernels_loading, _training], ids=["loading", "training"])
+def test_ctrl_c_pressed_every_few_milliseconds_gives_one_line_and_exit_130(tmp_path, ready):
+    import pathlib as pl
+
+    if ready is _kernels_loading and not pl.Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc")
+    out = tmp_path / "model.npz"
+    out.write_bytes(b"an earlier model")
+    for _ in range(3):
+        code, err, sent = _interrupt_repeatedly(
+            ["train", "--epochs", "20", "--limit", "2048", "--out", str(out)], ready)
+        assert sent >= 1
+        assert code == 130, err
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+        lines = err.strip().splitlines()
+        assert lines[-1] == "interrupted" and lines.count("interrupted") == 1, err
+        assert all(line.startswith(("preparing kernels", "epoch")) for line in lines[:-1]), err
+        assert out.read_bytes() == b"an earlier model"  # nothing saved changes
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]

@@ -1,17 +1,18 @@
 """The labs the main window lists, in order, and how to build one.
 
-A lab lives in its own module under ``gui/labs/<key>/``. The shell imports it only when
-the learner first opens it, so a lab that is not written yet (or fails to import)
-costs nothing at start-up and shows a one-line placeholder instead.
+A lab lives in its own package under ``gui/labs/<key>/``. The shell imports it only when
+the learner first opens it, so start-up pays only for the first lab; a lab that fails
+to import or to build shows the reason in place (see ``gui.app``).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass
 
-__all__ = ["LabInfo", "LABS", "lab_by_key", "lab_is_available", "load_lab_class"]
+from engine.i18n import tr, tr_noop
+
+__all__ = ["LabInfo", "LABS", "lab_by_key", "load_lab_class"]
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,13 @@ class LabInfo:
         Short name used on the command line (``screenshot --lab KEY``), in settings and
         as the PNG file name.
     title : str
-        Shown in the lab list.
+        Shown in the lab list (English msgid: show it as ``tr(info.title)``).
     module : str
         Dotted module path of the lab.
     class_name : str
         The QWidget subclass in ``module``.
     blurb : str
-        One line: what the lab teaches (the list's tooltip and the placeholder text).
+        One line: what the lab teaches (the list's tooltip; English msgid as ``title``).
     """
 
     key: str
@@ -41,27 +42,29 @@ class LabInfo:
 
 
 LABS: list[LabInfo] = [
-    LabInfo("convolution", "Convolution", "gui.labs.convolution.lab", "ConvolutionLab",
-            "Slide a kernel over an image one window at a time: padding, stride and the "
-            "output-size formula."),
-    LabInfo("gallery", "Kernel gallery", "gui.labs.gallery.lab", "GalleryLab",
-            "Classic kernels (edges, blur, sharpen) on a real photograph, then activation "
-            "and pooling."),
-    LabInfo("pooling", "Pooling", "gui.labs.pooling.lab", "PoolingLab",
-            "Max and average pooling, the argmax map and how the gradient is routed back."),
-    LabInfo("backprop", "Backprop", "gui.labs.backprop.lab", "BackpropLab",
-            "The convolution backward pass: delta maps, the 180-degree kernel, dW and db, "
-            "checked numerically."),
-    LabInfo("fitting", "Kernel fitting", "gui.labs.fitting.lab", "FittingLab",
-            "Learn a 3x3 kernel by gradient descent until it reproduces a known filter."),
-    LabInfo("training", "Training", "gui.labs.training.lab", "TrainingLab",
-            "Train a small CNN live on handwritten digits: curves, kernels, feature maps, "
-            "deltas."),
+    LabInfo("convolution", tr_noop("Convolution"), "gui.labs.convolution.lab", "ConvolutionLab",
+            tr_noop("Slide a kernel over an image one window at a time: padding, stride and the "
+                    "output-size formula.")),
+    LabInfo("gallery", tr_noop("Kernel gallery"), "gui.labs.gallery.lab", "GalleryLab",
+            tr_noop("Classic kernels (edges, blur, sharpen) on a real photograph, then "
+                    "activation and pooling.")),
+    LabInfo("pooling", tr_noop("Pooling"), "gui.labs.pooling.lab", "PoolingLab",
+            tr_noop("Max and average pooling, the argmax map and how the gradient is routed "
+                    "back.")),
+    LabInfo("backprop", tr_noop("Backprop"), "gui.labs.backprop.lab", "BackpropLab",
+            tr_noop("The convolution backward pass: delta maps, the 180-degree kernel, dW and "
+                    "db, checked numerically.")),
+    LabInfo("fitting", tr_noop("Kernel fitting"), "gui.labs.fitting.lab", "FittingLab",
+            tr_noop("Learn a 3x3 kernel by gradient descent until it reproduces a known "
+                    "filter.")),
+    LabInfo("training", tr_noop("Training"), "gui.labs.training.lab", "TrainingLab",
+            tr_noop("Train a small CNN live on handwritten digits: curves, kernels, feature "
+                    "maps, deltas.")),
 ]
 
 
 def lab_by_key(key: str) -> LabInfo:
-    """The lab whose key or title matches ``key`` (case-insensitive).
+    """The lab whose key or title (English or translated) matches ``key`` (case-insensitive).
 
     Raises
     ------
@@ -70,30 +73,17 @@ def lab_by_key(key: str) -> LabInfo:
     """
     wanted = key.strip().lower()
     for info in LABS:
-        if wanted in (info.key, info.title.lower()):
+        if wanted in (info.key, info.title.lower(), tr(info.title).lower()):
             return info
     valid = ", ".join(info.key for info in LABS)
-    raise KeyError(f"there is no lab called {key!r}; the labs are: {valid}")
+    raise KeyError(tr("there is no lab called {name!r}; the labs are: {valid}").format(
+        name=key, valid=valid))
 
 
-def lab_is_available(info: LabInfo) -> bool:
-    """Whether the lab's module exists (without importing it)."""
-    try:
-        return importlib.util.find_spec(info.module) is not None
-    except (ImportError, ValueError):
-        return False
+def load_lab_class(info: LabInfo) -> type:
+    """Import the lab's module and return its class.
 
-
-def load_lab_class(info: LabInfo):
-    """Import the lab's module and return its class, or None if the module does not exist.
-
-    Any other error while importing (a bug in the lab) propagates, so the shell can
-    report it instead of silently showing a placeholder.
+    Any error while importing propagates, so the shell can show it in place.
     """
-    try:
-        module = importlib.import_module(info.module)
-    except ModuleNotFoundError as err:
-        if err.name == info.module:
-            return None
-        raise
-    return getattr(module, info.class_name, None)
+    module = importlib.import_module(info.module)
+    return getattr(module, info.class_name)

@@ -1,10 +1,18 @@
-"""The skeleton the stepping labs share (Convolution, Pooling, Backprop, Kernel fitting).
+"""What the labs share: the lab frame, the settings columns, the small text helpers.
 
-Every one of them is a settings column on the left (scrolling when the window is narrow)
-and a main area on the right, split by a QSplitter; a formula/status line at the top of
-the main area; and, in place of the animation, a red sentence when the geometry is
-impossible. ``SettingsLab`` builds that frame and wires the hooks the labs have in
-common; the labs build their own main areas and keep their own logic.
+The stepping labs (Convolution, Pooling, Backprop, Kernel fitting) are each a settings
+column on the left (scrolling when the window is narrow) and a main area on the right,
+split by a QSplitter; a formula/status line at the top of the main area; and, in place
+of the animation, a red sentence when the geometry is impossible. ``SettingsLab`` builds
+that frame and wires the hooks the labs have in common; the labs build their own main
+areas and keep their own logic.
+
+``LabSettings`` is the settings column itself: the ``message(str)`` signal, the
+``with self._quiet():`` block that keeps the settings' own widget changes from
+re-emitting (an exception inside it cannot leave the column deaf), the embedded MNIST
+digits loaded on first use, and the in-place notes for refused values.
+``SteppingSettings`` adds ``changed()``. The settings own numbers only; they never
+compute a convolution or a pooling.
 
 The small text helpers (``format_number``, ``is_integral``) write the numbers of the
 step equations the same way in every lab.
@@ -12,25 +20,37 @@ step equations the same way in every lab.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QScrollArea,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
+from engine.i18n import tr, tr_noop
+from gui.widgets.form_rows import ERROR_STYLE, int_spin, pair_row, show_refusals_in_place
 from gui.widgets.matrix_view import format_cell
+from gui.widgets.number_grid import NumberGrid
+from gui.workers.warmup import when_kernels_ready
 
-__all__ = ["SettingsLab", "ERROR_STYLE", "format_number", "is_integral", "formula_label",
-           "formula_lines", "problem_label", "strip_or_problem", "operator_label", "hline"]
+__all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_article", "ERROR_STYLE",
+           "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
+           "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows"]
 
-ERROR_STYLE = "color: #b00020;"
+#: Shown in place of what a lab computes with the engine's kernels while they compile.
+NOT_READY_TEXT = tr_noop("Waiting for the fast kernels (being prepared; only on the first "
+                         "start)…")
 _NEGATIVE_ZEROS = ("-0", "", "-0.0", "-0.00")
 
 
@@ -123,16 +143,16 @@ def strip_or_problem(strip: QWidget, problem: QLabel) -> QStackedWidget:
 class SettingsLab(QWidget):
     """A lab made of a settings column (left) and a main area (right).
 
-    Subclasses set ``self.settings`` (a widget with a ``message(str)`` signal) and build
-    ``self.main_area``, then call ``_lay_out()``; the stepping labs also call
-    ``_connect_animation()`` once ``self.controls`` (an AnimControls) exists.
+    Subclasses set ``self.settings`` (a ``LabSettings``) and build ``self.main_area``,
+    then call ``_lay_out()``; the stepping labs also call ``_connect_animation()`` once
+    ``self.controls`` (an AnimControls) exists.
 
     The shell's hooks (docs/ARCHITECTURE.md, "GUI contracts"): ``activated()`` takes the
     keyboard focus, ``deactivated()`` and ``shutdown()`` pause (nothing runs on another
-    thread), ``export_widget()`` is the main area. ``pause()`` pauses the animation
-    controls; a lab with its own player overrides it. ``open_image`` is not defined here:
-    the shell offers File > Open image only to the labs that define it (they may use
-    ``_open_photo``).
+    thread), ``export_widget()`` is the main area, ``retranslate()`` sets the texts again
+    (subclasses extend it). ``pause()`` pauses the animation controls; a lab with its own
+    player overrides it. ``open_image`` is not defined here: the shell offers File > Open
+    image only to the labs that define it (they may use ``_open_photo``).
 
     Signals
     -------
@@ -150,20 +170,23 @@ class SettingsLab(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.settings)
         scroll.setWidgetResizable(True)
-        # full width when there is room; a narrow window scrolls the settings instead of
-        # forcing the whole main window wider
+        # the column never scrolls sideways: its rows wrap or elide; a narrow window
+        # scrolls it vertically instead of forcing the whole main window wider
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         if settings_width is None:
             settings_width = self.settings.sizeHint().width()
-        settings_width += 24
-        scroll.setMinimumWidth(180)
-        scroll.setMaximumWidth(settings_width + 16)
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        # never narrower than the column's own minimum: no control is ever cut
+        scroll.setMinimumWidth(self.settings.minimumSizeHint().width() + bar + 4)
+        scroll.setMaximumWidth(settings_width + bar + 8)
+        self.settings_scroll = scroll
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.main_area)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([settings_width, 1000])
+        splitter.setSizes([settings_width + bar + 8, 1000])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -175,6 +198,11 @@ class SettingsLab(QWidget):
         self.controls.install_shortcuts(self)
         self.controls.step_changed.connect(show_step)
         self.settings.changed.connect(self.rebuild)
+
+    def _kernels_ready(self, fill_in) -> bool:
+        """True when the engine's kernels may be called on the GUI thread now; otherwise
+        ``fill_in()`` runs once they are ready (the caller shows ``NOT_READY_TEXT``)."""
+        return when_kernels_ready(self, fill_in)
 
     # ------------------------------------------------------------- shell hooks
     def pause(self) -> None:
@@ -192,11 +220,165 @@ class SettingsLab(QWidget):
     def export_widget(self) -> QWidget:
         return self.main_area
 
+    def retranslate(self) -> None:
+        """Set every text again in the current language (the settings column's too)."""
+        self.settings.retranslate()
+
     def _open_photo(self, path: str, done: str) -> None:
-        """Give the photo at ``path`` to the settings; a bad file is reported, not raised."""
+        """Give the photo at ``path`` to the settings; a bad file is reported, not raised.
+
+        A large file is read in the background: ``done`` is said once it is in."""
         try:
-            self.settings.add_photo(path)
+            self.settings.add_photo(path, lambda: self.status_message.emit(done))
         except ValueError as err:
             self.status_message.emit(str(err))
-            return
-        self.status_message.emit(done)
+
+
+def geometry_rows(form, texts, kernel: tuple[int, int], stride: tuple[int, int]):
+    """The "Kernel", "Stride" and "Padding (h × w)" rows of a convolution's settings.
+
+    ``kernel`` and ``stride`` are (largest, start) values; padding starts at 1 (its
+    maximum follows the kernel: at most K − 1). Returns the six spin boxes
+    (kh, kw, sh, sw, ph, pw), their tooltips and padding's range reason recorded in
+    ``texts`` (a ``gui.widgets.texts.Texts``).
+    """
+    t = texts
+    spins = (int_spin(1, kernel[0], kernel[1]), int_spin(1, kernel[0], kernel[1]),
+             int_spin(1, stride[0], stride[1]), int_spin(1, stride[0], stride[1]),
+             int_spin(0, 2, 1), int_spin(0, 2, 1))
+    tips = (tr_noop("Kernel height KH"), tr_noop("Kernel width KW"),
+            tr_noop("Vertical stride SH: rows the window jumps"),
+            tr_noop("Horizontal stride SW: columns the window jumps"),
+            tr_noop("Zero rows added above and below (at most KH - 1)"),
+            tr_noop("Zero columns added left and right (at most KW - 1)"))
+    for spin, tip in zip(spins, tips, strict=True):
+        t(spin.setToolTip, tip)
+    for spin in spins[4:]:
+        t(spin.set_range_reason, tr_noop("padding is at most the kernel size − 1: more would "
+                                         "only add windows that see nothing but zeros"))
+    for label, (a, b) in ((tr_noop("Kernel (h × w)"), spins[0:2]),
+                          (tr_noop("Stride (h × w)"), spins[2:4]),
+                          (tr_noop("Padding (h × w)"), spins[4:6])):
+        form.addRow(t.label(label), pair_row(a, b))
+    return spins
+
+
+def digit_article(label: int) -> str:
+    """'an' before "8", 'a' before every other digit (English; a catalog may drop it)."""
+    return tr("an") if label == 8 else tr("a")
+
+
+class LabSettings(QWidget):
+    """A settings column: groups stacked top to bottom.
+
+    Subclasses build their widgets, call ``_stack(...)``, and give every text in
+    ``retranslate()`` (called at the end of their ``__init__``).
+
+    Signals
+    -------
+    message(str)
+        A sentence for the status bar (a refused value, a missing file).
+    """
+
+    message = pyqtSignal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._digits: np.ndarray | None = None  # (N, 28, 28) uint8, loaded on first use
+        self._digit_labels: np.ndarray | None = None  # (N,) int
+        self._quiet_depth = 0  # > 0 inside ``with self._quiet():``
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Inside this block the settings change their own widgets: no signal goes out.
+
+        Nested blocks are fine; the column hears again when the outermost one ends,
+        whatever happens inside it (an exception included).
+        """
+        self._quiet_depth += 1
+        try:
+            yield
+        finally:
+            self._quiet_depth -= 1
+
+    @property
+    def quiet(self) -> bool:
+        """True inside a ``_quiet()`` block."""
+        return self._quiet_depth > 0
+
+    def _stack(self, *parts: QWidget | QLayout) -> QVBoxLayout:
+        """Lay ``parts`` (group boxes, button rows) out top to bottom, room left at the end;
+        typed values the spin boxes refuse are explained in place from now on."""
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for part in parts:
+            if isinstance(part, QLayout):
+                layout.addLayout(part)
+            else:
+                layout.addWidget(part)
+        layout.addStretch(1)
+        show_refusals_in_place(self, self.message.emit)
+        return layout
+
+    def _number_grid(self, on_edited) -> NumberGrid:
+        """A NumberGrid whose edits call ``on_edited()`` and whose refusals go to ``message``."""
+        grid = NumberGrid()
+        grid.values_edited.connect(on_edited)
+        grid.rejected.connect(self.message)
+        return grid
+
+    def retranslate(self) -> None:
+        """Set every text again (subclasses extend it)."""
+        self._show_digit_label()
+
+    def _load_digits(self) -> bool:
+        """Load the embedded digits once; False (and a message) when they cannot be read.
+
+        Needs ``self.digit_spin``; fits its maximum to the digits. When the column has a
+        ``digit_label`` it names the chosen digit there.
+        """
+        if self._digits is None:
+            try:
+                from engine.data import load_embedded_mnist
+
+                self._digits, self._digit_labels = load_embedded_mnist()
+            except (ImportError, ValueError, OSError) as err:
+                self.message.emit(tr("The MNIST digits could not be loaded: {error}").format(
+                    error=err))
+                return False
+            with self._quiet():
+                self.digit_spin.setMaximum(len(self._digits) - 1)
+        self._show_digit_label()
+        return True
+
+    def _show_digit_label(self) -> None:
+        digit_label = getattr(self, "digit_label", None)
+        if digit_label is not None and self._digit_labels is not None:
+            label = int(self._digit_labels[self.digit_spin.value()])
+            digit_label.setText(tr("this digit is {article} {label}").format(
+                article=digit_article(label), label=label))
+
+
+class SteppingSettings(LabSettings):
+    """The settings of a stepping lab (Convolution, Pooling, Backprop).
+
+    Signals
+    -------
+    changed()
+        Some number changed; the lab asks for the new arrays and rebuilds its trace.
+    message(str)
+        See ``LabSettings``.
+    """
+
+    changed = pyqtSignal()
+
+    def _emit_changed(self, *_):
+        if not self.quiet:
+            self.changed.emit()
+
+    def _store_edit(self, store: np.ndarray, table: NumberGrid) -> None:
+        """A grid was edited: write its (rows, cols) values into the top-left corner of
+        ``store`` (a 2-D array or view, larger than any grid shown) and say so."""
+        values = table.values()
+        store[:values.shape[0], :values.shape[1]] = values
+        self._emit_changed()

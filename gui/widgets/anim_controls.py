@@ -11,7 +11,7 @@ the focus is inside ``widget``; text fields keep these keys for editing.
 
 from __future__ import annotations
 
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QComboBox,
@@ -23,7 +23,16 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from engine.i18n import tr, tr_n, tr_noop
+
 __all__ = ["AnimControls", "SPEEDS"]
+
+#: key -> what it does (English msgids; the About box lists them from the shortcuts)
+_KEYS = ((Qt.Key.Key_Space, tr_noop("play / pause the animation")),
+         (Qt.Key.Key_Left, tr_noop("one step back")),
+         (Qt.Key.Key_Right, tr_noop("one step forward")),
+         (Qt.Key.Key_Home, tr_noop("the first step")),
+         (Qt.Key.Key_End, tr_noop("the last step")))
 
 SPEEDS = (1, 2, 4, 8, 15, 30, 60)  # steps per second offered in the speed selector
 
@@ -54,28 +63,22 @@ class AnimControls(QWidget):
         style = self.style()
         icon = style.standardIcon
         sp = QStyle.StandardPixmap
-        self.start_button = self._button(icon(sp.SP_MediaSkipBackward), "To the first step (Home)",
-                                         self.to_start)
-        self.back_button = self._button(icon(sp.SP_MediaSeekBackward), "Step back (Left)",
-                                        self.step_back)
-        self.play_button = self._button(icon(sp.SP_MediaPlay), "Play / pause (Space)", self.toggle)
-        self.forward_button = self._button(icon(sp.SP_MediaSeekForward),
-                                           "Step forward (Right)", self.step_forward)
-        self.end_button = self._button(icon(sp.SP_MediaSkipForward), "To the last step (End)",
-                                       self.to_end)
+        self.start_button = self._button(icon(sp.SP_MediaSkipBackward), self.to_start)
+        self.back_button = self._button(icon(sp.SP_MediaSeekBackward), self.step_back)
+        self.play_button = self._button(icon(sp.SP_MediaPlay), self.toggle)
+        self.forward_button = self._button(icon(sp.SP_MediaSeekForward), self.step_forward)
+        self.end_button = self._button(icon(sp.SP_MediaSkipForward), self.to_end)
         self._play_icon, self._pause_icon = icon(sp.SP_MediaPlay), icon(sp.SP_MediaPause)
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Scrub through the steps")
         self.slider.setMinimum(0)
         self.slider.setMinimumWidth(60)
         self.slider.valueChanged.connect(self._on_slider)
         self.step_label = QLabel()
         self.step_label.setMinimumWidth(90)
         self.speed_box = QComboBox()
-        self.speed_box.setToolTip("Playing speed (steps per second)")
         for s in SPEEDS:
-            self.speed_box.addItem(f"{s} step/s" if s == 1 else f"{s} steps/s", s)
+            self.speed_box.addItem("", s)
         self.speed_box.currentIndexChanged.connect(self._on_speed)
 
         layout = QHBoxLayout(self)
@@ -88,11 +91,27 @@ class AnimControls(QWidget):
         layout.addWidget(self.speed_box)
         self.set_speed(speed)
         self.set_count(0)
+        self.retranslate()
 
-    def _button(self, icon, tip, slot) -> QToolButton:
+    def retranslate(self) -> None:
+        for button, tip in ((self.start_button, tr("To the first step (Home)")),
+                            (self.back_button, tr("Step back (Left)")),
+                            (self.play_button, tr("Play / pause (Space)")),
+                            (self.forward_button, tr("Step forward (Right)")),
+                            (self.end_button, tr("To the last step (End)"))):
+            button.setToolTip(tip)
+        self.slider.setToolTip(tr("Scrub through the steps"))
+        self.speed_box.setToolTip(tr("Playing speed (steps per second)"))
+        for index, s in enumerate(SPEEDS):
+            self.speed_box.setItemText(index, tr_n("{n} step/s", "{n} steps/s", s).format(n=s))
+        for shortcut, (_key, what) in zip(self._shortcuts, _KEYS * len(self._shortcuts),
+                                          strict=False):
+            shortcut.setWhatsThis(tr(what))
+        self._update_label()
+
+    def _button(self, icon, slot) -> QToolButton:
         b = QToolButton()
         b.setIcon(icon)
-        b.setToolTip(tip)
         b.setAutoRaise(True)
         b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space must reach the shortcut, not the button
         b.clicked.connect(slot)
@@ -133,10 +152,9 @@ class AnimControls(QWidget):
         for w in (self.start_button, self.back_button, self.play_button, self.forward_button,
                   self.end_button, self.slider):
             w.setEnabled(enabled)
-        self.slider.blockSignals(True)
-        self.slider.setMaximum(max(0, self._count - 1))
-        self.slider.setPageStep(max(1, self._count // 10))
-        self.slider.blockSignals(False)
+        with QSignalBlocker(self.slider):
+            self.slider.setMaximum(max(0, self._count - 1))
+            self.slider.setPageStep(max(1, self._count // 10))
         target = self._step if step is None else step
         self._step = -1  # force the emit below
         if enabled:
@@ -153,9 +171,8 @@ class AnimControls(QWidget):
         if step == self._step:
             return
         self._step = step
-        self.slider.blockSignals(True)
-        self.slider.setValue(step)
-        self.slider.blockSignals(False)
+        with QSignalBlocker(self.slider):
+            self.slider.setValue(step)
         self._update_label()
         self.step_changed.emit(step)
 
@@ -167,9 +184,10 @@ class AnimControls(QWidget):
 
     def _update_label(self):
         if self._count == 0:
-            self.step_label.setText("no steps")
+            self.step_label.setText(tr("no steps"))
         else:
-            self.step_label.setText(f"step {self._step + 1} / {self._count}")
+            self.step_label.setText(tr("step {step} / {count}").format(step=self._step + 1,
+                                                                      count=self._count))
 
     # ------------------------------------------------------------ actions
     def play(self) -> None:
@@ -223,15 +241,10 @@ class AnimControls(QWidget):
 
     def install_shortcuts(self, widget: QWidget) -> None:
         """Space, Left, Right, Home, End act on this animation while focus is in ``widget``."""
-        keys = {
-            Qt.Key.Key_Space: self.toggle,
-            Qt.Key.Key_Left: self.step_back,
-            Qt.Key.Key_Right: self.step_forward,
-            Qt.Key.Key_Home: self.to_start,
-            Qt.Key.Key_End: self.to_end,
-        }
-        for key, slot in keys.items():
+        slots = (self.toggle, self.step_back, self.step_forward, self.to_start, self.to_end)
+        for (key, what), slot in zip(_KEYS, slots, strict=True):
             sc = QShortcut(QKeySequence(key), widget)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.setWhatsThis(tr(what))  # the About box lists the keys from these
             sc.activated.connect(slot)
             self._shortcuts.append(sc)

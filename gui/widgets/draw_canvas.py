@@ -14,6 +14,8 @@ from PyQt6.QtCore import QPointF, QRect, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
+from engine.i18n import tr
+
 __all__ = ["DrawCanvas", "mnist_preprocess", "resize_area"]
 
 MNIST_SIZE = 28
@@ -123,7 +125,11 @@ class DrawCanvas(QWidget):
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setToolTip("Draw a digit with the left mouse button; right click clears")
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setToolTip(tr("Draw a digit with the left mouse button; right click clears"))
+        self.update()  # the "draw a digit here" hint is painted in the current language
 
     # -- data ------------------------------------------------------------------
     @property
@@ -190,7 +196,7 @@ class DrawCanvas(QWidget):
         painter.drawImage(target, self._image)
         if self.is_empty():
             painter.setPen(QColor(150, 150, 150))
-            painter.drawText(target, Qt.AlignmentFlag.AlignCenter, "draw a digit here")
+            painter.drawText(target, Qt.AlignmentFlag.AlignCenter, tr("draw a digit here"))
         painter.end()
 
     def mousePressEvent(self, event):  # noqa: N802

@@ -19,6 +19,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from engine.i18n import tr
 from gui.widgets.colormaps import diverging, greys, symmetric_levels
 from gui.widgets.form_rows import note_label
 
@@ -29,6 +30,9 @@ _MODES = ("greys", "diverging", "rgb")
 
 class ImagePanel(QWidget):
     """Titled image view with an optional colour bar, updated in place.
+
+    Its title and caption are given (translated) by the lab that owns it; its own text,
+    the value under the pointer, is written in the current language as it changes.
 
     Parameters
     ----------
@@ -60,7 +64,7 @@ class ImagePanel(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.graphics.setMinimumSize(160, 140)
+        self.graphics.setMinimumSize(110, 90)  # four in a row fit a 1024-pixel window
         self.view = self.graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True,
                                              enableMenu=False)
         self.view.setMouseEnabled(x=True, y=True)  # zoom/pan to inspect single pixels
@@ -149,7 +153,7 @@ class ImagePanel(QWidget):
             shown = f"{float(value):.4g}".replace("-", "−")
         else:  # an RGB pixel
             shown = "(" + ", ".join(f"{float(v):.3g}" for v in value) + ")"
-        return f"row {row}, column {col}: {shown}"
+        return tr("row {row}, column {col}: {value}").format(row=row, col=col, value=shown)
 
     def _on_mouse_moved(self, scene_pos) -> None:
         if not self.view.sceneBoundingRect().contains(scene_pos):

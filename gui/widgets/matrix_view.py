@@ -186,6 +186,7 @@ class MatrixView(QWidget):
         self.title_label = QLabel(title)
         self.title_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
+        self.title_label.setWordWrap(True)  # a narrow window wraps a long title, never cuts it
         self.title_label.setVisible(bool(title))
         self.graphics = _MatrixGraphicsView(self)
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -222,10 +223,6 @@ class MatrixView(QWidget):
     def set_cmap(self, cmap: str) -> None:
         self._cmap = cmap
         self._lut = _lut(cmap)
-
-    def set_show_numbers(self, show: bool) -> None:
-        self.overlay.show_numbers = show
-        self.overlay.update()
 
     @property
     def values(self) -> np.ndarray:

@@ -9,9 +9,11 @@ why through ``rejected(str)``; it never raises.
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QEvent, Qt, pyqtSignal
+from PyQt6.QtCore import QEvent, QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from engine.i18n import tr
 
 __all__ = ["NumberGrid", "parse_number", "cell_text"]
 
@@ -76,10 +78,16 @@ class NumberGrid(QTableWidget):
         values = np.array(values, dtype=np.float64)
         self._values = values
         rows, cols = values.shape
-        self.blockSignals(True)
+        width = 26 if cols > 8 else 36
+        with QSignalBlocker(self):
+            self._fill(values, width)
+        frame = 2 * self.frameWidth()
+        self.setFixedSize(cols * width + frame, rows * 22 + frame)
+
+    def _fill(self, values: np.ndarray, width: int) -> None:
+        rows, cols = values.shape
         self.setRowCount(rows)
         self.setColumnCount(cols)
-        width = 26 if cols > 8 else 36
         self.horizontalHeader().setDefaultSectionSize(width)
         for r in range(rows):
             for c in range(cols):
@@ -90,9 +98,6 @@ class NumberGrid(QTableWidget):
                     self.setItem(r, c, item)
                 item.setText(cell_text(values[r, c]))
                 item.setForeground(QColor(20, 20, 20))
-        self.blockSignals(False)
-        frame = 2 * self.frameWidth()
-        self.setFixedSize(cols * width + frame, rows * 22 + frame)
 
     def _on_item_changed(self, item: QTableWidgetItem):
         r, c = item.row(), item.column()
@@ -100,11 +105,10 @@ class NumberGrid(QTableWidget):
             value = parse_number(item.text())
         except ValueError:
             text = item.text()
-            self.blockSignals(True)
-            item.setText(cell_text(self._values[r, c]))
-            self.blockSignals(False)
-            self.rejected.emit(f"'{text}' is not a number; row {r + 1}, column {c + 1} "
-                               "keeps its old value")
+            with QSignalBlocker(self):
+                item.setText(cell_text(self._values[r, c]))
+            self.rejected.emit(tr("'{text}' is not a number; row {row}, column {col} keeps "
+                                  "its old value").format(text=text, row=r + 1, col=c + 1))
             return
         if value == self._values[r, c]:
             return

@@ -11,6 +11,14 @@ Every thread started here is registered, so that the window's shutdown can ask a
 of them to stop and wait for them (:func:`stop_all`): no QThread is ever destroyed
 while it runs, and quitting never aborts the process.
 
+Before the first thread starts, :func:`prepare_background_imports` imports on the GUI
+thread every module a worker would import (Numba and what it loads for a compilation,
+the engine, pyqtgraph). Python's import machinery is not safe when two threads import
+the modules of one package at once: a warm-up thread importing ``colorama`` (through
+``numba.core.errors``) while the GUI thread imported it through pyqtgraph's
+``util/cprint.py`` failed the Convolution lab with ``KeyError: 'colorama'`` on some
+first starts. After this, workers import nothing the GUI thread also imports.
+
 Two shapes of worker use this:
 
 - a *service* (gallery, validation): the thread runs its event loop and the worker's
@@ -21,15 +29,53 @@ Two shapes of worker use this:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import threading
 import time
 
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
-__all__ = ["Worker", "start_worker", "stop_worker", "stop_all", "running_threads"]
+__all__ = ["Worker", "start_worker", "stop_worker", "stop_all", "running_threads",
+           "prepare_background_imports"]
 
 _threads: list[tuple[QThread, Worker]] = []  # every started thread not yet collected
 _lock = threading.Lock()
+_imports_done = False
+
+#: What a first Numba compilation imports after its registries are loaded (measured with a
+#: fresh cache; the rest comes with ``refresh()`` below).
+_COMPILE_IMPORTS = ("multiprocessing.synchronize", "numba.core.boxing",
+                    "numba.core.runtime.context", "numba.np.ufunc.omppool")
+
+
+def prepare_background_imports() -> None:
+    """Import, on the calling (GUI) thread, what background workers would import.
+
+    Numba (and with it ``colorama``), every engine module, Numba's typing and lowering
+    registries (which load the numpy submodules they inspect), the few modules a first
+    compilation adds, and pyqtgraph. About 0.6 s on 2 cores, once per process; later
+    calls return at once.
+    """
+    global _imports_done
+    if _imports_done:
+        return
+    import numba  # noqa: F401
+    import pyqtgraph  # noqa: F401
+    from numba.core.registry import cpu_target
+
+    import engine
+
+    for module in pkgutil.iter_modules(engine.__path__):
+        importlib.import_module(f"engine.{module.name}")
+    cpu_target.typing_context.refresh()
+    cpu_target.target_context.refresh()
+    for name in _COMPILE_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # e.g. no OpenMP threading layer on this machine
+            pass
+    _imports_done = True
 
 
 class Worker(QObject):
@@ -74,12 +120,15 @@ def start_worker(worker: Worker, name: str, service: bool = False) -> QThread:
     ``service=True``: the thread keeps its event loop after ``run()`` so queued
     signals reach the worker's slots, until :func:`stop_worker`.
     """
+    prepare_background_imports()  # before the thread exists: no module is imported twice at once
     thread = QThread()
     thread.setObjectName(name)
     worker.moveToThread(thread)
     thread.started.connect(worker._start)
     if not service:
-        worker.finished.connect(thread.quit)
+        # direct: quit() runs in the worker's thread as run() returns, so the thread ends
+        # even while the GUI thread is blocked (a queued quit would wait for its event loop)
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     with _lock:
         _collect()
         _threads.append((thread, worker))

@@ -1,21 +1,65 @@
-"""First-run Numba compilation in a background thread, with progress.
+"""First-run Numba compilation in a background thread, with progress, and the readiness
+of the kernels that the labs wait for.
 
-The very first start compiles every engine kernel (several seconds); later starts
-load them from Numba's on-disk cache. Either way the work happens here, in a
-QThread, so the window answers clicks from the first frame. The worker only emits
-signals carrying plain values; it never touches a widget.
+The very first start compiles every engine kernel (30-40 s on 2 cores); later starts
+load them from Numba's on-disk cache. Either way the work happens here, in a worker
+of :mod:`gui.workers.threads`, so the window answers clicks from the first frame. The
+worker only emits signals carrying plain values; it never touches a widget.
+
+The engine's own warm-up first tries to load every kernel from the cache in the
+worker (a later start: well under a second), refusing to compile. As soon as a kernel
+would have to be compiled (the first start, or after an engine update), it compiles
+them in a *child process* that fills Numba's on-disk cache, then loads them from
+there. Compiling is mostly Python code: in a thread of this process it would hold the
+interpreter lock half the time and every lab the learner opens meanwhile would take
+twice as long to build; in a child it has its own lock and its own core (at a lower
+priority), and a stop request ends it at once (the child is killed).
+
+Two rules keep the GUI thread from ever waiting on that worker:
+
+- *No import races.* ``gui.workers.threads.start_worker`` imports on the GUI thread
+  every module the warm-up would import before the thread starts
+  (``prepare_background_imports``).
+- *No compilation on the GUI thread.* Numba compiles a kernel under one process-wide
+  lock, so a GUI-thread call of a kernel that is not compiled yet would wait for the
+  whole warm-up. A lab that calls kernels on the GUI thread asks
+  :func:`kernels_ready` first and, while they are being prepared, says so in place
+  and registers with :func:`when_kernels_ready` to fill in later.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6 import sip
+from PyQt6.QtCore import QObject, pyqtSignal
 
-__all__ = ["WarmupWorker", "WarmupRunner", "default_warmup"]
+from engine.i18n import tr
+from gui.workers.threads import Worker, start_worker, stop_worker
+
+__all__ = ["WarmupWorker", "WarmupRunner", "default_warmup",
+           "kernels_ready", "when_kernels_ready", "CHILD_WARMUP"]
+
+#: What the child process runs: the engine's warm-up for both dtypes, one progress line
+#: ("done<TAB>total<TAB>name") per kernel group. It imports no Qt.
+CHILD_WARMUP = """\
+import numpy as np
+from engine.warmup import warmup
+
+def progress(done, total, name):
+    print(done, total, name, sep="\\t", flush=True)
+
+warmup(progress, dtypes=(np.float32, np.float64))
+"""
+_ROOT = Path(__file__).resolve().parents[2]  # the folder holding engine/
 
 
 def default_warmup() -> Callable | None:
@@ -33,44 +77,228 @@ def default_warmup() -> Callable | None:
     return functools.partial(warmup, dtypes=(np.float32, np.float64))
 
 
-class WarmupWorker(QObject):
+class _Stopped(Exception):
+    """Raised from the progress callback to end the warm-up between two kernels."""
+
+
+class _NeedsCompiling(Exception):
+    """Raised (by a Numba event listener) when a kernel is about to be compiled in a
+    thread that only loads from the cache."""
+
+
+_load_only_threads: set[int] = set()  # threads in which a compilation is refused
+_guard_installed = False
+
+
+def _refuse_compiling_in(thread_id: int | None) -> None:
+    """Refuse compilations in ``thread_id`` from now on (None: stop refusing there)."""
+    global _guard_installed
+    if not _guard_installed:
+        from numba.core import event
+
+        class Guard(event.Listener):
+            def on_start(self, event_):
+                if threading.get_ident() in _load_only_threads:
+                    raise _NeedsCompiling  # before Numba starts: nothing is half-compiled
+
+            def on_end(self, event_):
+                pass
+
+        event.register("numba:compile", Guard())
+        _guard_installed = True
+    if thread_id is None:
+        _load_only_threads.discard(threading.get_ident())
+    else:
+        _load_only_threads.add(thread_id)
+
+
+class WarmupWorker(Worker):
     """Calls ``warmup_fn(progress)`` once and reports through signals.
+
+    With ``in_child=True`` the kernels are first compiled in a child process
+    (:data:`CHILD_WARMUP`), which reports the progress; ``warmup_fn`` then only loads
+    them from the cache (and compiles in this process whatever the child could not,
+    e.g. when the cache folder is not writable). A stop request kills the child at
+    once; in this process it ends the warm-up at the next kernel boundary (one
+    kernel's compilation cannot be interrupted).
 
     Signals
     -------
     progress(done, total, name)
         Forwarded from the engine's progress callback.
-    finished(seconds)
+    succeeded(seconds)
         Emitted when compilation succeeded.
     failed(message)
-        Emitted instead of ``finished`` if the warm-up raised.
+        Emitted instead of ``succeeded`` if the warm-up raised.
     """
 
     progress = pyqtSignal(int, int, str)
-    finished = pyqtSignal(float)
+    succeeded = pyqtSignal(float)
     failed = pyqtSignal(str)
 
-    def __init__(self, warmup_fn: Callable):
+    def __init__(self, warmup_fn: Callable, in_child: bool = False):
         super().__init__()
         self._warmup_fn = warmup_fn
+        self._in_child = in_child
+        self._child: subprocess.Popen | None = None
+        self._child_lock = threading.Lock()
 
-    @pyqtSlot()
+    def request_stop(self) -> None:
+        super().request_stop()
+        with self._child_lock:
+            if self._child is not None and self._child.poll() is None:
+                self._child.kill()
+
     def run(self) -> None:
         start = time.perf_counter()
         try:
-            self._warmup_fn(self._report)
+            report = self._report
+            if self._in_child:
+                if self._load_from_cache():
+                    self.succeeded.emit(time.perf_counter() - start)
+                    return
+                if self._compile_in_child():
+                    report = self._check_stop  # the bar is full already: loading is quick
+            if self.stop_requested:
+                return
+            self._warmup_fn(report)
+        except _Stopped:
+            return
         except Exception as err:  # noqa: BLE001 - any failure becomes one status message
             traceback.print_exc()
-            self.failed.emit(f"Preparing the fast kernels failed: {err}")
+            self.failed.emit(tr("Preparing the fast kernels failed: {error}").format(error=err))
             return
-        self.finished.emit(time.perf_counter() - start)
+        self.succeeded.emit(time.perf_counter() - start)
+
+    def _check_stop(self, *_) -> None:
+        if self.stop_requested:
+            raise _Stopped
 
     def _report(self, done, total, name) -> None:
+        self._check_stop()
         self.progress.emit(int(done), int(total), str(name))
+
+    def _load_from_cache(self) -> bool:
+        """Run the warm-up refusing every compilation; True when all loaded from the cache."""
+        _refuse_compiling_in(threading.get_ident())
+        try:
+            self._warmup_fn(self._report)
+            return True
+        except _NeedsCompiling:
+            return False
+        finally:
+            _refuse_compiling_in(None)
+
+    def _compile_in_child(self) -> bool:
+        """Run :data:`CHILD_WARMUP` in a child Python; True when it succeeded."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH"))
+                                            if p)
+        try:
+            with self._child_lock:
+                if self.stop_requested:
+                    return False
+                self._child = subprocess.Popen(
+                    [sys.executable, "-c", CHILD_WARMUP], stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env, text=True,
+                    **_low_priority())
+                _lower_priority(self._child.pid)
+        except OSError:
+            return False  # no child possible: compile in this process instead
+        child = self._child
+        for line in child.stdout:  # blocks in the OS, not holding the interpreter lock
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+                self.progress.emit(int(parts[0]), int(parts[1]), parts[2])
+        code = child.wait()
+        with self._child_lock:
+            self._child = None
+        return code == 0
+
+
+def _low_priority() -> dict:
+    """Popen arguments for a child that yields the CPU to the window (Windows: below
+    normal priority; elsewhere see :func:`_lower_priority`)."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.BELOW_NORMAL_PRIORITY_CLASS}
+    return {}
+
+
+def _lower_priority(pid: int) -> None:
+    """nice 10 for the child (POSIX), set from outside: a ``preexec_fn`` is not safe in a
+    process with threads. The compilation then uses the CPU time the app leaves idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, 10)
+    except (AttributeError, OSError):  # Windows (see _low_priority), or not permitted
+        pass
+
+
+class _Readiness(QObject):
+    """Whether the kernels can be called on the GUI thread without compiling there."""
+
+    became_ready = pyqtSignal()
+
+    def __init__(self):
+        super().__init__()
+        self.ready = True  # without a warm-up (tests, screenshots) the labs call directly
+        self.ready_event = threading.Event()  # the same, for worker threads to wait on
+        self.ready_event.set()
+
+    def set_ready(self, ready: bool) -> None:
+        was, self.ready = self.ready, ready
+        if ready:
+            self.ready_event.set()
+        else:
+            self.ready_event.clear()
+        if ready and not was:
+            self.became_ready.emit()
+
+
+_readiness: _Readiness | None = None
+
+
+def _state() -> _Readiness:
+    global _readiness
+    if _readiness is None:
+        _readiness = _Readiness()
+    return _readiness
+
+
+def kernels_ready() -> bool:
+    """False while a warm-up is compiling: a GUI-thread kernel call would wait for it."""
+    return _state().ready
+
+
+def wait_for_kernels(stop: Callable[[], bool], poll_s: float = 0.1) -> bool:
+    """Block a *worker* thread until the kernels are ready (True), or until ``stop()``
+    says to give up (False). A worker that calls the engine before then would compile in
+    its own thread, and a compiling thread holds the interpreter lock for long stretches:
+    the GUI would stall. Never call this on the GUI thread."""
+    event = _state().ready_event
+    while not event.wait(poll_s):
+        if stop():
+            return False
+    return True
+
+
+def when_kernels_ready(receiver: QObject, slot: Callable[[], None]) -> bool:
+    """True when the kernels are ready now; otherwise ``slot()`` is called (once, on the
+    GUI thread) when they are, unless ``receiver`` has been deleted by then, and False."""
+    state = _state()
+    if state.ready:
+        return True
+
+    def fire():
+        state.became_ready.disconnect(fire)
+        if not sip.isdeleted(receiver):
+            slot()
+
+    state.became_ready.connect(fire)
+    return False
 
 
 class WarmupRunner(QObject):
-    """Owns the thread and the worker; the main window only calls start() and stop().
+    """Owns the worker; the main window only calls start() and stop().
 
     Signals are re-emitted on the GUI thread (queued connections), so slots connected
     to them may update widgets.
@@ -82,8 +310,8 @@ class WarmupRunner(QObject):
 
     def __init__(self, warmup_fn: Callable | None = None, parent: QObject | None = None):
         super().__init__(parent)
+        self._in_child = warmup_fn is None  # the engine's warm-up compiles in a child process
         self._warmup_fn = warmup_fn if warmup_fn is not None else default_warmup()
-        self._thread: QThread | None = None
         self._worker: WarmupWorker | None = None
         self.running = False
 
@@ -96,35 +324,43 @@ class WarmupRunner(QObject):
         """Start compiling in the background. Returns False if there is nothing to do."""
         if self._warmup_fn is None or self.running:
             return False
-        self._thread = QThread()
-        self._thread.setObjectName("numba-warmup")
-        self._worker = WarmupWorker(self._warmup_fn)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.progress.connect(self.progress)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.failed.connect(self._on_failed)
+        worker = self._worker = WarmupWorker(self._warmup_fn, in_child=self._in_child)
+        worker.progress.connect(self.progress)
+        worker.succeeded.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.finished.connect(self._on_ended)
         self.running = True
-        self._thread.start()
+        _state().set_ready(False)
+        start_worker(worker, "numba-warmup")
         return True
 
-    def stop(self) -> None:
-        """Wait for the thread to end (compilation cannot be interrupted halfway)."""
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._thread = None
-            self._worker = None
-        self.running = False
+    def request_stop(self) -> None:
+        """Ask the warm-up to end after the kernel it is compiling (returns at once)."""
+        if self._worker is not None:
+            self._worker.request_stop()
+
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Stop after the current kernel and wait up to ``timeout_s`` (None: no limit).
+        True when the thread has ended."""
+        if self._worker is None:
+            return True
+        ended = stop_worker(self._worker, timeout_s)
+        if ended:
+            self._on_ended()
+        return ended
 
     def _on_finished(self, seconds: float) -> None:
         self.running = False
-        if self._thread is not None:
-            self._thread.quit()
+        _state().set_ready(True)
         self.finished.emit(seconds)
 
     def _on_failed(self, message: str) -> None:
         self.running = False
-        if self._thread is not None:
-            self._thread.quit()
+        _state().set_ready(True)  # the labs report the kernels' own errors from now on
         self.failed.emit(message)
+
+    def _on_ended(self) -> None:
+        self.running = False
+        if self._worker is not None and not self._worker.stop_requested:
+            _state().set_ready(True)
+        self._worker = None

@@ -294,7 +294,8 @@ def test_nan_and_inf_propagate_as_in_the_reference():
     np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(y_ref))
     assert np.isnan(y).sum() == 9
-    _, dw, db = conv2d_backward(np.ones_like(y), x, w, 1, 1)
+    with np.errstate(invalid="ignore"):  # (only without the JIT: numpy's scalar warnings)
+        _, dw, db = conv2d_backward(np.ones_like(y), x, w, 1, 1)
     assert np.isnan(dw).all() and np.isfinite(db).all()
 
 
@@ -307,3 +308,139 @@ def test_small_inputs_run_serially_with_the_same_result(monkeypatch):
     serial = (conv2d_forward(x, w, b, 1, 1), *conv2d_backward(dout, x, w, 1, 1))
     for p, s in zip(parallel, serial, strict=True):
         np.testing.assert_array_equal(p, s)  # same blocks, same sums: bit-identical
+
+
+# ----------------------------------------------------------------- non-finite values
+
+def _assert_same_values(got, want, tol):
+    """Same NaN cells, same +inf and -inf cells, and close finite values."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], **tol)
+
+
+@st.composite
+def non_finite_cases(draw):
+    """A conv case plus where to put inf, -inf or NaN: in x, w and/or dout."""
+    case = draw(conv_cases())
+    where = draw(st.lists(st.sampled_from(["x", "w", "dout"]), min_size=1, max_size=3,
+                          unique=True))
+    values = draw(st.lists(st.sampled_from([np.inf, -np.inf, np.nan]), min_size=1,
+                           max_size=2))
+    positions = draw(st.lists(st.integers(0, 10**6), min_size=len(values),
+                              max_size=len(values)))
+    return case, where, list(zip(values, positions, strict=True))
+
+
+def _poke(a, values):
+    a = a.copy()
+    for value, position in values:
+        a.reshape(-1)[position % a.size] = value
+    return a
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(non_finite_cases())
+def test_non_finite_values_give_exactly_the_reference_nan_and_inf_cells(case):
+    # The flat layout multiplies padding, scratch and slack zeros with inputs and weights;
+    # 0 * inf is NaN, so an inf must not turn cells the true gradient never touches into NaN.
+    (shape, stride, padding, dtype, seed), where, values = case
+    rng = np.random.default_rng(seed)
+    x, w, b = _random_case(rng, *shape, dtype)
+    x = _poke(x, values) if "x" in where else x
+    w = _poke(w, values) if "w" in where else w
+    with np.errstate(invalid="ignore", over="ignore"):
+        y_ref = reference.conv2d_forward(x, w, b, stride, padding)
+        dout = rng.standard_normal(y_ref.shape).astype(dtype)
+        dout = _poke(dout, values) if "dout" in where else dout
+        want = reference.conv2d_backward(dout, x, w, stride, padding)
+        y = conv2d_forward(x, w, b, stride, padding)
+        got = conv2d_backward(dout, x, w, stride, padding)
+        _, dw_only, db_only = conv2d_backward(dout, x, w, stride, padding, need_dx=False)
+    _assert_same_values(y, y_ref, TOL[dtype])
+    for g_, w_ in zip(got, want, strict=True):
+        _assert_same_values(g_, w_, TOL[dtype])
+    _assert_same_values(dw_only, want[1], TOL[dtype])
+    _assert_same_values(db_only, want[2], TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_inf_in_x_reaches_only_the_weights_whose_taps_read_it(dtype):
+    # x[0, 0, 1, 0] sits in the first column: with a 3x3 kernel, no padding and stride 1
+    # only the taps of column v = 0 ever read it, so only dW[:, :, :, 0] may be non-finite
+    rng = np.random.default_rng(40)
+    x, w, _ = _random_case(rng, 2, 2, 6, 7, 3, 3, 3, dtype)
+    x[0, 0, 1, 0] = np.inf
+    dout = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    with np.errstate(invalid="ignore"):  # (only without the JIT: numpy's scalar warnings)
+        dx, dw, db = conv2d_backward(dout, x, w)
+    assert not np.isfinite(dw[:, 0, :2, 0]).any()   # taps (0, 0) and (1, 0) of channel 0
+    assert np.isfinite(dw[:, 0, 2, :]).all() and np.isfinite(dw[:, 0, :, 1:]).all()
+    assert np.isfinite(dw[:, 1]).all() and np.isfinite(dx).all() and np.isfinite(db).all()
+    with np.errstate(invalid="ignore"):
+        _assert_same_values(dw, reference.conv2d_backward(dout, x, w)[1], TOL[dtype])
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (2, 0)])
+def test_one_inf_weight_reaches_only_the_input_cells_its_tap_reads(stride, padding):
+    rng = np.random.default_rng(41)
+    x, w, _ = _random_case(rng, 2, 1, 6, 6, 2, 3, 3, np.float64)
+    w[0, 0, 0, 1] = np.inf
+    HO = (6 + 2 * padding - 3) // stride + 1
+    dout = rng.standard_normal((2, 2, HO, HO))
+    with np.errstate(invalid="ignore"):  # (only without the JIT: numpy's scalar warnings)
+        dx, _, _ = conv2d_backward(dout, x, w, stride, padding)
+    # tap (0, 1) reads input cell (i*S - P, j*S + 1 - P) of every window (i, j)
+    reached = np.zeros((6, 6), bool)
+    for i in range(HO):
+        for j in range(HO):
+            r, s = i * stride - padding, j * stride + 1 - padding
+            if 0 <= r < 6 and 0 <= s < 6:
+                reached[r, s] = True
+    np.testing.assert_array_equal(~np.isfinite(dx), np.broadcast_to(reached, dx.shape))
+    with np.errstate(invalid="ignore"):
+        _assert_same_values(dx, reference.conv2d_backward(dout, x, w, stride, padding)[0],
+                            TOL[np.float64])
+
+
+# ----------------------------------------------------------------- dW partial sums' memory
+
+@given(blocks=st.integers(1, 5000), values=st.integers(1, 10**7))
+def test_part_groups_bound_the_partials(blocks, values):
+    cap = conv_backward_module.PART_VALUES
+    groups = conv_backward_module.part_groups(blocks, values)
+    assert 1 <= groups <= blocks
+    if blocks * values <= cap:
+        assert groups == blocks  # nothing to save: one partial per block, as before
+    else:
+        assert groups * values <= max(cap, 2 * values)
+        assert groups >= min(blocks, 2)  # both cores still share the work
+
+
+@pytest.mark.parametrize("cap", [1, 3 * 4 * 18, 7 * 4 * 18])
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0)])
+def test_capped_partials_stay_exact_and_bounded(monkeypatch, cap, stride, padding):
+    # a small cap makes the kernel run on a few blocks at a time (cap=1: 2 at a time)
+    rng = np.random.default_rng(42)
+    x, w, b = _random_case(rng, 120, 2, 5, 5, 4, 3, 3, np.float64)  # F * C*KH*KW = 72
+    dout = rng.standard_normal(conv2d_forward(x, w, b, stride, padding).shape)
+    want = reference.conv2d_backward(dout, x, w, stride, padding)
+    uncapped = conv2d_backward(dout, x, w, stride, padding)
+    seen = []
+    real = conv_backward_module._conv_backward_kernel
+
+    def spy(*args):
+        seen.append(args[5].shape)  # dw_parts (blocks of this call, F, C*KH*KW)
+        return real(*args)
+
+    monkeypatch.setattr(conv_backward_module, "PART_VALUES", cap)
+    monkeypatch.setattr(conv_backward_module, "_conv_backward_kernel", spy)
+    got = conv2d_backward(dout, x, w, stride, padding)
+    assert all((F, T) == (4, 18) and n * F * T <= max(cap, 2 * F * T) for n, F, T in seen)
+    if cap < 4 * 18 * 4:  # fewer than 4 blocks' partials: several calls were needed
+        assert len(seen) >= 2
+    for g_, u_, w_ in zip(got, uncapped, want, strict=True):
+        np.testing.assert_allclose(g_, w_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(g_, u_)  # the same sums in the same block order

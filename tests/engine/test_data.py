@@ -577,3 +577,53 @@ def test_mnist_header_declaring_gigabytes_is_refused(tmp_path):
     path.write_bytes(gzip.compress(payload))
     with pytest.raises(DataFileError, match="more than this app loads"):
         load_mnist_idx(path, path)
+
+
+def test_cifar_shared_reference_bomb_is_refused(tmp_path):
+    # 6 levels of 1000 references to one list: about 12 KB of pickle that the loader's
+    # copy would expand to 10^18 elements (issue 9, item 10)
+    import threading
+
+    level = [0]
+    for _ in range(6):
+        level = [level] * 1000
+    blob = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": level}, protocol=2)
+    assert len(blob) < 20_000
+    path = write(tmp_path / "bomb", blob)
+    outcome = []
+    thread = threading.Thread(daemon=True, target=lambda: outcome.append(
+        pytest.raises(DataFileError, load_cifar10_batch, path)))
+    thread.start()
+    thread.join(timeout=120)  # a hang guard, not a timing test
+    assert not thread.is_alive() and outcome, "the bomb was expanded"
+    assert "elements" in str(outcome[0].value) and "shared reference" in str(outcome[0].value)
+
+
+def test_cifar_batch_with_too_many_instructions_is_refused(tmp_path, monkeypatch):
+    import engine.data as data
+
+    batch = cifar_dict(n=50)
+    path = write(tmp_path / "many", pickle.dumps(batch, protocol=2))
+    load_cifar10_batch(path)  # fine under the real cap
+    monkeypatch.setattr(data, "MAX_PICKLE_OPCODES", 40)
+    with pytest.raises(DataFileError, match="more than 40 pickle instructions"):
+        load_cifar10_batch(path)
+    monkeypatch.setattr(data, "MAX_PICKLE_OPCODES", 10**6)
+    monkeypatch.setattr(data, "MAX_PICKLE_ELEMENTS", 60)  # 50 labels + 50 names + the dict
+    with pytest.raises(DataFileError, match="more than 60 elements"):
+        load_cifar10_batch(path)
+
+
+@pytest.mark.parametrize("cap_name, loader", [
+    ("_IDX_MAX_BYTES", lambda p: load_mnist_idx(p, p)),
+    ("MAX_PICKLE_BYTES", load_cifar10_batch),
+    ("MAX_NPZ_BYTES", load_npz_dataset),
+])
+def test_files_larger_than_the_cap_are_refused_before_reading(tmp_path, monkeypatch, cap_name,
+                                                              loader):
+    import engine.data as data
+
+    path = write(tmp_path / "big", b"\x00" * 5000)
+    monkeypatch.setattr(data, cap_name, 4096)
+    with pytest.raises(DataFileError, match="more than this app reads"):
+        loader(path)

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from engine import i18n
+from engine import catalogs, i18n
 
 babel = pytest.importorskip("babel")  # a test dependency: the catalog tools
 
@@ -63,14 +63,14 @@ def _po_ids(catalog) -> set:
 @pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang != "en"])
 def test_catalogs_are_up_to_date_with_the_sources(lang):
     """Every text the code passes to tr() is in the catalog, nothing else is, and the
-    shipped .mo is the compiled .po (else: run `python -m engine.i18n`)."""
+    shipped .mo is the compiled .po (else: run `python -m engine.catalogs`)."""
     compiled, catalog = _compiled_from_po(lang)
-    extracted = set(i18n.extract_messages())
+    extracted = set(catalogs.extract_messages())
     in_po = _po_ids(catalog)
     missing, stale = sorted(map(str, extracted - in_po)), sorted(map(str, in_po - extracted))
-    assert not missing, f"not in the {lang} catalog (run python -m engine.i18n): {missing[:10]}"
-    assert not stale, f"no longer in the sources (run python -m engine.i18n): {stale[:10]}"
-    assert _shipped(lang) == compiled, "the .mo is older than the .po: python -m engine.i18n"
+    assert not missing, f"not in the {lang} catalog (run python -m engine.catalogs): {missing[:10]}"
+    assert not stale, f"no longer in the sources (run python -m engine.catalogs): {stale[:10]}"
+    assert _shipped(lang) == compiled, "the .mo is older than the .po: python -m engine.catalogs"
 
 
 def test_switching_language_changes_what_tr_returns(tmp_path, monkeypatch):

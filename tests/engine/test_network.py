@@ -342,3 +342,69 @@ def test_zip_of_wrong_content(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("hello.txt", "hi")
     _expect_model_error(path, "model")
+
+
+# ----------------------------------------------------------------- runaway specs (issue 9, 12)
+
+def _relus(n):
+    return [{"type": "relu"} for _ in range(n)] + [{"type": "flatten"},
+                                                   {"type": "dense", "units": 10}]
+
+
+def test_the_layer_count_is_capped_with_a_sentence():
+    from engine.network import MAX_LAYERS
+
+    describe_spec(_relus(MAX_LAYERS - 2))  # exactly the cap: accepted
+    for spec in (_relus(MAX_LAYERS - 1), _relus(40_000)):
+        with pytest.raises(NetworkSpecError, match=r"more than this app builds \(1,000\)"):
+            describe_spec(spec)
+    import itertools
+    endless = itertools.repeat({"type": "relu"})  # never ends: must not be read to the end
+    with pytest.raises(NetworkSpecError, match="more than 1,000 layers"):
+        describe_spec(endless)
+
+
+def _lines_executed(call):
+    """How many lines of engine/network.py and engine/layers.py ``call()`` executes."""
+    import sys
+
+    import engine.layers
+    import engine.network
+    watched = {engine.network.__file__, engine.layers.__file__}
+    count = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code.co_filename in watched else None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(previous)
+    return count[0]
+
+
+@pytest.mark.parametrize("bad_last", [False, True])
+def test_checking_a_spec_takes_linear_work(bad_last):
+    # counted in executed lines, not seconds: doubling the layers doubles the work
+    # (checking 20,000 ReLUs used to take 20 s, 40,000 took 88 s: quadratic)
+    def check(n):
+        spec = _relus(n)
+        if bad_last:  # the error's partial summary is assembled once, at the end
+            spec[-1] = {"type": "dense", "units": 0}
+
+        def run():
+            try:
+                describe_spec(spec, (1, 2, 2))
+            except NetworkSpecError as err:
+                assert bad_last and len(err.partial) == n + 1
+        return _lines_executed(run)
+
+    small, large = check(300), check(600)
+    assert large < 2.2 * small, (small, large)

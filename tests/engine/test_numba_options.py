@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def _policy_after_import(env_value):
     code = ("import os\n"
@@ -43,3 +45,83 @@ def test_kernels_are_cached_in_the_versioned_folder():
     import engine._numba  # noqa: F401
 
     assert "numba-" in numba.config.CACHE_DIR
+
+
+# ----------------------------------------------------------------- no writable cache (issue 9, 19)
+
+def _engine_copy(tmp_path, engine_writable: bool):
+    """A copy of the engine package whose own cache folder can (or cannot) be written.
+
+    The test runs as any user, root included, for whom permission bits do not stop a
+    write: a regular *file* named __pycache__ makes the folder impossible to create.
+    """
+    import pathlib
+    import shutil
+
+    source = pathlib.Path(__file__).resolve().parents[2] / "engine"
+    copy = tmp_path / "pkg" / "engine"
+    copy.mkdir(parents=True)
+    for path in source.glob("*.py"):
+        shutil.copy(path, copy / path.name)
+    if not engine_writable:
+        (copy / "__pycache__").write_text("not a folder")
+    return copy.parent
+
+
+def _home(tmp_path, cache_writable: bool):
+    home = tmp_path / "home"
+    home.mkdir()
+    if not cache_writable:
+        (home / ".cache").write_text("not a folder")
+    return home
+
+
+_RELU = ("import numpy as np\n"
+         "from engine.activations import relu_forward\n"
+         "print(relu_forward(np.array([-1.0, 2.0])).tolist())\n")
+
+
+def _run_copy(pkg, home, code=_RELU):
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "PYTHONPATH")}
+    env.update(HOME=str(home), PYTHONPATH=str(pkg))
+    return subprocess.run([sys.executable, "-c", code], cwd=pkg, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_no_writable_cache_falls_back_to_no_cache_with_one_warning_line(tmp_path):
+    pkg = _engine_copy(tmp_path, engine_writable=False)
+    result = _run_copy(pkg, _home(tmp_path, cache_writable=False))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[0.0, 2.0]"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot be cached" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.needs_jit  # without the JIT nothing is compiled, so nothing is cached
+def test_a_read_only_engine_folder_caches_in_the_user_cache_folder(tmp_path):
+    pkg = _engine_copy(tmp_path, engine_writable=False)
+    home = _home(tmp_path, cache_writable=True)
+    first = _run_copy(pkg, home)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    cached = list((home / ".cache" / "cnn-explorer").glob("numba-*/**/*.nbi"))
+    assert cached, "no kernel was cached in ~/.cache/cnn-explorer"
+    second = _run_copy(pkg, home)  # loads what the first run wrote
+    assert second.returncode == 0 and second.stdout == first.stdout
+
+
+def test_the_chosen_cache_folder_wins_only_when_it_can_be_written(tmp_path):
+    import pathlib
+
+    from engine._numba import choose_cache_dir
+
+    engine_dir = pathlib.Path(__file__).resolve().parents[2] / "engine"
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    user = tmp_path / "user-cache"
+    assert choose_cache_dir(engine_dir, user, str(tmp_path / "mine")) == tmp_path / "mine"
+    fallback = choose_cache_dir(engine_dir, user, str(blocked / "sub"))
+    assert fallback is not None and fallback.name.startswith("numba-")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from engine.warmup import kernel_count, warmup
 
@@ -18,6 +19,7 @@ def test_progress_is_reported_after_every_step():
     assert all(isinstance(c[2], str) and c[2] for c in calls)
 
 
+@pytest.mark.needs_jit
 def test_both_dtypes_double_the_steps_and_compile_each_kernel():
     from engine.conv_forward import _conv_forward_kernel
     names = []

@@ -82,3 +82,13 @@ def test_stop_all_waits_for_every_thread_and_reports_a_busy_one(qtbot):
     release.set()
     assert stop_all(timeout_s=5) is True
     assert running_threads() == []
+
+
+def test_a_finished_loop_ends_its_thread_without_the_gui_event_loop(qtbot):
+    """thread.wait() on the GUI thread returns once run() has returned: the thread quits
+    itself, it does not need a queued quit() that only the GUI's event loop would deliver."""
+    worker = _Loop()
+    thread = start_worker(worker, "test-self-quit")
+    assert worker.running.wait(5)
+    worker.request_stop()
+    assert thread.wait(5000)  # no event processing on this thread meanwhile

@@ -20,16 +20,20 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 import engine
 from engine import GeometryError, output_size_formula
+from engine.i18n import tr, tr_noop
 from gui.labs._base import (
+    NOT_READY_TEXT,
     SettingsLab,
     format_number,
     formula_label,
@@ -49,10 +53,15 @@ from gui.widgets.matrix_view import MatrixView
 __all__ = ["BackpropLab", "STAGES", "PREP_FRAMES", "gradient_check"]
 
 # (key, button text); the first four are one frame each, the last three the trace's steps
-STAGES = (("delta", "① δ"), ("dilate", "② dilate"), ("pad", "③ pad"),
-          ("rotate", "④ rotate 180°"), ("dx", "⑤ dx"), ("dw", "⑥ dW"), ("db", "⑦ db"))
+STAGES = (("delta", tr_noop("① δ")), ("dilate", tr_noop("② dilate")), ("pad", tr_noop("③ pad")),
+          ("rotate", tr_noop("④ rotate 180°")), ("dx", tr_noop("⑤ dx")), ("dw", tr_noop("⑥ dW")),
+          ("db", tr_noop("⑦ db")))
 PREP_FRAMES = 4
 _ACTIVE = "color:#0b6e2e; font-weight:bold"  # the titles of the views the stage is about
+# a style sheet drops the style's 80-pixel minimum button width: 7 stages fit a narrow window
+_STAGE_STYLE = ("QPushButton { padding: 3px 7px; }"
+                "QPushButton:checked { background: #2f6fb0; color: white;"
+                " border: 1px solid #1d4f82; border-radius: 3px; }")
 
 
 def gradient_check(setup: BackpropSetup) -> dict[str, float]:
@@ -101,9 +110,9 @@ def _terms(a: np.ndarray, b: np.ndarray, integers: bool, limit: int = 9) -> str:
     pairs = [(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
              if x * y != 0]
     if not pairs:
-        return "0 (every product is 0)"
+        return tr("0 (every product is 0)")
     shown = [f"{format_number(x, integers)}·{format_number(y, integers)}" for x, y in pairs[:limit]]
-    more = f" + … ({len(pairs) - limit} more)" if len(pairs) > limit else ""
+    more = tr(" + … ({n} more)").format(n=len(pairs) - limit) if len(pairs) > limit else ""
     return " + ".join(shown) + more
 
 
@@ -130,6 +139,22 @@ class BackpropLab(SettingsLab):
         self.main_area = self._build_main_area()
         self._lay_out(max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40))
         self._connect_animation(self.show_frame)
+        self.retranslate()  # sets the texts and builds the first trace
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        for key, text in STAGES:
+            button = self.stage_buttons[key]
+            button.setText(tr(text))
+            button.setToolTip(tr("Jump to the start of the {stage} stage").format(
+                stage=tr(text)[2:]))
+        for view, tip in ((self.dx_view, tr("Click a cell to jump to the step that computes "
+                                            "it")),
+                          (self.dw_view, tr("Click a weight to jump to the step that computes "
+                                            "its gradient")),
+                          (self.db_view, tr("Click to jump to the db step"))):
+            view.setToolTip(tip)
+        self.gradcheck.retranslate()
         self.rebuild()
 
     # ------------------------------------------------------------- building
@@ -147,11 +172,11 @@ class BackpropLab(SettingsLab):
         self.stage_group = QButtonGroup(self)
         self.stage_group.setExclusive(True)
         self.stage_buttons: dict[str, QPushButton] = {}
-        for key, text in STAGES:
-            b = QPushButton(text)
+        for key, _text in STAGES:
+            b = QPushButton()
             b.setCheckable(True)
+            b.setStyleSheet(_STAGE_STYLE)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and arrows stay with the animation
-            b.setToolTip(f"Jump to the start of the {text[2:]} stage")
             b.clicked.connect(lambda _checked, k=key: self.go_to_stage(k))
             self.stage_group.addButton(b)
             self.stage_buttons[key] = b
@@ -167,11 +192,11 @@ class BackpropLab(SettingsLab):
 
         # the stage arrays: delta -> dilated -> padded, and the kernel -> rotated
         pipeline = QHBoxLayout()
-        self.delta_view = MatrixView("δ", "diverging")
-        self.dilated_view = MatrixView("dilated δ", "diverging")
-        self.padded_delta_view = MatrixView("padded δ", "diverging")
-        self.kernel_view = MatrixView("w", "diverging")
-        self.rot_view = MatrixView("rot180 w", "diverging")
+        self.delta_view = MatrixView("", "diverging")
+        self.dilated_view = MatrixView("", "diverging")
+        self.padded_delta_view = MatrixView("", "diverging")
+        self.kernel_view = MatrixView("", "diverging")
+        self.rot_view = MatrixView("", "diverging")
         self._pipeline = [(self.delta_view, 3), ("→", 0), (self.dilated_view, 4), ("→", 0),
                           (self.padded_delta_view, 6), (None, 0), (self.kernel_view, 3),
                           ("→", 0), (self.rot_view, 3)]
@@ -196,13 +221,10 @@ class BackpropLab(SettingsLab):
 
         # what the backward pass produces, next to the input it differentiates
         results = QHBoxLayout()
-        self.input_view = MatrixView("padded input x", "diverging")
-        self.dx_view = MatrixView("dx", "diverging")
-        self.dw_view = MatrixView("dW", "diverging")
-        self.db_view = MatrixView("db", "diverging")
-        self.dx_view.setToolTip("Click a cell to jump to the step that computes it")
-        self.dw_view.setToolTip("Click a weight to jump to the step that computes its gradient")
-        self.db_view.setToolTip("Click to jump to the db step")
+        self.input_view = MatrixView("", "diverging")
+        self.dx_view = MatrixView("", "diverging")
+        self.dw_view = MatrixView("", "diverging")
+        self.db_view = MatrixView("", "diverging")
         self.dx_view.cell_clicked.connect(self._on_dx_clicked)
         self.dw_view.cell_clicked.connect(self._on_dw_clicked)
         self.db_view.cell_clicked.connect(lambda *_: self._jump(self._trace_frame(
@@ -210,12 +232,20 @@ class BackpropLab(SettingsLab):
         for view in (self.input_view, self.dx_view, self.dw_view, self.db_view):
             view.title_label.setWordWrap(True)  # a narrow window wraps, never overlaps
         self.gradcheck = GradCheckPanel()
-        self.gradcheck.setMaximumWidth(300)
+        # in a short window the panel scrolls instead of cutting its explanation
+        gradcheck_scroll = QScrollArea()
+        gradcheck_scroll.setWidget(self.gradcheck)
+        gradcheck_scroll.setWidgetResizable(True)
+        gradcheck_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        gradcheck_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = gradcheck_scroll.verticalScrollBar().sizeHint().width()
+        gradcheck_scroll.setMinimumWidth(self.gradcheck.minimumSizeHint().width() + bar)
+        gradcheck_scroll.setMaximumWidth(300 + bar)
         results.addWidget(self.input_view, 5)
         results.addWidget(self.dx_view, 5)
         results.addWidget(self.dw_view, 3)
         results.addWidget(self.db_view, 1)
-        results.addWidget(self.gradcheck, 4)
+        results.addWidget(gradcheck_scroll, 4)
         lay.addLayout(results, 5)
 
         self.controls = AnimControls(speed=4)
@@ -242,11 +272,22 @@ class BackpropLab(SettingsLab):
             self._show_problem()
             return
         self._prepare_views()
-        self.gradcheck_errors = gradient_check(setup)
-        self.gradcheck.set_errors(self.gradcheck_errors)
+        self._update_gradcheck()
         self.strip_stack.setCurrentWidget(self.strip)
         self.controls.set_count(self.frame_count(),
                                 step=self.stage_frame(keep_stage, keep_offset))
+
+    def _update_gradcheck(self) -> None:
+        """The numerical check calls the engine's kernels: while they are still being
+        compiled (first start) it says so and fills in when they are ready."""
+        self.gradcheck_errors = None
+        if self.trace is None:
+            return
+        if not self._kernels_ready(self._update_gradcheck):
+            self.gradcheck.set_errors(None, tr(NOT_READY_TEXT))
+            return
+        self.gradcheck_errors = gradient_check(self.setup)
+        self.gradcheck.set_errors(self.gradcheck_errors)
 
     def _show_problem(self) -> None:
         self.gradcheck_errors = None
@@ -266,20 +307,24 @@ class BackpropLab(SettingsLab):
             self.stage_buttons[key].setChecked(False)
             self.stage_buttons[key].setEnabled(False)
         self.stage_group.setExclusive(True)
-        for view, text in ((self.delta_view, "δ (no output)"),
-                           (self.dilated_view, "dilated δ"), (self.padded_delta_view, "padded δ"),
-                           (self.kernel_view, f"w {self.setup.w.shape[2]}×{self.setup.w.shape[3]}"),
-                           (self.rot_view, "rot180 w"),
-                           (self.input_view, f"padded input x {H + 2 * PH}×{W + 2 * PW}"),
+        for view, text in ((self.delta_view, tr("δ (no output)")),
+                           (self.dilated_view, tr("dilated δ")),
+                           (self.padded_delta_view, tr("padded δ")),
+                           (self.kernel_view, tr("w {kh}×{kw}").format(kh=self.setup.w.shape[2],
+                                                                      kw=self.setup.w.shape[3])),
+                           (self.rot_view, tr("rot180 w")),
+                           (self.input_view, tr("padded input x {h}×{w}").format(
+                               h=H + 2 * PH, w=W + 2 * PW)),
                            (self.dx_view, "dx"), (self.dw_view, "dW"), (self.db_view, "db")):
             view.set_title(text)
         self.strip_stack.setCurrentWidget(self.problem_label)
-        self.problem_label.setText(
-            f"No backward pass: {self.problem}.<br>There is no output, so there is no delta "
-            "to send back.<br>Make the kernel smaller, add padding or use a larger input.")
+        self.problem_label.setText(tr(
+            "No backward pass: {problem}.<br>There is no output, so there is no delta to send "
+            "back.<br>Make the kernel smaller, add padding or use a larger input.").format(
+            problem=self.problem))
         self.sentence_label.setText("")
-        self.gradcheck.set_errors(None, "No gradient to check: the geometry is impossible.")
-        self.status_message.emit(f"Impossible geometry: {self.problem}")
+        self.gradcheck.set_errors(None, tr("No gradient to check: the geometry is impossible."))
+        self.status_message.emit(tr("Impossible geometry: {problem}").format(problem=self.problem))
 
     def _show_formulas(self, setup: BackpropSetup) -> None:
         H, W = setup.x.shape[2:]
@@ -289,8 +334,9 @@ class BackpropLab(SettingsLab):
                                output_size_formula(W, KW, SW, PW, "W")], self.problem)
         stride = f"{SH}" if SH == SW else f"{SH}×{SW}"
         pad = f"{PH}" if PH == PW else f"{PH}×{PW}"
-        what = (f"backward pass of y = x ∗ w: x {H}×{W}, w {KH}×{KW}, stride {stride}, "
-                f"padding {pad}; δ = ∂L/∂y comes from the next layer")
+        what = tr("backward pass of y = x ∗ w: x {h}×{w}, w {kh}×{kw}, stride {stride}, "
+                  "padding {pad}; δ = ∂L/∂y comes from the next layer").format(
+            h=H, w=W, kh=KH, kw=KW, stride=stride, pad=pad)
         self.formula_label.setText(" &nbsp;·&nbsp; ".join(lines) +
                                    f"<br><span style='color:#555'>{what}</span>")
 
@@ -303,8 +349,10 @@ class BackpropLab(SettingsLab):
         self._integers = is_integral(x, w, delta)
         lv = self._levels
         b = np.zeros(1)  # (F,): the bias does not change any gradient
-        self._forward_output = engine.conv2d_forward(self.setup.x, self.setup.w, b,
-                                                     (g.SH, g.SW), (g.PH, g.PW))[0, 0]
+        # the forward output through the numpy trace (exactly conv2d_forward's numbers): an
+        # edit never waits on the GUI thread for a Numba kernel to be compiled
+        self._forward_output = engine.conv2d_forward_trace(
+            self.setup.x, self.setup.w, b, (g.SH, g.SW), (g.PH, g.PW)).result()[0, 0]
         lv["y"] = symmetric_levels(self._forward_output)
         lv["delta"], lv["kernel"], lv["input"] = (symmetric_levels(delta),
                                                   symmetric_levels(w), symmetric_levels(x))
@@ -413,17 +461,18 @@ class BackpropLab(SettingsLab):
             "dx": {"padded", "rot", "dx"}, "dw": {"input", "delta", "dw"},
             "db": {"delta", "db"},
         }[stage]
+        padded = bool(g.PH or g.PW)
         titles = {
-            self.delta_view: ("delta", f"δ = dout {g.HO}×{g.WO}"),
-            self.dilated_view: ("dilated", f"dilated δ {dh}×{dw}"),
-            self.padded_delta_view: ("padded", f"padded δ {ph}×{pw}"),
-            self.kernel_view: ("w", f"w {g.KH}×{g.KW}"),
-            self.rot_view: ("rot", "rot180 w"),
-            self.input_view: ("input", f"padded input x {hp}×{wp}" if (g.PH or g.PW)
-                              else f"input x {hp}×{wp}"),
-            self.dx_view: ("dx", f"dx {g.H}×{g.W} (border cropped)" if (g.PH or g.PW)
-                           else f"dx {g.H}×{g.W}"),
-            self.dw_view: ("dw", f"dW {g.KH}×{g.KW}"),
+            self.delta_view: ("delta", tr("δ = dout {h}×{w}").format(h=g.HO, w=g.WO)),
+            self.dilated_view: ("dilated", tr("dilated δ {h}×{w}").format(h=dh, w=dw)),
+            self.padded_delta_view: ("padded", tr("padded δ {h}×{w}").format(h=ph, w=pw)),
+            self.kernel_view: ("w", tr("w {kh}×{kw}").format(kh=g.KH, kw=g.KW)),
+            self.rot_view: ("rot", tr("rot180 w")),
+            self.input_view: ("input", (tr("padded input x {h}×{w}") if padded
+                                        else tr("input x {h}×{w}")).format(h=hp, w=wp)),
+            self.dx_view: ("dx", (tr("dx {h}×{w} (border cropped)") if padded
+                                  else tr("dx {h}×{w}")).format(h=g.H, w=g.W)),
+            self.dw_view: ("dw", tr("dW {kh}×{kw}").format(kh=g.KH, kw=g.KW)),
             self.db_view: ("db", "db"),
         }
         for view, (key, text) in titles.items():
@@ -459,90 +508,95 @@ class BackpropLab(SettingsLab):
 
     def _show_delta(self, _step) -> None:
         g = self.trace.geometry
-        self._say("<b>δ = ∂L/∂y</b> is the error arriving from the next layer: how much the "
-                  "loss changes when each output cell changes; the backward pass sends it on "
-                  "to x, w and b.")
-        self.strip.show_arrow(self._forward_output, f"forward output y {g.HO}×{g.WO}",
-                              self.trace.delta[0, 0], "δ: one value per cell of y",
+        self._say(tr("<b>δ = ∂L/∂y</b> is the error arriving from the next layer: how much the "
+                     "loss changes when each output cell changes; the backward pass sends it "
+                     "on to x, w and b."))
+        self.strip.show_arrow(self._forward_output,
+                              tr("forward output y {h}×{w}").format(h=g.HO, w=g.WO),
+                              self.trace.delta[0, 0], tr("δ: one value per cell of y"),
                               self._levels["y"], op="↔", b_levels=self._levels["delta"])
-        self.strip.equation.setText("nudging y[i, j] by a small ε changes the loss by about "
-                                    "δ[i, j]·ε")
+        self.strip.equation.setText(tr("nudging y[i, j] by a small ε changes the loss by about "
+                                       "δ[i, j]·ε"))
 
     def _show_dilate(self, _step) -> None:
         g, t = self.trace.geometry, self.trace
         if g.SH == 1 and g.SW == 1:
-            self._say("<b>Dilate:</b> with stride 1 the window moved one cell at a time, so "
-                      "there is nothing to dilate: δ stays as it is.")
+            self._say(tr("<b>Dilate:</b> with stride 1 the window moved one cell at a time, so "
+                         "there is nothing to dilate: δ stays as it is."))
         else:
-            self._say(f"<b>Dilate:</b> the window jumped {g.SH} rows and {g.SW} columns, so "
-                      f"{g.SH - 1} zero row(s) and {g.SW - 1} zero column(s) go between "
-                      "neighbouring δ values (hatched): each δ lines up with the inputs it "
-                      "came from.")
-        self.strip.show_arrow(t.delta[0, 0], "δ", t.dilated_delta[0, 0], "dilated δ",
+            self._say(tr("<b>Dilate:</b> the window jumped {sh} rows and {sw} columns, so "
+                         "{zr} zero row(s) and {zc} zero column(s) go between neighbouring δ "
+                         "values (hatched): each δ lines up with the inputs it came from.")
+                      .format(sh=g.SH, sw=g.SW, zr=g.SH - 1, zc=g.SW - 1))
+        self.strip.show_arrow(t.delta[0, 0], "δ", t.dilated_delta[0, 0], tr("dilated δ"),
                               self._levels["delta"], b_mask=self._dilation_mask)
-        self.strip.equation.setText(f"stride {g.SH}×{g.SW}: {g.HO}×{g.WO} → "
-                                    f"{t.dilated_delta.shape[2]}×{t.dilated_delta.shape[3]}")
+        self.strip.equation.setText(tr("stride {sh}×{sw}: {ho}×{wo} → {dh}×{dw}").format(
+            sh=g.SH, sw=g.SW, ho=g.HO, wo=g.WO, dh=t.dilated_delta.shape[2],
+            dw=t.dilated_delta.shape[3]))
 
     def _show_pad(self, _step) -> None:
         g, t = self.trace.geometry, self.trace
-        self._say(f"<b>Pad:</b> K−1 = {g.KH - 1}×{g.KW - 1} zeros around δ let the kernel "
-                  "hang over the edges, so border inputs also collect from every output they "
-                  "fed: a <i>full</i> convolution.")
-        self.strip.show_arrow(t.dilated_delta[0, 0], "dilated δ", t.padded_delta[0, 0],
-                              "padded δ", self._levels["delta"], a_mask=self._dilation_mask,
+        self._say(tr("<b>Pad:</b> K−1 = {ph}×{pw} zeros around δ let the kernel hang over the "
+                     "edges, so border inputs also collect from every output they fed: a "
+                     "<i>full</i> convolution.").format(ph=g.KH - 1, pw=g.KW - 1))
+        self.strip.show_arrow(t.dilated_delta[0, 0], tr("dilated δ"), t.padded_delta[0, 0],
+                              tr("padded δ"), self._levels["delta"], a_mask=self._dilation_mask,
                               b_mask=self._pad_delta_mask, b_inner=self._pad_delta_inner)
         dh, dw = t.dilated_delta.shape[2:]
         ph, pw = t.padded_delta.shape[2:]
         extra = ph - (dh + 2 * (g.KH - 1)), pw - (dw + 2 * (g.KW - 1))
         note = ""
         if any(extra):
-            note = (f"; the stride does not tile the input, so {extra[0]} extra row(s) and "
-                    f"{extra[1]} extra column(s) of zeros at the bottom/right cover the cells "
-                    "no window reached (their gradient is 0)")
+            note = tr("; the stride does not tile the input, so {rows} extra row(s) and {cols} "
+                      "extra column(s) of zeros at the bottom/right cover the cells no window "
+                      "reached (their gradient is 0)").format(rows=extra[0], cols=extra[1])
         self.strip.equation.setText(f"{dh}×{dw} → {ph}×{pw}{note}")
 
     def _show_rotate(self, _step) -> None:
         t = self.trace
-        self._say("<b>Rotate:</b> turning w by 180° (upside down, then left–right) makes the "
-                  "forward pass's sliding product a true convolution that carries δ back to "
-                  "the inputs.")
-        self.strip.show_arrow(self.setup.w[0, 0], "w", t.rot180_kernel[0, 0], "rot180 w",
+        self._say(tr("<b>Rotate:</b> turning w by 180° (upside down, then left–right) makes the "
+                     "forward pass's sliding product a true convolution that carries δ back to "
+                     "the inputs."))
+        self.strip.show_arrow(self.setup.w[0, 0], "w", t.rot180_kernel[0, 0], tr("rot180 w"),
                               self._levels["kernel"])
         self.strip.equation.setText("rot180 w [u, v] = w [KH−1−u, KW−1−v]")
 
     def _show_dx(self, s) -> None:
         g, lv = self.trace.geometry, self._levels
-        self._say("<b>dx:</b> slide the rotated kernel over padded δ; the sum of each "
-                  "window's products is the gradient of one input cell (cells in the hatched "
-                  "padding are computed too, then cropped away).")
+        self._say(tr("<b>dx:</b> slide the rotated kernel over padded δ; the sum of each "
+                     "window's products is the gradient of one input cell (cells in the hatched "
+                     "padding are computed too, then cropped away)."))
         self.padded_delta_view.set_window(s.row, s.col, g.KH, g.KW, animate_ms=self._animate())
         self.dx_view.set_window(s.row, s.col, 1, 1)
         mask = self._pad_delta_mask[s.row:s.row + g.KH, s.col:s.col + g.KW]
         value = format_number(s.value, self._integers).strip("()")
-        self.strip.show_product(s.window[0], "window of padded δ", lv["delta"], s.kernel[0],
-                                "rot180 w", lv["kernel"], lv["dx_products"],
+        self.strip.show_product(s.window[0], tr("window of padded δ"), lv["delta"], s.kernel[0],
+                                tr("rot180 w"), lv["kernel"], lv["dx_products"],
                                 f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>",
                                 a_mask=mask)
         r, c = s.row - g.PH, s.col - g.PW
-        where = f"padded cell ({s.row}, {s.col})" if s.cropped else f"dx[{r}, {c}]"
-        note = (" &nbsp; <span style='color:#555'>(a padding cell: x has no cell there, so "
-                "this value is cropped away)</span>" if s.cropped else "")
+        where = (tr("padded cell ({row}, {col})").format(row=s.row, col=s.col) if s.cropped
+                 else f"dx[{r}, {c}]")
+        note = (" &nbsp; <span style='color:#555'>" + tr(
+            "(a padding cell: x has no cell there, so this value is cropped away)") + "</span>"
+            if s.cropped else "")
         self.strip.equation.setText(
             f"{where} = {_terms(s.window[0], s.kernel[0], self._integers)} = <b>{value}</b>"
             + note)
 
     def _show_dw(self, s) -> None:
         g, lv = self.trace.geometry, self._levels
-        self._say(f"<b>dW:</b> in the forward pass w[u, v] multiplied the inputs "
-                  f"x[u + {g.SH}·i, v + {g.SW}·j], one per output cell; its gradient is the "
-                  "sum of those inputs times δ.")
+        self._say(tr("<b>dW:</b> in the forward pass w[u, v] multiplied the inputs x[u + "
+                     "{sh}·i, v + {sw}·j], one per output cell; its gradient is the sum of "
+                     "those inputs times δ.").format(sh=g.SH, sw=g.SW))
         height, width = (g.HO - 1) * g.SH + 1, (g.WO - 1) * g.SW + 1
         self.input_view.set_window(s.u, s.v, height, width)
         self.delta_view.set_window(0, 0, g.HO, g.WO)
         self.dw_view.set_window(s.u, s.v, 1, 1)
         value = format_number(s.value, self._integers).strip("()")
-        every = "" if g.SH == g.SW == 1 else f" (stride {g.SH}×{g.SW})"
-        self.strip.show_product(s.window[0], f"x taps for w[{s.u}, {s.v}]{every}",
+        every = "" if g.SH == g.SW == 1 else tr(" (stride {sh}×{sw})").format(sh=g.SH, sw=g.SW)
+        self.strip.show_product(s.window[0],
+                                tr("x taps for w[{u}, {v}]").format(u=s.u, v=s.v) + every,
                                 lv["input"], s.delta[0], "δ", lv["delta"], lv["dw_products"],
                                 f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>")
         self.strip.equation.setText(
@@ -551,8 +605,8 @@ class BackpropLab(SettingsLab):
 
     def _show_db(self, s) -> None:
         g = self.trace.geometry
-        self._say("<b>db:</b> the bias was added to every output cell, so its gradient is "
-                  "simply the sum of all δ.")
+        self._say(tr("<b>db:</b> the bias was added to every output cell, so its gradient is "
+                     "simply the sum of all δ."))
         self.delta_view.set_window(0, 0, g.HO, g.WO)
         self.db_view.set_window(0, 0, 1, 1)
         value = format_number(s.value, self._integers).strip("()")
@@ -561,7 +615,7 @@ class BackpropLab(SettingsLab):
         values = s.delta[0].ravel().tolist()
         terms = " + ".join(format_number(v, self._integers) for v in values[:12])
         if len(values) > 12:
-            terms += f" + … ({len(values) - 12} more)"
+            terms += tr(" + … ({n} more)").format(n=len(values) - 12)
         self.strip.equation.setText(f"db = {terms} = <b>{value}</b>")
 
     def _animate(self) -> int:

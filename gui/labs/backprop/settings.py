@@ -23,8 +23,10 @@ from PyQt6.QtWidgets import (
 )
 
 from engine import GeometryError, check_conv
-from gui.labs._settings_base import SteppingSettings
+from engine.i18n import tr, tr_noop
+from gui.labs._base import SteppingSettings, geometry_rows
 from gui.widgets.form_rows import button_row, int_spin, note_label, pair_row, push_button
+from gui.widgets.texts import Texts
 
 __all__ = ["BackpropSetup", "BackpropSettings", "default_example", "INPUT_MAX", "KERNEL_MAX",
            "STRIDE_MAX",
@@ -110,30 +112,53 @@ class BackpropSettings(SteppingSettings):
         super().__init__(parent)
         self._x_store, self._w_store, self._delta_store = default_example()
         self._rng = np.random.default_rng(0)
-        self.default_button = push_button("Default example",
-                                          "5×5 input, 3×3 kernel, stride 2, padding 1")
+        t = self.texts = Texts()
+        self.default_button = push_button()
+        t(self.default_button.setText, tr_noop("Default example"))
+        t(self.default_button.setToolTip, tr_noop("5×5 input, 3×3 kernel, stride 2, padding 1"))
         self.default_button.clicked.connect(self.reset_defaults)
-        self.random_all_button = push_button("Randomise everything",
-                                             "New random x, w and delta with the same sizes")
+        self.random_all_button = push_button()
+        t(self.random_all_button.setText, tr_noop("Randomise everything"))
+        t(self.random_all_button.setToolTip, tr_noop("New random x, w and delta with the same "
+                                                     "sizes"))
         self.random_all_button.clicked.connect(self._on_random_all)
         self._stack(self._build_input_group(), self._build_kernel_group(),
                     self._build_delta_group(),
                     button_row(self.default_button, self.random_all_button))
         self._sync_all()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        self._sync_all()
+        super().retranslate()
 
     # ------------------------------------------------------------ building
+    def _random_button(self, text: str, tip: str) -> QPushButton:
+        button = QPushButton()
+        self.texts(button.setText, text)
+        self.texts(button.setToolTip, tip)
+        return button
+
     def _build_input_group(self) -> QGroupBox:
-        box = QGroupBox("Input x (forward pass)")
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Input x (forward pass)"))
         lay = QVBoxLayout(box)
-        self.rows_spin = int_spin(INPUT_MIN, INPUT_MAX, 5, "Rows H of the input")
-        self.cols_spin = int_spin(INPUT_MIN, INPUT_MAX, 5, "Columns W of the input")
+        self.rows_spin = int_spin(INPUT_MIN, INPUT_MAX, 5)
+        self.cols_spin = int_spin(INPUT_MIN, INPUT_MAX, 5)
+        t(self.rows_spin.setToolTip, tr_noop("Rows H of the input"))
+        t(self.cols_spin.setToolTip, tr_noop("Columns W of the input"))
+        for spin in (self.rows_spin, self.cols_spin):
+            t(spin.set_range_reason, tr_noop("every number must stay readable"))
         form = QFormLayout()
-        form.addRow("Size (H × W)", pair_row(self.rows_spin, self.cols_spin))
+        form.addRow(t.label(tr_noop("Size (H × W)")), pair_row(self.rows_spin, self.cols_spin))
         lay.addLayout(form)
-        self.x_table = self._number_grid("Type a number in any cell", self._on_x_edited)
+        self.x_table = self._number_grid(self._on_x_edited)
+        t(self.x_table.setToolTip, tr_noop("Type a number in any cell"))
         lay.addWidget(self.x_table, 0, Qt.AlignmentFlag.AlignLeft)
-        self.x_random_button = QPushButton("Random 0-9")
-        self.x_random_button.setToolTip("Fill the input with random whole numbers 0..9")
+        self.x_random_button = self._random_button(
+            tr_noop("Random 0-9"), tr_noop("Fill the input with random whole numbers 0..9"))
         lay.addWidget(self.x_random_button, 0, Qt.AlignmentFlag.AlignLeft)
         for s in (self.rows_spin, self.cols_spin):
             s.valueChanged.connect(self._on_shape)
@@ -141,21 +166,16 @@ class BackpropSettings(SteppingSettings):
         return box
 
     def _build_kernel_group(self) -> QGroupBox:
-        box = QGroupBox("Kernel w and geometry")
+        t = self.texts
+        box = t.group(tr_noop("Kernel w and geometry"))
         form = QFormLayout(box)
-        self.kh_spin = int_spin(1, KERNEL_MAX, 3, "Kernel height KH")
-        self.kw_spin = int_spin(1, KERNEL_MAX, 3, "Kernel width KW")
-        self.sh_spin = int_spin(1, STRIDE_MAX, 2, "Vertical stride SH: rows the window jumps")
-        self.sw_spin = int_spin(1, STRIDE_MAX, 2, "Horizontal stride SW: columns the window jumps")
-        self.ph_spin = int_spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
-        self.pw_spin = int_spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
-        form.addRow("Kernel (h × w)", pair_row(self.kh_spin, self.kw_spin))
-        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
-        form.addRow("Padding (h × w)", pair_row(self.ph_spin, self.pw_spin))
-        self.w_table = self._number_grid("Type the kernel values cell by cell", self._on_w_edited)
+        (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin, self.ph_spin,
+         self.pw_spin) = geometry_rows(form, t, kernel=(KERNEL_MAX, 3), stride=(STRIDE_MAX, 2))
+        self.w_table = self._number_grid(self._on_w_edited)
+        t(self.w_table.setToolTip, tr_noop("Type the kernel values cell by cell"))
         form.addRow(self.w_table)
-        self.w_random_button = QPushButton("Random −2..2")
-        self.w_random_button.setToolTip("Fill the kernel with random whole numbers -2..2")
+        self.w_random_button = self._random_button(
+            tr_noop("Random −2..2"), tr_noop("Fill the kernel with random whole numbers -2..2"))
         form.addRow(self.w_random_button)
         for s in (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin, self.ph_spin,
                   self.pw_spin):
@@ -164,15 +184,17 @@ class BackpropSettings(SteppingSettings):
         return box
 
     def _build_delta_group(self) -> QGroupBox:
-        box = QGroupBox("Delta δ = dout (from the next layer)")
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Delta δ = dout (from the next layer)"))
         lay = QVBoxLayout(box)
         self.delta_hint = note_label()
         lay.addWidget(self.delta_hint)
-        self.delta_table = self._number_grid("∂L/∂y for each output cell: type any number",
-                                             self._on_delta_edited)
+        self.delta_table = self._number_grid(self._on_delta_edited)
+        t(self.delta_table.setToolTip, tr_noop("∂L/∂y for each output cell: type any number"))
         lay.addWidget(self.delta_table, 0, Qt.AlignmentFlag.AlignLeft)
-        self.delta_random_button = QPushButton("Random −3..3")
-        self.delta_random_button.setToolTip("Fill delta with random whole numbers -3..3")
+        self.delta_random_button = self._random_button(
+            tr_noop("Random −3..3"), tr_noop("Fill delta with random whole numbers -3..3"))
         lay.addWidget(self.delta_random_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.delta_random_button.clicked.connect(self._on_delta_random)
         return box
@@ -213,7 +235,10 @@ class BackpropSettings(SteppingSettings):
 
     # ------------------------------------------------------------ syncing
     def _sync_all(self):
-        self._quiet += 1
+        with self._quiet():
+            self._sync_widgets()
+
+    def _sync_widgets(self):
         # padding 0..K-1: more would only add windows that see nothing but zeros
         self.ph_spin.setMaximum(self.kh_spin.value() - 1)
         self.pw_spin.setMaximum(self.kw_spin.value() - 1)
@@ -224,16 +249,16 @@ class BackpropSettings(SteppingSettings):
         if out_shape is None:
             self.delta_table.setVisible(False)
             self.delta_random_button.setEnabled(False)
-            self.delta_hint.setText("No output, so no delta: " + problem)
+            self.delta_hint.setText(tr("No output, so no delta: {reason}").format(reason=problem))
             self.delta_hint.setStyleSheet("color: #b00020;")
         else:
             HO, WO = out_shape
             self.delta_table.set_values(self._delta_store[:HO, :WO])
             self.delta_table.setVisible(True)
             self.delta_random_button.setEnabled(True)
-            self.delta_hint.setText(f"One value per output cell: {HO}×{WO}")
+            self.delta_hint.setText(tr("One value per output cell: {rows}×{cols}").format(
+                rows=HO, cols=WO))
             self.delta_hint.setStyleSheet("color: #555;")
-        self._quiet -= 1
 
     # ------------------------------------------------------------ reacting
     def _on_shape(self, *_):
@@ -273,7 +298,7 @@ class BackpropSettings(SteppingSettings):
         for which in ("x", "w", "delta"):
             self._randomise(which)
         self._sync_all()
-        self.message.emit("New random x, w and delta")
+        self.message.emit(tr("New random x, w and delta"))
         self._emit_changed()
 
     # ------------------------------------------------------------ scripted
@@ -288,8 +313,7 @@ class BackpropSettings(SteppingSettings):
         written into the top-left corner of their store); reset=True restores the
         default numbers first.
         """
-        self._quiet += 1
-        try:
+        with self._quiet():
             if values.get("reset"):
                 self._x_store, self._w_store, self._delta_store = default_example()
             for key, (a, b) in (("size", (self.rows_spin, self.cols_spin)),
@@ -311,7 +335,5 @@ class BackpropSettings(SteppingSettings):
                 if key in values:
                     arr = np.asarray(values[key], dtype=np.float64)
                     store[:arr.shape[0], :arr.shape[1]] = arr
-        finally:
-            self._quiet -= 1
         self._sync_all()
         self._emit_changed()

@@ -15,6 +15,7 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QSizePolicy, QWidget
 
+from engine.i18n import tr, tr_noop
 from gui.labs._base import operator_label
 from gui.widgets.matrix_view import MatrixView
 
@@ -23,9 +24,9 @@ __all__ = ["StepStrip", "GradCheckPanel", "verdict", "PASS_BELOW", "FAIL_ABOVE"]
 PASS_BELOW = 1e-7  # float64 rules of thumb from engine.gradcheck.relative_error
 FAIL_ABOVE = 1e-4
 _VERDICT_STYLE = {
-    "pass": ("✓ pass", "background:#d8f0dc; color:#1b5e20;"),
-    "doubtful": ("? doubtful", "background:#fff1c7; color:#7a5a00;"),
-    "fail": ("✗ fail", "background:#fadadd; color:#b00020;"),
+    "pass": (tr_noop("✓ pass"), "background:#d8f0dc; color:#1b5e20;"),
+    "doubtful": (tr_noop("? doubtful"), "background:#fff1c7; color:#7a5a00;"),
+    "fail": (tr_noop("✗ fail"), "background:#fadadd; color:#b00020;"),
     "none": ("—", "color:#777;"),
 }
 
@@ -124,7 +125,7 @@ class StepStrip(QWidget):
         self.op1.setText("⊙")
         self.b_view.set_title(b_title)
         self.b_view.set_matrix(b, levels=b_levels)
-        self.p_view.set_title("products")
+        self.p_view.set_title(tr("products"))
         self.p_view.set_matrix(a * b, levels=p_levels)
         self.sum_label.setText(total)
         for w in (self.op1, self.b_view, self.op2, self.p_view, self.sum_label):
@@ -144,13 +145,15 @@ class GradCheckPanel(QGroupBox):
     NAMES = (("dx", "dx"), ("dw", "dW"), ("db", "db"))
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("Numerical gradient check (float64)", parent)
+        super().__init__(parent)
+        self._errors: dict[str, float] | None = None
+        self._reason = ""
         grid = QGridLayout(self)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(4)
         self.error_labels: dict[str, QLabel] = {}
         self.verdict_labels: dict[str, QLabel] = {}
-        head = QLabel("relative error")
+        self.head_label = head = QLabel()
         head.setStyleSheet("color: #555;")
         grid.addWidget(head, 0, 1)
         for row, (key, name) in enumerate(self.NAMES, start=1):
@@ -171,25 +174,31 @@ class GradCheckPanel(QGroupBox):
                                        QSizePolicy.Policy.MinimumExpanding)
         grid.addWidget(self.explanation, len(self.NAMES) + 1, 0, 1, 3)
         grid.setRowStretch(len(self.NAMES) + 2, 1)
-        self.setToolTip("Relative error = max |backward pass − finite differences| divided by "
-                        "the largest gradient of the layer (engine.relative_error); "
-                        "green below 1e-7, amber up to 1e-4, red above")
-        self.set_errors(None)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(tr("Numerical gradient check (float64)"))
+        self.head_label.setText(tr("relative error"))
+        self.setToolTip(tr("Relative error = max |backward pass − finite differences| divided "
+                           "by the largest gradient of the layer (engine.relative_error); "
+                           "green below 1e-7, amber up to 1e-4, red above"))
+        self.set_errors(self._errors, self._reason)
 
     def set_errors(self, errors: dict[str, float] | None, reason: str = "") -> None:
         """Show one relative error per tensor, or dashes and ``reason`` when there are none."""
+        self._errors, self._reason = errors, reason
         for key, _ in self.NAMES:
             error = None if errors is None else errors.get(key)
             kind = verdict(error)
             text, style = _VERDICT_STYLE[kind]
             self.error_labels[key].setText("—" if kind == "none" else f"{error:.1e}")
-            self.verdict_labels[key].setText(text)
+            self.verdict_labels[key].setText(tr(text))
             self.verdict_labels[key].setStyleSheet(style + " padding: 1px 6px;"
                                                    " border-radius: 3px;")
         if errors is None:
-            self.explanation.setText(reason or "No example to check.")
+            self.explanation.setText(reason or tr("No example to check."))
         else:
-            self.explanation.setText(
+            self.explanation.setText(tr(
                 "Nudging each number by ±1e-6 and watching Σ(y ⊙ δ) change gives the "
                 "gradient by finite differences; errors below 1e-7 mean the backward "
-                "formulas above are right, above 1e-4 would mean a bug.")
+                "formulas above are right, above 1e-4 would mean a bug."))

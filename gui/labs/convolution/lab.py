@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 
 import engine
 from engine import GeometryError, output_size_formula
+from engine.i18n import tr, tr_n, tr_noop
 from gui.labs._base import (
     SettingsLab,
     format_number,
@@ -58,10 +59,13 @@ class _StepStrip(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(2)
-        for col, text in ((1, "window"), (3, "kernel"), (5, "products")):
-            head = QLabel(text)
+        self._heads = []
+        for col, text in ((1, tr_noop("window")), (3, tr_noop("kernel")),
+                          (5, tr_noop("products"))):
+            head = QLabel()
             head.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(head, 0, col)
+            self._heads.append((head, text))
         self.channel_labels, self.windows, self.kernels, self.products, self.sums = \
             [], [], [], [], []
         self._rows = []
@@ -91,6 +95,11 @@ class _StepStrip(QWidget):
         self.equation.setWordWrap(True)
         self.equation.setStyleSheet("font-size: 15px; padding: 4px;")
         grid.addWidget(self.equation, 4, 0, 1, 8)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        for head, text in self._heads:
+            head.setText(tr(text))
 
     def set_channels(self, C: int):
         for c, widgets in enumerate(self._rows):
@@ -119,6 +128,19 @@ class ConvolutionLab(SettingsLab):
         self._lay_out()
         self._connect_animation(self.show_step)
         self.rebuild(step=DEFAULT_STEP)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.strip.retranslate()
+        self.input_channel_box.setItemText(0, tr("show RGB"))
+        for c, name in enumerate(CHANNEL_NAMES):
+            self.input_channel_box.setItemText(c + 1, tr("show {channel}").format(channel=name))
+        self.input_channel_box.setToolTip(tr("The padded input in colour or one channel with "
+                                             "its numbers"))
+        for view in self.output_views:
+            view.setToolTip(tr("Click a cell to jump to the step that writes it"))
+        self.rebuild()
 
     # ------------------------------------------------------------- building
     def _build_main_area(self) -> QWidget:
@@ -131,13 +153,11 @@ class ConvolutionLab(SettingsLab):
 
         top = QHBoxLayout()
         input_box = QVBoxLayout()
-        self.input_view = MatrixView("input", "greys")
+        self.input_view = MatrixView("", "greys")
         self.input_channel_box = QComboBox()
-        self.input_channel_box.addItem("show RGB", -1)
-        for c, name in enumerate(CHANNEL_NAMES):
-            self.input_channel_box.addItem(f"show {name}", c)
-        self.input_channel_box.setToolTip("The padded input in colour or one channel "
-                                          "with its numbers")
+        self.input_channel_box.addItem("", -1)
+        for c, _name in enumerate(CHANNEL_NAMES):
+            self.input_channel_box.addItem("", c)
         self.input_channel_box.currentIndexChanged.connect(self._show_input)
         input_box.addWidget(self.input_view, 1)
         input_box.addWidget(self.input_channel_box, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -148,9 +168,8 @@ class ConvolutionLab(SettingsLab):
         self.output_grid.setContentsMargins(0, 0, 0, 0)
         self.output_views = []
         for f in range(4):
-            view = MatrixView(f"output of filter {f + 1}", "diverging")
+            view = MatrixView("", "diverging")
             view.cell_clicked.connect(partial(self._on_output_clicked, f))
-            view.setToolTip("Click a cell to jump to the step that writes it")
             self.output_views.append(view)
         top.addWidget(outputs, 6)
         lay.addLayout(top, 5)
@@ -201,10 +220,11 @@ class ConvolutionLab(SettingsLab):
         if self.trace is None:
             self.controls.set_count(0)
             self.strip_stack.setCurrentWidget(self.problem_label)
-            self.problem_label.setText(
-                f"No animation: {self.problem}.<br>Make the kernel smaller, add padding or "
-                "use a larger input.")
-            self.status_message.emit(f"Impossible geometry: {self.problem}")
+            self.problem_label.setText(tr(
+                "No animation: {problem}.<br>Make the kernel smaller, add padding or use a "
+                "larger input.").format(problem=self.problem))
+            self.status_message.emit(tr("Impossible geometry: {problem}").format(
+                problem=self.problem))
             return
         self.strip_stack.setCurrentWidget(self.strip)
         self.controls.set_count(len(self.trace), step=min(keep, len(self.trace) - 1))
@@ -212,8 +232,10 @@ class ConvolutionLab(SettingsLab):
     def _show_formulas(self, formulas: list[str], setup: ConvSetup):
         lines = formula_lines(formulas, self.problem)
         F, C = setup.w.shape[:2]
-        what = (f"{setup.description} · {C} channel{'s' if C > 1 else ''} · "
-                f"{F} filter{'s' if F > 1 else ''} of {C}×{setup.w.shape[2]}×{setup.w.shape[3]}")
+        what = " · ".join((
+            setup.description, tr_n("{n} channel", "{n} channels", C).format(n=C),
+            tr_n("{n} filter of {c}×{kh}×{kw}", "{n} filters of {c}×{kh}×{kw}", F).format(
+                n=F, c=C, kh=setup.w.shape[2], kw=setup.w.shape[3])))
         self.formula_label.setText("<br>".join(lines) + f"<br><span style='color:#555;"
                                    f"font-size:13px'>{what}</span>")
 
@@ -249,8 +271,8 @@ class ConvolutionLab(SettingsLab):
             self._integers = is_integral(x, w, setup.b)
             g = self.trace.geometry
             for f in range(F):
-                self.output_views[f].set_title(
-                    f"output of filter {f + 1} ({g.HO}×{g.WO})")
+                self.output_views[f].set_title(tr("output of filter {n} ({h}×{w})").format(
+                    n=f + 1, h=g.HO, w=g.WO))
         else:
             self.input_view.clear_window()
 
@@ -271,10 +293,16 @@ class ConvolutionLab(SettingsLab):
             self.input_view.set_matrix(padded[channel], levels=(lo, hi),
                                        padding_mask=self._pad_mask, inner=self._inner)
         H, W = padded.shape[1:]
-        name = "" if C == 1 else (" RGB" if channel == -1 else f" channel {CHANNEL_NAMES[channel]}")
         PH, PW = self.setup.padding
-        pad = f"padding {PH}" if PH == PW else f"padding {PH}×{PW}"
-        self.input_view.set_title(f"padded input{name} {H}×{W} ({pad}, hatched)")
+        pad = f"{PH}" if PH == PW else f"{PH}×{PW}"
+        if C == 1:
+            title = tr("padded input {h}×{w} (padding {pad}, hatched)")
+        elif channel == -1:
+            title = tr("padded input RGB {h}×{w} (padding {pad}, hatched)")
+        else:
+            title = tr("padded input channel {channel} {h}×{w} (padding {pad}, hatched)")
+        self.input_view.set_title(title.format(h=H, w=W, pad=pad,
+                                               channel=CHANNEL_NAMES[max(channel, 0)]))
 
     # -------------------------------------------------------------- a step
     def show_step(self, k: int) -> None:
@@ -319,7 +347,7 @@ class ConvolutionLab(SettingsLab):
                                   f"<b>{total}</b></span>")
         where = f"y[{s.i}, {s.j}]"
         if self.trace.geometry.F > 1:
-            where = f"filter {s.f + 1}: {where}"
+            where = tr("filter {n}: {where}").format(n=s.f + 1, where=where)
         if C == 1:
             terms = f"Σ(window ⊙ kernel) + b = {format_number(float(s.channel_sums[0]), integers)}"
         else:
@@ -329,8 +357,10 @@ class ConvolutionLab(SettingsLab):
         value = format_number(s.value, integers).strip("()")
         strip.equation.setText(
             f"{where} = {terms} + {format_number(s.bias, integers)} = <b>{value}</b>"
-            f" &nbsp; <span style='color:#555'>window at row {s.row}, column {s.col} of the "
-            f"padded input</span>")
+            " &nbsp; <span style='color:#555'>" +
+            tr("window at row {row}, column {col} of the padded input").format(row=s.row,
+                                                                            col=s.col) +
+            "</span>")
 
     # ---------------------------------------------------------- interaction
     def _on_output_clicked(self, f: int, i: int, j: int):
@@ -342,7 +372,7 @@ class ConvolutionLab(SettingsLab):
     # --------------------------------------------------------- shell hooks
     def open_image(self, path: str) -> None:
         """File > Open image: crop the photo at ``path``; a bad file is reported, not raised."""
-        self._open_photo(path, f"Convolving a crop of {path}")
+        self._open_photo(path, tr("Convolving a crop of {path}").format(path=path))
 
     def prepare_screenshot(self) -> None:
         """The teaching default, a few steps in, paused."""

@@ -2,19 +2,22 @@
 
 ``ConvSettings`` owns the numbers and says ``changed()`` whenever one of them
 moves; ``setup()`` returns the arrays to convolve. It never computes a
-convolution. Typed values that are not numbers are refused in place (the cell
-goes back to its old value) and explained through ``message(str)``.
+convolution. Typed values that are not numbers, or outside a control's range, are
+refused in place (the cell goes back to its old value) and explained there and
+through ``message(str)``. A photo of any size can be cropped (a 1x801 strip gives a
+1x1 crop); a large photo file is read in a worker thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QSignalBlocker, Qt
 from PyQt6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QLabel,
@@ -22,15 +25,25 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.labs._settings_base import SteppingSettings, digit_article
+from engine.i18n import tr, tr_noop
+from gui.labs._base import SteppingSettings, digit_article, geometry_rows
 from gui.labs.convolution import inputs
-from gui.widgets.form_rows import TypedGridPage, int_spin, keyed_combo, pair_row
+from gui.widgets.form_rows import (
+    TypedGridPage,
+    double_spin,
+    int_spin,
+    pair_row,
+)
+from gui.widgets.images import ImageLoader, ScaledImage, asset_images
 from gui.widgets.number_grid import NumberGrid
+from gui.widgets.texts import Texts
 
 __all__ = ["ConvSetup", "ConvSettings", "NumberGrid", "CHANNEL_NAMES"]
 
 CHANNEL_NAMES = ("R", "G", "B")
-SOURCES = (("typed", "Typed numbers"), ("digit", "MNIST digit"), ("photo", "Photo crop"))
+SOURCES = (("typed", tr_noop("Typed numbers")), ("digit", tr_noop("MNIST digit")),
+           ("photo", tr_noop("Photo crop")))
+CHANNEL_CHOICES = ((1, tr_noop("1 (grey)")), (3, tr_noop("3 (RGB)")))
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,7 @@ class ConvSetup:
     stride, padding : (h, w) pairs
     kind : {"typed", "digit", "photo"}
     description : str
-        One line naming the input, e.g. "MNIST digit #12 (a 3)".
+        One line naming the input, e.g. "MNIST digit #12 (a 3)" (translated).
     """
 
     x: np.ndarray
@@ -76,21 +89,26 @@ class ConvSettings(SteppingSettings):
         self._w_store, self._b_store = inputs.default_kernels()
         self._rng = np.random.default_rng(0)
         self._photos: dict[str, np.ndarray] = {}
+        self._loader = ImageLoader(self)
+        self._loader.loaded.connect(self._on_photo_loaded)
+        self._loader.failed.connect(lambda _path, text: self.message.emit(text))
+        self._after_load: Callable[[], None] | None = None
+        self.texts = Texts()
         self._stack(self._build_input_group(), self._build_filter_group())
         self._sync_all()
+        self.retranslate()
 
     # ------------------------------------------------------------ building
     def _build_input_group(self) -> QGroupBox:
-        box = QGroupBox("Input")
+        t = self.texts
+        box = t.group(tr_noop("Input"))
         form = QFormLayout(box)
-        self.source_box = keyed_combo(SOURCES, "What the kernel slides over")
-        self.channels_box = QComboBox()
-        self.channels_box.addItem("1 (grey)", 1)
-        self.channels_box.addItem("3 (RGB)", 3)
-        self.channels_box.setToolTip("With 3 channels every filter has one kernel slice per "
-                                     "channel and the three partial sums are added")
-        form.addRow("Source", self.source_box)
-        form.addRow("Channels", self.channels_box)
+        self.source_box = t.combo(SOURCES, tr_noop("What the kernel slides over"))
+        self.channels_box = t.combo(CHANNEL_CHOICES, tr_noop(
+            "With 3 channels every filter has one kernel slice per channel and the three "
+            "partial sums are added"))
+        form.addRow(t.label(tr_noop("Source")), self.source_box)
+        form.addRow(t.label(tr_noop("Channels")), self.channels_box)
 
         # one page per source, only the current one visible (a QStackedWidget would keep
         # the tallest page's height and leave a hole under the short ones)
@@ -98,6 +116,7 @@ class ConvSettings(SteppingSettings):
                              self._build_photo_page()]
         for page in self.source_pages:
             form.addRow(page)
+        form.addRow(self.photo_note)  # "Reading big.png…", whatever page is shown
         self._show_page(0)
 
         self.source_box.currentIndexChanged.connect(self._on_source)
@@ -106,13 +125,14 @@ class ConvSettings(SteppingSettings):
 
     def _build_typed_page(self) -> QWidget:
         page = TypedGridPage(inputs.GRID_MIN, inputs.GRID_MAX, 7,
-                             "Fill this channel with random whole numbers")
+                             tr_noop("Fill this channel with random whole numbers"))
+        self.typed_page = page
         self.rows_spin, self.cols_spin = page.rows_spin, page.cols_spin
         self.grid_table = page.grid_table
         self.grid_random_button, self.grid_reset_button = page.random_button, page.reset_button
         self.grid_channel_box = QComboBox()
         self.grid_channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.grid_channel_box.setToolTip("The channel the grid below edits")
+        self.texts(self.grid_channel_box.setToolTip, tr_noop("The channel the grid below edits"))
         page.size_row.addWidget(self.grid_channel_box)
 
         self.rows_spin.valueChanged.connect(self._on_grid_size)
@@ -128,9 +148,10 @@ class ConvSettings(SteppingSettings):
         page = QWidget()
         form = QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
-        self.digit_spin = int_spin(0, 8999, 0, "Which of the embedded MNIST digits")
+        self.digit_spin = int_spin(0, 8999, 0)
+        self.texts(self.digit_spin.setToolTip, tr_noop("Which of the embedded MNIST digits"))
         self.digit_label = QLabel("")
-        form.addRow("Digit #", self.digit_spin)
+        form.addRow(self.texts.label(tr_noop("Digit #")), self.digit_spin)
         form.addRow("", self.digit_label)
         self.digit_spin.valueChanged.connect(self._emit_changed)
         return page
@@ -139,57 +160,63 @@ class ConvSettings(SteppingSettings):
         page = QWidget()
         form = QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
+        t = self.texts
         self.photo_box = QComboBox()
-        from gui.widgets.images import asset_images  # the shell's loader
-
         for name, path in asset_images().items():
             self.photo_box.addItem(name, str(path))
-        self.crop_spin = int_spin(8, 32, 16, "Side of the square crop, in pixels of the "
-                                          f"photo shrunk to {inputs.PHOTO_SIDE} pixels")
-        self.top_spin = int_spin(0, inputs.PHOTO_SIDE, 24, "Top row of the crop")
-        self.left_spin = int_spin(0, inputs.PHOTO_SIDE, 40, "Left column of the crop")
-        form.addRow("Photo", self.photo_box)
-        form.addRow("Crop size", self.crop_spin)
-        form.addRow("Top, left", pair_row(self.top_spin, self.left_spin, ","))
+        self.crop_spin = int_spin(8, 32, 16)
+        t(self.crop_spin.setToolTip, tr_noop(
+            "Side of the square crop, in pixels of the photo shrunk to {side} pixels"),
+          side=inputs.PHOTO_SIDE)
+        self.top_spin = int_spin(0, inputs.PHOTO_SIDE, 24)
+        self.left_spin = int_spin(0, inputs.PHOTO_SIDE, 40)
+        t(self.top_spin.setToolTip, tr_noop("Top row of the crop"))
+        t(self.left_spin.setToolTip, tr_noop("Left column of the crop"))
+        for spin in (self.top_spin, self.left_spin):
+            t(spin.set_range_reason, tr_noop("the crop stays inside the photo"))
+        self.photo_note = QLabel("")  # "Reading big.png …" while a large file loads
+        self.photo_note.setWordWrap(True)
+        self.photo_note.hide()
+        form.addRow(t.label(tr_noop("Photo")), self.photo_box)
+        form.addRow(t.label(tr_noop("Crop size")), self.crop_spin)
+        form.addRow(t.label(tr_noop("Top, left")), pair_row(self.top_spin, self.left_spin, ","))
         for w in (self.photo_box, self.crop_spin, self.top_spin, self.left_spin):
             (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(
                 self._emit_changed)
         return page
 
     def _build_filter_group(self) -> QGroupBox:
-        box = QGroupBox("Filters")
+        t = self.texts
+        box = t.group(tr_noop("Filters"))
         form = QFormLayout(box)
-        self.filters_spin = int_spin(1, inputs.MAX_FILTERS, 1, "How many filters (output maps)")
-        self.kh_spin = int_spin(1, inputs.MAX_KERNEL, 3, "Kernel height KH")
-        self.kw_spin = int_spin(1, inputs.MAX_KERNEL, 3, "Kernel width KW")
-        self.sh_spin = int_spin(1, 4, 1, "Vertical stride SH: rows the window jumps")
-        self.sw_spin = int_spin(1, 4, 1, "Horizontal stride SW: columns the window jumps")
-        self.ph_spin = int_spin(0, 2, 1, "Zero rows added above and below (at most KH - 1)")
-        self.pw_spin = int_spin(0, 2, 1, "Zero columns added left and right (at most KW - 1)")
-        form.addRow("Filters", self.filters_spin)
-        form.addRow("Kernel (h × w)", pair_row(self.kh_spin, self.kw_spin))
-        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
-        form.addRow("Padding (h × w)", pair_row(self.ph_spin, self.pw_spin))
+        self.filters_spin = int_spin(1, inputs.MAX_FILTERS, 1)
+        t(self.filters_spin.setToolTip, tr_noop("How many filters (output maps)"))
+        form.addRow(t.label(tr_noop("Filters")), self.filters_spin)
+        (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin, self.ph_spin,
+         self.pw_spin) = geometry_rows(form, t, kernel=(inputs.MAX_KERNEL, 3), stride=(4, 1))
+        t(self.kh_spin.set_range_reason, tr_noop("the lab shows kernels up to 7×7"))
+        t(self.kw_spin.set_range_reason, tr_noop("the lab shows kernels up to 7×7"))
 
         self.edit_filter_box = QComboBox()
-        self.edit_filter_box.setToolTip("The filter the grid below edits")
+        t(self.edit_filter_box.setToolTip, tr_noop("The filter the grid below edits"))
         self.edit_channel_box = QComboBox()
         self.edit_channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.edit_channel_box.setToolTip("The channel slice of that filter")
-        form.addRow("Edit", pair_row(self.edit_filter_box, self.edit_channel_box, ""))
-        self.kernel_table = self._number_grid("Type the kernel values cell by cell",
-                                              self._on_kernel_edited)
+        t(self.edit_channel_box.setToolTip, tr_noop("The channel slice of that filter"))
+        form.addRow(t.label(tr_noop("Edit")),
+                    pair_row(self.edit_filter_box, self.edit_channel_box, ""))
+        self.kernel_table = self._number_grid(self._on_kernel_edited)
+        t(self.kernel_table.setToolTip, tr_noop("Type the kernel values cell by cell"))
         form.addRow(self.kernel_table)
-        self.bias_spin = QDoubleSpinBox()
-        self.bias_spin.setRange(-99.0, 99.0)
-        self.bias_spin.setDecimals(2)
-        self.bias_spin.setSingleStep(0.1)
-        self.bias_spin.setKeyboardTracking(False)
-        self.bias_spin.setToolTip("Added to every output value of this filter")
-        form.addRow("Bias", self.bias_spin)
+        self.bias_spin = double_spin(-99.0, 99.0, 0.0, 2, 0.1)
+        t(self.bias_spin.setToolTip, tr_noop("Added to every output value of this filter"))
+        form.addRow(t.label(tr_noop("Bias")), self.bias_spin)
         self.gallery_box = QComboBox()
-        self.gallery_box.setToolTip("A classic named kernel for the filter being edited "
-                                    "(all its channels); sets the kernel size to the gallery's")
+        self.gallery_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.gallery_box.setMinimumContentsLength(10)
+        t(self.gallery_box.setToolTip, tr_noop(
+            "A classic named kernel for the filter being edited (all its channels); sets the "
+            "kernel size to the gallery's"))
         self._gallery = inputs.gallery_kernels()
         descriptions = inputs.gallery_descriptions()
         for name in self._gallery:
@@ -197,9 +224,12 @@ class ConvSettings(SteppingSettings):
             if name in descriptions:
                 self.gallery_box.setItemData(self.gallery_box.count() - 1, descriptions[name],
                                              Qt.ItemDataRole.ToolTipRole)
-        self.gallery_button = QPushButton("Use")
-        self.random_button = QPushButton("Randomise all filters")
-        form.addRow("Gallery", pair_row(self.gallery_box, self.gallery_button, ""))
+        self.gallery_button = QPushButton()
+        t(self.gallery_button.setText, tr_noop("Use"))
+        self.random_button = QPushButton()
+        t(self.random_button.setText, tr_noop("Randomise all filters"))
+        form.addRow(t.label(tr_noop("Gallery")),
+                    pair_row(self.gallery_box, self.gallery_button, ""))
         form.addRow(self.random_button)
 
         for s in (self.filters_spin, self.kh_spin, self.kw_spin):
@@ -243,52 +273,64 @@ class ConvSettings(SteppingSettings):
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             article = digit_article(label)
-            copied = " (its grey copied to R, G and B)" if C == 3 else ""
+            text = (tr("MNIST digit #{index}, {article} {label} (its grey copied to R, G and B)")
+                    if C == 3 else tr("MNIST digit #{index}, {article} {label}"))
             return inputs.digit_input(self._digits, index, C), \
-                f"MNIST digit #{index}, {article} {label}{copied}", kind
+                text.format(index=index, article=article, label=label), kind
         if kind == "photo":
             photo = self._load_photo()
             if photo is not None:
-                size = self.crop_spin.value()
                 crop = inputs.photo_crop(photo, self.top_spin.value(), self.left_spin.value(),
-                                         size, C)
-                return crop, f"{self.photo_box.currentText()} photo, {size}×{size} crop", kind
+                                         self.crop_spin.value(), C)
+                h, w = crop.shape[1:]
+                return crop, tr("{photo} photo, {w}×{h} crop").format(
+                    photo=self.photo_box.currentText(), w=w, h=h), kind
         rows, cols = self.rows_spin.value(), self.cols_spin.value()
         return inputs.grid_from_store(self._grid_store, C, rows, cols), \
-            f"typed numbers {rows}×{cols}", "typed"
+            tr("typed numbers {rows}×{cols}").format(rows=rows, cols=cols), "typed"
 
-    def add_photo(self, path: str) -> None:
-        """Load a photo file, add it to the photo list and crop it now.
+    def add_photo(self, path: str, done: Callable[[], None] | None = None) -> None:
+        """Load a photo file, add it to the photo list and crop it (``done()`` then).
+
+        A large file is read in a worker thread: the column says so meanwhile, and a
+        file that turns out unreadable is reported through ``message``.
 
         Raises
         ------
         ValueError
-            (an ImageFileError) if the file is missing or not an image; nothing changes.
+            (an ImageFileError) if the file is missing; nothing changes.
         """
-        from pathlib import Path
+        self._after_load = done
+        if not self._loader.load(str(path), inputs.PHOTO_SIDE):
+            self.photo_note.setText(tr("Reading {name}…").format(name=Path(path).name))
+            self.photo_note.show()
 
-        self._read_photo(str(path))
-        index = self.photo_box.findData(str(path))
-        self._quiet += 1
-        if index < 0:
-            self.photo_box.addItem(Path(path).name, str(path))
-            index = self.photo_box.count() - 1
-        self.photo_box.setCurrentIndex(index)
-        self.source_box.setCurrentIndex([k for k, _ in SOURCES].index("photo"))
-        self._quiet -= 1
+    def _on_photo_loaded(self, photo: ScaledImage) -> None:
+        self.photo_note.hide()
+        self._photos[photo.path] = photo.image
+        index = self.photo_box.findData(photo.path)
+        with self._quiet():
+            if index < 0:
+                self.photo_box.addItem(Path(photo.path).name, photo.path)
+                index = self.photo_box.count() - 1
+            self.photo_box.setCurrentIndex(index)
+            self.source_box.setCurrentIndex([k for k, _ in SOURCES].index("photo"))
         self._emit_changed()
+        done, self._after_load = self._after_load, None
+        if done is not None:
+            done()
 
     def _read_photo(self, path: str) -> np.ndarray:
         if path not in self._photos:
-            from gui.widgets.images import downscale, load_image
+            from gui.widgets.images import load_scaled
 
-            self._photos[path] = downscale(load_image(path), inputs.PHOTO_SIDE)[0]
+            self._photos[path] = load_scaled(path, inputs.PHOTO_SIDE).image
         return self._photos[path]
 
     def _load_photo(self) -> np.ndarray | None:
         path = self.photo_box.currentData()
         if path is None:
-            self.message.emit("No sample photographs were found in assets/images")
+            self.message.emit(tr("No sample photographs were found"))
             return None
         try:
             photo = self._read_photo(path)
@@ -297,47 +339,51 @@ class ConvSettings(SteppingSettings):
             return None
         h, w = photo.shape[:2]
         size = min(self.crop_spin.value(), h, w)
-        self._quiet += 1
-        self.top_spin.setMaximum(h - size)
-        self.left_spin.setMaximum(w - size)
-        self._quiet -= 1
+        with self._quiet():
+            self.top_spin.setMaximum(h - size)
+            self.left_spin.setMaximum(w - size)
         return photo
 
     # ------------------------------------------------------------ syncing
+    def retranslate(self) -> None:
+        self.texts.apply()
+        self.typed_page.retranslate()
+        with self._quiet():
+            self._sync_channel_boxes()
+            self._sync_filter_boxes()
+        super().retranslate()
+
     def _sync_all(self):
-        self._quiet += 1
-        self._sync_channel_boxes()
-        self._sync_filter_boxes()
-        self._sync_padding_range()
-        self._show_grid()
-        self._show_kernel()
-        self._quiet -= 1
+        with self._quiet():
+            self._sync_channel_boxes()
+            self._sync_filter_boxes()
+            self._sync_padding_range()
+            self._show_grid()
+            self._show_kernel()
 
     def _sync_channel_boxes(self):
         C = self.channels
         for box in (self.grid_channel_box, self.edit_channel_box):
             keep = min(box.currentIndex(), C - 1)
-            box.blockSignals(True)
-            box.clear()
-            if C == 1:
-                box.addItem("grey", 0)
-            else:
-                for c in range(C):
-                    box.addItem(f"channel {CHANNEL_NAMES[c]}", c)
-            box.setCurrentIndex(max(keep, 0))
-            box.setVisible(C > 1)
-            box.blockSignals(False)
+            with QSignalBlocker(box):
+                box.clear()
+                if C == 1:
+                    box.addItem(tr("grey"), 0)
+                else:
+                    for c in range(C):
+                        box.addItem(tr("channel {name}").format(name=CHANNEL_NAMES[c]), c)
+                box.setCurrentIndex(max(keep, 0))
+                box.setVisible(C > 1)
 
     def _sync_filter_boxes(self):
         F = self.filters
         box = self.edit_filter_box
         keep = min(box.currentIndex(), F - 1)
-        box.blockSignals(True)
-        box.clear()
-        for f in range(F):
-            box.addItem(f"filter {f + 1}", f)
-        box.setCurrentIndex(max(keep, 0))
-        box.blockSignals(False)
+        with QSignalBlocker(box):
+            box.clear()
+            for f in range(F):
+                box.addItem(tr("filter {number}").format(number=f + 1), f)
+            box.setCurrentIndex(max(keep, 0))
 
     def _sync_padding_range(self):
         # padding 0..K-1: more would add windows that see nothing but zeros
@@ -354,9 +400,8 @@ class ConvSettings(SteppingSettings):
         c = max(self.edit_channel_box.currentIndex(), 0)
         KH, KW = self.kh_spin.value(), self.kw_spin.value()
         self.kernel_table.set_values(self._w_store[f, c, :KH, :KW])
-        self.bias_spin.blockSignals(True)
-        self.bias_spin.setValue(float(self._b_store[f]))
-        self.bias_spin.blockSignals(False)
+        with QSignalBlocker(self.bias_spin):
+            self.bias_spin.setValue(float(self._b_store[f]))
 
     # ------------------------------------------------------------ reacting
     def _show_page(self, index: int):
@@ -368,11 +413,10 @@ class ConvSettings(SteppingSettings):
         self._emit_changed()
 
     def _on_channels(self, *_):
-        self._quiet += 1
-        self._sync_channel_boxes()
-        self._show_grid()
-        self._show_kernel()
-        self._quiet -= 1
+        with self._quiet():
+            self._sync_channel_boxes()
+            self._show_grid()
+            self._show_kernel()
         self._emit_changed()
 
     def _on_grid_size(self, *_):
@@ -396,11 +440,10 @@ class ConvSettings(SteppingSettings):
         self._emit_changed()
 
     def _on_filter_shape(self, *_):
-        self._quiet += 1
-        self._sync_filter_boxes()
-        self._sync_padding_range()
-        self._show_kernel()
-        self._quiet -= 1
+        with self._quiet():
+            self._sync_filter_boxes()
+            self._sync_padding_range()
+            self._show_kernel()
         self._emit_changed()
 
     def _on_kernel_edited(self):
@@ -421,13 +464,13 @@ class ConvSettings(SteppingSettings):
         kh, kw = kernel.shape
         self._w_store[f] = 0.0
         self._w_store[f, :, :kh, :kw] = kernel  # the same slice on every channel
-        self._quiet += 1
-        self.kh_spin.setValue(kh)
-        self.kw_spin.setValue(kw)
-        self._sync_padding_range()
-        self._show_kernel()
-        self._quiet -= 1
-        self.message.emit(f"filter {f + 1} is now the '{name}' kernel")
+        with self._quiet():
+            self.kh_spin.setValue(kh)
+            self.kw_spin.setValue(kw)
+            self._sync_padding_range()
+            self._show_kernel()
+        self.message.emit(tr("filter {number} is now the '{name}' kernel").format(number=f + 1,
+                                                                                 name=name))
         self._emit_changed()
 
     def _on_random(self):
@@ -438,20 +481,19 @@ class ConvSettings(SteppingSettings):
     # ------------------------------------------------------------ scripted
     def reset_defaults(self) -> None:
         """The teaching default: 7x7 typed grid, 1 channel, one 3x3 vertical edge, S 1, P 1."""
-        self._quiet += 1
-        self._grid_store = inputs.default_grid()
-        self._w_store, self._b_store = inputs.default_kernels()
-        self.source_box.setCurrentIndex(0)
-        self._show_page(0)
-        self.channels_box.setCurrentIndex(0)
-        for spin, v in ((self.rows_spin, 7), (self.cols_spin, 7), (self.filters_spin, 1),
-                        (self.kh_spin, 3), (self.kw_spin, 3), (self.sh_spin, 1),
-                        (self.sw_spin, 1)):
-            spin.setValue(v)
-        self._sync_padding_range()
-        self.ph_spin.setValue(1)
-        self.pw_spin.setValue(1)
-        self._quiet -= 1
+        with self._quiet():
+            self._grid_store = inputs.default_grid()
+            self._w_store, self._b_store = inputs.default_kernels()
+            self.source_box.setCurrentIndex(0)
+            self._show_page(0)
+            self.channels_box.setCurrentIndex(0)
+            for spin, v in ((self.rows_spin, 7), (self.cols_spin, 7), (self.filters_spin, 1),
+                            (self.kh_spin, 3), (self.kw_spin, 3), (self.sh_spin, 1),
+                            (self.sw_spin, 1)):
+                spin.setValue(v)
+            self._sync_padding_range()
+            self.ph_spin.setValue(1)
+            self.pw_spin.setValue(1)
         self._sync_all()
         self._emit_changed()
 
@@ -461,8 +503,7 @@ class ConvSettings(SteppingSettings):
         Keys: source ("typed" | "digit" | "photo"), channels, rows, cols, digit, photo,
         crop, top, left, filters, kernel (int or (KH, KW)), stride, padding (int or pair).
         """
-        self._quiet += 1
-        try:
+        with self._quiet():
             if "source" in values:
                 keys = [k for k, _ in SOURCES]
                 self.source_box.setCurrentIndex(keys.index(values["source"]))
@@ -488,7 +529,5 @@ class ConvSettings(SteppingSettings):
                 ph, pw = (p, p) if np.isscalar(p) else p
                 self.ph_spin.setValue(int(ph))
                 self.pw_spin.setValue(int(pw))
-        finally:
-            self._quiet -= 1
         self._sync_all()
         self._emit_changed()

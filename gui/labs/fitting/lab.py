@@ -11,7 +11,10 @@ explode, which the lab says in words before it stops.
 Responsiveness: one step on a 64x64 image takes a fraction of a millisecond (measured
 well under the ~5 ms budget), so the steps run on the GUI thread from a QTimer that
 fires 20 times a second and runs a small batch per tick, then redraws once. Every
-view and the loss curve are built once and updated in place.
+view and the loss curve are built once and updated in place. Those steps call the
+engine's Numba kernels: on the very first start, while they are being compiled in the
+background, the lab says so in place and builds its run when they are ready, so the
+GUI thread never waits for a compilation.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.fitting import KernelFitter
-from gui.labs._base import ERROR_STYLE, SettingsLab
+from engine.i18n import tr
+from gui.labs._base import ERROR_STYLE, NOT_READY_TEXT, SettingsLab
 from gui.labs.fitting.settings import FitSettings
 from gui.widgets.colormaps import symmetric_levels
 from gui.widgets.image_panel import ImagePanel
@@ -70,7 +74,34 @@ class FittingLab(SettingsLab):
         self._install_shortcuts()
         self.settings.problem_changed.connect(self.rebuild)
         self.settings.lr_changed.connect(self._on_lr)
-        self.rebuild()
+        self.retranslate()  # sets the texts and builds the first run
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.play_button.setText(tr("Pause") if self.is_playing else tr("Play"))
+        self.play_button.setToolTip(tr("Run gradient descent (Space)"))
+        self.step_button.setText(tr("Step"))
+        self.step_button.setToolTip(tr("One gradient-descent step (Right)"))
+        self.reset_button.setText(tr("Reset"))
+        self.reset_button.setToolTip(tr("Back to the initial kernel (Home)"))
+        self.target_kernel_view.setToolTip(tr("The kernel that made the target output"))
+        self.learned_kernel_view.setToolTip(tr("The kernel gradient descent has found so far"))
+        self.loss_title.setText(tr("loss (mean squared error), log scale"))
+        self.loss_plot.setLabel("bottom", tr("step"))
+        for shortcut, what in zip(self._shortcuts, (tr("run / pause gradient descent"),
+                                                    tr("one gradient-descent step"),
+                                                    tr("back to the initial kernel")),
+                                  strict=True):
+            shortcut.setWhatsThis(what)
+        self.image_panel.set_title(tr("image"))
+        self.target_panel.set_title(tr("target = image * target kernel"))
+        self.output_panel.set_title(tr("output = image * learned kernel"))
+        self.difference_panel.set_title(tr("difference = output − target"))
+        if self.fitter is None and self.problem is None:
+            self.rebuild()
+        else:
+            self._prepare_views()
+            self.redraw()
 
     # ------------------------------------------------------------- building
     def _build_main_area(self) -> QWidget:
@@ -82,12 +113,9 @@ class FittingLab(SettingsLab):
         icon = self.style().standardIcon
         sp = QStyle.StandardPixmap
         self._play_icon, self._pause_icon = icon(sp.SP_MediaPlay), icon(sp.SP_MediaPause)
-        self.play_button = QPushButton(self._play_icon, "Play")
-        self.play_button.setToolTip("Run gradient descent (Space)")
-        self.step_button = QPushButton(icon(sp.SP_MediaSeekForward), "Step")
-        self.step_button.setToolTip("One gradient-descent step (Right)")
-        self.reset_button = QPushButton(icon(sp.SP_MediaSkipBackward), "Reset")
-        self.reset_button.setToolTip("Back to the initial kernel (Home)")
+        self.play_button = QPushButton(self._play_icon, "")
+        self.step_button = QPushButton(icon(sp.SP_MediaSeekForward), "")
+        self.reset_button = QPushButton(icon(sp.SP_MediaSkipBackward), "")
         for b in (self.play_button, self.step_button, self.reset_button):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space must reach the shortcut
             bar.addWidget(b)
@@ -102,34 +130,39 @@ class FittingLab(SettingsLab):
         lay.addLayout(bar)
 
         top_widget = QWidget()
-        top_widget.setMinimumHeight(330)  # kernels with readable numbers, a useful curve
+        top_widget.setMinimumHeight(240)  # kernels with readable numbers, a useful curve
         top = QHBoxLayout(top_widget)
         top.setContentsMargins(0, 0, 0, 0)
-        self.target_kernel_view = MatrixView("target kernel")
-        self.learned_kernel_view = MatrixView("learned kernel")
-        self.target_kernel_view.setToolTip("The kernel that made the target output")
-        self.learned_kernel_view.setToolTip("The kernel gradient descent has found so far")
+        self.target_kernel_view = MatrixView("")
+        self.learned_kernel_view = MatrixView("")
         top.addWidget(self.target_kernel_view, 2)
         top.addWidget(self.learned_kernel_view, 2)
         self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.setLogMode(x=False, y=True)
-        self.loss_plot.setTitle("loss (mean squared error), log scale", color="#222", size="11pt")
-        self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
         self.loss_plot.setMouseEnabled(x=False, y=False)
         self.loss_plot.getAxis("left").setStyle(maxTickLevel=1)  # decades and a few between
         self.loss_plot.setMenuEnabled(False)
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen((40, 90, 170), width=2))
-        top.addWidget(self.loss_plot, 5)
+        # the title in a label that wraps: a plot title would be cut in a narrow window
+        self.loss_title = QLabel()
+        self.loss_title.setWordWrap(True)
+        self.loss_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.loss_title.setStyleSheet("font-size: 11pt; color: #222;")
+        plot_column = QVBoxLayout()
+        plot_column.setSpacing(2)
+        plot_column.addWidget(self.loss_title)
+        plot_column.addWidget(self.loss_plot, 1)
+        top.addLayout(plot_column, 5)
         lay.addWidget(top_widget, 1)
 
         images = QHBoxLayout()
-        self.image_panel = ImagePanel("image")
+        self.image_panel = ImagePanel()
         # target and output share one colour scale (given in the caption), so equal values
         # look equal; only the difference, whose scale is the news, has a colour bar
-        self.target_panel = ImagePanel("target = image * target kernel")
-        self.output_panel = ImagePanel("output = image * learned kernel")
-        self.difference_panel = ImagePanel("difference = output − target", colorbar=True)
+        self.target_panel = ImagePanel()
+        self.output_panel = ImagePanel()
+        self.difference_panel = ImagePanel(colorbar=True)
         for panel in (self.image_panel, self.target_panel, self.output_panel,
                       self.difference_panel):
             images.addWidget(panel, 1)
@@ -152,9 +185,18 @@ class FittingLab(SettingsLab):
         return self._timer.isActive()
 
     def rebuild(self) -> None:
-        """A new run from the settings (image, target, init); stops playing."""
+        """A new run from the settings (image, target, init); stops playing.
+
+        While the kernels are still being compiled (first start), the run waits: the lab
+        says so and builds it when they are ready."""
         self.pause()
         image, self.image_description = self.settings.image()
+        if not self._kernels_ready(self.rebuild):
+            self.fitter = None
+            self.problem = None
+            self._prepare_views()
+            self.info_label.setText(tr(NOT_READY_TEXT))
+            return
         try:
             self.fitter = KernelFitter(image, self.settings.target_kernel(), lr=self.settings.lr,
                                        seed=self.settings.seed, init=self.settings.init,
@@ -163,7 +205,7 @@ class FittingLab(SettingsLab):
         except ValueError as err:  # a GeometryError is a ValueError too
             self.fitter = None
             self.problem = str(err)
-            self.status_message.emit(f"Cannot fit this kernel: {err}")
+            self.status_message.emit(tr("Cannot fit this kernel: {error}").format(error=err))
         self._prepare_views()
         self.redraw()
 
@@ -175,7 +217,8 @@ class FittingLab(SettingsLab):
             return
         target_kernel = self.fitter.target_kernel
         self.target_kernel_view.set_matrix(target_kernel, levels=self._kernel_levels())
-        self.target_kernel_view.set_title(f"target kernel: {self.settings.target_name()}")
+        self.target_kernel_view.set_title(tr("target kernel: {name}").format(
+            name=self.settings.target_name()))
         self.image_panel.set_image(self.fitter.image, "greys", (0.0, 1.0))
         self._target_levels = symmetric_levels(self.fitter.target)
         self.target_panel.set_image(self.fitter.target, "diverging", self._target_levels)
@@ -183,8 +226,8 @@ class FittingLab(SettingsLab):
         ho, wo = self.fitter.target.shape
         self.image_panel.set_caption(f"{self.image_description}")
         m = self._target_levels[1]
-        self.target_panel.set_caption(f"{ho}×{wo} (no padding); blue −{m:.2g} … red "
-                                      f"+{m:.2g}, as the output")
+        self.target_panel.set_caption(tr("{h}×{w} (no padding); blue −{m:.2g} … red +{m:.2g}, "
+                                         "as the output").format(h=ho, w=wo, m=m))
 
     def _kernel_levels(self) -> tuple[float, float]:
         """Both kernels share the target's colour scale, so equal numbers look equal."""
@@ -196,14 +239,14 @@ class FittingLab(SettingsLab):
             return
         self._timer.start()
         self.play_button.setIcon(self._pause_icon)
-        self.play_button.setText("Pause")
+        self.play_button.setText(tr("Pause"))
 
     def pause(self) -> None:
         if not self.is_playing:
             return
         self._timer.stop()
         self.play_button.setIcon(self._play_icon)
-        self.play_button.setText("Play")
+        self.play_button.setText(tr("Play"))
 
     def toggle(self) -> None:
         self.pause() if self.is_playing else self.play()
@@ -248,19 +291,21 @@ class FittingLab(SettingsLab):
         if f.status == "diverged":
             self.status_message.emit(self._divergence_text())
         elif f.iteration >= MAX_STEPS:
-            self.status_message.emit(f"Stopped after {MAX_STEPS} steps; press Reset to start "
-                                     "again.")
+            self.status_message.emit(tr("Stopped after {n} steps; press Reset to start "
+                                        "again.").format(n=MAX_STEPS))
         else:
-            self.status_message.emit(f"Converged after {f.iteration} steps: the learned "
-                                     "kernel reproduces the target.")
+            self.status_message.emit(tr("Converged after {n} steps: the learned kernel "
+                                        "reproduces the target.").format(n=f.iteration))
 
     def _divergence_text(self) -> str:
         f = self.fitter
-        grown = f"from {f.history[0]:.3g} to {f.history[-1]:.3g} " if f.history else ""
-        return (f"The loss exploded {grown}in {len(f.history)} steps: a learning rate of "
-                f"{f.lr:g} is too large, so every step overshoots the minimum and lands "
-                "further away. Lower the learning rate (halve it, say): the run then starts "
-                "again.")
+        grown = (tr("from {start:.3g} to {end:.3g} ").format(start=f.history[0],
+                                                             end=f.history[-1])
+                 if f.history else "")
+        return tr("The loss exploded {grown}in {n} steps: a learning rate of {lr:g} is too "
+                  "large, so every step overshoots the minimum and lands further away. Lower "
+                  "the learning rate (halve it, say): the run then starts again.").format(
+            grown=grown, n=len(f.history), lr=f.lr)
 
     def _on_lr(self, value: float) -> None:
         if self.fitter is None:
@@ -269,7 +314,8 @@ class FittingLab(SettingsLab):
             self.fitter.lr = value
             self.fitter.reset()  # a diverged run cannot recover; start again with the new rate
             self.redraw()
-            self.status_message.emit(f"Learning rate {value:g}: the run starts again")
+            self.status_message.emit(tr("Learning rate {lr:g}: the run starts again").format(
+                lr=value))
             return
         self.fitter.lr = value
         self.redraw()
@@ -279,21 +325,23 @@ class FittingLab(SettingsLab):
         """Push the fitter's state into the views (no widget is created)."""
         f = self.fitter
         if f is None:
-            self.info_label.setText(f"<span style='{ERROR_STYLE}'>{self.problem}</span>")
+            self.info_label.setText(f"<span style='{ERROR_STYLE}'>{self.problem}</span>"
+                                    if self.problem else tr(NOT_READY_TEXT))
             return
         kernel = f.kernel
         self.learned_kernel_view.set_matrix(kernel, levels=self._kernel_levels())
-        self.learned_kernel_view.set_title(f"learned kernel after {f.iteration} steps")
+        self.learned_kernel_view.set_title(tr("learned kernel after {n} steps").format(
+            n=f.iteration))
         output = f.output
         difference = output - f.target
         # the output on the target's scale: matching colours mean matching values
         self.output_panel.set_image(output, "diverging", self._target_levels)
         self.difference_panel.set_image(difference, "diverging", symmetric_levels(difference))
         worst = float(np.abs(difference).max())
-        self.difference_panel.set_caption(f"largest |difference| {worst:.2g} (the colour "
-                                          "bar shrinks as the fit improves)")
-        self.output_panel.set_caption(f"kernel error max |learned − target| = "
-                                      f"{float(np.abs(kernel - f.target_kernel).max()):.2g}")
+        self.difference_panel.set_caption(tr("largest |difference| {worst:.2g} (the colour bar "
+                                             "shrinks as the fit improves)").format(worst=worst))
+        self.output_panel.set_caption(tr("kernel error max |learned − target| = {e:.2g}").format(
+            e=float(np.abs(kernel - f.target_kernel).max())))
         history = np.asarray(f.history)
         positive = history > 0  # log scale: a loss of exactly 0 cannot be drawn
         steps = np.arange(history.size)
@@ -305,20 +353,21 @@ class FittingLab(SettingsLab):
         if f.status == "diverged":
             return f"<span style='{ERROR_STYLE}'>✗ {self._divergence_text()}</span>"
         loss = f.loss()
-        text = f"step <b>{f.iteration}</b> · loss <b>{loss:.3g}</b> · learning rate {f.lr:g}"
+        text = tr("step <b>{n}</b> · loss <b>{loss:.3g}</b> · learning rate {lr:g}").format(
+            n=f.iteration, loss=loss, lr=f.lr)
         if f.history:
             factor = f.history[0] / loss if loss > 0 else math.inf
             if factor >= 10:
-                text += f" · the loss fell {_orders(factor)}"
+                text += tr(" · the loss fell {by}").format(by=_orders(factor))
         if f.history and f.history[-1] < CONVERGED_LOSS:
-            text += f"<br><span style='{_OK_STYLE}'>✓ converged: the learned kernel matches " \
-                    "the target</span>"
+            text += f"<br><span style='{_OK_STYLE}'>" + tr(
+                "✓ converged: the learned kernel matches the target") + "</span>"
         return text
 
     # --------------------------------------------------------- shell hooks
     def open_image(self, path: str) -> None:
         """File > Open image: fit on a crop of the photo at ``path``; a bad file is reported."""
-        self._open_photo(path, f"Fitting on a 64×64 crop of {path}")
+        self._open_photo(path, tr("Fitting on a crop of {path}").format(path=path))
 
     def prepare_screenshot(self) -> None:
         """The teaching default after a few dozen steps: the kernel is half learned."""
@@ -330,8 +379,8 @@ class FittingLab(SettingsLab):
 def _orders(factor: float) -> str:
     """'by 3 orders of magnitude' / 'by a factor of 40'."""
     if not math.isfinite(factor):
-        return "to zero"
+        return tr("to zero")
     orders = int(math.floor(math.log10(factor)))
     if orders >= 2:
-        return f"by {orders} orders of magnitude"
-    return f"by a factor of {factor:.0f}"
+        return tr("by {n} orders of magnitude").format(n=orders)
+    return tr("by a factor of {factor:.0f}").format(factor=factor)

@@ -10,19 +10,25 @@ cannot be read are reported through ``message(str)``, never raised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
+    QLabel,
     QVBoxLayout,
     QWidget,
 )
 
-from gui.labs._settings_base import LabSettings, digit_article
-from gui.widgets.form_rows import int_spin, keyed_combo, pair_row
+from engine.i18n import tr, tr_noop
+from gui.labs._base import LabSettings, digit_article
+from gui.widgets.form_rows import double_spin, int_spin, pair_row
+from gui.widgets.images import ImageLoader, ScaledImage, asset_images, to_grey
+from gui.widgets.texts import Texts
 
 __all__ = ["FitSettings", "IMAGE_SIDE", "PHOTO_SIDE", "SPEEDS", "DEFAULT_LR", "DEFAULT_TARGET"]
 
@@ -31,8 +37,10 @@ PHOTO_SIDE = 128  # photos are shrunk to this longer side before cropping
 SPEEDS = (20, 100, 400)  # steps per second offered
 DEFAULT_LR = 0.3
 DEFAULT_TARGET = "horizontal edge"
-TYPED = "(typed)"
-SOURCES = (("photo", "Photo crop"), ("digit", "MNIST digit"))
+TYPED = "(typed)"  # the target list's entry for a typed kernel (data; shown as tr(TYPED_TEXT))
+TYPED_TEXT = tr_noop("(typed)")
+SOURCES = (("photo", tr_noop("Photo crop")), ("digit", tr_noop("MNIST digit")))
+INITS = (("zeros", tr_noop("zeros")), ("random", tr_noop("random")))
 
 
 
@@ -59,32 +67,51 @@ class FitSettings(LabSettings):
 
         self._kernels = {name: np.array(k, dtype=np.float64) for name, k in engine.KERNELS.items()}
         self._photos: dict[str, np.ndarray] = {}
+        self._loader = ImageLoader(self)
+        self._loader.loaded.connect(self._on_photo_loaded)
+        self._loader.failed.connect(lambda _path, text: self.message.emit(text))
+        self._after_load: Callable[[], None] | None = None
+        self.texts = Texts()
         self._stack(self._build_image_group(), self._build_target_group(),
                     self._build_learning_group())
         self._show_page()
         self._on_gallery()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        super().retranslate()
 
     # ------------------------------------------------------------ building
     def _build_image_group(self) -> QGroupBox:
-        box = QGroupBox("Image")
+        t = self.texts
+        box = t.group(tr_noop("Image"))
         form = QFormLayout(box)
-        self.source_box = keyed_combo(SOURCES)
-        form.addRow("Source", self.source_box)
+        self.source_box = t.combo(SOURCES)
+        form.addRow(t.label(tr_noop("Source")), self.source_box)
         self.photo_box = QComboBox()
-        from gui.widgets.images import asset_images
-
         for name, path in asset_images().items():
             self.photo_box.addItem(name, str(path))
         self.photo_box.setCurrentIndex(max(self.photo_box.findText("camera"), 0))
-        self.top_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 16, "Top row of the 64×64 crop")
-        self.left_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 32, "Left column of the 64×64 crop")
-        self.photo_rows = [("Photo", self.photo_box),
-                           ("Crop top, left", pair_row(self.top_spin, self.left_spin, ","))]
-        self.digit_spin = int_spin(0, 8999, 0, "Which of the embedded MNIST digits (28×28)")
-        self.digit_rows = [("Digit #", self.digit_spin)]
+        self.top_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 16)
+        self.left_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 32)
+        t(self.top_spin.setToolTip, tr_noop("Top row of the 64×64 crop"))
+        t(self.left_spin.setToolTip, tr_noop("Left column of the 64×64 crop"))
+        for spin in (self.top_spin, self.left_spin):
+            t(spin.set_range_reason, tr_noop("the crop stays inside the photo"))
+        self.photo_note = QLabel("")  # "Reading big.png …" while a large file loads
+        self.photo_note.setWordWrap(True)
+        self.photo_rows = [(t.label(tr_noop("Photo")), self.photo_box),
+                           (t.label(tr_noop("Crop top, left")),
+                            pair_row(self.top_spin, self.left_spin, ","))]
+        self.digit_spin = int_spin(0, 8999, 0)
+        t(self.digit_spin.setToolTip, tr_noop("Which of the embedded MNIST digits (28×28)"))
+        self.digit_rows = [(t.label(tr_noop("Digit #")), self.digit_spin)]
         self._form = form
         for label, w in self.photo_rows + self.digit_rows:
             form.addRow(label, w)
+        form.addRow(self.photo_note)
+        form.setRowVisible(self.photo_note, False)
         self.source_box.currentIndexChanged.connect(self._on_source)
         for w in (self.photo_box,):
             w.currentIndexChanged.connect(self._emit_problem)
@@ -93,45 +120,50 @@ class FitSettings(LabSettings):
         return box
 
     def _build_target_group(self) -> QGroupBox:
-        box = QGroupBox("Target kernel")
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Target kernel"))
         lay = QVBoxLayout(box)
         self.gallery_box = QComboBox()
         for name in self._kernels:
-            self.gallery_box.addItem(name)
-        self.gallery_box.addItem(TYPED)
-        self.gallery_box.setCurrentText(DEFAULT_TARGET)
-        self.gallery_box.setToolTip("The kernel gradient descent should find: a named kernel "
-                                    "from the gallery, or type your own below")
+            self.gallery_box.addItem(name, name)
+        self.gallery_box.addItem(tr(TYPED_TEXT), TYPED)
+        t.call(lambda: self.gallery_box.setItemText(self.gallery_box.count() - 1,
+                                                    tr(TYPED_TEXT)))
+        self.gallery_box.setCurrentIndex(self.gallery_box.findData(DEFAULT_TARGET))
+        t(self.gallery_box.setToolTip, tr_noop("The kernel gradient descent should find: a "
+                                               "named kernel from the gallery, or type your "
+                                               "own below"))
         lay.addWidget(self.gallery_box)
-        self.target_table = self._number_grid("Type any kernel values", self._on_target_edited)
+        self.target_table = self._number_grid(self._on_target_edited)
+        t(self.target_table.setToolTip, tr_noop("Type any kernel values"))
         lay.addWidget(self.target_table, 0, Qt.AlignmentFlag.AlignLeft)
         self.gallery_box.currentIndexChanged.connect(self._on_gallery)
         return box
 
     def _build_learning_group(self) -> QGroupBox:
-        box = QGroupBox("Gradient descent")
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Gradient descent"))
         form = QFormLayout(box)
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(3)
-        self.lr_spin.setRange(0.001, 10.0)
-        self.lr_spin.setSingleStep(0.05)
-        self.lr_spin.setValue(DEFAULT_LR)
-        self.lr_spin.setKeyboardTracking(False)
-        self.lr_spin.setToolTip("Learning rate: kernel -= lr · gradient. Too small is slow, "
-                                "too large overshoots and the loss explodes (try 1.0)")
-        self.init_box = QComboBox()
-        self.init_box.addItem("zeros", "zeros")
-        self.init_box.addItem("random", "random")
-        self.init_box.setToolTip("The learned kernel starts at zero or at random numbers")
-        self.seed_spin = int_spin(0, 9999, 0, "Seed of the random initial kernel")
+        self.lr_spin = double_spin(0.001, 10.0, DEFAULT_LR, 3, 0.05)
+        t(self.lr_spin.setToolTip, tr_noop(
+            "Learning rate: kernel -= lr · gradient. Too small is slow, too large overshoots "
+            "and the loss explodes (try 1.0)"))
+        self.init_box = t.combo(INITS, tr_noop("The learned kernel starts at zero or at random "
+                                               "numbers"))
+        self.seed_spin = int_spin(0, 9999, 0)
+        t(self.seed_spin.setToolTip, tr_noop("Seed of the random initial kernel"))
         self.speed_box = QComboBox()
         for s in SPEEDS:
-            self.speed_box.addItem(f"{s} steps/s", s)
+            self.speed_box.addItem("", s)
+        t.call(lambda: [self.speed_box.setItemText(i, tr("{n} steps/s").format(n=s))
+                        for i, s in enumerate(SPEEDS)])
         self.speed_box.setCurrentIndex(1)
-        form.addRow("Learning rate", self.lr_spin)
-        form.addRow("Start from", self.init_box)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("Speed", self.speed_box)
+        form.addRow(t.label(tr_noop("Learning rate")), self.lr_spin)
+        form.addRow(t.label(tr_noop("Start from")), self.init_box)
+        form.addRow(t.label(tr_noop("Seed")), self.seed_spin)
+        form.addRow(t.label(tr_noop("Speed")), self.speed_box)
         self.lr_spin.valueChanged.connect(self._on_lr)
         self.init_box.currentIndexChanged.connect(self._on_init)
         self.seed_spin.valueChanged.connect(self._emit_problem)
@@ -160,6 +192,7 @@ class FitSettings(LabSettings):
         return self.target_table.values()
 
     def target_name(self) -> str:
+        """The target's gallery name, or the translated "(typed)"."""
         return self.gallery_box.currentText()
 
     def image(self) -> tuple[np.ndarray, str]:
@@ -171,26 +204,29 @@ class FitSettings(LabSettings):
         if self.source_box.currentData() == "photo":
             crop = self._photo_crop()
             if crop is not None:
-                return crop, (f"{self.photo_box.currentText()} photo, 64×64 crop at "
-                              f"({self.top_spin.value()}, {self.left_spin.value()})")
+                h, w = crop.shape
+                return crop, tr("{photo} photo, {w}×{h} crop at ({top}, {left})").format(
+                    photo=self.photo_box.currentText(), w=w, h=h, top=self.top_spin.value(),
+                    left=self.left_spin.value())
         if self._load_digits():
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             return self._digits[index].astype(np.float64) / 255.0, \
-                f"MNIST digit #{index} ({digit_article(label)} {label})"
+                tr("MNIST digit #{index} ({article} {label})").format(
+                    index=index, article=digit_article(label), label=label)
         yy, xx = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE]  # (64, 64) a last resort: soft stripes
-        return 0.5 + 0.5 * np.sin(xx / 5.0) * np.cos(yy / 7.0), "a synthetic pattern"
+        return 0.5 + 0.5 * np.sin(xx / 5.0) * np.cos(yy / 7.0), tr("a synthetic pattern")
 
     def _photo_crop(self) -> np.ndarray | None:
         path = self.photo_box.currentData()
         if path is None:
-            self.message.emit("No sample photographs were found in assets/images")
+            self.message.emit(tr("No sample photographs were found"))
             return None
         if path not in self._photos:
-            from gui.widgets.images import downscale, load_image, to_grey
+            from gui.widgets.images import load_scaled
 
             try:
-                self._photos[path] = downscale(to_grey(load_image(path)), PHOTO_SIDE)[0]
+                self._photos[path] = to_grey(load_scaled(path, PHOTO_SIDE).image)
             except ValueError as err:
                 self.message.emit(str(err))
                 return None
@@ -201,35 +237,40 @@ class FitSettings(LabSettings):
         left = min(self.left_spin.value(), w - side)
         return np.array(photo[top:top + side, left:left + side], dtype=np.float64)
 
-    def add_photo(self, path) -> None:
-        """Load a photo file, add it to the photo list and fit on a crop of it now.
+    def add_photo(self, path, done: Callable[[], None] | None = None) -> None:
+        """Load a photo file, add it to the photo list and fit on a crop of it (``done()``
+        then). A large file is read in a worker thread; the column says so meanwhile.
 
         Raises
         ------
         ValueError
-            (an ImageFileError) if the file is missing or not an image; nothing changes.
+            (an ImageFileError) if the file is missing; nothing changes.
         """
-        from pathlib import Path
+        self._after_load = done
+        if not self._loader.load(str(path), PHOTO_SIDE):
+            self.photo_note.setText(tr("Reading {name}…").format(name=Path(path).name))
+            self._form.setRowVisible(self.photo_note, True)
 
-        from gui.widgets.images import downscale, load_image, to_grey
-
-        key = str(path)
-        photo = downscale(to_grey(load_image(key)), PHOTO_SIDE)[0]  # raises before any change
-        self._photos[key] = photo
-        self._quiet += 1
-        index = self.photo_box.findData(key)
-        if index < 0:
-            self.photo_box.addItem(Path(key).name, key)
-            index = self.photo_box.count() - 1
-        self.photo_box.setCurrentIndex(index)
-        self.source_box.setCurrentIndex([k for k, _ in SOURCES].index("photo"))
-        self._quiet -= 1
+    def _on_photo_loaded(self, photo: ScaledImage) -> None:
+        self._form.setRowVisible(self.photo_note, False)
+        key = photo.path
+        self._photos[key] = to_grey(photo.image)
+        with self._quiet():
+            index = self.photo_box.findData(key)
+            if index < 0:
+                self.photo_box.addItem(Path(key).name, key)
+                index = self.photo_box.count() - 1
+            self.photo_box.setCurrentIndex(index)
+            self.source_box.setCurrentIndex([k for k, _ in SOURCES].index("photo"))
         self._show_page()
         self.problem_changed.emit()
+        done, self._after_load = self._after_load, None
+        if done is not None:
+            done()
 
     # ------------------------------------------------------------ reacting
     def _emit_problem(self, *_):
-        if self._quiet == 0:
+        if not self.quiet:
             self.problem_changed.emit()
 
     def _show_page(self):
@@ -243,15 +284,14 @@ class FitSettings(LabSettings):
         self._emit_problem()
 
     def _on_gallery(self, *_):
-        name = self.gallery_box.currentText()
+        name = self.gallery_box.currentData()
         if name in self._kernels:
             self.target_table.set_values(self._kernels[name])
             self._emit_problem()
 
     def _on_target_edited(self):
-        self._quiet += 1
-        self.gallery_box.setCurrentText(TYPED)  # the grid no longer shows a named kernel
-        self._quiet -= 1
+        with self._quiet():  # the grid no longer shows a named kernel
+            self.gallery_box.setCurrentIndex(self.gallery_box.findData(TYPED))
         self._emit_problem()
 
     def _on_init(self, *_):
@@ -259,7 +299,7 @@ class FitSettings(LabSettings):
         self._emit_problem()
 
     def _on_lr(self, value: float):
-        if self._quiet == 0:
+        if not self.quiet:
             self.lr_changed.emit(float(value))
 
     # ------------------------------------------------------------ scripted
@@ -270,8 +310,7 @@ class FitSettings(LabSettings):
         gallery name or a (3, 3) array), lr, init ("zeros" | "random"), seed,
         speed (steps per second).
         """
-        self._quiet += 1
-        try:
+        with self._quiet():
             if "source" in values:
                 self.source_box.setCurrentIndex([k for k, _ in SOURCES].index(values["source"]))
             if "photo" in values:
@@ -283,10 +322,10 @@ class FitSettings(LabSettings):
             if "target" in values:
                 target = values["target"]
                 if isinstance(target, str):
-                    self.gallery_box.setCurrentText(target)
+                    self.gallery_box.setCurrentIndex(self.gallery_box.findData(target))
                     self.target_table.set_values(self._kernels[target])
                 else:
-                    self.gallery_box.setCurrentText(TYPED)
+                    self.gallery_box.setCurrentIndex(self.gallery_box.findData(TYPED))
                     self.target_table.set_values(np.asarray(target, dtype=np.float64))
             if "lr" in values:
                 self.lr_spin.setValue(float(values["lr"]))
@@ -294,8 +333,6 @@ class FitSettings(LabSettings):
                 self.init_box.setCurrentIndex(0 if values["init"] == "zeros" else 1)
             if "speed" in values:
                 self.speed_box.setCurrentIndex(SPEEDS.index(values["speed"]))
-        finally:
-            self._quiet -= 1
         self._show_page()
         self.seed_spin.setEnabled(self.init == "random")
         self.problem_changed.emit()

@@ -7,28 +7,26 @@ picks one of the nine named kernels or types their own values, may normalise the
 kernel, and toggles between cross-correlation (what CNN layers compute) and true
 convolution (the kernel rotated by 180 degrees first).
 
-Responsiveness: every change builds a :class:`GalleryRequest` (copies of the inputs)
-that a worker thread computes with the engine; while one request runs, only the
-newest waiting one is kept (latest request wins), so typing never queues up stale
-work and the GUI thread only draws finished results. Photos larger than
-``MAX_SIDE`` are shrunk by block averaging first, and the lab says so.
+Responsiveness: every change builds a :class:`GalleryRequest` (copies of the inputs,
+see gui/labs/gallery/compute.py) that a worker thread (gui.workers.threads) computes
+with the engine; while one request runs, only the newest waiting one is kept (latest
+request wins), so typing never queues up stale work and the GUI thread only draws
+finished results. Photos of any size open (a large file is read in a worker thread);
+photos larger than ``MAX_SIDE`` are shrunk by block averaging first, and the lab
+says so.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import Qt, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QFont, QFontDatabase, QKeySequence
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -39,23 +37,38 @@ from PyQt6.QtWidgets import (
     QRadioButton,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-import engine
 from engine import gallery as kernel_gallery
-from gui.widgets.form_rows import note_label
+from engine.i18n import tr, tr_noop
+from gui.labs._base import NOT_READY_TEXT
+from gui.labs.gallery.compute import (
+    DISPLAY_PERCENTILE,
+    GalleryRequest,
+    GalleryResult,
+    compute_gallery,
+    format_value,
+    kernel_title,
+    matrix_text,
+    parse_value,
+)
+from gui.widgets import file_dialogs
+from gui.widgets.form_rows import int_spin, note_label, show_refusals_in_place
 from gui.widgets.image_panel import ImagePanel
 from gui.widgets.images import (
     IMAGE_FILE_FILTER,
     ImageFileError,
+    ImageLoader,
+    ScaledImage,
     asset_images,
-    downscale,
-    load_image,
+    load_scaled,
 )
+from gui.widgets.texts import Texts
+from gui.workers.threads import Worker, start_worker
+from gui.workers.warmup import when_kernels_ready
 
 __all__ = [
     "GalleryLab",
@@ -67,191 +80,37 @@ __all__ = [
     "MAX_SIDE",
 ]
 
-CONTROLS_WIDTH = 350
-#: The signed panels' colour scale covers this share of the pixels (the rest saturate).
-DISPLAY_PERCENTILE = 99.5
+CONTROLS_WIDTH = 330
 #: Longest side of the working copy of a photo: larger photos are block-averaged down.
 MAX_SIDE = 800
 DEFAULT_PHOTO = "camera"
 DEFAULT_KERNEL = "Sobel-X"
-ACTIVATION_LABELS = {"ReLU": "ReLU: max(0, x)", "sigmoid": "sigmoid: 1 / (1 + e^−x)",
-                     "tanh": "tanh", "none": "none (identity)"}
+ACTIVATION_LABELS = {"ReLU": tr_noop("ReLU: max(0, x)"),
+                     "sigmoid": tr_noop("sigmoid: 1 / (1 + e^−x)"),
+                     "tanh": tr_noop("tanh"), "none": tr_noop("none (identity)")}
+PADDINGS = (("valid", tr_noop("valid (none): output shrinks by 2")),
+            ("same", tr_noop("same (zeros): output keeps its size")))
+POOLS = (("max", tr_noop("max pooling")), ("avg", tr_noop("average pooling")))
 
-EXPLAIN_CORRELATION = (
+EXPLAIN_CORRELATION = tr_noop(
     "Cross-correlation slides the kernel as it is (what CNN layers compute); true convolution "
     "rotates it by 180° first, which changes only asymmetric kernels such as Sobel or emboss.")
 
 
-# --------------------------------------------------------------------- the computation
-@dataclass(frozen=True)
-class GalleryRequest:
-    """Everything one update needs, as private copies (safe to hand to another thread).
-
-    Attributes
-    ----------
-    serial : int
-        Increases with every request; results of older requests are dropped.
-    grey : ndarray, float32, shape (H, W)
-        The working copy of the photo in [0, 1].
-    kernel : ndarray, float32, shape (KH, KW)
-        The kernel as the learner sees it (after normalisation, before any flip).
-    mode : {"cross-correlation", "convolution"}
-        "convolution" applies the kernel rotated by 180 degrees.
-    padding : {"same", "valid"}
-    activation : one of ``engine.gallery.ACTIVATIONS`` ("ReLU", "sigmoid", "tanh", "none")
-    pool : {"max", "avg"}
-    pool_size, pool_stride : int
-    """
-
-    serial: int
-    grey: np.ndarray
-    kernel: np.ndarray
-    mode: str
-    padding: str
-    activation: str
-    pool: str
-    pool_size: int
-    pool_stride: int
-
-    @property
-    def flip(self) -> bool:
-        return self.mode == "convolution"
-
-
-@dataclass(frozen=True)
-class GalleryResult:
-    """The three computed panels of one request.
-
-    Attributes
-    ----------
-    request : GalleryRequest
-        The settings this result was computed for.
-    applied_kernel : ndarray, shape (KH, KW)
-        The kernel actually slid over the image (rot180_kernel for true convolution).
-    conv : ndarray, float32, shape (HO, WO)
-    activated : ndarray, float32, shape (HO, WO)
-    pooled : ndarray, float32, shape (PH, PW), or None if the window does not fit
-    pool_error : str
-        Why ``pooled`` is None, in words ("" otherwise).
-    conv_scale : float
-        The colour scale of the signed panels: the 99.5th percentile of |conv|, so a
-        few extreme pixels do not wash every edge out to white (they saturate instead).
-    seconds : float
-        Compute time of this request.
-    """
-
-    request: GalleryRequest
-    applied_kernel: np.ndarray
-    conv: np.ndarray
-    activated: np.ndarray
-    pooled: np.ndarray | None
-    pool_error: str
-    conv_scale: float
-    seconds: float
-
-    @property
-    def serial(self) -> int:
-        return self.request.serial
-
-
-def compute_gallery(request: GalleryRequest) -> GalleryResult:
-    """Convolve, activate and pool one photo with the engine. No Qt; any thread.
-
-    ``engine.gallery.apply_kernel`` runs engine.conv2d_forward with one input channel
-    and one filter; ``engine.gallery.pool_image`` runs engine.max_pool2d_forward or
-    engine.avg_pool2d_forward.
-    """
-    start = time.perf_counter()
-    kernel = np.asarray(request.kernel, dtype=np.float32)
-    # true convolution = cross-correlation with the kernel rotated by 180 degrees
-    applied_kernel = kernel[::-1, ::-1].copy() if request.flip else kernel
-    conv = kernel_gallery.apply_kernel(request.grey, kernel, mode=request.mode,
-                                       padding=request.padding)
-    activated = kernel_gallery.activate(conv, request.activation)
-    pooled, pool_error = None, ""
-    try:
-        pooled = kernel_gallery.pool_image(activated, request.pool, request.pool_size,
-                                           request.pool_stride)
-    except engine.GeometryError as err:
-        pool_error = str(err)
-    return GalleryResult(request, applied_kernel, conv, activated, pooled, pool_error,
-                         display_scale(conv), time.perf_counter() - start)
-
-
-def display_scale(a: np.ndarray, percentile: float = DISPLAY_PERCENTILE) -> float:
-    """Half-width of a colour scale centred on 0 that covers ``percentile`` % of |a|.
-
-    Falls back to max |a| (and to 1 for an all-zero map) so the scale is never empty.
-    """
-    magnitude = np.abs(a[np.isfinite(a)])
-    if magnitude.size == 0:
-        return 1.0
-    scale = float(np.percentile(magnitude, percentile))
-    if scale <= 0:
-        scale = float(magnitude.max())
-    return scale if scale > 0 else 1.0
-
-
-class GalleryWorker(QObject):
-    """Runs :func:`compute_gallery` in the lab's worker thread; never touches widgets."""
+class GalleryWorker(Worker):
+    """A service worker: runs :func:`compute_gallery` for each request; never touches widgets."""
 
     done = pyqtSignal(object)        # GalleryResult
     failed = pyqtSignal(int, str)    # serial, message
 
     @pyqtSlot(object)
     def compute(self, request: GalleryRequest) -> None:
+        if self.stop_requested:
+            return
         try:
             self.done.emit(compute_gallery(request))
         except Exception as err:  # noqa: BLE001 - shown in the lab instead of a crash
             self.failed.emit(request.serial, str(err))
-
-
-# ------------------------------------------------------------------ kernel values as text
-def parse_value(text: str) -> float:
-    """A kernel entry typed by the learner: a number or a fraction such as ``1/9``.
-
-    Raises
-    ------
-    ValueError
-        With a short reason.
-    """
-    text = text.strip().replace("−", "-").replace(",", ".")
-    if not text:
-        raise ValueError("is empty")
-    try:
-        if "/" in text:
-            num, den = text.split("/", 1)
-            value = float(num) / float(den)
-        else:
-            value = float(text)
-    except ZeroDivisionError:
-        raise ValueError(f"'{text}' divides by zero") from None
-    except ValueError:
-        raise ValueError(f"'{text}' is not a number") from None
-    if not np.isfinite(value):
-        raise ValueError(f"'{text}' is not a finite number")
-    return value
-
-
-def format_value(value: float) -> str:
-    """Short text for a kernel entry: ``-1``, ``1/9``, ``0.25`` ..."""
-    value = float(value)
-    if abs(value - round(value)) < 1e-6:
-        return str(int(round(value)))
-    frac = Fraction(value).limit_denominator(64)
-    if abs(float(frac) - value) < 1e-6 and abs(frac.numerator) < 100:
-        return f"{frac.numerator}/{frac.denominator}"
-    return f"{value:.3g}"
-
-
-def kernel_title(name: str) -> str:
-    """Display name of a gallery key: ``vertical edge`` -> ``Vertical edge``."""
-    return name[:1].upper() + name[1:]
-
-
-def matrix_text(kernel: np.ndarray, width: int = 5) -> str:
-    """A kernel as aligned rows of text (for buttons and labels in a monospace font)."""
-    return "\n".join("".join(format_value(v).rjust(width) for v in row) for row in kernel)
 
 
 def _combo() -> QComboBox:
@@ -260,6 +119,16 @@ def _combo() -> QComboBox:
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(8)
     return combo
+
+
+def _fill_combo(combo: QComboBox, items) -> None:
+    """(key, msgid) items: added once, their texts set again by the lab's retranslate()."""
+    if combo.count() == 0:
+        for key, text in items:
+            combo.addItem(tr(text), key)
+    else:
+        for index, (_key, text) in enumerate(items):
+            combo.setItemText(index, tr(text))
 
 
 # ------------------------------------------------------------------------------ the lab
@@ -288,30 +157,56 @@ class GalleryLab(QWidget):
         self._shown_serial = -1
         self._busy = False
         self._pending: GalleryRequest | None = None
-        self._thread: QThread | None = None
+        self._thread = None  # the worker's QThread, started on the first request
         self._worker: GalleryWorker | None = None
+        self._loader = ImageLoader(self)
+        self._loader.loaded.connect(self._on_photo_loaded)
+        self._loader.failed.connect(self._on_photo_failed)
+        self._loading_key = ""                    # photo_combo data of the file being read
         self._image: np.ndarray | None = None     # working copy, (H, W) or (H, W, 3)
         self._grey: np.ndarray | None = None      # (H, W) float32
         self._photo_note = ""
         self._photo_key = ""                      # photo_combo data of the photo shown
         self._kernel = np.zeros((3, 3), dtype=np.float32)
         self._kernel_ok = True
+        self._kernel_name: str | None = None      # the named kernel shown, None: the learner's
         self._last_result: GalleryResult | None = None
         self._stopped = False
+        self._waiting_for_kernels = False
+        self._photo_name = ""
+        self._scaled: ScaledImage | None = None
+        self._info: tuple = ("", {})              # the info line: msgid and values
 
+        self.texts = Texts()
         self._build_ui()
         first = DEFAULT_PHOTO if DEFAULT_PHOTO in self._photos else next(iter(self._photos), None)
         if first is not None:
-            self._load_photo(self._photos[first], name=first)
+            self._show_photo(load_scaled(self._photos[first], MAX_SIDE), name=first)
             self.photo_combo.setCurrentIndex(self.photo_combo.findData(first))
             self._photo_key = first
         self.select_kernel(DEFAULT_KERNEL if DEFAULT_KERNEL in self._kernels
                            else next(iter(self._kernels)))
+        show_refusals_in_place(self.controls, self.status_message.emit)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """Set every text again in the current language."""
+        self.texts.apply()
+        self._show_photo_texts()
+        self._on_kernel_settings_changed(recompute=False)
+        self._show_info()
+        if self._last_result is not None:
+            self.show_result(self._last_result)
+
+    @property
+    def loading(self) -> bool:
+        """True while a large photo file is being read in the background."""
+        return self._loader.busy
 
     # ---------------------------------------------------------------------- UI
     def _build_ui(self) -> None:
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        controls = QWidget()
+        controls = self.controls = QWidget()
         column = QVBoxLayout(controls)
         column.setContentsMargins(4, 4, 4, 4)
         column.addWidget(self._build_photo_box())
@@ -324,12 +219,14 @@ class GalleryLab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         controls.setMaximumWidth(CONTROLS_WIDTH)
-        scroll.setFixedWidth(CONTROLS_WIDTH + 18)  # room for the vertical scroll bar
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setFixedWidth(CONTROLS_WIDTH + bar + 4)  # room for the vertical scroll bar
+        self.controls_scroll = scroll
 
-        self.original_panel = ImagePanel("Original")
-        self.conv_panel = ImagePanel("Convolution result", colorbar=True)
-        self.activation_panel = ImagePanel("After activation", colorbar=True)
-        self.pool_panel = ImagePanel("After pooling", colorbar=True)
+        self.original_panel = ImagePanel()
+        self.conv_panel = ImagePanel(colorbar=True)
+        self.activation_panel = ImagePanel(colorbar=True)
+        self.pool_panel = ImagePanel(colorbar=True)
         grid = QGridLayout()
         grid.setSpacing(6)
         for i, panel in enumerate((self.original_panel, self.conv_panel,
@@ -355,22 +252,32 @@ class GalleryLab(QWidget):
         layout.addWidget(self.panels_widget, stretch=1)
 
     def _build_photo_box(self) -> QGroupBox:
-        box = QGroupBox("Photograph")
-        row = QHBoxLayout(box)
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Photograph"))
+        column = QVBoxLayout(box)
+        row = QHBoxLayout()
         self.photo_combo = _combo()
         for name in self._photos:
             self.photo_combo.addItem(name.capitalize(), name)
-        self.photo_combo.setToolTip("Sample photographs (provenance under Help > About)")
+        t(self.photo_combo.setToolTip, tr_noop("Sample photographs (provenance under Help > "
+                                               "About)"))
         self.photo_combo.activated.connect(self._on_photo_chosen)
-        open_button = QPushButton("Open image…")
-        open_button.setToolTip("Use your own PNG, JPEG or BMP file (Ctrl+O)")
+        open_button = QPushButton()
+        t(open_button.setText, tr_noop("Open image…"))
+        t(open_button.setToolTip, tr_noop("Use your own PNG, JPEG or BMP file (Ctrl+O)"))
         open_button.clicked.connect(self.open_image_dialog)
         row.addWidget(self.photo_combo, stretch=1)
         row.addWidget(open_button)
+        column.addLayout(row)
+        self.loading_label = note_label()  # "Reading big.png (8000×8000)…"
+        self.loading_label.hide()
+        column.addWidget(self.loading_label)
         return box
 
     def _build_kernel_grid(self, mono: QFont) -> QGroupBox:
-        box = QGroupBox("Named kernels (click one)")
+        box = QGroupBox()
+        self.texts(box.setTitle, tr_noop("Named kernels (click one)"))
         grid = QGridLayout(box)
         grid.setSpacing(4)
         self.kernel_group = QButtonGroup(self)
@@ -387,6 +294,7 @@ class GalleryLab(QWidget):
             button.setShortcut(QKeySequence(f"Alt+{i + 1}"))  # hidden labs ignore it
             button.setToolTip(f"{self._descriptions.get(name, kernel_title(name))} "
                               f"(Alt+{i + 1})")
+            button.setMinimumHeight(56)
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             button.setStyleSheet(
                 "QToolButton { padding: 3px; border: 1px solid #bbb; border-radius: 4px;"
@@ -399,8 +307,13 @@ class GalleryLab(QWidget):
         return box
 
     def _build_editor(self, mono: QFont) -> QGroupBox:
-        box = QGroupBox("Kernel values (type to edit: numbers or fractions like 1/9)")
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Kernel values"))
         layout = QVBoxLayout(box)
+        layout.addWidget(note_label(), 0)
+        t(layout.itemAt(0).widget().setText, tr_noop("Type to edit: numbers or fractions "
+                                                     "like 1/9."))
         cells = QGridLayout()
         cells.setSpacing(3)
         self.cell_edits: list[list[QLineEdit]] = []
@@ -411,7 +324,7 @@ class GalleryLab(QWidget):
                 edit.setFont(mono)
                 edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
                 edit.setMaximumWidth(80)
-                edit.setToolTip(f"Row {r + 1}, column {c + 1}")
+                t(edit.setToolTip, tr_noop("Row {row}, column {col}"), row=r + 1, col=c + 1)
                 edit.textEdited.connect(self._on_cell_edited)
                 cells.addWidget(edit, r, c)
                 row.append(edit)
@@ -426,20 +339,23 @@ class GalleryLab(QWidget):
         self.kernel_error_label.hide()
         layout.addWidget(self.kernel_error_label)
 
-        self.normalise_check = QCheckBox("Normalise: divide by the sum")
+        self.normalise_check = QCheckBox()
         self.normalise_check.toggled.connect(self._on_kernel_settings_changed)
         layout.addWidget(self.normalise_check)
         self.normalise_label = note_label()
         self.normalise_label.hide()
         layout.addWidget(self.normalise_label)
 
-        self.correlation_radio = QRadioButton("Cross-correlation (what CNNs compute)")
-        self.convolution_radio = QRadioButton("True convolution (kernel rotated 180°)")
+        self.correlation_radio = QRadioButton()
+        self.convolution_radio = QRadioButton()
+        t(self.correlation_radio.setText, tr_noop("Cross-correlation (what CNNs compute)"))
+        t(self.convolution_radio.setText, tr_noop("True convolution (kernel rotated 180°)"))
         self.correlation_radio.setChecked(True)
         self.correlation_radio.toggled.connect(self._on_kernel_settings_changed)
         layout.addWidget(self.correlation_radio)
         layout.addWidget(self.convolution_radio)
-        explain = note_label(EXPLAIN_CORRELATION)
+        explain = note_label()
+        t(explain.setText, EXPLAIN_CORRELATION)
         layout.addWidget(explain)
         self.applied_label = QLabel("")
         self.applied_label.setFont(mono)
@@ -447,101 +363,126 @@ class GalleryLab(QWidget):
         return box
 
     def _build_stage_box(self) -> QGroupBox:
-        box = QGroupBox("Padding, activation and pooling")
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Padding, activation and pooling"))
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.padding_combo = _combo()
-        self.padding_combo.addItem("valid (none): output shrinks by 2", "valid")
-        self.padding_combo.addItem("same (zeros): output keeps its size", "same")
-        self.padding_combo.setToolTip(
-            "Zero padding keeps the size but makes the border look like a dark frame, "
-            "which edge kernels respond to.")
+        t.call(lambda: _fill_combo(self.padding_combo, PADDINGS))
+        t(self.padding_combo.setToolTip, tr_noop(
+            "Zero padding keeps the size but makes the border look like a dark frame, which "
+            "edge kernels respond to."))
         self.padding_combo.currentIndexChanged.connect(self.request_update)
-        form.addRow("Padding", self.padding_combo)
+        form.addRow(t.label(tr_noop("Padding")), self.padding_combo)
         self.activation_combo = _combo()
-        for name in ("ReLU", "sigmoid", "tanh", "none"):
-            if name in kernel_gallery.ACTIVATIONS:
-                self.activation_combo.addItem(ACTIVATION_LABELS.get(name, name), name)
+        activations = [(name, ACTIVATION_LABELS[name]) for name in ACTIVATION_LABELS
+                       if name in kernel_gallery.ACTIVATIONS]
+        t.call(lambda: _fill_combo(self.activation_combo, activations))
         self.activation_combo.currentIndexChanged.connect(self.request_update)
-        form.addRow("Activation", self.activation_combo)
+        form.addRow(t.label(tr_noop("Activation")), self.activation_combo)
         self.pool_combo = _combo()
-        self.pool_combo.addItem("max pooling", "max")
-        self.pool_combo.addItem("average pooling", "avg")
+        t.call(lambda: _fill_combo(self.pool_combo, POOLS))
         self.pool_combo.currentIndexChanged.connect(self.request_update)
-        form.addRow("Pooling", self.pool_combo)
-        self.pool_size_spin = QSpinBox()
-        self.pool_size_spin.setRange(1, 32)
-        self.pool_size_spin.setValue(2)
+        form.addRow(t.label(tr_noop("Pooling")), self.pool_combo)
+        self.pool_size_spin = int_spin(1, 32, 2)
+        self.pool_stride_spin = int_spin(1, 32, 2)
+        t(self.pool_size_spin.setToolTip, tr_noop("Pooling window size"))
+        t(self.pool_stride_spin.setToolTip, tr_noop("Pooling stride"))
         self.pool_size_spin.valueChanged.connect(self.request_update)
-        form.addRow("Window size", self.pool_size_spin)
-        self.pool_stride_spin = QSpinBox()
-        self.pool_stride_spin.setRange(1, 32)
-        self.pool_stride_spin.setValue(2)
         self.pool_stride_spin.valueChanged.connect(self.request_update)
-        form.addRow("Stride", self.pool_stride_spin)
+        form.addRow(t.label(tr_noop("Window size")), self.pool_size_spin)
+        form.addRow(t.label(tr_noop("Stride")), self.pool_stride_spin)
         return box
 
     # ------------------------------------------------------------------ photos
     def open_image_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(Path.home()),
-                                              IMAGE_FILE_FILTER)
+        path = file_dialogs.open_file_name(self, tr("Open image"), tr(IMAGE_FILE_FILTER))
         if path:
             self.open_image(path)
 
     def open_image(self, path) -> bool:
-        """Use an image file (File > Open image). A bad file leaves the lab unchanged."""
+        """Use an image file (File > Open image). A bad file leaves the lab unchanged.
+
+        Returns False for a file that cannot be read; True when the photo is shown or,
+        for a large file, being read in the background (the lab says so meanwhile).
+        """
         path = Path(path)
-        try:
-            self._load_photo(path, name=path.name)
-        except ImageFileError as err:
-            self.status_message.emit(f"Could not open the image: {err}")
-            return False
         key = f"file:{path}"
+        try:
+            self._start_loading(path, key)
+        except ImageFileError as err:
+            self.status_message.emit(tr("Could not open the image: {error}").format(error=err))
+            return False
+        return self._photo_key == key or self.loading
+
+    def _start_loading(self, path: Path, key: str) -> None:
+        self._loading_key = key
+        if not self._loader.load(path, MAX_SIDE):
+            self.loading_label.setText(tr("Reading {name}…").format(name=path.name))
+            self.loading_label.show()
+
+    def _on_photo_loaded(self, photo: ScaledImage) -> None:
+        self.loading_label.hide()
+        key = self._loading_key
+        path = Path(photo.path)
+        self._show_photo(photo, name=key if not key.startswith("file:") else path.name)
         index = self.photo_combo.findData(key)
         if index < 0:
             self.photo_combo.addItem(path.name, key)
             index = self.photo_combo.count() - 1
         self.photo_combo.setCurrentIndex(index)
         self._photo_key = key
-        self.status_message.emit(f"Opened {path.name}")
+        if key.startswith("file:"):
+            self.status_message.emit(tr("Opened {name}").format(name=path.name))
         self.request_update()
-        return True
+
+    def _on_photo_failed(self, _path: str, message: str) -> None:
+        self.loading_label.hide()
+        self.status_message.emit(tr("Could not open the image: {error}").format(error=message))
+        # e.g. the file was deleted since it was opened: show the photo shown before
+        self.photo_combo.setCurrentIndex(self.photo_combo.findData(self._photo_key))
 
     def _on_photo_chosen(self, index: int) -> None:
         key = self.photo_combo.itemData(index)
         path = Path(key[5:]) if key.startswith("file:") else self._photos[key]
         try:
-            self._load_photo(path, name=path.name if key.startswith("file:") else key)
+            self._start_loading(path, key)
         except ImageFileError as err:  # e.g. the file was deleted since it was opened
-            self.status_message.emit(f"Could not open the image: {err}")
-            self.photo_combo.setCurrentIndex(self.photo_combo.findData(self._photo_key))
-            return
-        self._photo_key = key
-        self.request_update()
+            self._on_photo_failed(str(path), str(err))
 
-    def _load_photo(self, path: Path, name: str) -> None:
-        image = load_image(path)  # raises ImageFileError with a sentence
-        h, w = image.shape[:2]
-        small, factor = downscale(image, MAX_SIDE)
+    def _show_photo(self, photo: ScaledImage, name: str) -> None:
+        small = photo.image
+        self._scaled, self._photo_name = photo, name
         self._image = small
         self._grey = kernel_gallery.to_grey(small)
-        kind = "colour" if image.ndim == 3 else "grey"
-        if factor > 1:
+        mode = "rgb" if small.ndim == 3 else "greys"
+        self.original_panel.set_image(small, mode=mode, levels=(0.0, 1.0))
+        self._show_photo_texts()
+
+    def _show_photo_texts(self) -> None:
+        photo = self._scaled
+        if photo is None:
+            return
+        small = photo.image
+        if photo.factor > 1:
             sh, sw = small.shape[:2]
-            self._photo_note = (
-                f"This photo is {w}×{h} pixels: the lab works on a {sw}×{sh} copy (each "
-                f"{factor}×{factor} block averaged) so that it can update while you type.")
+            self._photo_note = tr(
+                "This photo is {w}×{h} pixels: the lab works on a {sw}×{sh} copy (each "
+                "{f}×{f} block averaged) so that it can update while you type.").format(
+                w=photo.width, h=photo.height, sw=sw, sh=sh, f=photo.factor)
             self.notice_label.setText(self._photo_note)
             self.notice_label.show()
         else:
             self._photo_note = ""
             self.notice_label.hide()
-        mode = "rgb" if small.ndim == 3 else "greys"
-        self.original_panel.set_image(small, mode=mode, levels=(0.0, 1.0))
-        conv_note = " (convolved in greyscale)" if kind == "colour" else ""
-        self.original_panel.set_title(f"Original: {name}{conv_note}")
-        self.original_panel.set_caption(
-            f"{small.shape[1]}×{small.shape[0]} pixels, {kind}, values 0 (black) to 1 (white)")
+        colour = small.ndim == 3
+        title = (tr("Original: {name} (convolved in greyscale)") if colour
+                 else tr("Original: {name}"))
+        self.original_panel.set_title(title.format(name=self._photo_name))
+        caption = (tr("{w}×{h} pixels, colour, values 0 (black) to 1 (white)") if colour
+                   else tr("{w}×{h} pixels, grey, values 0 (black) to 1 (white)"))
+        self.original_panel.set_caption(caption.format(w=small.shape[1], h=small.shape[0]))
 
     # ----------------------------------------------------------------- kernels
     def select_kernel(self, name: str) -> None:
@@ -551,10 +492,18 @@ class GalleryLab(QWidget):
             for c in range(3):
                 self.cell_edits[r][c].setText(format_value(kernel[r, c]))
         self.kernel_buttons[name].setChecked(True)
+        self._kernel_name = name
+        self._show_kernel_name()
+        self._on_cell_edited()
+
+    def _show_kernel_name(self) -> None:
+        name = self._kernel_name
+        if name is None:
+            self.kernel_name_label.setText("<b>" + tr("Your own kernel") + "</b>")
+            return
         description = self._descriptions.get(name, "")
         self.kernel_name_label.setText(
             f"<b>{kernel_title(name)}</b>" + (f": {description}" if description else ""))
-        self._on_cell_edited()
 
     def kernel_as_typed(self) -> np.ndarray:
         """The editor's values, float32 (3, 3); raises ValueError naming the bad cell."""
@@ -564,7 +513,8 @@ class GalleryLab(QWidget):
                 try:
                     values[r, c] = parse_value(self.cell_edits[r][c].text())
                 except ValueError as err:
-                    raise ValueError(f"row {r + 1}, column {c + 1} {err}") from None
+                    raise ValueError(tr("row {row}, column {col} {reason}").format(
+                        row=r + 1, col=c + 1, reason=err)) from None
         return values
 
     def _on_cell_edited(self, _text: str = "") -> None:
@@ -584,7 +534,8 @@ class GalleryLab(QWidget):
             try:
                 self.kernel_as_typed()
             except ValueError as err:
-                self.kernel_error_label.setText(f"Not used yet: {err}.")
+                self.kernel_error_label.setText(tr("Not used yet: {reason}.").format(
+                    reason=err))
             self.kernel_error_label.show()
             self._kernel_ok = False
             return
@@ -598,15 +549,17 @@ class GalleryLab(QWidget):
                 self.kernel_group.setExclusive(False)
                 button.setChecked(False)
                 self.kernel_group.setExclusive(True)
-                self.kernel_name_label.setText("<b>Your own kernel</b>")
+                self._kernel_name = None
+                self._show_kernel_name()
         self._on_kernel_settings_changed()
 
-    def _on_kernel_settings_changed(self, *_args) -> None:
+    def _on_kernel_settings_changed(self, *_args, recompute: bool = True) -> None:
         if not self._kernel_ok:
             return
         typed = self.kernel_as_typed()
         total = float(typed.sum())
-        self.normalise_check.setText(f"Normalise: divide by the sum ({format_value(total)})")
+        self.normalise_check.setText(tr("Normalise: divide by the sum ({total})").format(
+            total=format_value(total)))
         if self.normalise_check.isChecked():
             self._kernel = np.asarray(kernel_gallery.normalise_kernel(typed), dtype=np.float32)
             self.normalise_label.setText(self._normalise_note(typed))
@@ -614,19 +567,21 @@ class GalleryLab(QWidget):
         else:
             self._kernel = typed
             self.normalise_label.hide()
-        self.request_update()
+        if recompute:
+            self.request_update()
 
     @staticmethod
     def _normalise_note(typed: np.ndarray) -> str:
         """What normalisation did to this kernel, in words (mirrors engine.gallery)."""
         total, absolute = float(typed.sum()), float(np.abs(typed).sum())
         if absolute == 0:
-            return "All values are 0: nothing to normalise."
+            return tr("All values are 0: nothing to normalise.")
         if abs(total) <= 1e-9 * absolute:
-            return (f"The values sum to 0 (an edge detector), so each is divided by the "
-                    f"sum of their sizes, {format_value(absolute)}, instead.")
-        return (f"Each value is divided by the sum, {format_value(total)}, so a flat region "
-                "keeps its brightness.")
+            return tr("The values sum to 0 (an edge detector), so each is divided by the sum "
+                      "of their sizes, {absolute}, instead.").format(
+                absolute=format_value(absolute))
+        return tr("Each value is divided by the sum, {total}, so a flat region keeps its "
+                  "brightness.").format(total=format_value(total))
 
     # ------------------------------------------------------------- computation
     def make_request(self) -> GalleryRequest | None:
@@ -653,6 +608,14 @@ class GalleryLab(QWidget):
         """
         if self._stopped:  # after shutdown() no thread may start again
             return
+        if self._waiting_for_kernels:
+            return
+        if not when_kernels_ready(self, self._on_kernels_ready):
+            # first start: the kernels compile in the warm-up; a first request here would
+            # compile them again in this process, twice as slowly for everyone
+            self._waiting_for_kernels = True
+            self._set_info(NOT_READY_TEXT)
+            return
         request = self.make_request()
         if request is None:
             return
@@ -661,27 +624,29 @@ class GalleryLab(QWidget):
             return
         self._send(request)
 
+    def _on_kernels_ready(self) -> None:
+        self._waiting_for_kernels = False
+        self.request_update()
+
     def _send(self, request: GalleryRequest) -> None:
         if self._stopped:
             return
         self._ensure_worker()
         self._busy = True
         if self._last_result is None:  # the very first run may wait for Numba to compile
-            self.info_label.setText("Computing the first result (on the very first start the "
-                                    "fast kernels are being prepared; this takes a few seconds)…")
+            self._set_info(tr_noop("Computing the first result (on the very first start the "
+                                   "fast kernels are being prepared; this takes a few "
+                                   "seconds)…"))
         self._compute_requested.emit(request)
 
     def _ensure_worker(self) -> None:
-        if self._thread is not None:
+        if self._worker is not None:
             return
-        self._thread = QThread()
-        self._thread.setObjectName("gallery-worker")
         self._worker = GalleryWorker()
-        self._worker.moveToThread(self._thread)
         self._compute_requested.connect(self._worker.compute)
         self._worker.done.connect(self._on_result)
         self._worker.failed.connect(self._on_failed)
-        self._thread.start()
+        self._thread = start_worker(self._worker, "gallery-worker", service=True)
 
     def _on_result(self, result: GalleryResult) -> None:
         self._busy = False
@@ -696,9 +661,16 @@ class GalleryLab(QWidget):
         if self._pending is not None:
             request, self._pending = self._pending, None
             self._send(request)
-        text = f"Could not compute the result: {message}"
-        self.info_label.setText(text)
-        self.status_message.emit(f"Kernel gallery: {text}")
+        self._set_info(tr_noop("Could not compute the result: {error}"), error=message)
+        self.status_message.emit(tr("Kernel gallery: {text}").format(text=self.info_label.text()))
+
+    def _set_info(self, msgid: str, **values) -> None:
+        self._info = (msgid, values)
+        self._show_info()
+
+    def _show_info(self) -> None:
+        msgid, values = self._info
+        self.info_label.setText(tr(msgid).format(**values) if msgid else "")
 
     def update_now(self) -> GalleryResult | None:
         """Compute and draw on the calling (GUI) thread; used for screenshots."""
@@ -715,45 +687,53 @@ class GalleryLab(QWidget):
         self._shown_serial = result.serial
         self._last_result = result
         ho, wo = result.conv.shape
-        h, w = self._grey.shape
+        h, w = result.request.grey.shape
         kh, kw = result.applied_kernel.shape
         request = result.request
-        what = "convolution" if request.flip else "cross-correlation"
         scale = result.conv_scale
         self.conv_panel.set_image(result.conv, mode="diverging", levels=(-scale, scale))
-        self.conv_panel.set_title(f"Convolution result ({what}): blue < 0 < red")
+        self.conv_panel.set_title(tr("Convolution result (convolution): blue < 0 < red")
+                                  if request.flip else
+                                  tr("Convolution result (cross-correlation): blue < 0 < red"))
         lo, hi = float(result.conv.min()), float(result.conv.max())
-        pad = "zero padding 1" if request.padding == "same" else "no padding"
+        caption = (tr("{w}×{h} → {wo}×{ho} ({kw}×{kh} kernel, stride 1, zero padding 1).")
+                   if request.padding == "same" else
+                   tr("{w}×{h} → {wo}×{ho} ({kw}×{kh} kernel, stride 1, no padding)."))
         self.conv_panel.set_caption(
-            f"{w}×{h} → {wo}×{ho} ({kw}×{kh} kernel, stride 1, {pad}). Values {lo:.3g} to "
-            f"{hi:.3g}; colours saturate beyond ±{scale:.3g} ({DISPLAY_PERCENTILE:g}% of pixels "
-            "are inside).")
+            caption.format(w=w, h=h, wo=wo, ho=ho, kw=kw, kh=kh) + " " +
+            tr("Values {lo:.3g} to {hi:.3g}; colours saturate beyond ±{scale:.3g} ({share:g}% "
+               "of pixels are inside).").format(lo=lo, hi=hi, scale=scale,
+                                                share=DISPLAY_PERCENTILE))
 
         activation = request.activation
         mode, levels = self._activation_colours(activation, scale)
         self.activation_panel.set_image(result.activated, mode=mode, levels=levels)
-        self.activation_panel.set_title(f"After activation: {ACTIVATION_LABELS[activation]}")
+        self.activation_panel.set_title(tr("After activation: {name}").format(
+            name=tr(ACTIVATION_LABELS[activation])))
         self.activation_panel.set_caption(self._activation_caption(activation))
 
-        pool, size, stride = request.pool, request.pool_size, request.pool_stride
-        word = "max" if pool == "max" else "average"
-        self.pool_panel.set_title(f"After {word} pooling ({size}×{size}, stride {stride})")
+        size, stride = request.pool_size, request.pool_stride
+        title = (tr("After max pooling ({size}×{size}, stride {stride})") if request.pool == "max"
+                 else tr("After average pooling ({size}×{size}, stride {stride})"))
+        self.pool_panel.set_title(title.format(size=size, stride=stride))
         if result.pooled is None:
             self.pool_panel.clear()
-            self.pool_panel.set_caption(f"Pooling impossible: {result.pool_error}")
+            self.pool_panel.set_caption(tr("Pooling impossible: {reason}").format(
+                reason=result.pool_error))
         else:
             self.pool_panel.set_image(result.pooled, mode=mode, levels=levels)
             ph, pw = result.pooled.shape
-            self.pool_panel.set_caption(
-                f"{wo}×{ho} → {pw}×{ph}: floor(({wo} − {size}) / {stride}) + 1 = {pw} columns; "
-                "same colours as the activation panel")
+            self.pool_panel.set_caption(tr(
+                "{wo}×{ho} → {pw}×{ph}: floor(({wo} − {size}) / {stride}) + 1 = {pw} columns; "
+                "same colours as the activation panel").format(wo=wo, ho=ho, pw=pw, ph=ph,
+                                                                size=size, stride=stride))
 
         self.applied_label.setText(
-            "Kernel applied (rotated 180°):\n" + matrix_text(result.applied_kernel)
+            tr("Kernel applied (rotated 180°):") + "\n" + matrix_text(result.applied_kernel)
             if request.flip else "")
-        self.info_label.setText(
-            f"Computed in {result.seconds * 1000:.1f} ms by the engine "
-            f"(engine.conv2d_forward, engine.{'max' if pool == 'max' else 'avg'}_pool2d_forward).")
+        self._set_info(tr_noop("Computed in {ms:.1f} ms by the engine (engine.conv2d_forward, "
+                               "engine.{pool}_pool2d_forward)."),
+                       ms=result.seconds * 1000, pool="max" if request.pool == "max" else "avg")
         self.result_shown.emit(result.serial)
 
     @staticmethod
@@ -770,12 +750,12 @@ class GalleryLab(QWidget):
     @staticmethod
     def _activation_caption(activation: str) -> str:
         if activation == "ReLU":
-            return "Negative values become 0 (black); positive ones pass unchanged."
+            return tr("Negative values become 0 (black); positive ones pass unchanged.")
         if activation == "sigmoid":
-            return "Squashed into (0, 1); a result of 0 becomes 0.5 (mid grey)."
+            return tr("Squashed into (0, 1); a result of 0 becomes 0.5 (mid grey).")
         if activation == "tanh":
-            return "Squashed into (−1, 1), sign kept: blue < 0 < red."
-        return "No activation: the convolution result unchanged."
+            return tr("Squashed into (−1, 1), sign kept: blue < 0 < red.")
+        return tr("No activation: the convolution result unchanged.")
 
     # ------------------------------------------------------------ shell hooks
     def current_result(self) -> GalleryResult | None:
@@ -793,12 +773,13 @@ class GalleryLab(QWidget):
         return self.panels_widget
 
     def shutdown(self) -> None:
-        """Stop the worker thread; returns when it has ended. The lab computes no more."""
+        """Ask the worker to stop (the shell waits for every thread); computes no more."""
         self._stopped = True
-        if self._thread is not None:
+        if self._worker is not None:
+            self._worker.request_stop()
             self._thread.quit()
-            self._thread.wait()
-            self._thread = None
-            self._worker = None
+        self._loader.stop()
+        self._thread = None
+        self._worker = None
         self._busy = False
         self._pending = None

@@ -36,6 +36,7 @@ from PyQt6.QtWidgets import (
 
 import engine
 from engine import GeometryError, output_size_formula
+from engine.i18n import tr, tr_n
 from gui.labs._base import (
     SettingsLab,
     format_number,
@@ -136,6 +137,22 @@ class PoolingLab(SettingsLab):
         self._lay_out()
         self._connect_animation(self.show_step)
         self.rebuild(step=DEFAULT_STEP)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.forward_button.setText(tr("Forward: pool"))
+        self.backward_button.setText(tr("Backward: route the delta"))
+        self.forward_button.setToolTip(tr("Slide the window and keep its maximum (or mean)"))
+        self.backward_button.setToolTip(tr("Send each delta back to the input cells it came "
+                                           "from"))
+        self.argmax_view.setToolTip(tr("Where each maximum was: the flat index row·W + col of "
+                                       "the winning input cell (what max_pool2d_forward "
+                                       "returns)"))
+        self.output_view.setToolTip(tr("Click a cell to jump to the step that writes it"))
+        self.delta_view.setToolTip(tr("Click a cell to jump to the step that routes it"))
+        self.window_view.set_title(tr("window"))
+        self.rebuild()
 
     # ------------------------------------------------------------- building
     def _build_main_area(self) -> QWidget:
@@ -146,10 +163,8 @@ class PoolingLab(SettingsLab):
         head = QHBoxLayout()
         self.formula_label = formula_label()
         head.addWidget(self.formula_label, 1)
-        self.forward_button = QPushButton("Forward: pool")
-        self.backward_button = QPushButton("Backward: route the delta")
-        self.forward_button.setToolTip("Slide the window and keep its maximum (or mean)")
-        self.backward_button.setToolTip("Send each delta back to the input cells it came from")
+        self.forward_button = QPushButton()
+        self.backward_button = QPushButton()
         self.direction_group = QButtonGroup(self)
         for b in (self.forward_button, self.backward_button):
             b.setCheckable(True)
@@ -178,19 +193,16 @@ class PoolingLab(SettingsLab):
         lay = QVBoxLayout(page)
         lay.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
-        self.forward_input_view = MatrixView("input x")
-        self.output_view = MatrixView("pooled output y")
-        self.argmax_view = MatrixView("argmax map", "greys")
-        self.argmax_view.setToolTip("Where each maximum was: the flat index row·W + col of the "
-                                    "winning input cell (what max_pool2d_forward returns)")
-        self.output_view.setToolTip("Click a cell to jump to the step that writes it")
+        self.forward_input_view = MatrixView()
+        self.output_view = MatrixView()
+        self.argmax_view = MatrixView("", "greys")
         self.output_view.cell_clicked.connect(self._on_output_clicked)
         self.argmax_view.cell_clicked.connect(self._on_output_clicked)
         top.addWidget(self.forward_input_view, 5)
         top.addWidget(self.output_view, 4)
         top.addWidget(self.argmax_view, 4)
         lay.addLayout(top, 3)
-        self.window_view, self.forward_equation = _equation_strip(lay, "window")
+        self.window_view, self.forward_equation = _equation_strip(lay, "")
         self.forward_input_marker = _Marker(self.forward_input_view)
         self.window_marker = _Marker(self.window_view)
         return page
@@ -200,10 +212,9 @@ class PoolingLab(SettingsLab):
         lay = QVBoxLayout(page)
         lay.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
-        self.backward_input_view = MatrixView("input x")
-        self.delta_view = MatrixView("delta (dout)")
-        self.dx_view = MatrixView("dx")
-        self.delta_view.setToolTip("Click a cell to jump to the step that routes it")
+        self.backward_input_view = MatrixView()
+        self.delta_view = MatrixView()
+        self.dx_view = MatrixView()
         self.delta_view.cell_clicked.connect(self._on_output_clicked)
         top.addWidget(self.backward_input_view, 1)
         top.addWidget(self.delta_view, 1)
@@ -261,10 +272,11 @@ class PoolingLab(SettingsLab):
         if self.forward_trace is None:
             self.controls.set_count(0)
             self.pages.setCurrentWidget(self.problem_label)
-            self.problem_label.setText(
-                f"No animation: {self.problem}.<br>Make the window smaller or the input "
-                "larger.")
-            self.status_message.emit(f"Impossible geometry: {self.problem}")
+            self.problem_label.setText(tr(
+                "No animation: {problem}.<br>Make the window smaller or the input larger.")
+                .format(problem=self.problem))
+            self.status_message.emit(tr("Impossible geometry: {problem}").format(
+                problem=self.problem))
             return
         self._prepare_views(setup)
         if setup.kind != self._shown_kind:
@@ -279,17 +291,19 @@ class PoolingLab(SettingsLab):
 
     def _show_formulas(self, formulas: list[str], setup: PoolSetup) -> None:
         # the formula's reasons speak of a kernel: here it is the pooling window
-        lines = formula_lines(formulas, self.problem, reword=("kernel", "pooling window"))
+        lines = formula_lines(formulas, self.problem, reword=(tr("kernel"), tr("pooling window")))
         (KH, KW), (SH, SW) = setup.size, setup.stride
-        kind = "max" if setup.mode == "max" else "average"
-        what = f"{setup.description} · {kind} pooling, {KH}×{KW} window, stride {SH}×{SW}"
+        kind = (tr("max pooling, {kh}×{kw} window, stride {sh}×{sw}") if setup.mode == "max"
+                else tr("average pooling, {kh}×{kw} window, stride {sh}×{sw}"))
+        what = f"{setup.description} · " + kind.format(kh=KH, kw=KW, sh=SH, sw=SW)
         notes = []
         if SH < KH or SW < KW:
-            notes.append("windows overlap")
+            notes.append(tr("windows overlap"))
         unreached = self._unreached_cells(setup) if self.problem is None else 0
         if unreached:
-            notes.append(f"{unreached} input cell{'s are' if unreached > 1 else ' is'} in no "
-                         "window (gradient 0)")
+            notes.append(tr_n("{n} input cell is in no window (gradient 0)",
+                              "{n} input cells are in no window (gradient 0)",
+                              unreached).format(n=unreached))
         if notes:
             what += " · " + " · ".join(notes)
         self.formula_label.setText("<br>".join(lines) +
@@ -328,20 +342,21 @@ class PoolingLab(SettingsLab):
             view.set_cmap(cmap)
         for view in (self.forward_input_view, self.backward_input_view):
             view.set_matrix(x, levels=self._levels["x"])
-            view.set_title(f"input x ({g.H}×{g.W})")
+            view.set_title(tr("input x ({h}×{w})").format(h=g.H, w=g.W))
         is_max = setup.mode == "max"
         self.argmax_view.setVisible(is_max)
-        self.output_view.set_title(f"pooled output y ({g.HO}×{g.WO})")
-        self.argmax_view.set_title(f"argmax map ({g.HO}×{g.WO}): row·{g.W} + col")
+        self.output_view.set_title(tr("pooled output y ({h}×{w})").format(h=g.HO, w=g.WO))
+        self.argmax_view.set_title(tr("argmax map ({h}×{w}): row·{width} + col").format(
+            h=g.HO, w=g.WO, width=g.W))
         self.delta_view.set_matrix(self.dout[0, 0], levels=self._levels["delta"])
-        self.delta_view.set_title(f"delta = dout ({g.HO}×{g.WO})")
-        self.dx_view.set_title(f"dx ({g.H}×{g.W}), filling in")
+        self.delta_view.set_title(tr("delta = dout ({h}×{w})").format(h=g.HO, w=g.WO))
+        self.dx_view.set_title(tr("dx ({h}×{w}), filling in").format(h=g.H, w=g.W))
         if is_max:
             self.side_view.set_cmap("greys")
-            self.side_view.set_title("argmax map: where each delta goes")
+            self.side_view.set_title(tr("argmax map: where each delta goes"))
         else:
             self.side_view.set_cmap("diverging")
-            self.side_view.set_title(f"each cell's share: δ / {g.KH * g.KW}")
+            self.side_view.set_title(tr("each cell's share: δ / {n}").format(n=g.KH * g.KW))
         for marker in (self.forward_input_marker, self.window_marker,
                        self.backward_input_marker, self.dx_marker):
             marker.hide()
@@ -382,7 +397,8 @@ class PoolingLab(SettingsLab):
         else:
             self.forward_input_marker.hide()
             self.window_marker.hide()
-        self.window_view.set_title(f"window at row {s.row}, column {s.col}")
+        self.window_view.set_title(tr("window at row {row}, column {col}").format(row=s.row,
+                                                                                 col=s.col))
         self.forward_equation.setText(self._forward_text(s, g))
 
     def _forward_text(self, s, g) -> str:
@@ -391,14 +407,15 @@ class PoolingLab(SettingsLab):
         if self.setup.mode == "max":
             ties = int(np.count_nonzero(s.window == s.value))
             value = format_number(s.value, ints).strip('()')
-            text = (f"{where} = max(window) = <b>{value}</b>, found at "
-                    f"input row {s.argmax_row}, column {s.argmax_col} (gold)<br>"
-                    f"argmax map: {s.argmax_row}·{g.W} + {s.argmax_col} = "
-                    f"<b>{s.argmax_row * g.W + s.argmax_col}</b>")
+            text = tr("{where} = max(window) = <b>{value}</b>, found at input row {row}, "
+                      "column {col} (gold)<br>argmax map: {row}·{width} + {col} = "
+                      "<b>{index}</b>").format(where=where, value=value, row=s.argmax_row,
+                                               col=s.argmax_col, width=g.W,
+                                               index=s.argmax_row * g.W + s.argmax_col)
             if ties > 1:
-                text += (f"<br><span style='{_NOTE_STYLE}'>{ties} cells share the maximum: the "
-                         "first in row-major order wins (as in PyTorch), so only it gets the "
-                         "gradient later.</span>")
+                text += f"<br><span style='{_NOTE_STYLE}'>" + tr(
+                    "{n} cells share the maximum: the first in row-major order wins (as in "
+                    "PyTorch), so only it gets the gradient later.").format(n=ties) + "</span>"
             return text
         n = g.KH * g.KW
         total = float(s.window.sum())
@@ -439,25 +456,29 @@ class PoolingLab(SettingsLab):
         delta = format_number(s.delta, ints)
         if self.setup.mode == "max":
             r, c = s.target_row, s.target_col
-            text = (f"δ[{s.i}, {s.j}] = <b>{delta.strip('()')}</b> goes to the cell that won "
-                    f"its window in the forward pass, input row {r}, column {c} (gold):<br>"
-                    f"dx[{r}, {c}] = {format_number(float(before[r, c]), ints)} + {delta} = "
-                    f"<b>{format_number(float(after[r, c]), ints).strip('()')}</b>. "
-                    "The other cells of the window get 0: they did not change the output.")
+            text = tr("δ[{i}, {j}] = <b>{delta}</b> goes to the cell that won its window in the "
+                      "forward pass, input row {row}, column {col} (gold):<br>dx[{row}, {col}] = "
+                      "{before} + {signed} = <b>{after}</b>. The other cells of the window get "
+                      "0: they did not change the output.").format(
+                i=s.i, j=s.j, delta=delta.strip('()'), row=r, col=c, signed=delta,
+                before=format_number(float(before[r, c]), ints),
+                after=format_number(float(after[r, c]), ints).strip('()'))
             if before[r, c] != 0:
-                text += (f"<br><span style='{_NOTE_STYLE}'>This cell already got a delta from "
-                         "an overlapping window: the deltas add up.</span>")
+                text += f"<br><span style='{_NOTE_STYLE}'>" + tr(
+                    "This cell already got a delta from an overlapping window: the deltas add "
+                    "up.") + "</span>"
             return text
         n = g.KH * g.KW
         share = format_number(s.share, False).strip('()')
-        text = (f"δ[{s.i}, {s.j}] = <b>{delta.strip('()')}</b> is shared evenly: each of the "
-                f"{n} cells of the window gets {delta} / {n} = "
-                f"<b>{share}</b>, because each counted 1/{n} in "
-                "the mean.")
+        text = tr("δ[{i}, {j}] = <b>{delta}</b> is shared evenly: each of the {n} cells of the "
+                  "window gets {signed} / {n} = <b>{share}</b>, because each counted 1/{n} in "
+                  "the mean.").format(i=s.i, j=s.j, delta=delta.strip('()'), n=n, signed=delta,
+                                      share=share)
         window_before = before[s.row:s.row + g.KH, s.col:s.col + g.KW]
         if np.any(window_before != 0):
-            text += (f"<br><span style='{_NOTE_STYLE}'>Some of these cells already hold shares "
-                     "from an overlapping window: the shares add up.</span>")
+            text += f"<br><span style='{_NOTE_STYLE}'>" + tr(
+                "Some of these cells already hold shares from an overlapping window: the "
+                "shares add up.") + "</span>"
         return text
 
     # ---------------------------------------------------------- interaction

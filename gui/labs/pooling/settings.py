@@ -23,16 +23,17 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.labs._settings_base import SteppingSettings, digit_article
+from engine.i18n import tr, tr_noop
+from gui.labs._base import SteppingSettings, digit_article
 from gui.widgets.form_rows import (
     TypedGridPage,
     button_row,
     int_spin,
-    keyed_combo,
     note_label,
     pair_row,
     push_button,
 )
+from gui.widgets.texts import Texts
 
 __all__ = ["PoolSetup", "PoolSettings", "DEFAULT_GRID", "GRID_MIN", "GRID_MAX", "MAX_WINDOW",
            "MAX_STRIDE"]
@@ -40,8 +41,9 @@ __all__ = ["PoolSetup", "PoolSettings", "DEFAULT_GRID", "GRID_MIN", "GRID_MAX", 
 GRID_MIN, GRID_MAX = 2, 10  # typed grids: every number readable
 MAX_WINDOW = MAX_STRIDE = 4
 DIGIT_SIDE = 28
-SOURCES = (("typed", "Typed numbers"), ("digit", "MNIST digit"), ("feature", "Feature map"))
-MODES = (("max", "Max pooling"), ("avg", "Average pooling"))
+SOURCES = (("typed", tr_noop("Typed numbers")), ("digit", tr_noop("MNIST digit")),
+           ("feature", tr_noop("Feature map")))
+MODES = (("max", tr_noop("Max pooling")), ("avg", tr_noop("Average pooling")))
 FEATURE_KERNELS = ("vertical edge", "horizontal edge", "Sobel-X", "Sobel-Y", "sharpen")
 DELTA_EDIT_MAX = 10  # a delta larger than this per side is not offered for typing
 
@@ -110,40 +112,56 @@ class PoolSettings(SteppingSettings):
         self._delta_store = _default_delta_store()
         self._rng = np.random.default_rng(0)
         self._delta_shape = (0, 0)
+        self.texts = Texts()
         self._stack(self._build_pool_group(), self._build_input_group(),
                     self._build_delta_group())
         self._show_grid()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        self.typed_page.retranslate()
+        self._show_delta()
+        super().retranslate()
 
     # ------------------------------------------------------------ building
     def _build_pool_group(self) -> QGroupBox:
-        box = QGroupBox("Pooling")
+        t = self.texts
+        box = t.group(tr_noop("Pooling"))
         form = QFormLayout(box)
-        self.mode_box = keyed_combo(MODES, "Max keeps the largest value of each window, "
-                                           "average its mean")
-        self.kh_spin = int_spin(1, MAX_WINDOW, 2, "Window height KH")
-        self.kw_spin = int_spin(1, MAX_WINDOW, 2, "Window width KW")
-        self.sh_spin = int_spin(1, MAX_STRIDE, 2, "Vertical stride SH: rows the window jumps "
-                                               "(smaller than KH: windows overlap)")
-        self.sw_spin = int_spin(1, MAX_STRIDE, 2, "Horizontal stride SW: columns the window jumps "
-                                               "(smaller than KW: windows overlap)")
-        form.addRow("Kind", self.mode_box)
-        form.addRow("Window (h × w)", pair_row(self.kh_spin, self.kw_spin))
-        form.addRow("Stride (h × w)", pair_row(self.sh_spin, self.sw_spin))
+        self.mode_box = t.combo(MODES, tr_noop("Max keeps the largest value of each window, "
+                                               "average its mean"))
+        self.kh_spin = int_spin(1, MAX_WINDOW, 2)
+        self.kw_spin = int_spin(1, MAX_WINDOW, 2)
+        self.sh_spin = int_spin(1, MAX_STRIDE, 2)
+        self.sw_spin = int_spin(1, MAX_STRIDE, 2)
+        for spin, tip in ((self.kh_spin, tr_noop("Window height KH")),
+                          (self.kw_spin, tr_noop("Window width KW")),
+                          (self.sh_spin, tr_noop("Vertical stride SH: rows the window jumps "
+                                                 "(smaller than KH: windows overlap)")),
+                          (self.sw_spin, tr_noop("Horizontal stride SW: columns the window "
+                                                 "jumps (smaller than KW: windows overlap)"))):
+            t(spin.setToolTip, tip)
+            t(spin.set_range_reason, tr_noop("the lab shows windows and strides up to 4"))
+        form.addRow(t.label(tr_noop("Kind")), self.mode_box)
+        form.addRow(t.label(tr_noop("Window (h × w)")), pair_row(self.kh_spin, self.kw_spin))
+        form.addRow(t.label(tr_noop("Stride (h × w)")), pair_row(self.sh_spin, self.sw_spin))
         self.mode_box.currentIndexChanged.connect(self._emit_changed)
         for s in (self.kh_spin, self.kw_spin, self.sh_spin, self.sw_spin):
             s.valueChanged.connect(self._emit_changed)
         return box
 
     def _build_input_group(self) -> QGroupBox:
-        box = QGroupBox("Input")
+        t = self.texts
+        box = t.group(tr_noop("Input"))
         form = QFormLayout(box)
-        self.source_box = keyed_combo(SOURCES, "What is pooled: typed numbers, a digit, or a "
-                                               "feature map (a digit after an edge kernel and "
-                                               "ReLU)")
-        form.addRow("Source", self.source_box)
+        self.source_box = t.combo(SOURCES, tr_noop(
+            "What is pooled: typed numbers, a digit, or a feature map (a digit after an edge "
+            "kernel and ReLU)"))
+        form.addRow(t.label(tr_noop("Source")), self.source_box)
 
         page = self.typed_page = TypedGridPage(GRID_MIN, GRID_MAX, 6,
-                                               "Fill the grid with random whole numbers")
+                                               tr_noop("Fill the grid with random whole numbers"))
         self.rows_spin, self.cols_spin = page.rows_spin, page.cols_spin
         self.grid_table = page.grid_table
         self.grid_random_button, self.grid_reset_button = page.random_button, page.reset_button
@@ -152,16 +170,17 @@ class PoolSettings(SteppingSettings):
         self.digit_page = QWidget()
         dform = QFormLayout(self.digit_page)
         dform.setContentsMargins(0, 0, 0, 0)
-        self.digit_spin = int_spin(0, 8999, 0, "Which of the embedded MNIST digits")
+        self.digit_spin = int_spin(0, 8999, 0)
+        t(self.digit_spin.setToolTip, tr_noop("Which of the embedded MNIST digits"))
         self.digit_label = QLabel("")
         self.feature_box = QComboBox()
         for name in FEATURE_KERNELS:
             self.feature_box.addItem(name)
-        self.feature_box.setToolTip("The kernel that makes the feature map: "
-                                    "ReLU(digit * kernel), padding 1")
-        dform.addRow("Digit #", self.digit_spin)
+        t(self.feature_box.setToolTip, tr_noop("The kernel that makes the feature map: "
+                                               "ReLU(digit * kernel), padding 1"))
+        dform.addRow(t.label(tr_noop("Digit #")), self.digit_spin)
         dform.addRow("", self.digit_label)
-        dform.addRow("Kernel", self.feature_box)
+        dform.addRow(t.label(tr_noop("Kernel")), self.feature_box)
         form.addRow(self.digit_page)
 
         self.rows_spin.valueChanged.connect(self._on_grid_size)
@@ -177,16 +196,22 @@ class PoolSettings(SteppingSettings):
         return box
 
     def _build_delta_group(self) -> QGroupBox:
-        box = QGroupBox("Backward: the delta (dout)")
+        t = self.texts
+        box = QGroupBox()
+        t(box.setTitle, tr_noop("Backward: the delta (dout)"))
         lay = QVBoxLayout(box)
         self.delta_note = note_label()
         lay.addWidget(self.delta_note)
-        self.delta_table = self._number_grid("The error arriving at each pooled output cell; "
-                                             "type any number", self._on_delta_edited)
+        self.delta_table = self._number_grid(self._on_delta_edited)
+        t(self.delta_table.setToolTip, tr_noop("The error arriving at each pooled output cell; "
+                                               "type any number"))
         lay.addWidget(self.delta_table, 0, Qt.AlignmentFlag.AlignLeft)
-        self.delta_random_button = push_button("Random −4..4",
-                                               "Random whole numbers, negative ones included")
-        self.delta_ones_button = QPushButton("All ones")
+        self.delta_random_button = push_button()
+        t(self.delta_random_button.setText, tr_noop("Random −4..4"))
+        t(self.delta_random_button.setToolTip, tr_noop("Random whole numbers, negative ones "
+                                                       "included"))
+        self.delta_ones_button = QPushButton()
+        t(self.delta_ones_button.setText, tr_noop("All ones"))
         lay.addLayout(button_row(self.delta_random_button, self.delta_ones_button))
         self.delta_random_button.clicked.connect(self._on_delta_random)
         self.delta_ones_button.clicked.connect(self._on_delta_ones)
@@ -227,21 +252,30 @@ class PoolSettings(SteppingSettings):
             digit = self._digits[index].astype(np.float64) / 255.0  # (28, 28) in [0, 1]
             article = digit_article(label)
             if kind == "digit":
-                return digit, f"MNIST digit #{index} ({article} {label})", kind
+                return digit, tr("MNIST digit #{index} ({article} {label})").format(
+                    index=index, article=article, label=label), kind
             name = self.feature_box.currentText()
             return self._feature_map(digit, name), \
-                f"feature map ReLU(digit #{index} * {name})", kind
+                tr("feature map ReLU(digit #{index} * {name})").format(index=index,
+                                                                      name=name), kind
         rows, cols = self.rows_spin.value(), self.cols_spin.value()
-        return self._grid_store[:rows, :cols].copy(), f"typed numbers {rows}×{cols}", "typed"
+        return self._grid_store[:rows, :cols].copy(), \
+            tr("typed numbers {rows}×{cols}").format(rows=rows, cols=cols), "typed"
 
     @staticmethod
     def _feature_map(digit: np.ndarray, kernel_name: str) -> np.ndarray:
+        """ReLU(digit * kernel) with padding 1, (28, 28).
+
+        Through the convolution trace, plain numpy, whose result is exactly what
+        ``engine.conv2d_forward`` computes: an edit on the GUI thread never waits for a
+        Numba kernel to be compiled.
+        """
         import engine
 
         kernel = np.asarray(engine.KERNELS[kernel_name], dtype=np.float64)
         w = kernel[None, None]  # (KH, KW) -> (F=1, C=1, KH, KW)
-        y = engine.conv2d_forward(digit[None, None], w, np.zeros(1), 1, 1)[0, 0]  # (28, 28)
-        return np.maximum(y, 0.0)
+        trace = engine.conv2d_forward_trace(digit[None, None], w, np.zeros(1), 1, 1)
+        return np.maximum(trace.result()[0, 0], 0.0)  # (28, 28)
 
     # ------------------------------------------------------------ syncing
     def _show_page(self):
@@ -260,13 +294,13 @@ class PoolSettings(SteppingSettings):
         self.delta_table.setVisible(editable)
         if editable:
             self.delta_table.set_values(self._delta_store[:rows, :cols])
-            self.delta_note.setText(f"One value per pooled output cell ({rows}×{cols}); "
-                                    "type your own.")
+            self.delta_note.setText(tr("One value per pooled output cell ({rows}×{cols}); type "
+                                       "your own.").format(rows=rows, cols=cols))
         elif rows and cols:
-            self.delta_note.setText(f"The pooled output is {rows}×{cols}: too large to type "
-                                    "here, use the buttons.")
+            self.delta_note.setText(tr("The pooled output is {rows}×{cols}: too large to type "
+                                       "here, use the buttons.").format(rows=rows, cols=cols))
         else:
-            self.delta_note.setText("No pooled output: the window does not fit the input.")
+            self.delta_note.setText(tr("No pooled output: the window does not fit the input."))
 
     # ------------------------------------------------------------ reacting
     def _on_source(self, *_):
@@ -318,8 +352,7 @@ class PoolSettings(SteppingSettings):
         written into the typed grid's top-left corner; sets rows and cols), delta (a 2-D
         array written into the delta's top-left corner).
         """
-        self._quiet += 1
-        try:
+        with self._quiet():
             if "mode" in values:
                 self.mode_box.setCurrentIndex([k for k, _ in MODES].index(values["mode"]))
             if "source" in values:
@@ -345,8 +378,6 @@ class PoolSettings(SteppingSettings):
                     h, w = (values[key], values[key]) if np.isscalar(values[key]) else values[key]
                     a.setValue(int(h))
                     b.setValue(int(w))
-        finally:
-            self._quiet -= 1
         self._show_page()
         self._show_grid()
         self._emit_changed()

@@ -15,9 +15,8 @@ import os
 import stat
 from pathlib import Path
 
-from PyQt6.QtWidgets import QFileDialog
-
 from engine.i18n import tr
+from gui.widgets import file_dialogs
 
 __all__ = ["ModelFilesMixin", "read_spec_file", "MAX_SPEC_BYTES"]
 
@@ -88,25 +87,23 @@ class ModelFilesMixin:
         return True
 
     def _save_model_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, tr("Save trained model"), "model.npz",
-                                              tr("Model (*.npz)"))
+        path = file_dialogs.save_file_name(self, tr("Save trained model"), "model.npz",
+                                           tr("Model (*.npz)"))
         if path:
             self.save_model(path)
 
     def _load_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, tr("Load trained model"), "",
-                                              tr("Model (*.npz)"))
+        path = file_dialogs.open_file_name(self, tr("Load trained model"), tr("Model (*.npz)"))
         if path:
             self.load_model(path)
 
     def _save_spec_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, tr("Save network spec"), "network.json",
-                                              tr("JSON (*.json)"))
+        path = file_dialogs.save_file_name(self, tr("Save network spec"), "network.json",
+                                           tr("JSON (*.json)"))
         if path:
             self.save_spec(path)
 
     def _load_spec_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, tr("Load network spec"), "",
-                                              tr("JSON (*.json)"))
+        path = file_dialogs.open_file_name(self, tr("Load network spec"), tr("JSON (*.json)"))
         if path:
             self.load_spec(path)

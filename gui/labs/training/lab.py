@@ -66,6 +66,11 @@ from gui.widgets.draw_canvas import DrawCanvas
 
 __all__ = ["TrainingLab", "default_spec"]
 
+#: (key, slot, what it does): the lab's keys, listed in Help > About
+_SHORTCUTS = (("Ctrl+Return", "toggle", tr_noop("Training: start, pause or resume")),
+              ("Ctrl+.", "step", tr_noop("Training: train one batch")),
+              ("Ctrl+Shift+R", "reset", tr_noop("Training: reset (new weights from the seed)")))
+
 TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW = range(4)
 _TAB_TITLES = (tr_noop("Curves"), tr_noop("Feature && delta maps"), tr_noop("Validation"),
                tr_noop("Draw a digit"))
@@ -284,6 +289,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
 
     def retranslate(self) -> None:
         """Set every text in the current language (and in every part of the lab)."""
+        for shortcut, what in self._shortcuts:
+            shortcut.setWhatsThis(tr(what))  # Help > About lists the keys from these
         for k, title in enumerate(_TAB_TITLES):
             self.tabs.setTabText(k, tr(title))
         self.probe_spin.setToolTip(tr("Which validation digit to look at"))
@@ -317,11 +324,12 @@ class TrainingLab(ModelFilesMixin, QWidget):
         c.reset.connect(self.reset)
         c.config_changed.connect(s.set_config)
         self.builder.spec_changed.connect(s.set_spec)
-        for key, slot in (("Ctrl+Return", self.toggle), ("Ctrl+.", self.step),
-                          ("Ctrl+Shift+R", self.reset)):
+        self._shortcuts = []
+        for key, slot, what in _SHORTCUTS:
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
+            shortcut.activated.connect(getattr(self, slot))
+            self._shortcuts.append((shortcut, what))
         self.tabs.currentChanged.connect(self._tab_changed)
 
     def _action_specs(self):

@@ -44,6 +44,7 @@ from gui.labs.training.session import (
     TrainingFrame,
 )
 from gui.workers.threads import Worker, start_worker, stop_worker
+from gui.workers.warmup import wait_for_kernels
 
 __all__ = ["TrainingWorker", "TrainingFrame", "EpochResult", "BackgroundValidation"]
 
@@ -245,6 +246,10 @@ class TrainingWorker(Worker):
 
     def _loop(self) -> None:
         trainer = self._trainer
+        # on the first start the kernels may still be compiling (in the warm-up's child
+        # process): wait here rather than compile them a second time in this thread
+        if not wait_for_kernels(lambda: self.stop_requested):
+            return
         if trainer.iteration == 0:
             self._evaluate()  # epoch 0: the untrained network, for the curves
         self._throttle.request()

@@ -344,3 +344,31 @@ def test_stopping_interrupts_an_evaluation_between_batches(qtbot, small_data, wo
     assert stop_and_wait(w, 2)  # the training thread ends, and with it the validation's
     assert slow.stopped.is_set()
     qtbot.waitUntil(lambda: running_threads() == [], timeout=2000)
+
+
+def test_the_worker_waits_for_the_kernels_instead_of_compiling_them_itself(
+        qtbot, small_data, worker_factory):
+    """On a first start the warm-up's child process compiles; until it is done the worker
+    takes no step and evaluates nothing (its thread would compile them a second time and
+    hold the interpreter lock), and it can still be stopped while it waits."""
+    from gui.workers import warmup
+
+    trainer = make_trainer(small_data)
+    warmup._state().set_ready(False)
+    try:
+        w = worker_factory(trainer, small_data[2][0], running=True)
+        log = FrameLog(w)
+        w.start()
+        for _ in range(20):  # a fifth of a second of event processing
+            qtbot.wait(10)
+        assert trainer.iteration == 0 and not log.evals and not log.frames
+        with qtbot.waitSignal(w.evaluated, timeout=60000):
+            warmup._state().set_ready(True)
+        qtbot.waitUntil(lambda: trainer.iteration > 0, timeout=60000)
+        # a worker that is still waiting stops at once
+        warmup._state().set_ready(False)
+        waiting = worker_factory(make_trainer(small_data), small_data[2][0], running=True)
+        waiting.start()
+        assert stop_and_wait(waiting, 5)
+    finally:
+        warmup._state().set_ready(True)

@@ -1,0 +1,95 @@
+"""gui/labs/_base.py: the settings columns' quiet blocks and in-place refusals."""
+
+from __future__ import annotations
+
+import pytest
+from PyQt6.QtCore import Qt
+
+from gui.labs.backprop.settings import BackpropSettings
+from gui.labs.convolution.settings import ConvSettings
+from gui.labs.fitting.settings import FitSettings
+from gui.labs.pooling.settings import PoolSettings
+
+
+@pytest.mark.parametrize("cls", [ConvSettings, PoolSettings, BackpropSettings])
+def test_an_exception_inside_a_quiet_block_does_not_leave_the_column_deaf(qtbot, cls):
+    settings = cls()
+    qtbot.addWidget(settings)
+    with pytest.raises(RuntimeError), settings._quiet():
+        with settings._quiet():  # nested, as the settings' own helpers nest them
+            raise RuntimeError("a bug half-way through an update")
+    assert not settings.quiet
+    with qtbot.waitSignal(settings.changed, timeout=2000):
+        settings.kh_spin.setValue(2 if settings.kh_spin.value() != 2 else 1)
+
+
+def test_the_fitting_column_hears_again_after_an_exception(qtbot):
+    settings = FitSettings()
+    qtbot.addWidget(settings)
+    with pytest.raises(ValueError), settings._quiet():
+        raise ValueError("boom")
+    with qtbot.waitSignal(settings.lr_changed, timeout=2000):
+        settings.lr_spin.setValue(0.5)
+
+
+def type_and_enter(qtbot, spin, text: str) -> None:
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), text)
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+
+
+def note_of(spin):
+    """The in-place refusal note under the row holding ``spin``, and where it stands."""
+    from PyQt6.QtWidgets import QLabel
+
+    widget = spin
+    while widget is not None:
+        for note in widget.parentWidget().findChildren(QLabel) if widget.parentWidget() else []:
+            if note.property("refusal_note") and note.property("spin") == id(spin):
+                return note
+        widget = widget.parentWidget()
+    return None
+
+
+@pytest.mark.parametrize("spin_name, typed, words", [
+    ("rows_spin", "4", ["4 is below the smallest value allowed here, 5",
+                        "every number must stay readable", "it stays 7"]),
+    ("kh_spin", "8", ["8 is above the largest value allowed here, 7", "up to 7×7",
+                      "it stays 3"]),
+    ("ph_spin", "5", ["5 is above the largest value allowed here, 2", "kernel size − 1"]),
+])
+def test_a_typed_value_outside_the_range_is_explained_in_place(qtbot, spin_name, typed, words):
+    settings = ConvSettings()
+    qtbot.addWidget(settings)
+    settings.show()
+    qtbot.waitExposed(settings)
+    spin = getattr(settings, spin_name)
+    before = spin.value()
+    with qtbot.waitSignal(settings.message, timeout=2000) as message:
+        type_and_enter(qtbot, spin, typed)
+    assert spin.value() == before  # nothing changes ...
+    note = note_of(spin)
+    assert note is not None and note.isVisible()  # ... and the column says why, right
+    qtbot.waitUntil(lambda: note.visibleRegion().boundingRect().height() > 0)  # in view
+    below = note.mapTo(settings, note.rect().topLeft()).y()
+    assert 0 < below - spin.mapTo(settings, spin.rect().bottomLeft()).y() < 40  # under it
+    for word in words:
+        assert word in note.text(), note.text()
+        assert word in message.args[0]
+    # the next accepted value takes the note away
+    spin.setValue(spin.minimum() if before != spin.minimum() else spin.maximum())
+    assert not note.isVisible()
+
+
+def test_the_gallery_explains_a_refused_pooling_window(qtbot, make_lab):
+    from gui.labs.gallery.lab import GalleryLab
+
+    lab = make_lab(GalleryLab)
+    lab.show()
+    qtbot.waitExposed(lab)
+    with qtbot.waitSignal(lab.status_message, timeout=2000) as message:
+        type_and_enter(qtbot, lab.pool_size_spin, "40")
+    assert "40 is above the largest value allowed here, 32" in message.args[0]
+    assert note_of(lab.pool_size_spin).isVisible()
+    lab.shutdown()
