@@ -66,8 +66,8 @@ def conv_example(inspection, state: dict, spec: list, name: str, neuron: Neuron,
     k = neuron.layer
     layer = spec[k]
     f, i, j = neuron.index
-    kernel, stride = as_pair(layer["kernel"]), as_pair(layer.get("stride", 1))
-    padding = as_pair(layer.get("padding", 0))
+    kernel, stride = as_pair(layer["kernel"], "kernel"), as_pair(layer.get("stride", 1), "stride")
+    padding = as_pair(layer.get("padding", 0), "padding")
     x = np.asarray(inspection.values(k - 1), dtype=np.float64)  # (C, H, W)
     w = np.asarray(state[f"{name}.w"], dtype=np.float64)[f]    # (C, KH, KW)
     b = float(state[f"{name}.b"][f])
@@ -83,6 +83,9 @@ def conv_example(inspection, state: dict, spec: list, name: str, neuron: Neuron,
     lab_value = float(sums[list(shown)].sum() + b)
     description = tr("{layer} of your network, filter {f}, cell ({i}, {j})").format(
         layer=name, f=f + 1, i=i, j=j)
+    if len(shown) > 1:  # the lab names its channels R, G, B
+        description += " · " + tr("its input maps {maps} as {names}").format(
+            maps=", ".join(str(c + 1) for c in shown), names=", ".join("RGB"[:len(shown)]))
     note = ""
     if len(shown) < C:
         note = tr_n(

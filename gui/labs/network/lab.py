@@ -99,6 +99,7 @@ class NetworkLab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFixedWidth(236)
+        self.controls_scroll = scroll
 
         self.info = QLabel()
         self.info.setWordWrap(True)

@@ -191,7 +191,8 @@ def _vector_index(D, s, per_row, width, height, left_pad):
     return index
 
 
-def make_layout(columns_info, width: int, height: int, page: int = 0) -> Layout:
+def make_layout(columns_info, width: int, height: int, page: int = 0,
+                label_width: int = 0) -> Layout:
     """Lay out the columns for a canvas of at least ``width`` x ``height`` pixels.
 
     Parameters
@@ -199,6 +200,8 @@ def make_layout(columns_info, width: int, height: int, page: int = 0) -> Layout:
     columns_info : list of (layer, name, type, shape, params), the input first
     width, height : the space the widget offers (the canvas may be wider)
     page : which page of channels (clamped to the pages there are)
+    label_width : pixels of the widest line of a column's label: no two labels touch
+        (a label may reach half a gap into the gaps beside its column)
     """
     n = len(columns_info)
     band_top = MARGIN + HEADER
@@ -206,6 +209,7 @@ def make_layout(columns_info, width: int, height: int, page: int = 0) -> Layout:
     # horizontal: as wide a thumbnail as the width allows, never below THUMB_MIN
     usable = width - 2 * MARGIN - PROBS_WIDTH + GAP_X
     thumb_w = max(THUMB_MIN, min(THUMB_MAX, usable // max(n, 1) - GAP_X))
+    column_min = max(0, int(label_width) - GAP_X + 6)
     # vertical: every channel of the tallest column at once if they fit at THUMB_MIN
     maps = [info for info in columns_info if len(info[3]) == 3]
     most = max((info[3][0] for info in maps), default=1)
@@ -224,10 +228,10 @@ def make_layout(columns_info, width: int, height: int, page: int = 0) -> Layout:
         shape = tuple(shape)
         if len(shape) == 3:
             col = _map_column(layer, name, kind, shape, params, x, thumb, band_top, band,
-                              page, per_page)
+                              page, per_page, column_min)
         else:
             col = _vector_column(layer, name, kind, shape, params, x, thumb, band_top, band,
-                                 k == n - 1)
+                                 k == n - 1, column_min)
         columns.append(col)
         x += col.width + GAP_X
     canvas_w = max(width, x - GAP_X + PROBS_WIDTH + MARGIN)
@@ -235,7 +239,8 @@ def make_layout(columns_info, width: int, height: int, page: int = 0) -> Layout:
                   per_page, thumb)
 
 
-def _map_column(layer, name, kind, shape, params, x, thumb, top, band, page, per_page):
+def _map_column(layer, name, kind, shape, params, x, thumb, top, band, page, per_page,
+                column_min):
     C, H, W = shape
     scale = thumb / max(H, W)
     if scale >= 2:
@@ -244,17 +249,18 @@ def _map_column(layer, name, kind, shape, params, x, thumb, top, band, page, per
     channels = tuple(range(page * per_page, min(C, (page + 1) * per_page)))
     pitch = thumb + GAP_Y
     tops = tuple(top + k * pitch + (thumb - map_size[0]) // 2 for k in range(len(channels)))
-    width = max(thumb, map_size[1])
+    width = max(thumb, map_size[1], column_min)
     left_pad = (width - map_size[1]) // 2
     index = _maps_index(shape, channels, scale, map_size, tops, top, width, left_pad, band)
     return Column(layer, name, kind, shape, params, "maps", x, width, top, band, channels,
                   tops, scale, map_size, 1, index)
 
 
-def _vector_column(layer, name, kind, shape, params, x, thumb, top, band, output):
+def _vector_column(layer, name, kind, shape, params, x, thumb, top, band, output,
+                   column_min):
     (D,) = shape
     s, per_row = _vector_strip(D, thumb, band, output)
-    width = max(thumb, per_row * s)
+    width = max(thumb, per_row * s, column_min)
     strip = (math.ceil(D / per_row) * s, per_row * s)
     left_pad = (width - strip[1]) // 2
     index = _vector_index(D, s, per_row, width, band, left_pad)

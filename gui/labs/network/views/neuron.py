@@ -49,7 +49,7 @@ from gui.widgets.matrix_view import MatrixView
 
 __all__ = ["NeuronView", "num", "where", "CARDS", "TERMS"]
 
-CARDS = 4   # conv channels shown at once
+CARDS = 3   # conv channels shown at once (a row: each matrix wide enough for its numbers)
 TERMS = 10  # rows of contributions / delta terms
 
 
@@ -86,21 +86,24 @@ class _Card(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        grid = QHBoxLayout(self)
+        grid = QGridLayout(self)
         grid.setContentsMargins(2, 2, 2, 2)
-        grid.setSpacing(4)
-        self.head = _label(wrap=True)
-        self.head.setFixedWidth(92)
+        grid.setSpacing(2)
+        self.head = _label(wrap=False)
+        self.head.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.window = MatrixView("", "greys")
         self.kernel = MatrixView("", "diverging")
         times = QLabel("⊙")
         times.setStyleSheet("font-size: 18px;")
-        grid.addWidget(self.head)
-        grid.addWidget(self.window, 1)
-        grid.addWidget(times)
-        grid.addWidget(self.kernel, 1)
+        grid.addWidget(self.head, 0, 0, 1, 3)
+        grid.addWidget(self.window, 1, 0)
+        grid.addWidget(times, 1, 1)
+        grid.addWidget(self.kernel, 1, 2)
+        grid.setRowStretch(1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(2, 1)
         for view in (self.window, self.kernel):
-            view.setMinimumSize(60, 60)
+            view.setMinimumSize(44, 44)
 
 
 class _ConvPage(QWidget):
@@ -127,10 +130,10 @@ class _ConvPage(QWidget):
         pager.addStretch(1)
         pager.addWidget(self.previous_button)
         pager.addWidget(self.next_button)
-        cards = QGridLayout()  # 2 x 2: each matrix wide enough for its numbers
-        cards.setSpacing(4)
-        for k, card in enumerate(self.cards):
-            cards.addWidget(card, k // 2, k % 2)
+        cards = QHBoxLayout()
+        cards.setSpacing(8)
+        for card in self.cards:
+            cards.addWidget(card, 1)
         v = QVBoxLayout(self)
         v.setContentsMargins(0, 0, 0, 0)
         v.addLayout(pager)
@@ -171,7 +174,7 @@ class _ConvPage(QWidget):
             card.window.set_matrix(cell.window[c], levels=(-hi, hi) if signed else (lo, hi),
                                    padding_mask=cell.padding)
             card.kernel.set_matrix(cell.kernel[c], levels=kernel_levels)
-            card.head.setText(tr("channel {c}<br>Σ = <b>{s}</b>").format(
+            card.head.setText(tr("channel {c}: Σ = <b>{s}</b>").format(
                 c=c + 1, s=num(float(cell.channel_sums[c]))))
         first = self.page * CARDS + 1
         self.pager_label.setText(tr("input channels {a}–{b} of {n}, largest contribution "
@@ -298,8 +301,8 @@ class NeuronView(QWidget):
         field_scroll = QScrollArea()
         field_scroll.setWidget(self.field)
         field_scroll.setWidgetResizable(True)
-        field_scroll.setMinimumWidth(230)
-        field_scroll.setMaximumWidth(320)
+        field_scroll.setMinimumWidth(170)
+        field_scroll.setMaximumWidth(300)
         field_scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)

@@ -13,10 +13,12 @@ neuron there and emitted as ``clicked(Neuron)``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QColor, QPen
+from PyQt6.QtGui import QColor, QFont, QFontMetricsF, QPen
 from PyQt6.QtWidgets import QScrollArea, QSizePolicy
 
 from engine.colour import colour_map_into
@@ -136,17 +138,9 @@ class OverviewView(pg.GraphicsView):
     def _write_headers(self) -> None:
         lay = self.layout_
         for col, text in zip(lay.columns, self._headers, strict=True):
-            lines = [f"<b>{col.name if col.layer >= 0 else tr('input')}</b>",
-                     "×".join(map(str, col.shape))]
-            if col.params:
-                lines.append(tr("{n} params").format(n=f"{col.params:,}"))
-            if col.kind == "maps" and len(col.channels) < col.shape[0]:
-                if col.channels:
-                    lines.append(tr("{a}–{b} of {n}").format(
-                        a=col.channels[0] + 1, b=col.channels[-1] + 1, n=col.shape[0]))
-                else:
-                    lines.append(tr("(earlier pages)"))
-            text.setHtml('<div style="text-align:center; font-size:7.5pt">'
+            channels = col.channels if col.kind == "maps" else None
+            lines = header_lines(col.layer, col.name, col.shape, col.params, channels)
+            text.setHtml(f'<div style="text-align:center; font-size:{HEADER_PT}pt">'
                          + "<br>".join(lines) + "</div>")
             text.setPos(col.centre_x, col.top - 2)
 
@@ -286,6 +280,41 @@ class OverviewView(pg.GraphicsView):
             self.clicked.emit(neuron)
 
 
+HEADER_PT = 7.0  # the columns' labels
+
+
+def header_lines(layer: int, name: str, shape: tuple, params: int,
+                 channels: tuple | None = None) -> list[str]:
+    """A column's label: its name (bold), shape, parameters and the maps on the page."""
+    lines = [f"<b>{name if layer >= 0 else tr('input')}</b>", "×".join(map(str, shape))]
+    if params:
+        lines.append(tr("{n} params").format(n=f"{params:,}"))
+    if channels is not None and len(channels) < shape[0]:
+        lines.append(tr("{a}–{b} of {n}").format(a=channels[0] + 1, b=channels[-1] + 1,
+                                                  n=shape[0]) if channels
+                     else tr("(earlier pages)"))
+    return lines
+
+
+def label_width(columns) -> int:
+    """Pixels of the widest label line of ``columns`` ((layer, name, type, shape,
+    params) rows), with the widest page line any of them can get."""
+    font = QFont()
+    font.setPointSizeF(HEADER_PT)
+    bold = QFont(font)
+    bold.setBold(True)
+    plain, strong = QFontMetricsF(font), QFontMetricsF(bold)
+    widest = 0.0
+    for layer, name, _kind, shape, params in columns:
+        channels = (0, shape[0] - 1) if len(shape) == 3 else None
+        for line in header_lines(layer, name, shape, params, channels):
+            if line.startswith("<b>"):
+                widest = max(widest, strong.horizontalAdvance(line[3:-4]))
+            else:
+                widest = max(widest, plain.horizontalAdvance(line))
+    return int(math.ceil(widest)) + 4
+
+
 def _cell_rects(col, index) -> list:
     if col.kind == "maps":
         c, i, j = index
@@ -326,6 +355,7 @@ class OverviewArea(QScrollArea):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumHeight(260)
         self._columns: list = []
+        self._label_width = 0
         self._page = 0
         self._size = (0, 0)
         self._timer = QTimer(self, singleShot=True, interval=120)
@@ -337,6 +367,7 @@ class OverviewArea(QScrollArea):
 
     def set_columns(self, columns: list, page: int = 0) -> None:
         self._columns, self._page = list(columns), page
+        self._label_width = label_width(self._columns)
         self.relayout()
 
     def set_page(self, page: int) -> None:
@@ -350,7 +381,7 @@ class OverviewArea(QScrollArea):
         size = self.viewport().size()
         bar = self.horizontalScrollBar().sizeHint().height()
         layout = make_layout(self._columns, max(size.width(), 200),
-                             max(size.height(), 260) - bar, self._page)
+                             max(size.height(), 260) - bar, self._page, self._label_width)
         self._size = (size.width(), size.height())
         self.view.set_layout(layout)
         self.relaid.emit(layout.pages, layout.per_page)

@@ -462,3 +462,87 @@ def test_every_text_is_translated_again_by_retranslate(qtbot, trained, monkeypat
     words = [t for t in texts if any(ch.isalpha() for ch in t)]
     assert words and [t for t in words if "‹" not in t] == []
     assert "‹" in lab.overview.view.header_text(0)
+
+
+# -- the hand-off to the Convolution lab ------------------------------------------------------
+def _hand_off(qtbot, lab, neuron):
+    """Select ``neuron``, press "Step through", deliver to a real Convolution lab."""
+    from gui.labs.convolution.lab import ConvolutionLab
+
+    click_neuron(qtbot, lab, neuron)
+    wait_inspection(qtbot, lab, lambda r: r.neuron == neuron)
+    assert lab.neuron.handoff_button.isVisible()
+    with qtbot.waitSignal(lab.open_lab_requested) as blocker:
+        qtbot.mouseClick(lab.neuron.handoff_button, Qt.MouseButton.LeftButton)
+    key, deliver = blocker.args
+    assert key == "convolution"
+    conv = ConvolutionLab()
+    qtbot.addWidget(conv)
+    deliver(conv)
+    return conv, lab.convolution_example()
+
+
+def test_the_hand_off_reproduces_the_networks_value(qtbot, trained):
+    lab, _ = trained
+    # conv1 reads the one-channel image: every channel goes over, the value is the same
+    neuron = Neuron(0, (3, 9, 14))
+    conv, example = _hand_off(qtbot, lab, neuron)
+    result = lab.session.inspection
+    _, acts, _, _ = engine_pass(result, lab.session.model.spec, (1, 28, 28))
+    step = conv.trace[conv.controls.step]
+    assert (step.f, step.i, step.j) == (0, 9, 14)
+    assert step.value == pytest.approx(float(acts[0][3, 9, 14]), rel=1e-5, abs=1e-6)
+    assert example.rest == 0.0 and example.note == ""
+    np.testing.assert_array_equal(conv.setup.x[0], np.float64(result.image))
+    np.testing.assert_array_equal(conv.setup.w[0], np.float64(result.state["conv1.w"][3]))
+    assert conv.setup.padding == (1, 1) and conv.setup.stride == (1, 1)
+    # a relu cell after conv2 hands over conv2's cell: 16 input maps, 3 shown, the rest
+    # in the note, and the lab's value plus the rest is the network's
+    neuron = Neuron(4, (7, 5, 6))
+    conv, example = _hand_off(qtbot, lab, neuron)
+    result = lab.session.inspection
+    _, acts, _, _ = engine_pass(result, lab.session.model.spec, (1, 28, 28))
+    step = conv.trace[conv.controls.step]
+    assert (step.f, step.i, step.j) == (0, 5, 6) and conv.setup.x.shape == (1, 3, 14, 14)
+    assert step.value == pytest.approx(example.lab_value, rel=1e-9, abs=1e-12)
+    assert step.value + example.rest == pytest.approx(float(acts[3][7, 5, 6]), rel=1e-5,
+                                                      abs=1e-6)
+    sums = np.abs([float((np.pad(np.float64(acts[2][c]), 1)[5:8, 6:9]
+                          * np.float64(result.state["conv2.w"][7, c])).sum())
+                   for c in range(16)])
+    assert set(example.channels) == set(np.argsort(-sums, kind="stable")[:3].tolist())
+    assert "16" in example.note and "largest" in example.note
+    # changing a setting of the Convolution lab goes back to its own numbers
+    conv.settings.apply(filters=2)
+    assert conv.setup.kind != "example"
+
+
+def test_the_shell_switches_to_the_convolution_lab(qtbot, settings, small_data, monkeypatch):
+    from gui.app import MainWindow
+    from gui.labs.convolution.lab import ConvolutionLab
+
+    monkeypatch.setattr(TrainingLab, "_load_data", lambda self: small_data)
+    window = MainWindow(settings=settings, warmup=False, initial_lab="network",
+                        remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    lab = window.current_lab()
+    record(lab)
+    assert isinstance(lab, NetworkLab) and lab.pages.currentIndex() == 0  # no model yet
+    lab.prepare_screenshot(steps=10)  # builds the Training lab behind it
+    training = window.lab_widget("training")
+    assert training is not None and not training.session.visible
+    try:
+        lab.activated()
+        neuron = Neuron(0, (1, 4, 4))
+        click_neuron(qtbot, lab, neuron)
+        wait_inspection(qtbot, lab, lambda r: r.neuron == neuron)
+        qtbot.mouseClick(lab.neuron.handoff_button, Qt.MouseButton.LeftButton)
+        assert window.current_key() == "convolution"
+        conv = window.current_lab()
+        assert isinstance(conv, ConvolutionLab) and conv.setup.kind == "example"
+        assert conv.trace[conv.controls.step].value == pytest.approx(
+            float(lab.session.inspection.activations[0][1, 4, 4]), rel=1e-5, abs=1e-6)
+    finally:
+        window.shutdown()
+        assert stop_all(timeout_s=60)
