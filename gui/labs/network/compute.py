@@ -24,16 +24,10 @@ __all__ = ["InspectRequest", "Inspection", "MisclassifiedRequest", "Misclassifie
 
 
 @dataclass(frozen=True)
-class InspectRequest:
-    """One image through one state of the network.
-
-    request_id : answered in the Inspection
-    generation, spec, input_shape : the network (a new generation rebuilds the copy)
-    iteration, state : the weights (``Network.get_state()`` copies)
-    image : (C, H, W) float32; label : its true class, None for a drawing (the
-        deltas are then computed for the predicted class)
-    neuron : the selected neuron, or None
-    """
+class _Request:
+    """request_id : answered in the result; generation, spec, input_shape : the network
+    (a new generation rebuilds the copy); iteration, state : the weights
+    (``Network.get_state()`` copies)."""
 
     request_id: int
     generation: int
@@ -41,9 +35,20 @@ class InspectRequest:
     input_shape: tuple
     iteration: int
     state: dict = field(repr=False)
-    image: np.ndarray = field(repr=False)
-    label: int | None
-    neuron: Neuron | None
+
+
+@dataclass(frozen=True)
+class InspectRequest(_Request):
+    """One image through one state of the network.
+
+    image : (C, H, W) float32; label : its true class, None for a drawing (the
+    deltas are then computed for the predicted class); neuron : the selected
+    neuron, or None
+    """
+
+    image: np.ndarray = field(repr=False, kw_only=True)
+    label: int | None = field(kw_only=True)
+    neuron: Neuron | None = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -88,18 +93,11 @@ class Inspection:
 
 
 @dataclass(frozen=True)
-class MisclassifiedRequest:
-    """Which images of a set the network gets wrong (the same network fields as
-    InspectRequest, without an image). images (N, C, H, W), labels (N,)."""
+class MisclassifiedRequest(_Request):
+    """Which images of a set the network gets wrong: images (N, C, H, W), labels (N,)."""
 
-    request_id: int
-    generation: int
-    spec: list = field(repr=False)
-    input_shape: tuple
-    iteration: int
-    state: dict = field(repr=False)
-    images: np.ndarray = field(repr=False)
-    labels: np.ndarray = field(repr=False)
+    images: np.ndarray = field(repr=False, kw_only=True)
+    labels: np.ndarray = field(repr=False, kw_only=True)
 
 
 @dataclass(frozen=True)

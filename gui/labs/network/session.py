@@ -357,8 +357,8 @@ class NetworkSession:
             return None
         m, w = self.model, self.weights
         return InspectRequest(self._next_id(), m.generation, m.spec, m.input_shape,
-                              w.iteration, w.state, self.choice.image, self.choice.label,
-                              self.selection)
+                              w.iteration, w.state, image=self.choice.image,
+                              label=self.choice.label, neuron=self.selection)
 
     def _submit(self) -> None:
         """Run the image (through the current weights) in the worker, or, while it
@@ -466,8 +466,8 @@ class NetworkSession:
             return
         m, w = self.model, self.weights
         request = MisclassifiedRequest(self._next_id(), m.generation, m.spec, m.input_shape,
-                                       w.iteration, w.state, self.inputs.data[2],
-                                       self.inputs.data[3])
+                                       w.iteration, w.state, images=self.inputs.data[2],
+                                       labels=self.inputs.data[3])
         self._finding = request.request_id
         self._wanted_misclassified = k
         self.view.show_status(tr("Looking for the validation images the network gets "

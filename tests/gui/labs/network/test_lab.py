@@ -27,8 +27,8 @@ SIZE = (1210, 860)
 
 @pytest.fixture(scope="module")
 def small_data(warm_mnist):
-    train_x, train_y, val_x, val_y = warm_mnist
-    return train_x[:512], train_y[:512], val_x[:120], val_y[:120]
+    """512 training and 120 validation digits of the embedded split."""
+    return tuple(a[:n] for a, n in zip(warm_mnist, (512, 512, 120, 120), strict=True))
 
 
 @pytest.fixture

@@ -88,8 +88,8 @@ class Compute:
 
 @pytest.fixture(scope="module")
 def data(warm_mnist):
-    train_x, train_y, val_x, val_y = warm_mnist
-    return train_x[:50], train_y[:50], val_x[:30], val_y[:30]
+    """50 training and 30 validation digits of the embedded split."""
+    return tuple(a[:n] for a, n in zip(warm_mnist, (50, 50, 30, 30), strict=True))
 
 
 @pytest.fixture
@@ -100,6 +100,15 @@ def rig(data):
     session.attach(source)
     session.activated()
     return session, view, compute, clock, source
+
+
+@pytest.fixture
+def refreshed(rig):
+    """The rig after its first refresh: the weights answered, the image run and drawn."""
+    session, view, compute, clock, source = rig
+    source.answer(session)
+    compute.run(session)
+    return rig
 
 
 def drawn(view) -> list[Inspection]:
@@ -143,10 +152,8 @@ def test_a_model_is_shown_fetched_computed_and_drawn(rig):
     assert len(source.requests) == 1
 
 
-def test_while_training_it_refreshes_at_the_interval_and_waits_for_each_result(rig):
-    session, view, compute, clock, source = rig
-    source.answer(session)
-    compute.run(session)
+def test_while_training_it_refreshes_at_the_interval_and_waits_for_each_result(refreshed):
+    session, view, compute, clock, source = refreshed
     session.training_state(True)
     assert len(source.requests) == 2  # a change of state fetches at once
     source.iteration = 5
@@ -181,10 +188,8 @@ def test_while_training_it_refreshes_at_the_interval_and_waits_for_each_result(r
     assert len(source.requests) == n + 1
 
 
-def test_hidden_it_asks_for_nothing_and_catches_up_when_shown(rig):
-    session, view, compute, clock, source = rig
-    source.answer(session)
-    compute.run(session)
+def test_hidden_it_asks_for_nothing_and_catches_up_when_shown(refreshed):
+    session, view, compute, clock, source = refreshed
     session.training_state(True)
     source.iteration = 3
     source.answer(session)
@@ -243,10 +248,8 @@ def test_the_model_going_away_says_so(rig):
     assert len(source.requests) == 1
 
 
-def test_selecting_a_neuron_recomputes_with_the_same_weights(rig):
-    session, view, compute, clock, source = rig
-    source.answer(session)
-    compute.run(session)
+def test_selecting_a_neuron_recomputes_with_the_same_weights(refreshed):
+    session, view, compute, clock, source = refreshed
     session.select(Neuron(0, (2, 10, 11)))
     assert len(source.requests) == 1  # no new weights for a new selection
     result = compute.run(session)
@@ -299,10 +302,8 @@ def test_inputs_validation_training_random_and_drawing(rig):
     assert view.show_input.call_args.args[0].source == "validation"
 
 
-def test_misclassified_images_are_found_with_the_current_weights(rig):
-    session, view, compute, clock, source = rig
-    source.answer(session)
-    compute.run(session)
+def test_misclassified_images_are_found_with_the_current_weights(refreshed):
+    session, view, compute, clock, source = refreshed
     session.show_misclassified()
     request = compute.requests[-1]
     assert isinstance(request, MisclassifiedRequest)
@@ -317,10 +318,8 @@ def test_misclassified_images_are_found_with_the_current_weights(rig):
     assert view.show_input.call_args.args[0].dataset_index == wrong[1 % len(wrong)]
 
 
-def test_mode_and_scale_redraw_without_computing(rig):
-    session, view, compute, clock, source = rig
-    source.answer(session)
-    compute.run(session)
+def test_mode_and_scale_redraw_without_computing(refreshed):
+    session, view, compute, clock, source = refreshed
     session.set_mode(Mode.BACKWARD)
     session.set_scale(Scale.GLOBAL)
     displays = [c.args[1] for c in view.show_inspection.call_args_list]
