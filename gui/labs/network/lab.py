@@ -45,6 +45,7 @@ from gui.labs.network.views.controls import DisplayPanel, InputPanel
 from gui.labs.network.views.neuron import NeuronView
 from gui.labs.network.views.overview import OverviewArea
 from gui.labs.training.session import State
+from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["NetworkLab", "TICK_MS", "SCREENSHOT_STEPS"]
 
@@ -231,6 +232,8 @@ class NetworkLab(QWidget):
         self._connect_training(build=False)
         self.session.activated()
         self._timer.start()
+        if not when_kernels_ready(self, self.session.refresh_texts):
+            self.info.setText(tr("Preparing the fast kernels — first start only…"))
 
     def deactivated(self) -> None:
         self._timer.stop()

@@ -6,7 +6,8 @@ running the requests one at a time): :meth:`InspectWorker.submit` queues an
 :class:`~gui.labs.network.compute.MisclassifiedRequest`; the answers come back as
 signals carrying copies (``inspected``, ``misclassified``) or a sentence (``failed``).
 It computes with one Numba thread: training keeps all of them (the Network lab looks
-into a network that usually trains at the same time).
+into a network that usually trains at the same time); on the first start it waits for
+the warm-up instead of compiling the kernels itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PyQt6.QtCore import pyqtSignal, pyqtSlot
 
 from gui.labs.network.compute import Inspector, MisclassifiedRequest
 from gui.workers.threads import Worker, start_worker
+from gui.workers.warmup import wait_for_kernels
 
 __all__ = ["InspectWorker"]
 
@@ -43,7 +45,9 @@ class InspectWorker(Worker):
 
     @pyqtSlot(object)
     def _run(self, request) -> None:
-        if self.stop_requested:
+        # on the first start the kernels may still be compiling (in the warm-up's child
+        # process): wait here rather than compile them a second time in this thread
+        if self.stop_requested or not wait_for_kernels(lambda: self.stop_requested):
             return
         if not self._threads_set:
             import numba

@@ -104,6 +104,7 @@ class _Card(QWidget):
         grid.setColumnStretch(2, 1)
         for view in (self.window, self.kernel):
             view.setMinimumSize(44, 44)
+        self.cmap = "greys"  # the window's colour map
 
 
 class _ConvPage(QWidget):
@@ -170,7 +171,10 @@ class _ConvPage(QWidget):
             card.setVisible(c is not None)
             if c is None:
                 continue
-            card.window.set_cmap("diverging" if signed else "greys")
+            cmap = "diverging" if signed else "greys"
+            if card.cmap != cmap:  # (a new colour table costs more than the numbers)
+                card.window.set_cmap(cmap)
+                card.cmap = cmap
             card.window.set_matrix(cell.window[c], levels=(-hi, hi) if signed else (lo, hi),
                                    padding_mask=cell.padding)
             card.kernel.set_matrix(cell.kernel[c], levels=kernel_levels)
@@ -199,6 +203,7 @@ class _PoolPage(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.window = MatrixView("", "greys")
+        self._cmap = "greys"
         self.window.setMinimumSize(90, 90)
         self.equation = _label()
         self.equation.setStyleSheet("font-size: 14px;")
@@ -211,7 +216,10 @@ class _PoolPage(QWidget):
         w = cell.window
         signed = bool((w < 0).any())
         m = max(float(np.abs(w).max()), 1e-12)
-        self.window.set_cmap("diverging" if signed else "greys")
+        cmap = "diverging" if signed else "greys"
+        if cmap != self._cmap:
+            self.window.set_cmap(cmap)
+            self._cmap = cmap
         self.window.set_matrix(w, levels=(-m, m) if signed else (0.0, m))
         KH, KW = w.shape
         if cell.argmax is not None:
