@@ -26,7 +26,6 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -45,6 +44,7 @@ from gui.labs.network.views.controls import DisplayPanel, InputPanel
 from gui.labs.network.views.neuron import NeuronView
 from gui.labs.network.views.overview import OverviewArea
 from gui.labs.training.session import State
+from gui.widgets import file_dialogs
 from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["NetworkLab", "TICK_MS", "SCREENSHOT_STEPS"]
@@ -200,8 +200,7 @@ class NetworkLab(QWidget):
         return bool(self._training.load_model(str(path)))
 
     def _load_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, tr("Load trained model"), "",
-                                              tr("Model (*.npz)"))
+        path = file_dialogs.open_file_name(self, tr("Load trained model"), tr("Model (*.npz)"))
         if path:
             self.load_model(path)
 

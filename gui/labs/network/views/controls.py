@@ -21,7 +21,6 @@ from PyQt6.QtWidgets import (
     QLabel,
     QPushButton,
     QRadioButton,
-    QSpinBox,
     QVBoxLayout,
 )
 
@@ -29,6 +28,7 @@ from engine.i18n import tr, tr_noop
 from gui.labs.network.session import SOURCES, InputChoice, InputSource, Mode, Scale
 from gui.labs.training.views._common import BACKGROUND, image_box, image_item
 from gui.widgets.draw_canvas import DrawCanvas
+from gui.widgets.form_rows import int_spin, show_refusals_in_place
 
 __all__ = ["InputPanel", "DisplayPanel", "SCALES"]
 
@@ -78,8 +78,7 @@ class InputPanel(QGroupBox):
         self.source_box.setMinimumContentsLength(8)
         for key, _ in SOURCES:
             self.source_box.addItem("", key)
-        self.index_spin = QSpinBox()
-        self.index_spin.setKeyboardTracking(False)
+        self.index_spin = int_spin(0, 0, 0)  # a typed number out of range is refused in words
         self.count_label = QLabel()
         self.random_button = QPushButton()
         self.next_button = QPushButton()
@@ -120,6 +119,7 @@ class InputPanel(QGroupBox):
         self._choice: InputChoice | None = None
         self._answer = ""
         self._show_parts("validation")
+        show_refusals_in_place(self)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -181,6 +181,8 @@ class InputPanel(QGroupBox):
         with QSignalBlocker(self.index_spin):
             self.index_spin.setRange(0, max(0, choice.count - 1))
             self.index_spin.setValue(choice.index)
+        self.index_spin.set_range_reason(tr("there are {n:,} of them, counted from 0").format(
+            n=choice.count))
         self.preview.set_image(choice.image)
         self.set_can_draw(source.can_draw)
         self._show_caption()

@@ -546,3 +546,18 @@ def test_the_shell_switches_to_the_convolution_lab(qtbot, settings, small_data, 
     finally:
         window.shutdown()
         assert stop_all(timeout_s=60)
+
+
+def test_a_typed_image_number_out_of_range_is_refused_in_words(qtbot, trained):
+    from PyQt6.QtWidgets import QLabel
+
+    lab, _ = trained
+    spin = lab.inputs.index_spin
+    kept = lab.session.choice.index
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), "5000")
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+    notes = [n for n in lab.inputs.findChildren(QLabel)
+             if n.property("refusal_note") and n.isVisible()]
+    assert notes and "5000" in notes[0].text() and "120" in notes[0].text()
+    assert spin.value() == kept == lab.session.choice.index
