@@ -203,6 +203,22 @@ class AboutDialog(QDialog):
         self.browser.setMarkdown(about_markdown() if markdown is None else markdown)
 
 
+#: set to a file name, every status-bar message and lab switch is appended to it, one a
+#: line: what a bug report (or the real-window test, tests/gui/test_real_window.py) reads
+STATUS_LOG_VARIABLE = "CNN_EXPLORER_STATUS_LOG"
+
+
+def _log_status(text: str) -> None:
+    path = os.environ.get(STATUS_LOG_VARIABLE)
+    if not path or not text:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(" ".join(text.split()) + "\n")
+    except OSError:
+        pass  # a log that cannot be written must not disturb the app
+
+
 class LabLoadError(QWidget):
     """Shown in place of a lab that could not be built: its title and the reason."""
 
@@ -420,6 +436,7 @@ class MainWindow(QMainWindow):
         self._lab_menu_actions[info.key].setChecked(True)
         self._set_actions_enabled(info.key, True)
         self._call_hook(lab, "activated")
+        _log_status(f"lab: {info.key}")
         self.lab_changed.emit(info.key)
         return lab
 
@@ -503,8 +520,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ file actions
     def show_message(self, text: str, timeout_ms: int = STATUS_TIMEOUT_MS) -> None:
-        """Put a message in the status bar."""
+        """Put a message in the status bar (and, if asked for, in the status log)."""
         self.statusBar().showMessage(text, timeout_ms)
+        _log_status(text)
 
     def open_image_dialog(self) -> None:
         path = file_dialogs.open_file_name(self, tr("Open image"), tr(IMAGE_FILE_FILTER))

@@ -1,0 +1,162 @@
+"""The app in a real X11 window on a virtual screen (Xvfb), driven with xdotool as a
+learner would: open every lab, step an animation, train, save and load a model, quit.
+
+Offscreen rendering hides what only a real window meets: Qt's X11 plugin and the system
+libraries it needs (README.md's package list, checked by gui/system_check.py), keyboard
+focus, file dialogs, quitting while threads run. The app appends every status-bar message
+and lab switch to the file named by CNN_EXPLORER_STATUS_LOG; the test waits on those lines.
+
+Skipped only where Xvfb or xdotool is missing (README's test command installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gui.labs import LABS
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_S = 240  # a first start compiles the kernels in the background (about a minute)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("Xvfb")
+                       or not shutil.which("xdotool"),
+                       reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)"),
+]
+
+
+@pytest.fixture
+def display():
+    """A private virtual screen; Xvfb picks a free display number (-displayfd)."""
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x720x24",
+         "-nolisten", "tcp"], pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    number = b""
+    while not number.endswith(b"\n"):  # Xvfb writes the number once it accepts clients
+        chunk = os.read(read_end, 16)
+        if not chunk:
+            break
+        number += chunk
+    os.close(read_end)
+    assert number.strip(), "Xvfb did not start"
+    yield f":{number.decode().strip()}"
+    server.terminate()
+    server.wait(10)
+
+
+class App:
+    """``python main.py`` on ``display`` with a throw-away home, and xdotool at hand."""
+
+    def __init__(self, display: str, home: Path):
+        self.display = display
+        self.log = home / "status.log"
+        self.env = {key: value for key, value in os.environ.items()
+                    if key not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+        self.env.update(DISPLAY=display, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"),
+                        LANG="C.UTF-8", LANGUAGE="en", CNN_EXPLORER_STATUS_LOG=str(self.log))
+        self.env.pop("LC_ALL", None)
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "main.py")], cwd=ROOT,
+                                        env=self.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.seen = 0  # log lines already matched
+
+    def xdotool(self, *args: str) -> str:
+        done = subprocess.run(["xdotool", *args], env=self.env, capture_output=True,
+                              text=True, timeout=WAIT_S)
+        return done.stdout.strip()
+
+    def window(self, title: str) -> str:
+        """The id of the visible window called ``title``, waiting until it appears."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            found = self.xdotool("search", "--onlyvisible", "--name", title)
+            if found:
+                return found.splitlines()[0]
+            time.sleep(0.2)
+        raise AssertionError(f"no window called {title!r}; {self.output()}")
+
+    def focus_and_key(self, window: str, *keys: str) -> None:
+        self.xdotool("windowfocus", "--sync", window)
+        for key in keys:
+            self.xdotool("key", "--clearmodifiers", key)
+
+    def type_text(self, window: str, text: str) -> None:
+        self.xdotool("windowfocus", "--sync", window)
+        self.xdotool("type", "--delay", "5", text)
+
+    def wait_log(self, start: str) -> str:
+        """The first new log line that starts with ``start``."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            lines = self.log.read_text(encoding="utf-8").splitlines() if self.log.exists() \
+                else []
+            for k in range(self.seen, len(lines)):
+                if lines[k].startswith(start):
+                    self.seen = k + 1
+                    return lines[k]
+            time.sleep(0.1)
+        raise AssertionError(f"the app never said {start!r}; {self.output()}")
+
+    def output(self) -> str:
+        log = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
+        return f"status log:\n{log}"
+
+
+def test_a_learner_session_in_a_real_window(display, tmp_path):
+    app = App(display, tmp_path)
+    try:
+        main = app.window("CNN Explorer")
+        app.wait_log(f"lab: {LABS[0].key}")
+        app.focus_and_key(main, "Right", "Right", "Left", "space", "space")  # step, play, pause
+        for number, info in enumerate(LABS[1:], start=2):  # the first one is open
+            app.focus_and_key(main, f"ctrl+{number}")
+            app.wait_log(f"lab: {info.key}")
+            if info.key == "pooling":
+                app.focus_and_key(main, "End", "Home", "Right")  # the pooling animation
+        training = next(n for n, info in enumerate(LABS, start=1) if info.key == "training")
+        if LABS[-1].key != "training":
+            app.focus_and_key(main, f"ctrl+{training}")
+            app.wait_log("lab: training")
+        app.focus_and_key(main, "ctrl+Return")  # Start
+        app.wait_log("Training…")
+        app.wait_log("Epoch 1: validation accuracy")
+        app.focus_and_key(main, "ctrl+Return")  # Pause
+
+        model = tmp_path / "my model.npz"
+        app.focus_and_key(main, "ctrl+s")
+        dialog = app.window("Save trained model")
+        app.xdotool("key", "--clearmodifiers", "ctrl+a")
+        app.type_text(dialog, str(model))
+        app.focus_and_key(dialog, "Return")
+        assert app.wait_log("Model saved to") == f"Model saved to {model}"
+        assert model.stat().st_size > 0
+
+        app.focus_and_key(main, "ctrl+l")
+        dialog = app.window("Load trained model")
+        app.xdotool("key", "--clearmodifiers", "ctrl+a")
+        app.type_text(dialog, str(model))
+        app.focus_and_key(dialog, "Return")
+        app.wait_log(f"Model loaded from {model}")
+
+        app.focus_and_key(main, "ctrl+Return")  # Resume the loaded model, then quit at once
+        app.focus_and_key(main, "ctrl+q")
+        _, stderr = app.process.communicate(timeout=30)
+    finally:
+        if app.process.poll() is None:
+            app.process.kill()
+            app.process.communicate()
+    assert app.process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "QThread: Destroyed" not in stderr, stderr
