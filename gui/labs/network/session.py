@@ -79,7 +79,7 @@ class Display:
 
 #: (key, msgid) of the image sources, in the order the picker lists them
 SOURCES = (("validation", tr_noop("Validation set")), ("training", tr_noop("Training set")),
-           ("misclassified", tr_noop("Misclassified (validation)")),
+           ("misclassified", tr_noop("Misclassified")),
            ("drawing", tr_noop("Your drawing")))
 
 

@@ -462,6 +462,10 @@ class NeuronView(QWidget):
             "{n} cells of {layer} read this neuron; each sends back its δ times how much "
             "it depends on it:", d.reads).format(n=d.reads, layer=d.next_name))
         self.terms.set_rows([tr("from"), tr("δ there"), tr("× factor"), tr("=")], rows)
+        if not d.terms:
+            self.terms.summary.setText(_no_path_back(d))
+            self.stack.setCurrentWidget(self.terms)
+            return
         self.terms.summary.setText(tr_n(
             "{n} non-zero term: the {k} shown + the other {m} ({rest}) = <b>{total}</b> = δ",
             "{n} non-zero terms: the {k} shown + the other {m} ({rest}) = <b>{total}</b> = δ",
@@ -497,6 +501,18 @@ class NeuronView(QWidget):
     # ------------------------------------------------------------------ reading back
     def table_rows(self) -> list[list[str]]:
         return self.terms.rows()
+
+
+def _no_path_back(d) -> str:
+    """Why nothing comes back to a neuron (its δ is 0)."""
+    if d.next_type == "maxpool":
+        return tr("It is not the maximum of any {layer} window that reads it: max pooling "
+                  "sends δ back to the maximum only, so <b>δ = 0</b> here.").format(
+            layer=d.next_name)
+    if d.next_type == "relu":
+        return tr("Its value is not positive, so {layer} lets nothing through (slope 0): "
+                  "<b>δ = 0</b>.").format(layer=d.next_name)
+    return tr("Every path back has a zero factor: <b>δ = 0</b>.")
 
 
 def _factor(term) -> str:

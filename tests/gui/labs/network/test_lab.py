@@ -264,6 +264,17 @@ def test_the_backward_picture_and_where_a_delta_came_from(qtbot, trained):
     levels = lab.overview.view.levels[3]
     m = float(np.abs(deltas[3]).max())
     assert levels == pytest.approx((-m, m), rel=1e-6)
+    # a relu2 cell that is not the maximum of its 2x2 pooling window gets nothing back
+    relu = np.float64(acts[4][0])  # map 1 of relu2 (14, 14)
+    i, j = next((i, j) for i in range(14) for j in range(14)
+                if divmod(int(np.argmax(relu[i // 2 * 2:i // 2 * 2 + 2,
+                                             j // 2 * 2:j // 2 * 2 + 2])), 2)
+                != (i % 2, j % 2))
+    loser = Neuron(4, (0, i, j))
+    click_neuron(qtbot, lab, loser)
+    result = wait_inspection(qtbot, lab, lambda r: r.neuron == loser)
+    assert result.delta_cell.terms == () and result.deltas[4][0, i, j] == 0
+    assert "not the maximum" in panel.terms.summary.text()
 
 
 def test_colour_scales_per_map_layer_and_all(qtbot, trained, ):
