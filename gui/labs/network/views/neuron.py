@@ -113,6 +113,7 @@ class _ConvPage(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.cards = [_Card() for _ in range(CARDS)]
+        self.matrices = _Matrices()
         self.page = 0
         self.cell: ConvCell | None = None
         self.order: np.ndarray = np.zeros(0, np.int64)
@@ -175,9 +176,10 @@ class _ConvPage(QWidget):
             if card.cmap != cmap:  # (a new colour table costs more than the numbers)
                 card.window.set_cmap(cmap)
                 card.cmap = cmap
-            card.window.set_matrix(cell.window[c], levels=(-hi, hi) if signed else (lo, hi),
-                                   padding_mask=cell.padding)
-            card.kernel.set_matrix(cell.kernel[c], levels=kernel_levels)
+                self.matrices.forget(card.window)
+            self.matrices.show(card.window, cell.window[c], (-hi, hi) if signed else (lo, hi),
+                               cell.padding)
+            self.matrices.show(card.kernel, cell.kernel[c], kernel_levels)
             card.head.setText(tr("channel {c}: Σ = <b>{s}</b>").format(
                 c=c + 1, s=num(float(cell.channel_sums[c]))))
         first = self.page * CARDS + 1
@@ -193,6 +195,29 @@ class _ConvPage(QWidget):
         self.equation.setText(text + _after_text(cell))
 
 
+class _Matrices:
+    """Sets MatrixViews only when they would show something new: the numbers to two
+    decimals, the colours to 1/256 of the scale (live refreshes mostly move later
+    decimals, and a matrix that repaints costs the GUI thread more than comparing)."""
+
+    def __init__(self):
+        self._shown: dict[int, tuple] = {}
+
+    def forget(self, view: MatrixView) -> None:
+        self._shown.pop(id(view), None)
+
+    def show(self, view: MatrixView, values: np.ndarray, levels, padding_mask=None) -> None:
+        lo, hi = levels
+        key = (np.round(values, 2), np.floor((values - lo) / ((hi - lo) or 1.0) * 256),
+               np.zeros(0) if padding_mask is None else padding_mask.copy())
+        shown = self._shown.get(id(view))
+        if shown is not None and all(a.shape == b.shape and np.array_equal(a, b)
+                                     for a, b in zip(key, shown, strict=True)):
+            return
+        self._shown[id(view)] = key
+        view.set_matrix(values, levels=levels, padding_mask=padding_mask)
+
+
 def _after_text(cell) -> str:
     parts = [tr("{layer}: {value}").format(layer=name, value=f"<b>{num(value)}</b>")
              for name, _kind, value in cell.after]
@@ -203,6 +228,7 @@ class _PoolPage(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.window = MatrixView("", "greys")
+        self.matrices = _Matrices()
         self._cmap = "greys"
         self.window.setMinimumSize(90, 90)
         self.equation = _label()
@@ -220,7 +246,8 @@ class _PoolPage(QWidget):
         if cmap != self._cmap:
             self.window.set_cmap(cmap)
             self._cmap = cmap
-        self.window.set_matrix(w, levels=(-m, m) if signed else (0.0, m))
+            self.matrices.forget(self.window)
+        self.matrices.show(self.window, w, (-m, m) if signed else (0.0, m))
         KH, KW = w.shape
         if cell.argmax is not None:
             self.window.set_window(cell.argmax[0], cell.argmax[1], 1, 1)

@@ -95,6 +95,7 @@ class OverviewView(pg.GraphicsView):
         self._canvas32 = self._canvas.view(np.uint32)[..., 0]
         self._global: tuple[np.ndarray, list] | None = None
         self._per_map: list = []
+        self._outlined = None
         self.levels: dict[int, tuple[float, float]] = {}  # column layer -> levels shown
         self.scene().sigMouseClicked.connect(self._on_click)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -122,10 +123,11 @@ class OverviewView(pg.GraphicsView):
         last = layout.columns[-1]
         self._classes = []
         if last.kind == "vector":
+            x0 = last.map_left + last.map_size[1] + 4 + PROBS_WIDTH - 60 + 2  # after the bars
             for d in range(last.shape[0]):
-                x, y, s, _ = last.unit_rect(d)
+                _x, y, s, _ = last.unit_rect(d)
                 text = pg.TextItem(anchor=(0.0, 0.5), color="#222")
-                text.setPos(x + s + 4, y + s / 2)
+                text.setPos(x0, y + s / 2)
                 self.box.addItem(text)
                 self._classes.append(text)
         self._write_headers()
@@ -133,6 +135,7 @@ class OverviewView(pg.GraphicsView):
         _segments(self.faint, connection_lines(layout)[0])
         for item in (self.path, self.field, self.sources, self.cursor):
             _segments(item, np.zeros((0, 2, 2)))
+        self._outlined = None  # (layout, neuron) the path and field are drawn for
         self.levels = {}
 
     def _write_headers(self) -> None:
@@ -212,8 +215,9 @@ class OverviewView(pg.GraphicsView):
             self._canvas[rows, x0:x0 + bar_w] = 0
             n = int(round(float(p[d]) * bar_w))
             self._canvas[rows, x0:x0 + n] = BAR_TARGET if d == inspection.target else BAR
-            text.setPos(x0 + bar_w + 2, y + s / 2)
-            text.setText(f"{d}  {float(p[d]):.0%}")
+            label = f"{d}  {float(p[d]):.0%}"
+            if text.textItem.toPlainText() != label:  # a text layout only when it changes
+                text.setText(label)
 
     def _draw_selection(self, inspection, backward: bool) -> None:
         lay = self.layout_
@@ -223,14 +227,17 @@ class OverviewView(pg.GraphicsView):
         if neuron is None or regions is None:
             for item in (self.path, self.field, self.sources, self.cursor):
                 _segments(item, empty)
+            self._outlined = None
             return
-        _segments(self.path, connection_lines(lay, regions)[1])
-        rects = []
-        for region in regions[:-1]:
-            rects.extend(_region_rects(lay.column_of_layer(region.layer), region))
-        _segments(self.field, rect_segments(rects))
-        _segments(self.cursor, rect_segments(_cell_rects(lay.column_of_layer(neuron.layer),
-                                                         neuron.index)))
+        if self._outlined != (lay, neuron):  # the path and the field follow the geometry only
+            self._outlined = (lay, neuron)
+            _segments(self.path, connection_lines(lay, regions)[1])
+            rects = []
+            for region in regions[:-1]:
+                rects.extend(_region_rects(lay.column_of_layer(region.layer), region))
+            _segments(self.field, rect_segments(rects))
+            _segments(self.cursor, rect_segments(_cell_rects(lay.column_of_layer(neuron.layer),
+                                                             neuron.index)))
         sources = []
         if backward and inspection.delta_cell is not None:
             for term in inspection.delta_cell.terms[:MAX_SOURCES]:

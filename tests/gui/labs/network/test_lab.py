@@ -94,6 +94,18 @@ def click_neuron(qtbot, lab, neuron):
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
 
 
+def texts(values) -> list[list[str]]:
+    """The numbers a MatrixView writes in the cells of ``values``."""
+    from gui.widgets.matrix_view import format_cell
+
+    return [[format_cell(float(v), False) for v in row] for row in np.asarray(values)]
+
+
+def cells(view) -> list[list[str]]:
+    """The numbers a MatrixView shows now."""
+    return texts(view.values)
+
+
 def engine_pass(result, spec, input_shape):
     """The engine's own forward and backward pass for the inspection's image and weights."""
     net = Network(spec, input_shape=input_shape)
@@ -181,8 +193,8 @@ def test_every_number_of_a_conv_cell_is_the_engines(qtbot, trained):
     sums = (window * w[5]).sum(axis=(1, 2))
     order = np.argsort(-np.abs(sums), kind="stable")
     for card, c in zip(panel.conv.cards, order[:CARDS], strict=True):
-        np.testing.assert_allclose(card.window.values, window[c])
-        np.testing.assert_allclose(card.kernel.values, w[5, c])
+        assert cells(card.window) == texts(window[c])  # the numbers in the cells
+        assert cells(card.kernel) == texts(w[5, c])
         assert f"channel {c + 1}" in card.head.text()
         assert num(float(sums[c])) in card.head.text()
     # the partial sums of all 16 channels, the bias, the total and the activation
@@ -215,7 +227,7 @@ def test_pool_and_output_neurons(qtbot, trained):
     window = np.float64(acts[1][1, 6:8, 8:10])
     panel = lab.neuron
     assert panel.stack.currentWidget() is panel.pool
-    np.testing.assert_allclose(panel.pool.window.values, window)
+    assert cells(panel.pool.window) == texts(window)
     best = reference.max_pool2d_forward(np.float64(acts[1])[None], 2, 2)[0][0, 1, 3, 4]
     assert f"<b>{num(float(best))}</b>" in panel.pool.equation.text()
     r, q = divmod(int(np.argmax(window)), 2)
