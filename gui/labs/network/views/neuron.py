@@ -34,16 +34,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from engine import neuron as cells
 from engine.i18n import tr, tr_n
-from engine.neuron import (
-    ActivationCell,
-    BatchNormCell,
-    ConvCell,
-    DenseCell,
-    FlattenCell,
-    InputCell,
-    PoolCell,
-)
 from gui.widgets.colormaps import symmetric_levels
 from gui.widgets.matrix_view import MatrixView
 
@@ -115,7 +107,7 @@ class _ConvPage(QWidget):
         self.cards = [_Card() for _ in range(CARDS)]
         self.matrices = _Matrices()
         self.page = 0
-        self.cell: ConvCell | None = None
+        self.cell: cells.ConvCell | None = None
         self.order: np.ndarray = np.zeros(0, np.int64)
         self.pager_label = _label(wrap=False)
         self.previous_button, self.next_button = QPushButton("◀"), QPushButton("▶")
@@ -143,7 +135,7 @@ class _ConvPage(QWidget):
         v.addWidget(self.sums)
         v.addWidget(self.equation)
 
-    def show_cell(self, cell: ConvCell, keep_page: bool) -> None:
+    def show_cell(self, cell: cells.ConvCell, keep_page: bool) -> None:
         self.cell = cell
         # the channels in order of how much they add (|partial sum|), largest first
         self.order = np.argsort(-np.abs(cell.channel_sums), kind="stable")
@@ -238,7 +230,7 @@ class _PoolPage(QWidget):
         h.addWidget(self.window, 1)
         h.addWidget(self.equation, 2)
 
-    def show_cell(self, cell: PoolCell) -> None:
+    def show_cell(self, cell: cells.PoolCell) -> None:
         w = cell.window
         signed = bool((w < 0).any())
         m = max(float(np.abs(w).max()), 1e-12)
@@ -405,13 +397,13 @@ class NeuronView(QWidget):
         self.field.setText(self._field_text(inspection))
 
     def _show_forward(self, cell, keep_page: bool) -> None:
-        if isinstance(cell, ConvCell):
+        if isinstance(cell, cells.ConvCell):
             self.conv.show_cell(cell, keep_page)
             self.stack.setCurrentWidget(self.conv)
-        elif isinstance(cell, PoolCell):
+        elif isinstance(cell, cells.PoolCell):
             self.pool.show_cell(cell)
             self.stack.setCurrentWidget(self.pool)
-        elif isinstance(cell, DenseCell):
+        elif isinstance(cell, cells.DenseCell):
             self._show_dense(cell)
             self.stack.setCurrentWidget(self.terms)
         else:
@@ -419,7 +411,7 @@ class NeuronView(QWidget):
             self.stack.setCurrentWidget(self.text)
 
     def _cell_text(self, cell) -> str:
-        if isinstance(cell, BatchNormCell):
+        if isinstance(cell, cells.BatchNormCell):
             return tr("Batch norm with its running statistics (evaluation): x = {x}, mean "
                       "{mean}, variance {var}, ε = {eps}:<br>x̂ = (x − mean) / √(var + ε) "
                       "= {xhat};<br>γ x̂ + β = {gamma} · {xhat} + {beta} = <b>{total}</b>"
@@ -427,23 +419,23 @@ class NeuronView(QWidget):
                                eps=f"{cell.eps:g}", xhat=num(cell.x_hat),
                                gamma=num(cell.gamma), beta=num(cell.beta),
                                total=num(cell.total))
-        if isinstance(cell, ActivationCell):
+        if isinstance(cell, cells.ActivationCell):
             formula = {"relu": "max(x, 0)", "sigmoid": "1 / (1 + e<sup>−x</sup>)",
                        "tanh": "tanh(x)"}.get(cell.type, cell.type)
             return tr("{kind}(x) = {formula}, with x = {x} from the layer before: "
                       "<b>{total}</b>").format(kind=cell.type, formula=formula,
                                                x=num(cell.x), total=num(cell.total))
-        if isinstance(cell, FlattenCell):
+        if isinstance(cell, cells.FlattenCell):
             before = self._name(cell.layer - 1)
             return tr("Flatten only reorders: unit {d} is {cell}, value <b>{value}</b>. "
                       "The maps are laid end to end, map by map, row by row.").format(
                 d=cell.index[0], cell=where(before, cell.source), value=num(cell.value))
-        if isinstance(cell, InputCell):
+        if isinstance(cell, cells.InputCell):
             return tr("An input pixel: <b>{value}</b> (0 is black, 1 is white).").format(
                 value=num(cell.value))
         return num(cell.value)
 
-    def _show_dense(self, cell: DenseCell) -> None:
+    def _show_dense(self, cell: cells.DenseCell) -> None:
         order = cell.order
         contributions = cell.contributions
         before = self._name(cell.layer - 1)
