@@ -14,6 +14,11 @@ shared machine hits every case alike:
              the Curves tab again with the epoch validation at normal priority (what
              SCHED_IDLE gains), and the lab hidden behind another one (training goes
              on, nothing is drawn)
+- network  : training in the background (the Training lab hidden) while the Network
+             lab is shown at 1210x860 looking into the network (weights copied from the
+             worker, the image run through them in its own worker, the overview and the
+             neuron panel redrawn: refreshes per second), against the same with the
+             Network lab shown but not looking (no model: what any other lab costs)
 
 Run: ``python -m benchmarks.bench_gui [--seconds 4] [--repeat 5] [--json]``.
 Not a test: timings depend on the machine and on what else runs on it.
@@ -166,6 +171,63 @@ def bench_lab(app, data, spec, seconds: float, tab: int, hidden: bool = False,
             "gui_cpu_percent": 100 * gui_cpu / (t1 - t0)}
 
 
+def bench_network(app, data, spec, seconds: float, looking: bool = True) -> dict:
+    """Training in the background while the Network lab is shown; ``looking=False``: the
+    Network lab shown without a model (the baseline: another lab in front of training)."""
+    from gui.labs.network.lab import NetworkLab
+    from gui.labs.training.blocks import spec_to_blocks
+    from gui.labs.training.lab import TrainingLab
+    from gui.workers.threads import stop_all
+    training = TrainingLab(data=data)
+    blocks, head = spec_to_blocks(spec)
+    training.builder.set_blocks(blocks, head)
+    training.session.set_spec(training.builder.spec())
+    training.set_config(_config(1000))
+    training.reset()
+    lab = NetworkLab(finder=(lambda key, build: training) if looking else
+                     (lambda key, build: None))
+    lab.resize(1210, 860)
+    training.start()
+    training.deactivated()  # what the shell does when another lab is shown
+    lab.show()
+    lab.activated()
+    if looking:  # a conv2 neuron open, as a learner would have
+        from engine.neuron import Neuron
+        _run_until(app, 1.0)
+        lab.session.select(Neuron(3, (5, 7, 7)))
+    _run_until(app, 1.0)
+    refreshes0 = lab.session.refreshes
+    worker = lab._worker
+    tid = worker.native_id if worker is not None else None
+    it0, t0, w0 = training.trainer.iteration, time.perf_counter(), _thread_cpu(tid)
+    gui_cpu = _run_until(app, seconds)
+    it1, t1, w1 = training.trainer.iteration, time.perf_counter(), _thread_cpu(tid)
+    refreshes = lab.session.refreshes - refreshes0
+    lab.shutdown()
+    training.shutdown()
+    stop_all(timeout_s=5)
+    for widget in (lab, training):
+        widget.close()
+        widget.deleteLater()
+    app.processEvents()
+    return {"steps_per_s": (it1 - it0) / (t1 - t0), "fps": refreshes / (t1 - t0),
+            "gui_ms_per_frame": 1000 * gui_cpu / refreshes if refreshes else 0.0,
+            "gui_cpu_percent": 100 * gui_cpu / (t1 - t0),
+            "worker_cpu_percent": 100 * (w1 - w0) / (t1 - t0)}
+
+
+def _thread_cpu(tid: int | None) -> float:
+    """CPU seconds thread ``tid`` of this process has used (Linux /proc; 0 elsewhere)."""
+    if tid is None:
+        return 0.0
+    try:
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="measured time per run")
@@ -202,6 +264,9 @@ def main(argv=None) -> int:
                                                             idle_validation=False),
         "lab hidden (another lab shown)": lambda: bench_lab(app, data, spec, args.seconds, 0,
                                                             hidden=True),
+        "network: another lab shown": lambda: bench_network(app, data, spec, args.seconds,
+                                                            looking=False),
+        "network: Network lab looking": lambda: bench_network(app, data, spec, args.seconds),
     }
     if args.only:
         words = [w.strip().lower() for w in args.only.split(",") if w.strip()]
@@ -214,17 +279,28 @@ def main(argv=None) -> int:
 
     summary = {}
     for name, runs in results.items():
-        summary[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        summary[name] = {key: statistics.median(r.get(key, 0.0) for r in runs)
+                         for key in runs[0]}
         # ratio to the headless run of the same round, then the median: robust to the
         # load of a shared machine drifting between rounds
         summary[name]["throughput_vs_headless"] = statistics.median(
             r["steps_per_s"] / h["steps_per_s"]
             for r, h in zip(runs, results["headless"], strict=True))
 
+    base, looking = "network: another lab shown", "network: Network lab looking"
+    network_cost = None
+    if base in results and looking in results:
+        # what looking costs training: the ratio of the two, round by round
+        ratio = statistics.median(r["steps_per_s"] / b["steps_per_s"]
+                                  for r, b in zip(results[looking], results[base],
+                                                  strict=True))
+        network_cost = {"training_vs_another_lab": ratio,
+                        "refreshes_per_s": summary[looking]["fps"]}
     if args.json:
         print(json.dumps({"seconds": args.seconds, "repeat": args.repeat,
                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-                          "cpu_count": os.cpu_count(), "results": summary}, indent=2))
+                          "cpu_count": os.cpu_count(), "results": summary,
+                          "network_cost": network_cost, "rounds": results}, indent=2))
         return 0
     policy = os.environ.get("OMP_WAIT_POLICY", "default")
     print(f"OMP_WAIT_POLICY={policy}. Training lab benchmark: DEFAULT_SPEC, batch 64, "
@@ -236,6 +312,13 @@ def main(argv=None) -> int:
         print(f"{name:32s} {row['steps_per_s']:9.1f} {row['throughput_vs_headless']:11.0%} "
               f"{row['fps']:9.1f} {row['gui_ms_per_frame']:13.1f} "
               f"{row['gui_cpu_percent']:10.1f}")
+    if network_cost is not None:
+        ratio = network_cost["training_vs_another_lab"]
+        row = summary[looking]
+        print(f"Network lab looking vs another lab shown: training at {ratio:.1%} "
+              f"(cost {1 - ratio:.1%}), {network_cost['refreshes_per_s']:.1f} refreshes/s; "
+              f"CPU of the lab: GUI thread {row['gui_cpu_percent']:.1f} % + its worker "
+              f"{row['worker_cpu_percent']:.1f} % of one core")
     return 0
 
 

@@ -501,10 +501,34 @@ class MainWindow(QMainWindow):
         if background is not None:
             background.connect(self.background.show_text)
             self.background.pause_requested.connect(lab.pause)
+        finder = getattr(lab, "set_lab_finder", None)  # a lab that looks into another
+        if callable(finder):
+            finder(self._find_lab)
+        opener = getattr(lab, "open_lab_requested", None)  # a hand-off to another lab
+        if opener is not None:
+            opener.connect(self._open_lab)
         self._add_lab_actions(info.key, lab)
         self._labs[info.key] = lab
         self.stack.addWidget(lab)
         return lab
+
+    def _find_lab(self, key: str, build: bool = False) -> QWidget | None:
+        """Lab ``key``'s widget for another lab; ``build``: build it (not shown) if needed."""
+        info = lab_by_key(key)
+        lab = self._labs.get(info.key)
+        if lab is None and build:
+            lab = self._build_lab(info)
+            self._call_hook(lab, "deactivated")  # built behind the current lab
+        return lab
+
+    def _open_lab(self, key: str, deliver) -> None:
+        """Show lab ``key`` and hand its widget to ``deliver`` (another lab's hand-off)."""
+        lab = self.show_lab(key)
+        try:
+            deliver(lab)
+        except Exception as err:  # noqa: BLE001 - report, keep the window alive
+            traceback.print_exc()
+            self.show_message(tr("The hand-off to this lab failed: {error}").format(error=err))
 
     def _add_lab_actions(self, key: str, lab: QWidget) -> None:
         actions = list(self._call_hook(lab, "menu_actions") or [])

@@ -60,6 +60,9 @@ LABS: list[LabInfo] = [
     LabInfo("training", tr_noop("Training"), "gui.labs.training.lab", "TrainingLab",
             tr_noop("Train a small CNN live on handwritten digits: curves, kernels, feature "
                     "maps, deltas.")),
+    LabInfo("network", tr_noop("Network"), "gui.labs.network.lab", "NetworkLab",
+            tr_noop("Open up your own network, trained or still training: every layer's "
+                    "maps, any neuron's computation, receptive fields, the deltas.")),
 ]
 
 

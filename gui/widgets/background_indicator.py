@@ -4,7 +4,7 @@ with its one-click pause."""
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QToolButton
+from PyQt6.QtWidgets import QStyle, QToolButton
 
 from engine.i18n import tr
 
@@ -26,7 +26,9 @@ class BackgroundIndicator(QToolButton):
         super().__init__(parent)
         self._text = ""
         self.setAutoRaise(True)
-        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        # the style's pause icon: a "⏸" character is missing from many fonts
+        self.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.clicked.connect(self.pause_requested)
         self.hide()
         self.retranslate()
@@ -41,6 +43,5 @@ class BackgroundIndicator(QToolButton):
         return self._text
 
     def retranslate(self) -> None:
-        # "⏸" reads as pause in every language; the words say what a click does
-        self.setText(tr("{status}  ⏸ Pause").format(status=self._text) if self._text else "")
+        self.setText(tr("{status} · Pause").format(status=self._text) if self._text else "")
         self.setToolTip(tr("Training goes on while another lab is shown; click to pause it"))

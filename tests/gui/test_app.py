@@ -23,7 +23,8 @@ def test_window_opens_with_every_lab_listed_in_order(make_window):
     assert window.windowTitle() == WINDOW_TITLE
     keys = [window.lab_list.item(i).data(Qt.ItemDataRole.UserRole)
             for i in range(window.lab_list.count())]
-    assert keys == ["convolution", "gallery", "pooling", "backprop", "fitting", "training"]
+    assert keys == ["convolution", "gallery", "pooling", "backprop", "fitting", "training",
+                    "network"]
     assert [info.key for info in LABS] == keys
     assert window.current_key() == "convolution"  # nothing remembered yet: the first lab
 

@@ -124,8 +124,11 @@ class ConvolutionLab(SettingsLab):
         self._levels = {}
 
         self.settings = ConvSettings()
+        self._example: ConvSetup | None = None  # numbers another lab handed over
         self.main_area = self._build_main_area()
         self._lay_out()
+        # (connected before the rebuild: a change of the settings goes back to them)
+        self.settings.changed.connect(self._leave_example)
         self._connect_animation(self.show_step)
         self.rebuild(step=DEFAULT_STEP)
         self.retranslate()
@@ -199,7 +202,7 @@ class ConvolutionLab(SettingsLab):
     def rebuild(self, step: int | None = None) -> None:
         """Read the settings, make a new trace and redraw; keeps the step unless given."""
         keep = self.controls.step if step is None else step
-        setup = self.settings.setup()
+        setup = self._example if self._example is not None else self.settings.setup()
         self.setup = setup
         x = setup.x
         C, H, W = x.shape[1:]
@@ -374,6 +377,50 @@ class ConvolutionLab(SettingsLab):
     def open_image(self, path: str) -> None:
         """File > Open image: crop the photo at ``path``; a bad file is reported, not raised."""
         self._open_photo(path, tr("Convolving a crop of {path}").format(path=path))
+
+    def show_example(self, x, w, b, stride=1, padding=0, filter_index: int = 0,
+                     cell=(0, 0), description: str = "", note: str = "") -> None:
+        """Convolve exactly these numbers (another lab's layer, e.g. the Network lab's)
+        and go to the step that writes output cell ``cell`` of filter ``filter_index``;
+        changing any setting goes back to the settings' own input.
+
+        Parameters
+        ----------
+        x : (C, H, W) with C <= 3; w : (F, C, KH, KW) with F <= 4; b : (F,)
+        stride, padding : int or (h, w)
+        description : the line naming the input; note : a sentence for the status bar
+
+        Raises
+        ------
+        ValueError
+            With more channels or filters than the lab shows (nothing changes).
+        """
+        from engine.geometry import as_pair
+        from gui.labs.convolution.inputs import MAX_CHANNELS, MAX_FILTERS
+
+        x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64).reshape(-1)
+        if (x.ndim != 3 or w.ndim != 4 or not 1 <= x.shape[0] <= MAX_CHANNELS
+                or not 1 <= w.shape[0] <= MAX_FILTERS or w.shape[1] != x.shape[0]
+                or b.shape != (w.shape[0],)):
+            raise ValueError(tr("The Convolution lab shows 1 to {c} channels and 1 to {f} "
+                                "filters, not an input {x} with filters {w}").format(
+                c=MAX_CHANNELS, f=MAX_FILTERS, x=x.shape, w=w.shape))
+        self._example = ConvSetup(x[None], w, b, as_pair(stride, "stride"),
+                                  as_pair(padding, "padding"), "example",
+                                  description or tr("numbers from another lab"))
+        self.controls.pause()
+        if x.shape[0] == 3:  # feature maps, not the colours of a photo: one at a time
+            self.input_channel_box.setCurrentIndex(1)
+        self.rebuild(step=0)
+        if self.trace is not None:
+            self.controls.set_step(self.trace.step_index(0, int(filter_index), int(cell[0]),
+                                                         int(cell[1])))
+        if note:
+            self.status_message.emit(note)
+
+    def _leave_example(self) -> None:
+        self._example = None
 
     def prepare_screenshot(self) -> None:
         """The teaching default, a few steps in, paused."""

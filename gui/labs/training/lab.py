@@ -118,6 +118,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
     frame_drawn = pyqtSignal(object)      # the TrainingFrame just drawn
     validated = pyqtSignal(object)        # EpochResult
     model_saved = pyqtSignal(str, str)    # path, error ("" when it worked)
+    model_changed = pyqtSignal()          # the network was replaced: see shared_model()
+    weights_ready = pyqtSignal(object)    # SharedWeights answering request_weights
 
     def __init__(self, parent=None, live_views: bool = True, data=None):
         super().__init__(parent)
@@ -361,6 +363,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         w.finished_training.connect(lambda message, t=token: s.on_finished(t, message))
         w.saved.connect(lambda path, error, t=token: s.on_saved(t, path, error))
         w.failed.connect(lambda message, t=token: s.on_failed(t, message))
+        w.state_ready.connect(lambda request, it, state, t=token:
+                              s.on_state(t, request, it, state))
         w.start()
         return w
 
@@ -389,6 +393,19 @@ class TrainingLab(ModelFilesMixin, QWidget):
         """Train ``steps`` batches synchronously (seeded) and draw the result, so that a
         screenshot shows a network in the middle of learning."""
         self.session.train_now(steps)
+
+    # ------------------------------------------------------------------ sharing
+    def shared_model(self):
+        """The network as other labs see it (a SharedModel), None when the spec
+        cannot be built; ``model_changed`` says when it is replaced."""
+        return self.session.shared_model()
+
+    def request_weights(self, request_id: int) -> bool:
+        """Ask for a copy of the weights; ``weights_ready`` answers. False: no network."""
+        return self.session.request_weights(request_id)
+
+    def share_weights(self, weights) -> None:
+        self.weights_ready.emit(weights)
 
     # ------------------------------------------------------------------ commands
     def start(self) -> None:
@@ -422,6 +439,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.controls.set_state(state)
         self.builder.set_editable(state.editable, tr_noop("Press Reset to change the network"))
         self.state_changed.emit(state)
+        if state is State.INVALID:
+            self.model_changed.emit()  # no network any more
 
     def show_status(self, text: str) -> None:
         self.status_message.emit(text)
@@ -451,6 +470,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
             view.set_classes(network.num_classes)  # every view follows the network
         self.draw_probs.blank(DRAW_HINT)
         self.plan_iterations(planned_iterations)
+        self.model_changed.emit()
 
     def plan_iterations(self, total: int) -> None:
         self.curves.set_planned_iterations(total)

@@ -40,6 +40,7 @@ import numpy as np
 from engine.i18n import tr, tr_noop
 from engine.training_loop import TrainingConfig, TrainingRun
 from gui.labs.training.blocks import MAX_LAYERS, check_spec_size, spec_to_blocks
+from gui.labs.training.sharing import SharedModel, SharedWeights
 
 __all__ = ["State", "Progress", "Probe", "TrainingFrame", "EpochResult", "View",
            "WorkerHandle", "WorkerFactory", "TrainingSession", "FrameThrottle", "RateMeter",
@@ -207,6 +208,9 @@ class View(Protocol):
     def show_saved(self, path: str, error: str) -> None:
         """A save finished ("" error: it worked)."""
 
+    def share_weights(self, weights: SharedWeights) -> None:
+        """A copy of the weights another lab asked for (``request_weights``)."""
+
 
 class WorkerHandle(Protocol):
     """The commands the background training loop takes (thread-safe, return at once)."""
@@ -222,6 +226,7 @@ class WorkerHandle(Protocol):
     def set_background(self, background: bool) -> None: ...
     def save_model(self, path: str) -> None: ...
     def frame_consumed(self) -> None: ...
+    def send_state(self, request_id: int) -> None: ...
     def request_stop(self) -> None: ...
 
 
@@ -357,6 +362,7 @@ class TrainingSession:
         self._started_at: int | None = None  # iteration when Start/Resume was pressed
         self._draw_failed = False    # a frame failed to draw: reported once
         self._background = ""
+        self.generation = 0          # a new one whenever the network is replaced
         self.probe_id = 0
         self.probe = self._validation_probe(0)
         self._last_index = 0  # the validation digit a cleared canvas goes back to
@@ -419,6 +425,7 @@ class TrainingSession:
         return True
 
     def _install(self, trainer, worker: bool = True) -> None:
+        self.generation += 1
         self.trainer = trainer
         self.run = TrainingRun(trainer, self.config)
         self._val_epochs.clear()
@@ -543,8 +550,8 @@ class TrainingSession:
             return False
         self._retire_worker()
         self.spec = [dict(layer) for layer in network.spec]
+        self.loaded_from = str(path)  # (before the views hear of the new network)
         self._install(trainer)
-        self.loaded_from = str(path)
         self._set_state(State.PAUSED)
         self.view.show_spec(self.spec)
         self.view.show_progress(self._loaded_progress())
@@ -580,6 +587,35 @@ class TrainingSession:
 
     def current_spec(self) -> list:
         return self.trainer.network.spec if self.trainer is not None else self.spec
+
+    # ------------------------------------------------------------------ sharing
+    def shared_model(self) -> SharedModel | None:
+        """The network as another lab sees it (None: the spec cannot be built)."""
+        if self.trainer is None:
+            return None
+        net = self.trainer.network
+        return SharedModel(self.generation, net.spec, tuple(net.input_shape), net.num_classes,
+                           self.data, self.loaded_from)
+
+    def request_weights(self, request_id: int) -> bool:
+        """Ask for a copy of the weights; ``View.share_weights`` answers, at once when
+        no worker owns them, else from the worker between two steps. False when
+        there is no network."""
+        if self.trainer is None:
+            return False
+        if self._worker is not None:
+            self._worker.send_state(int(request_id))
+        else:
+            self.view.share_weights(SharedWeights(self.generation, self.trainer.iteration,
+                                                  self.trainer.network.get_state(),
+                                                  int(request_id)))
+        return True
+
+    def on_state(self, token: int, request_id: int, iteration: int, state: dict) -> None:
+        """The worker's answer to ``request_weights`` (ignored from a let-go worker)."""
+        if self._current(token):
+            self.view.share_weights(SharedWeights(self.generation, iteration, state,
+                                                  request_id))
 
     # ------------------------------------------------------------------ lab hooks
     def activated(self) -> None:

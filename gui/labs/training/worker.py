@@ -105,6 +105,7 @@ class TrainingWorker(Worker):
     diverged = pyqtSignal(str)           # message for the learner
     finished_training = pyqtSignal(str)  # the planned number of epochs is reached
     saved = pyqtSignal(str, str)         # path, error message ("" when it worked)
+    state_ready = pyqtSignal(int, int, object)  # request id, iteration, get_state() copies
     failed = pyqtSignal(str)             # an unexpected error, in words
 
     def __init__(self, run, probe, probe_label=None, running: bool = True,
@@ -192,6 +193,11 @@ class TrainingWorker(Worker):
     def frame_consumed(self) -> None:
         """The GUI has drawn the last frame; the next one may be sent."""
         self._post(self._throttle.consumed)
+
+    def send_state(self, request_id: int) -> None:
+        """Emit ``state_ready`` with copies of every weight after the current step (for
+        another lab that looks into the network; it decides how often to ask)."""
+        self._post(self._send_state, int(request_id))
 
     # -- what the commands do (worker thread) ------------------------------------------
     def _pause(self) -> None:
@@ -334,6 +340,10 @@ class TrainingWorker(Worker):
             probe_id=self._probe_id, running=self._running, lr=trainer.lr)
         self._throttle.sent()
         self.frame.emit(frame)
+
+    def _send_state(self, request_id: int) -> None:
+        trainer = self._trainer
+        self.state_ready.emit(request_id, trainer.iteration, trainer.network.get_state())
 
     def _save(self, path: str) -> None:
         try:

@@ -564,3 +564,65 @@ def test_rate_meter_leaves_out_the_first_step_and_reports_after_its_window():
         clock.now += 0.0625
         meter.step(it)
     assert meter.rate == pytest.approx(0.5 * 8 + 0.5 * 16)  # smoothed
+
+
+# -- sharing the model with the Network lab --------------------------------------------------
+def test_the_model_is_shared_and_replaced_by_generation(make):
+    from gui.labs.training.sharing import SharedModel
+
+    session, view, _ = make()
+    model = session.shared_model()
+    assert isinstance(model, SharedModel)
+    assert model.spec == session.trainer.network.spec
+    assert model.input_shape == (1, 28, 28) and model.num_classes == 10
+    assert model.data[2] is session.val_x  # the same arrays, not copies
+    first = model.generation
+    session.reset()
+    assert session.shared_model().generation == first + 1
+    session.set_spec([{"type": "conv", "filters": 2, "kernel": 40}, {"type": "flatten"},
+                      {"type": "dense", "units": 10}])  # cannot be built
+    assert session.shared_model() is None
+    assert not session.request_weights(1)
+
+
+def test_a_worker_answers_weight_requests_and_a_let_go_one_is_ignored(make):
+    from gui.labs.training.sharing import SharedWeights
+
+    session, view, factory = make()
+    token, worker = factory.last["token"], factory.last["worker"]
+    assert session.request_weights(7)
+    worker.send_state.assert_called_once_with(7)
+    state = session.trainer.network.get_state()
+    session.on_state(token, 7, 12, state)
+    weights = view.share_weights.call_args.args[0]
+    assert isinstance(weights, SharedWeights)
+    assert (weights.generation, weights.iteration, weights.request_id) == \
+        (session.generation, 12, 7)
+    assert weights.state is state
+    view.share_weights.reset_mock()
+    session.reset()  # the old worker is let go; its late answer must not count
+    session.on_state(token, 8, 13, state)
+    view.share_weights.assert_not_called()
+
+
+def test_without_a_worker_the_weights_are_copied_at_once(make):
+    session, view, _ = make()
+    session.train_now(2)  # trains in this thread: no worker owns the trainer
+    assert not session.has_worker
+    assert session.request_weights(3)
+    weights = view.share_weights.call_args.args[0]
+    assert weights.iteration == 2 and weights.generation == session.generation
+    live = session.trainer.network.state_arrays()
+    for key, value in weights.state.items():
+        np.testing.assert_array_equal(value, live[key])
+        assert not np.shares_memory(value, live[key])  # a copy
+
+
+def test_a_loaded_model_is_shared_with_its_file(make, tmp_path):
+    session, view, _ = make()
+    path = tmp_path / "m.npz"
+    Network(SPEC, seed=5).save(path)
+    seen = []
+    view.show_network.side_effect = lambda *a: seen.append(session.shared_model())
+    assert session.load_model(str(path))
+    assert seen[-1].loaded_from == str(path)  # known when the views hear of it

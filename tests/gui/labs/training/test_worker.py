@@ -372,3 +372,20 @@ def test_the_worker_waits_for_the_kernels_instead_of_compiling_them_itself(
         assert stop_and_wait(waiting, 5)
     finally:
         warmup._state().set_ready(True)
+
+
+def test_send_state_answers_with_copies_between_steps(qtbot, small_data, worker_factory):
+    trainer, w, log = start_training(qtbot, small_data, worker_factory)
+    answers = []
+    w.state_ready.connect(lambda rid, it, state: answers.append((rid, it, state)))
+    w.send_state(41)
+    qtbot.waitUntil(lambda: bool(answers), timeout=10000)
+    rid, iteration, state = answers[0]
+    assert rid == 41 and iteration > 0
+    live = trainer.network.state_arrays()
+    assert set(state) == set(live)
+    assert not any(np.shares_memory(state[k], live[k]) for k in state)
+    # training goes on changing the originals, never the copy
+    frozen = {k: v.copy() for k, v in state.items()}
+    qtbot.waitUntil(lambda: trainer.iteration > iteration + 3, timeout=30000)
+    assert all(np.array_equal(frozen[k], state[k]) for k in state)
