@@ -16,21 +16,27 @@ Stride 1 is the special case of one phase, which is just the padded input.
 Planes are ordered (phase, channel), so the C planes of one phase are
 consecutive rows.
 
-:func:`correlate` is the one inner kernel: rows of an output accumulate
-weighted, shifted rows of a source, two output rows and eight taps per pass,
-so each source load feeds two multiply-adds and each accumulator is loaded and
-stored once per eight taps. Flat lengths are rounded up to whole vector
-registers (their slack is zero) so no scalar remainder loop runs. The forward
-pass, dW and dx are all built from it (dx as the correlation of the padded
-delta with the 180-degree rotated kernel).
+:func:`correlate` is the inner kernel of the forward pass and of dx: rows of an
+output are weighted sums of shifted rows of a source, computed in *register
+tiles* of TILE_ROWS rows by TILE_LANES positions (two vector registers) whose
+sums stay in registers for the whole loop over the taps, so each step loads one
+source vector pair and TILE_ROWS weights for 2 * TILE_ROWS vector multiply-adds.
+Flat lengths are rounded up to whole tiles (their slack is zero) so no scalar
+remainder loop runs. dW (:func:`tap_dots`) is a dot product of the flat delta
+with each tap's source slice; dx is the correlation of the padded delta with the
+180-degree rotated kernel.
 
 Samples are laid end to end: plane p of sample n starts at ``n * PL`` in row p
 of a (planes, N*PL) array, and the flat delta of filter f for sample n starts at
-``n * PL + D`` in row f, with zeros everywhere else. A *block* of consecutive
-samples is then one long flat run, so each pass of :func:`correlate` covers
-several small images at once (a 14x14 map alone is only 14 vector registers
-long, too short to amortise starting a pass). Reads that run past one sample
-into the next only ever meet zero deltas or scratch outputs.
+``n * PL + D`` in row f, with zeros everywhere else. The forward pass and dx go
+sample by sample (a 14x14 map is 7 tiles); dW runs over a *block* of consecutive
+samples as one long flat run. Reads that run past one sample into the next only
+ever meet zero deltas or scratch outputs.
+
+The ReLU and 2x2 max pooling that follow a convolution in a network can be done
+on the flat output directly (:func:`relu_pool_2x2`), and their backward pass lays
+the pooled deltas straight onto the flat delta grid (:func:`unpool_2x2`), so the
+full-size maps between the three layers are never written (conv2d_relu_pool_*).
 
 Caching: Numba re-validates a cached kernel only against its *own* source file,
 and the conv kernels compile these helpers into themselves; engine/_numba.py
@@ -46,10 +52,23 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._numba import FAST_FP, kernel
+from ._numba import FAST_FP, VECTOR_LANES, kernel, stack_array
 from .geometry import ConvGeometry
 
-VECTOR = 16  # float32 lanes of an AVX-512 register: flat lengths are rounded up to it
+#: Output rows (filters, or channels for dx) of one register tile of :func:`correlate`.
+TILE_ROWS = 6
+#: Flat positions of one register tile: two vector registers (32 with AVX-512, 16 with
+#: AVX2). A tile's TILE_ROWS x 2 sums are 12 vector registers: with the two source
+#: vectors and the broadcast weights they fit the 16 registers of AVX2 as well as
+#: the 32 of AVX-512, and 12 independent chains hide the multiply-add latency.
+TILE_LANES = 2 * VECTOR_LANES
+VECTOR = TILE_LANES  # flat lengths are rounded up to whole tiles
+
+
+# Slice starts that are known to be >= 0 are masked with this: LLVM then drops the
+# negative-index wrap-around Numba emits for a signed start (three instructions and a
+# branch per tap, in the innermost loop of a tile).
+_NONNEG = (1 << 62) - 1
 
 
 def _round_up(n: int) -> int:
@@ -214,6 +233,116 @@ def to_planes(xn, planes, base, SH, SW, PH, PW, WQ):
 
 
 @kernel
+def copy_rows(dst, src, sbase, rows, cols, stride):
+    """dst[i*cols:(i + 1)*cols] = src[sbase + i*stride:][:cols] for i < rows.
+
+    dst and src are 1-D. Short rows (a 14- or 28-wide map) copied exactly are mostly
+    scalar remainder loops; here a row goes in whole tiles of TILE_LANES values
+    whenever dst and src have room for them, which writes past the row's end into
+    dst[(i + 1)*cols:], the rows copied next (or, past the last row, cells the caller
+    writes afterwards: dst must end where the caller's own cells end). The last
+    rows, without that room, are copied exactly.
+    """
+    span = -(-cols // TILE_LANES) * TILE_LANES
+    for i in range(rows):
+        d0, s0 = i * cols, sbase + i * stride
+        if d0 + span <= dst.shape[0] and s0 + span <= src.shape[0]:
+            for j0 in range(0, cols, TILE_LANES):
+                d = dst[(d0 + j0) & _NONNEG:]
+                s = src[(s0 + j0) & _NONNEG:]
+                for j in range(TILE_LANES):
+                    d[j] = s[j]
+        else:
+            d = dst[d0 & _NONNEG:]
+            s = src[s0 & _NONNEG:]
+            for j in range(cols):
+                d[j] = s[j]
+
+
+HALF_TILE = TILE_LANES // 2  # pooled cells per pass of relu_pool_2x2: one tile of map cells
+
+
+@kernel
+def relu_pool_2x2(flat, base, WQ, HP, WP, pooled, winners, zero):
+    """ReLU, then 2x2 max pooling, of one flat output map.
+
+    flat (len,) holds the map from ``base`` with row width WQ. pooled (len_p,) gets
+    the (HP, WP) window maxima row by row from its start and winners (len_p,) int8
+    each window's cell (``2 * row + column``), or -1 when that maximum is not
+    positive. Each cell goes through the ReLU first (NaN gives 0), then the first
+    maximum in row-major order wins: the values and winners of ReLU then max pooling
+    as separate layers. zero is 0 in flat's dtype.
+
+    A row of windows goes in passes of HALF_TILE windows (a short row alone would be
+    a scalar loop), each writing past the row's end into the cells written next
+    while pooled has room for them (pooled must end where the caller's own cells
+    end); the last rows are done window by window.
+    """
+    for i in range(HP):
+        top = flat[(base + 2 * i * WQ) & _NONNEG:]
+        bottom = top[WQ:]
+        for j0 in range(0, WP, HALF_TILE):
+            out = pooled[(i * WP + j0) & _NONNEG:]
+            win = winners[(i * WP + j0) & _NONNEG:]
+            t = top[2 * j0:]
+            u = bottom[2 * j0:]
+            if out.shape[0] >= HALF_TILE and t.shape[0] >= TILE_LANES + WQ:
+                for j in range(HALF_TILE):  # selects, no branches: vectorises
+                    best, cell = _relu_max4(t[2 * j], t[2 * j + 1], u[2 * j], u[2 * j + 1],
+                                            zero)
+                    out[j] = best
+                    win[j] = cell
+            else:
+                for j in range(min(WP - j0, HALF_TILE)):
+                    best, cell = _relu_max4(t[2 * j], t[2 * j + 1], u[2 * j], u[2 * j + 1],
+                                            zero)
+                    out[j] = best
+                    win[j] = cell
+
+
+@kernel
+def _relu_max4(a, b, c, d, zero):
+    """(max, cell) of the ReLU of a window (a b / c d): first maximum wins, -1 if it is 0."""
+    best = a if a > zero else zero
+    cell = 0
+    b = b if b > zero else zero
+    cell, best = (1, b) if b > best else (cell, best)
+    c = c if c > zero else zero
+    cell, best = (2, c) if c > best else (cell, best)
+    d = d if d > zero else zero
+    cell, best = (3, d) if d > best else (cell, best)
+    return best, cell if best > zero else -1
+
+
+@kernel(fastmath=FAST_FP)
+def unpool_2x2(flat, base, WQ, HO, WP, dpooled, winners, zero):
+    """The delta of a map under ReLU and 2x2 max pooling, laid on its flat grid.
+
+    flat (len,) gets, from ``base`` with row width WQ, the (HO, WO) delta map:
+    ``dpooled[i // 2, j // 2]`` where ``winners`` names cell (i, j) of its window, 0
+    everywhere else (rows and columns no window reaches, windows whose maximum the
+    ReLU stopped: winner -1, and the flat grid's scratch columns). dpooled and
+    winners (HP*WP,) are the pooled map row by row. Returns the map's sum (the bias
+    gradient). zero is 0 in flat's dtype.
+    """
+    region = flat[base & _NONNEG:]
+    for q in range(HO * WQ):  # one long loop of zeros (scratch columns included)
+        region[q] = zero
+    HP = dpooled.shape[0] // max(WP, 1)
+    for i in range(HP):  # then each delta at its cell: a scatter, no branches
+        row = region[2 * i * WQ:]
+        for j in range(WP):
+            k = i * WP + j
+            cell = max(winners[k], 0)  # -1 (stopped by the ReLU) writes a 0 to cell 0
+            value = dpooled[k] if winners[k] >= 0 else zero
+            row[2 * j + (cell >> 1) * WQ + (cell & 1)] = value
+    total = zero
+    for k in range(dpooled.shape[0]):  # a loop of its own, so that it vectorises
+        total += dpooled[k] if winners[k] >= 0 else zero
+    return total
+
+
+@kernel
 def from_planes(planes, base, dxn, SH, SW, PH, PW, WQ):
     """Gather the unpadded part of the phase planes back into one sample.
 
@@ -222,6 +351,11 @@ def from_planes(planes, base, dxn, SH, SW, PH, PW, WQ):
     """
     C, H, W = dxn.shape
     HQ = -(-(H + 2 * PH) // SH)
+    if SH == 1 and SW == 1:  # whole tiles; each channel's spill lands in the next one
+        flat = dxn.reshape(-1)
+        for c in range(C):
+            copy_rows(flat[c * H * W:], planes[c], base + PH * WQ + PW, H, W, WQ)
+        return
     for a in range(SH):
         for b in range(SW):
             j0 = max(0, -(-(PW - b) // SW))
@@ -243,84 +377,68 @@ def from_planes(planes, base, dxn, SH, SW, PH, PW, WQ):
 
 
 @kernel(fastmath=FAST_FP)
-def _correlate_two(a0, a1, src, base, w0, w1, tap_src, tap_off):
-    """a0 += sum_t w0[t] * src[tap_src[t], base + tap_off[t]:][:n]; a1 likewise with w1."""
-    T, n = w0.shape[0], a0.shape[0]
-    t = 0
-    while t + 8 <= T:
-        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
-        s1 = src[tap_src[t + 1], base + tap_off[t + 1]:base + tap_off[t + 1] + n]
-        s2 = src[tap_src[t + 2], base + tap_off[t + 2]:base + tap_off[t + 2] + n]
-        s3 = src[tap_src[t + 3], base + tap_off[t + 3]:base + tap_off[t + 3] + n]
-        s4 = src[tap_src[t + 4], base + tap_off[t + 4]:base + tap_off[t + 4] + n]
-        s5 = src[tap_src[t + 5], base + tap_off[t + 5]:base + tap_off[t + 5] + n]
-        s6 = src[tap_src[t + 6], base + tap_off[t + 6]:base + tap_off[t + 6] + n]
-        s7 = src[tap_src[t + 7], base + tap_off[t + 7]:base + tap_off[t + 7] + n]
-        u0, u1, u2, u3 = w0[t], w0[t + 1], w0[t + 2], w0[t + 3]
-        u4, u5, u6, u7 = w0[t + 4], w0[t + 5], w0[t + 6], w0[t + 7]
-        v0, v1, v2, v3 = w1[t], w1[t + 1], w1[t + 2], w1[t + 3]
-        v4, v5, v6, v7 = w1[t + 4], w1[t + 5], w1[t + 6], w1[t + 7]
-        for k in range(n):
-            x0, x1, x2, x3 = s0[k], s1[k], s2[k], s3[k]
-            x4, x5, x6, x7 = s4[k], s5[k], s6[k], s7[k]
-            a0[k] += (u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-                      + u4 * x4 + u5 * x5 + u6 * x6 + u7 * x7)
-            a1[k] += (v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
-                      + v4 * x4 + v5 * x5 + v6 * x6 + v7 * x7)
-        t += 8
-    while t < T:
-        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
-        u0, v0 = w0[t], w1[t]
-        for k in range(n):
-            a0[k] += u0 * s0[k]
-            a1[k] += v0 * s0[k]
-        t += 1
+def _correlate_rows(out, m0, obase, src, sbase, n, wmat, tap_abs, init):
+    """:func:`correlate` for the TILE_ROWS rows m0, m0 + 1, ... (past the last row: the last row).
 
-
-@kernel(fastmath=FAST_FP)
-def _correlate_one(a0, src, base, w0, tap_src, tap_off):
-    """a0 += sum_t w0[t] * src[tap_src[t], base + tap_off[t]:][:n]."""
-    T, n = w0.shape[0], a0.shape[0]
-    t = 0
-    while t + 8 <= T:
-        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
-        s1 = src[tap_src[t + 1], base + tap_off[t + 1]:base + tap_off[t + 1] + n]
-        s2 = src[tap_src[t + 2], base + tap_off[t + 2]:base + tap_off[t + 2] + n]
-        s3 = src[tap_src[t + 3], base + tap_off[t + 3]:base + tap_off[t + 3] + n]
-        s4 = src[tap_src[t + 4], base + tap_off[t + 4]:base + tap_off[t + 4] + n]
-        s5 = src[tap_src[t + 5], base + tap_off[t + 5]:base + tap_off[t + 5] + n]
-        s6 = src[tap_src[t + 6], base + tap_off[t + 6]:base + tap_off[t + 6] + n]
-        s7 = src[tap_src[t + 7], base + tap_off[t + 7]:base + tap_off[t + 7] + n]
-        u0, u1, u2, u3 = w0[t], w0[t + 1], w0[t + 2], w0[t + 3]
-        u4, u5, u6, u7 = w0[t + 4], w0[t + 5], w0[t + 6], w0[t + 7]
-        for k in range(n):
-            a0[k] += (u0 * s0[k] + u1 * s1[k] + u2 * s2[k] + u3 * s3[k]
-                      + u4 * s4[k] + u5 * s5[k] + u6 * s6[k] + u7 * s7[k])
-        t += 8
-    while t < T:
-        s0 = src[tap_src[t], base + tap_off[t]:base + tap_off[t] + n]
-        u0 = w0[t]
-        for k in range(n):
-            a0[k] += u0 * s0[k]
-        t += 1
+    Rows past the last one compute and store exactly the last row's values, so no
+    caller needs arrays padded to whole tiles. The run goes in register tiles of
+    TILE_LANES positions: the TILE_ROWS x TILE_LANES sums of a tile stay in vector
+    registers (a stack array that LLVM promotes, engine._numba.stack_array) for the
+    whole loop over the taps, so each step loads TILE_LANES source values and
+    TILE_ROWS weights for TILE_ROWS * TILE_LANES multiply-adds; accumulating in
+    memory would also load and store every sum on every step.
+    """
+    last = out.shape[0] - 1
+    r0, r1, r2 = min(m0, last), min(m0 + 1, last), min(m0 + 2, last)
+    r3, r4, r5 = min(m0 + 3, last), min(m0 + 4, last), min(m0 + 5, last)
+    o0, o1, o2, o3, o4, o5 = out[r0], out[r1], out[r2], out[r3], out[r4], out[r5]
+    w0, w1, w2, w3, w4, w5 = wmat[r0], wmat[r1], wmat[r2], wmat[r3], wmat[r4], wmat[r5]
+    i0, i1, i2, i3, i4, i5 = init[r0], init[r1], init[r2], init[r3], init[r4], init[r5]
+    acc = stack_array(out, TILE_ROWS, TILE_LANES)
+    for k0 in range(0, n, TILE_LANES):
+        for k in range(TILE_LANES):
+            acc[0, k], acc[1, k], acc[2, k] = i0, i1, i2
+            acc[3, k], acc[4, k], acc[5, k] = i3, i4, i5
+        for t in range(tap_abs.shape[0]):
+            s = src[(sbase + k0 + tap_abs[t]) & _NONNEG:]
+            u0, u1, u2, u3, u4, u5 = w0[t], w1[t], w2[t], w3[t], w4[t], w5[t]
+            for k in range(TILE_LANES):
+                v = s[k]
+                acc[0, k] += u0 * v
+                acc[1, k] += u1 * v
+                acc[2, k] += u2 * v
+                acc[3, k] += u3 * v
+                acc[4, k] += u4 * v
+                acc[5, k] += u5 * v
+        q = (obase + k0) & _NONNEG
+        # one loop per row: rows may repeat (the last row), so one loop writing all six
+        # would need run-time overlap checks and fall back to scalar stores
+        for k in range(TILE_LANES):
+            o0[q + k] = acc[0, k]
+        for k in range(TILE_LANES):
+            o1[q + k] = acc[1, k]
+        for k in range(TILE_LANES):
+            o2[q + k] = acc[2, k]
+        for k in range(TILE_LANES):
+            o3[q + k] = acc[3, k]
+        for k in range(TILE_LANES):
+            o4[q + k] = acc[4, k]
+        for k in range(TILE_LANES):
+            o5[q + k] = acc[5, k]
 
 
 @kernel
-def correlate(out, obase, src, sbase, n, wmat, tap_src, tap_off):
-    """out[m, obase:obase + n] += sum_t wmat[m, t] * src[tap_src[t], sbase + tap_off[t]:][:n].
+def correlate(out, obase, src, sbase, n, wmat, tap_abs, init):
+    """out[m, obase:obase + n] = init[m] + sum_t wmat[m, t] * src[sbase + tap_abs[t]:][:n].
 
-    out (M, len) rows to accumulate into, src (S, len) source rows,
-    wmat (M, T) one weight per output row and tap, tap_src/tap_off (T,).
-    Output rows go in pairs so that every source load feeds two rows.
+    out (M, len) rows to write (with no taps: init[m] everywhere); init (M,); src
+    (S*len_s,) the source rows flattened (row r of a (S, len_s) array starts at
+    r * len_s); wmat (M, T) one weight per output row and tap; tap_abs (T,) where
+    each tap starts in the flat source (``tap_row * len_s + tap_offset``). n is a
+    whole number of tiles (TILE_LANES), and every read stays inside src.
     """
-    M = out.shape[0]
-    m = 0
-    while m + 2 <= M:
-        _correlate_two(out[m, obase:obase + n], out[m + 1, obase:obase + n], src, sbase,
-                       wmat[m], wmat[m + 1], tap_src, tap_off)
-        m += 2
-    if m < M:
-        _correlate_one(out[m, obase:obase + n], src, sbase, wmat[m], tap_src, tap_off)
+    for m0 in range(0, out.shape[0], TILE_ROWS):
+        _correlate_rows(out, m0, obase, src, sbase, n, wmat, tap_abs, init)
 
 
 @kernel(fastmath=FAST_FP)
