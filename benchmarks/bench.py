@@ -355,9 +355,22 @@ def warm_start_seconds() -> float | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (what ``lscpu`` shows as "Model name"), for every figure."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def _meta(args) -> dict:
     import numba
     meta = {
+        "cpu": cpu_model(),
         "batch": N_BATCH, "dtype": "float32", "seed": SEED, "repeat": args.repeat,
         "reference_batch": args.reference_batch, "reference_repeat": args.reference_repeat,
         "python": platform.python_version(), "numpy": np.__version__,
@@ -397,7 +410,8 @@ def format_table(results: dict, meta: dict, warm: float | None) -> str:
                  f"({meta['reference_repeat']} samples), scaled per sample to N={meta['batch']}.")
     lines.append(f"numba {meta['numba']} ({meta['numba_threads']} threads, "
                  f"{meta['numba_threading_layer']}), numpy {meta['numpy']}, torch "
-                 f"{meta['torch']} ({meta['torch_threads']} threads), {meta['cpus']} CPUs.")
+                 f"{meta['torch']} ({meta['torch_threads']} threads), {meta['cpus']} CPUs: "
+                 f"{meta['cpu']}.")
     if warm is not None:
         lines.append(f"Warm start (new process: import engine + warmup() from Numba's cache): "
                      f"{warm:.2f} s")
