@@ -39,14 +39,18 @@ import numpy as np
 
 from ._arrays import as_float, float_dtype, threads_for
 from ._flat import (
+    TILE_LANES,
     block_size,
     correlate,
+    delta_columns,
     flat_layout,
     from_planes,
+    scratch_array,
     scratch_planes,
     tap_dots,
     to_planes,
     unpool_2x2,
+    unpool_columns,
 )
 from ._numba import FAST_FP, kernel, prange
 from .geometry import MAX_VALUES, GeometryError, _check_values, check_conv
@@ -184,25 +188,29 @@ def _backward(dout, winners, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
     blocks = -(-g.N // B)
     G = part_groups(blocks, g.F * T)
     planes = scratch_planes("x", g, lay, dtype)       # (SH*SW*C, N*PL + D) padded input
-    d_planes = scratch_planes("dx", g if need_dx else replace(g, N=0), lay, dtype)  # its grad
-    flat_delta = scratch_planes("delta", g, lay, dtype, rows=g.F)  # (F, N*PL + D)
-    dw_parts = np.empty((G, g.F, T), dtype=dtype)  # per-block dW, (C, KH, KW) flat
+    no_dx = replace(g, N=0)  # the flat delta and dx planes only serve dx
+    d_planes = scratch_planes("dx", g if need_dx else no_dx, lay, dtype)  # its grad
+    flat_delta = scratch_planes("delta", g if need_dx else no_dx, lay, dtype, rows=g.F)
+    deltas = scratch_array("deltas", g, ((g.N * lay.PL + 1) * g.F + TILE_LANES,), dtype)
+    dw_parts = np.empty((G, T, g.F), dtype=dtype)  # per-block dW, transposed
     db_parts = np.empty((G, g.F), dtype=dtype)
     rot180_weights = w.reshape(-1)[lay.dx_weight_index]  # (C, F*KH*KW) one per dx tap
     dx_abs = lay.dx_src * flat_delta.shape[1] + lay.dx_off  # where each dx tap starts
     d_planes3 = d_planes.reshape(g.SH * g.SW, g.C, -1)  # (phase, channel, flat)
+    dwt = np.zeros((T, g.F), dtype=dtype)  # dW transposed, (C*KH*KW, F)
     for first in range(0, blocks, G):  # one pass unless the partials would be too large
         count = min(G, blocks - first)
         _conv_backward_kernel(dout, _NO_WINNERS if winners is None else winners,
                               x, w.reshape(g.F, T), rot180_weights, dx,
-                              dw_parts[:count], db_parts[:count], planes, d_planes3,
-                              flat_delta, flat_delta.reshape(-1), B, first,
-                              lay.tap_plane, lay.tap_off, lay.dx_start, dx_abs,
-                              g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D, lay.PL,
-                              g.HO, g.WO, dtype.type(0), bool(need_dx))
-        # (count, F*T) added to dw in block order; False if a sum is not finite
-        dw_finite = _sum_parts_kernel(dw_parts[:count].reshape(count, -1), dw.reshape(-1))
+                              dw_parts[:count], db_parts[:count], planes, planes.reshape(-1),
+                              d_planes3, flat_delta, flat_delta.reshape(-1), deltas, B, first,
+                              lay.tap_plane * planes.shape[1] + lay.tap_off, lay.dx_start,
+                              dx_abs, g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.L, lay.LD, lay.D,
+                              lay.PL, g.HO, g.WO, dtype.type(0), bool(need_dx))
+        # (count, T*F) added in block order; False if a sum is not finite
+        dw_finite = _sum_parts_kernel(dw_parts[:count].reshape(count, -1), dwt.reshape(-1))
         _sum_parts_kernel(db_parts[:count], db)
+    dw[...] = dwt.T.reshape(dw.shape)
     zero = dtype.type(0)
     if winners is not None and not (dw_finite and _all_finite_kernel(w.reshape(-1))):
         dout = _unpool(dout, winners, g.HO, g.WO)  # the direct loops need the full deltas
@@ -229,9 +237,9 @@ _NO_WINNERS = np.empty((0, 0, 0, 0), dtype=np.int8)
 
 
 def _conv_backward_impl(dout, winners, x, w, rot180_weights, dx, dw_parts, db_parts, planes,
-                        d_planes,
-                        flat_delta, flat_delta_1d, B, first, tap_plane, tap_off, dx_start,
-                        dx_abs, SH, SW, PH, PW, WQ, LP, LD, D, PL, HO, WO, zero, need_dx):
+                        flat_planes, d_planes, flat_delta, flat_delta_1d, deltas, B, first,
+                        tap_abs, dx_start, dx_abs, SH, SW, PH, PW, WQ, L, LD, D, PL, HO, WO,
+                        zero, need_dx):
     """Per-block gradients; shapes as in :func:`conv2d_backward` with w (F, C*KH*KW).
 
     With a non-empty ``winners`` (int8, the shape of dout) dout is the pooled delta
@@ -239,13 +247,15 @@ def _conv_backward_impl(dout, winners, x, w, rot180_weights, dx, dw_parts, db_pa
     HO, WO are the convolution output's size either way.
 
     Runs the blocks ``first`` to ``first + G - 1`` of B samples each (G =
-    dw_parts.shape[0]): dw_parts (G, F, C*KH*KW) and db_parts (G, F) receive one
-    partial sum per block. planes (SH*SW*C, N*PL + D), d_planes (SH*SW, C, N*PL + D)
-    and flat_delta (F, N*PL + D) (flat_delta_1d: the same memory flattened) are
-    scratch whose unwritten cells are zero (d_planes is overwritten here, sample by
-    sample); dx_abs (F*KH*KW,) is where each dx tap starts in flat_delta_1d; the
-    tables and sizes come from engine._flat.flat_layout; zero is 0 in the dtype of
-    x; dx is only written (and d_planes only used) when need_dx is True.
+    dw_parts.shape[0]): dw_parts (G, C*KH*KW, F) (dW transposed) and db_parts (G, F)
+    receive one partial sum per block. planes (SH*SW*C, N*PL + D) (flat_planes: the
+    same memory flattened, tap_abs (C*KH*KW,) where each tap starts in it) and
+    deltas (position-major, engine._flat.tap_dots) are scratch whose unwritten cells
+    are zero; for dx, flat_delta (F, N*PL + D) (flat_delta_1d: flattened; dx_abs
+    (F*KH*KW,) where each dx tap starts in it) and d_planes (SH*SW, C, N*PL + D),
+    overwritten sample by sample, are used only when need_dx is True. The tables
+    and sizes come from engine._flat.flat_layout (L the flat length of one output
+    map); zero is 0 in the dtype of x.
     """
     N, C = x.shape[0], x.shape[1]
     F = w.shape[0]
@@ -257,25 +267,26 @@ def _conv_backward_impl(dout, winners, x, w, rot180_weights, dx, dw_parts, db_pa
         for f in range(F):
             db_parts[k, f] = zero
         for n in range(n0, n1):
-            to_planes(x[n], planes, n * PL, SH, SW, PH, PW, WQ)
-            for f in range(F):  # the delta map, D cells right of the sample's start
+            base = n * PL
+            to_planes(x[n], planes, base, SH, SW, PH, PW, WQ)
+            if pooled:  # the delta maps, position-major (for dW) and on the flat grid
+                unpool_columns(deltas, base, F, WQ, HO, WO, dout[n], winners[n], db_parts[k],
+                               zero)  # (and D cells right, for dx)
+            else:
+                delta_columns(deltas, base, F, WQ, dout[n], db_parts[k], zero)
+            if not need_dx:
+                continue
+            for f in range(F):
                 if pooled:
-                    db_parts[k, f] += unpool_2x2(flat_delta[f], n * PL + D, WQ, HO,
-                                                 dout.shape[3], dout[n, f].reshape(-1),
-                                                 winners[n, f].reshape(-1), zero)
+                    unpool_2x2(flat_delta[f], base + D, WQ, HO, dout.shape[3],
+                               dout[n, f].reshape(-1), winners[n, f].reshape(-1), zero)
                     continue
-                total = zero
                 for i in range(HO):
                     src = dout[n, f, i]
-                    dst = flat_delta[f, n * PL + D + i * WQ:]
+                    dst = flat_delta[f, base + D + i * WQ:]
                     for j in range(WO):  # row slices indexed from 0: vectorises
                         dst[j] = src[j]
-                        total += src[j]
-                db_parts[k, f] += total
-        base = n0 * PL
-        run = (n1 - n0 - 1) * PL + LP
-        tap_dots(dw_parts[k], flat_delta, base + D, planes, base, run, tap_plane, tap_off,
-                 zero)
+        tap_dots(dw_parts[k], flat_planes, tap_abs, deltas, F, n0, n1, L, PL)
         if not need_dx:
             continue
         for n in range(n0, n1):  # dx: the padded delta correlated with the rot180 kernel

@@ -439,13 +439,13 @@ def test_capped_partials_stay_exact_and_bounded(monkeypatch, cap, stride, paddin
     real = conv_backward_module._conv_backward_kernel
 
     def spy(*args):
-        seen.append(args[6].shape)  # dw_parts (blocks of this call, F, C*KH*KW)
+        seen.append(args[6].shape)  # dw_parts (blocks of this call, C*KH*KW, F)
         return real(*args)
 
     monkeypatch.setattr(conv_backward_module, "PART_VALUES", cap)
     monkeypatch.setattr(conv_backward_module, "_conv_backward_kernel", spy)
     got = conv2d_backward(dout, x, w, stride, padding)
-    assert all((F, T) == (4, 18) and n * F * T <= max(cap, 2 * F * T) for n, F, T in seen)
+    assert all((F, T) == (4, 18) and n * F * T <= max(cap, 2 * F * T) for n, T, F in seen)
     if cap < 4 * 18 * 4:  # fewer than 4 blocks' partials: several calls were needed
         assert len(seen) >= 2
     for g_, u_, w_ in zip(got, uncapped, want, strict=True):
