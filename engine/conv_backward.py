@@ -289,12 +289,20 @@ def _conv_backward_impl(dout, winners, x, w, rot180_weights, dx, dw_parts, db_pa
         tap_dots(dw_parts[k], flat_planes, tap_abs, deltas, F, n0, n1, L, PL)
         if not need_dx:
             continue
+        # stride 1: only the cells of the input (not its padding), while they stay
+        # inside the sample's own part of the planes
+        H, W = x.shape[2], x.shape[3]
+        first_cell = PH * WQ + PW
+        cells = -(-((H - 1) * WQ + W) // TILE_LANES) * TILE_LANES
+        if SH * SW > 1 or first_cell + cells > PL:
+            first_cell, cells = 0, LD
         for n in range(n0, n1):  # dx: the padded delta correlated with the rot180 kernel
-            base = n * PL
+            base = n * PL + first_cell
             for p in range(SH * SW):  # one phase (C planes) at a time; no taps: zeros
                 s, e = dx_start[p], dx_start[p + 1]
-                correlate(d_planes[p], base, flat_delta_1d, base, LD, rot180_weights[:, s:e],
-                          dx_abs[s:e], zeros)
+                correlate(d_planes[p], base, flat_delta_1d, base, cells,
+                          rot180_weights[:, s:e], dx_abs[s:e], zeros)
+            base = n * PL
             from_planes(d_planes.reshape(-1, d_planes.shape[2]), base, dx[n], SH, SW, PH, PW,
                         WQ)
 
