@@ -33,7 +33,7 @@ from . import files
 from ._arrays import real_array
 from .geometry import GeometryError
 from .i18n import tr, tr_noop
-from .layers import _REQUIRED, LAYER_TYPES, Layer
+from .layers import _REQUIRED, LAYER_TYPES, Conv2D, Layer, MaxPool2D, ReLU
 from .losses import softmax
 
 __all__ = ["Network", "LayerInfo", "NetworkSpecError", "ModelFileError", "describe_spec",
@@ -284,6 +284,8 @@ class Network:
         self.input_shape = _check_input_shape(input_shape)
         self.num_classes = int(out_shape[0])
         self.seed = seed
+        self._blocks = _fusable_blocks(self.layers)  # {first layer index: _ConvReluPool}
+        self._last_plan: list[tuple[int, _ConvReluPool | None]] | None = None
 
     # ---------------------------------------------------------------- description
     @property
@@ -316,10 +318,26 @@ class Network:
         return x
 
     def forward(self, x, training: bool = False) -> np.ndarray:
-        """Logits (N, K) for a batch x (N, C, H, W); layers remember it for backward."""
+        """Logits (N, K) for a batch x (N, C, H, W); layers remember it for backward.
+
+        A conv - ReLU - 2x2 max-pool run of layers (the default network has two) is
+        computed in one pass in float32 (engine.conv_forward.conv2d_relu_pool_forward:
+        the same values, without writing the full-size maps between the three
+        layers); :meth:`backward` then goes through it in one pass too.
+        """
         x = self._check_batch(x)
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        plan = []
+        index = 0
+        while index < len(self.layers):
+            block = self._blocks.get(index) if x.dtype == np.float32 else None
+            plan.append((index, block))
+            if block is not None:
+                x = block.forward(x)
+                index += len(block.layers)
+            else:
+                x = self.layers[index].forward(x, training)
+                index += 1
+        self._last_plan = plan
         return x
 
     def backward(self, dlogits, need_input_grad: bool = True) -> np.ndarray | None:
@@ -329,9 +347,14 @@ class Network:
         None with ``need_input_grad=False`` (training never needs it, and a first
         conv layer then skips about a third of its backward work).
         """
+        plan = self._last_plan or [(i, None) for i in range(len(self.layers))]
         delta = dlogits
-        for index in range(len(self.layers) - 1, -1, -1):
-            delta = self.layers[index].backward(delta, need_dx=index > 0 or need_input_grad)
+        for index, block in reversed(plan):
+            need_dx = index > 0 or need_input_grad
+            if block is not None:
+                delta = block.backward(delta, need_dx)
+            else:
+                delta = self.layers[index].backward(delta, need_dx=need_dx)
         return delta
 
     def forward_pure(self, x, training: bool = False):
@@ -493,6 +516,59 @@ class Network:
         except ValueError as err:
             raise ModelFileError(f"{path.name}: {err}") from None
         return network
+
+
+class _ConvReluPool:
+    """A Conv2D - ReLU - MaxPool2D(2, 2) run of a network's layers, trained in one pass.
+
+    :meth:`forward` and :meth:`backward` do what the three layers' forward and
+    backward do one after another (the same outputs and gradients, stored in the
+    conv layer's ``grads``), through engine.conv_forward.conv2d_relu_pool_forward
+    and its backward. The three layers' own caches are cleared, so a layer-by-layer
+    backward after a fused forward fails instead of using a stale cache.
+    """
+
+    def __init__(self, conv: Conv2D, relu: ReLU, pool: MaxPool2D):
+        self.layers = (conv, relu, pool)
+        self.conv = conv
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        from .conv_forward import conv2d_relu_pool_forward
+        conv = self.conv
+        x = np.ascontiguousarray(x)
+        y, winners = conv2d_relu_pool_forward(x, conv.params["w"], conv.params["b"],
+                                              conv.stride, conv.padding)
+        for layer in self.layers:
+            layer._cache = None
+        self._cache = (x, winners)
+        return y
+
+    def backward(self, dout: np.ndarray, need_dx: bool) -> np.ndarray | None:
+        from .conv_backward import conv2d_relu_pool_backward
+        if self._cache is None:
+            raise RuntimeError(f"{self.conv.name}: backward() called before forward()")
+        conv = self.conv
+        x, winners = self._cache
+        dx, dw, db = conv2d_relu_pool_backward(dout, winners, x, conv.params["w"], conv.stride,
+                                               conv.padding, need_dx=need_dx)
+        conv.grads.update({"w": dw, "b": db})
+        return dx
+
+
+def _fusable_blocks(layers: list[Layer]) -> dict[int, _ConvReluPool]:
+    """{index: block} for every Conv2D - ReLU - 2x2 stride-2 MaxPool2D run of ``layers``."""
+    blocks = {}
+    index = 0
+    while index + 2 < len(layers):
+        conv, relu, pool = layers[index:index + 3]
+        if (isinstance(conv, Conv2D) and type(relu) is ReLU and type(pool) is MaxPool2D
+                and pool.size == (2, 2) and pool.stride == (2, 2)):
+            blocks[index] = _ConvReluPool(conv, relu, pool)
+            index += 3
+        else:
+            index += 1
+    return blocks
 
 
 def check_model_path(path) -> Path:

@@ -31,6 +31,7 @@ from .layers import Conv2D
 from .losses import softmax, softmax_cross_entropy
 from .network import Network
 from .optim import Optimizer, make_optimizer
+from .step_kernels import shift_batch, sum_of_squares
 
 __all__ = ["Trainer", "StepResult", "EvalResult", "Snapshot", "shift_images", "evaluate_network",
            "EvaluationStopped"]
@@ -112,15 +113,10 @@ def shift_images(x, rng: np.random.Generator, max_shift: int = MAX_SHIFT) -> np.
     -------
     (N, C, H, W), a new array: ``out[n, :, i, j] = x[n, :, i - dy_n, j - dx_n]`` (0 outside)
     """
-    N, C, H, W = x.shape
+    N = x.shape[0]
     m = int(max_shift)
     shifts = rng.integers(-m, m + 1, size=(2, N))  # (2, N): dy, dx per image
-    padded = np.pad(x, ((0, 0), (0, 0), (m, m), (m, m)))  # (N, C, H + 2m, W + 2m)
-    rows = np.arange(H)[None, :] + (m - shifts[0])[:, None]  # (N, H) rows into padded
-    cols = np.arange(W)[None, :] + (m - shifts[1])[:, None]  # (N, W)
-    n = np.arange(N)[:, None, None, None]
-    c = np.arange(C)[None, :, None, None]
-    return padded[n, c, rows[:, None, :, None], cols[:, None, None, :]]  # (N, C, H, W)
+    return shift_batch(np.asarray(x), shifts)
 
 
 class Trainer:
@@ -256,7 +252,7 @@ class Trainer:
         if finite:
             self._remember_good_state()
             self.optimizer.step(net.parameters(), net.gradients())
-            finite = all(np.isfinite(np.sum(p, dtype=np.float64)) for p in net.parameters())
+            finite = all(math.isfinite(sum_of_squares(p)) for p in net.parameters())
         status = "ok" if finite else self._diverge()
         self.last_result = StepResult(self.iteration, epoch, progress, loss, accuracy, status)
         return self.last_result
@@ -271,8 +267,7 @@ class Trainer:
         for layer in self.network.layers:
             if layer.params:
                 # squares in float64: a large but finite float32 gradient must not read as inf
-                total = sum(float(np.sum(np.square(layer.grads[k], dtype=np.float64)))
-                            for k in layer.params)
+                total = sum(sum_of_squares(layer.grads[k]) for k in layer.params)
                 norms[layer.name] = math.sqrt(total)
         return norms
 
