@@ -57,7 +57,9 @@ def conv_cases(draw):
     C = draw(st.integers(1, 3))
     H = draw(st.integers(1, 8))
     W = draw(st.integers(1, 8))
-    F = draw(st.integers(1, 8))  # > 6: several register tiles of filters (TILE_ROWS)
+    # > 8: several register tiles of filters (engine._flat.CORRELATE_ROWS: 6 or 8 rows),
+    # tiles whose last rows repeat, and the 1-2 rows done one at a time
+    F = draw(st.integers(1, 19))
     PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     KH = draw(st.integers(1, H + 2 * PH).filter(lambda k: k <= 5))
     KW = draw(st.integers(1, W + 2 * PW).filter(lambda k: k <= 5))
@@ -97,6 +99,11 @@ EDGE_CASES = {
     "13 filters, stride 2": (2, 7, 9, 10, 13, 3, 3, 2, 1),
     "a map wider than a register tile": (2, 2, 5, 40, 7, 3, 3, 1, 1),
     "default network conv2 shape": (2, 16, 14, 14, 32, 3, 3, 1, 1),
+    # 8-row tiles (AVX-512) and 6-row tiles: two full tiles and one row alone (forward),
+    # dx rows (the channels) in a tile that repeats its last rows
+    "17 filters, 11 channels": (2, 11, 6, 7, 17, 3, 3, 1, 1),
+    "10 filters, 18 channels, stride 2": (2, 18, 7, 9, 10, 3, 2, 2, 1),
+    "21 filters, 9 channels, no padding": (3, 9, 6, 5, 21, 2, 3, 1, 0),
 }
 
 
