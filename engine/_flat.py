@@ -252,20 +252,22 @@ def copy_rows(dst, src, sbase, rows, cols, stride):
     """dst[i*cols:(i + 1)*cols] = src[sbase + i*stride:][:cols] for i < rows.
 
     dst and src are 1-D. Short rows (a 14- or 28-wide map) copied exactly are mostly
-    scalar remainder loops; here a row goes in whole tiles of TILE_LANES values
-    whenever dst and src have room for them, which writes past the row's end into
-    dst[(i + 1)*cols:], the rows copied next (or, past the last row, cells the caller
-    writes afterwards: dst must end where the caller's own cells end). The last
-    rows, without that room, are copied exactly.
+    scalar remainder loops; here a row goes in whole vectors (VECTOR_LANES values: a
+    14-wide row is one 16-lane vector, where whole 32-value tiles stored twice as
+    much and took a fifth of the forward pass) whenever dst and src have room for
+    them, which writes past the row's end into dst[(i + 1)*cols:], the rows copied
+    next (or, past the last row, cells the caller writes afterwards: dst must end
+    where the caller's own cells end). The last rows, without that room, are copied
+    exactly.
     """
-    span = -(-cols // TILE_LANES) * TILE_LANES
+    span = -(-cols // VECTOR_LANES) * VECTOR_LANES
     for i in range(rows):
         d0, s0 = i * cols, sbase + i * stride
         if d0 + span <= dst.shape[0] and s0 + span <= src.shape[0]:
-            for j0 in range(0, cols, TILE_LANES):
+            for j0 in range(0, cols, VECTOR_LANES):
                 d = dst[(d0 + j0) & _NONNEG:]
                 s = src[(s0 + j0) & _NONNEG:]
-                for j in range(TILE_LANES):
+                for j in range(VECTOR_LANES):
                     d[j] = s[j]
         else:
             d = dst[d0 & _NONNEG:]
@@ -743,9 +745,56 @@ def tap_dots(out, src, tap_abs, deltas, F, n0, n1, L, PL):
         for t0 in range(0, T, NARROW_ROWS):
             _dw_rows_narrow(out, t0, src, tap_abs, deltas, F, n0, n1, L, PL)
         return
+    if CORRELATE_ROWS == 8:  # 32 vector registers: 8 taps a tile (see CORRELATE_ROWS)
+        for t0 in range(0, T, 8):
+            for f0 in range(0, F, TILE_LANES):
+                _dw_rows8(out, t0, src, tap_abs, deltas, F, f0, n0, n1, L, PL)
+        return
     for t0 in range(0, T, TILE_ROWS):
         for f0 in range(0, F, TILE_LANES):
             _dw_rows(out, t0, src, tap_abs, deltas, F, f0, n0, n1, L, PL)
+
+
+@kernel(fastmath=FAST_FP)
+def _dw_rows8(out, t0, src, tap_abs, deltas, F, f0, n0, n1, L, PL):
+    """:func:`_dw_rows` with 8 taps (t0 ... t0 + 7) per tile, for 32-register CPUs."""
+    last = out.shape[0] - 1
+    r0, r1, r2, r3 = min(t0, last), min(t0 + 1, last), min(t0 + 2, last), min(t0 + 3, last)
+    r4, r5, r6, r7 = min(t0 + 4, last), min(t0 + 5, last), min(t0 + 6, last), \
+        min(t0 + 7, last)
+    a0, a1, a2, a3 = tap_abs[r0], tap_abs[r1], tap_abs[r2], tap_abs[r3]
+    a4, a5, a6, a7 = tap_abs[r4], tap_abs[r5], tap_abs[r6], tap_abs[r7]
+    acc = stack_array(out, 8, TILE_LANES)
+    for k in range(TILE_LANES):
+        for r in range(8):
+            acc[r, k] = 0
+    for n in range(n0, n1):
+        base = n * PL
+        s0, s1 = src[(base + a0) & _NONNEG:], src[(base + a1) & _NONNEG:]
+        s2, s3 = src[(base + a2) & _NONNEG:], src[(base + a3) & _NONNEG:]
+        s4, s5 = src[(base + a4) & _NONNEG:], src[(base + a5) & _NONNEG:]
+        s6, s7 = src[(base + a6) & _NONNEG:], src[(base + a7) & _NONNEG:]
+        d = deltas[(base * F + f0) & _NONNEG:]
+        for p in range(L):
+            x0, x1, x2, x3 = s0[p], s1[p], s2[p], s3[p]
+            x4, x5, x6, x7 = s4[p], s5[p], s6[p], s7[p]
+            q = (p * F) & _NONNEG
+            for k in range(TILE_LANES):
+                v = d[q + k]
+                acc[0, k] += x0 * v
+                acc[1, k] += x1 * v
+                acc[2, k] += x2 * v
+                acc[3, k] += x3 * v
+                acc[4, k] += x4 * v
+                acc[5, k] += x5 * v
+                acc[6, k] += x6 * v
+                acc[7, k] += x7 * v
+    width = min(F - f0, TILE_LANES)
+    rows = (r0, r1, r2, r3, r4, r5, r6, r7)
+    for r in range(8):  # rows may repeat (the last tap): each stores the same values
+        o = out[rows[r], f0:]
+        for k in range(width):
+            o[k] = acc[r, k]
 
 
 @kernel
