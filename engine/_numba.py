@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numba
+import numpy as np
 from numba import njit, prange  # noqa: F401  (prange is re-exported for the kernels)
 
 from .i18n import tr
@@ -164,6 +165,34 @@ def kernel(fn=None, *, parallel: bool = False, fastmath: bool = False):
     return wrap(fn) if fn is not None else wrap
 
 
+class ParallelFloat32:
+    """A kernel compiled twice: parallel for float32 arrays, serially for float64.
+
+    float32 is what the app trains in (large batches, both cores). float64 serves the
+    small numeric examples of the labs and the gradient checks, whose sizes run
+    serially anyway (engine._arrays.threads_for). A parallel kernel takes several times
+    longer to compile than a serial one (Numba's parallel passes and the threading
+    layer's wrapper: the convolution's backward pass about 6 s against 1-2 s on 2
+    cores), so compiling float64 serially takes seconds off the first start.
+
+    Calling it picks by the dtype of the first argument (a float array in every kernel
+    that uses this). The two dispatchers share one cache file, under different
+    signatures; the parallel one is only ever called with float32.
+    """
+
+    def __init__(self, fn, fastmath: bool | set = False):
+        self.parallel = kernel(fn, parallel=True, fastmath=fastmath)
+        self.serial = kernel(fn, fastmath=fastmath)
+        self.py_func = fn
+
+    def __call__(self, *args):
+        first = args[0]
+        return (self.parallel if first.dtype == _FLOAT32 else self.serial)(*args)
+
+
+_FLOAT32 = np.dtype(np.float32)
+
+
 # ------------------------------------------------------------------ registers
 
 def _stack_array_intrinsic():
@@ -210,7 +239,6 @@ def _stack_array_intrinsic():
 if numba.config.DISABLE_JIT:
     def stack_array(like, rows, cols):
         """Without the JIT (coverage runs): a plain numpy array."""
-        import numpy as np
         return np.empty((rows, cols), dtype=like.dtype)
 else:
     stack_array = _stack_array_intrinsic()

@@ -52,7 +52,7 @@ from ._flat import (
     unpool_2x2,
     unpool_columns,
 )
-from ._numba import FAST_FP, kernel, prange
+from ._numba import FAST_FP, ParallelFloat32, kernel, prange
 from .geometry import MAX_VALUES, GeometryError, _check_values, check_conv
 from .i18n import tr, tr_noop
 
@@ -308,7 +308,7 @@ def _conv_backward_impl(dout, winners, x, w, rot180_weights, dx, dw_parts, db_pa
                         WQ)
 
 
-_conv_backward_kernel = kernel(_conv_backward_impl, parallel=True, fastmath=FAST_FP)
+_conv_backward_kernel = ParallelFloat32(_conv_backward_impl, fastmath=FAST_FP)  # float64: serial
 
 
 def _sum_parts_impl(parts, out):

@@ -21,7 +21,7 @@ from ._flat import (
     scratch_planes,
     to_planes,
 )
-from ._numba import FAST_FP, kernel, prange
+from ._numba import FAST_FP, ParallelFloat32, prange
 from .geometry import GeometryError, check_conv
 from .i18n import tr, tr_noop
 
@@ -146,7 +146,8 @@ def _conv_forward_impl(x, w, b, y, planes, flat_planes, acc, tap_abs, SH, SW, PH
     for n in prange(N):  # each sample writes only its own planes, maps and outputs
         base = n * PL
         to_planes(x[n], planes, base, SH, SW, PH, PW, WQ)
-        correlate(acc, base, flat_planes, base, LP, w, tap_abs, b)
+        # the weights as a strided view, the type dx passes: one compilation serves both
+        correlate(acc, base, flat_planes, base, LP, w[:, :w.shape[1]], tap_abs, b)
         if pool:
             HP, WP = pooled.shape[2], pooled.shape[3]
             out, win = pooled[n].reshape(-1), winners[n].reshape(-1)  # spills: next map
@@ -159,4 +160,4 @@ def _conv_forward_impl(x, w, b, y, planes, flat_planes, acc, tap_abs, SH, SW, PH
                 copy_rows(out[f * HO * WO:], acc[f], base, HO, WO, WQ)
 
 
-_conv_forward_kernel = kernel(_conv_forward_impl, parallel=True, fastmath=FAST_FP)
+_conv_forward_kernel = ParallelFloat32(_conv_forward_impl, fastmath=FAST_FP)  # float64: serial

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arrays import as_float, float_dtype, threads_for
-from ._numba import FAST_FP, kernel, prange
+from ._numba import FAST_FP, ParallelFloat32, prange
 from .geometry import GeometryError
 from .i18n import tr, tr_noop
 
@@ -118,7 +118,7 @@ def _dense_forward_impl(x, w, b, y):
             y[n, k] = total
 
 
-_dense_forward_kernel = kernel(_dense_forward_impl, parallel=True, fastmath=FAST_FP)
+_dense_forward_kernel = ParallelFloat32(_dense_forward_impl, fastmath=FAST_FP)  # float64: serial
 
 
 def _dense_backward_impl(dout, x, w, dx, dwt, db):
@@ -156,4 +156,4 @@ def _dense_backward_impl(dout, x, w, dx, dwt, db):
         db[k] = total
 
 
-_dense_backward_kernel = kernel(_dense_backward_impl, parallel=True, fastmath=FAST_FP)
+_dense_backward_kernel = ParallelFloat32(_dense_backward_impl, fastmath=FAST_FP)  # float64: serial

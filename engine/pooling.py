@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arrays import POOL_COST, as_float, float_dtype, threads_for
-from ._numba import kernel, prange
+from ._numba import ParallelFloat32, kernel, prange
 from .geometry import GeometryError, _check_values, _shape_of, check_pool
 from .i18n import tr, tr_noop
 
@@ -171,7 +171,7 @@ def _max_pool_forward_impl(x, y, argmax, SH, SW, KH, KW):
                 argmax[p, i, j] = best_idx
 
 
-_max_pool_forward_kernel = kernel(_max_pool_forward_impl, parallel=True)
+_max_pool_forward_kernel = ParallelFloat32(_max_pool_forward_impl)  # float64: serial
 
 
 def _max_pool_backward_impl(dout, argmax, dx):
@@ -189,7 +189,7 @@ def _max_pool_backward_impl(dout, argmax, dx):
     return bad
 
 
-_max_pool_backward_kernel = kernel(_max_pool_backward_impl, parallel=True)
+_max_pool_backward_kernel = ParallelFloat32(_max_pool_backward_impl)  # float64: serial
 
 
 # ------------------------------------------------------------ average pooling
@@ -273,7 +273,7 @@ def _avg_pool_forward_impl(x, y, SH, SW, KH, KW, share):
                 y[p, i, j] = total * share
 
 
-_avg_pool_forward_kernel = kernel(_avg_pool_forward_impl, parallel=True)
+_avg_pool_forward_kernel = ParallelFloat32(_avg_pool_forward_impl)  # float64: serial
 
 
 def _avg_pool_backward_impl(dout, dx, SH, SW, KH, KW, share):
@@ -292,4 +292,4 @@ def _avg_pool_backward_impl(dout, dx, SH, SW, KH, KW, share):
                         row[v] += part
 
 
-_avg_pool_backward_kernel = kernel(_avg_pool_backward_impl, parallel=True)
+_avg_pool_backward_kernel = ParallelFloat32(_avg_pool_backward_impl)  # float64: serial

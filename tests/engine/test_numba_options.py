@@ -189,3 +189,32 @@ def test_stack_array_holds_what_a_kernel_writes(dtype):
 
     x = np.arange(15, dtype=dtype).reshape(3, 5)
     assert twice_then_sum(x) == (2 * x.sum(), 3, 5)
+
+
+def test_float32_kernels_run_in_parallel_and_float64_ones_serially():
+    # engine._numba.ParallelFloat32: float64 (small examples, gradient checks) compiles
+    # serially, a fraction of a parallel kernel's first-start compilation
+    import engine
+    from engine import conv_backward, conv_forward, dense, pooling
+    from engine._numba import ParallelFloat32
+
+    for dtype in (np.float32, np.float64):
+        x = np.ones((2, 1, 4, 4), dtype=dtype)
+        w = np.ones((2, 1, 3, 3), dtype=dtype)
+        y = engine.conv2d_forward(x, w, np.zeros(2, dtype=dtype), 1, 1)
+        engine.conv2d_backward(np.ones_like(y), x, w, 1, 1)
+        p, a = engine.max_pool2d_forward(x, 2, 2)
+        engine.max_pool2d_backward(np.ones_like(p), a, x.shape)
+        q = engine.avg_pool2d_forward(x, 2, 2)
+        engine.avg_pool2d_backward(np.ones_like(q), x.shape, 2, 2)
+        d = engine.dense_forward(x.reshape(2, -1), np.ones((16, 3), dtype), np.zeros(3, dtype))
+        engine.dense_backward(np.ones_like(d), x.reshape(2, -1), np.ones((16, 3), dtype))
+    kernels = [conv_forward._conv_forward_kernel, conv_backward._conv_backward_kernel,
+               dense._dense_forward_kernel, dense._dense_backward_kernel,
+               pooling._max_pool_forward_kernel, pooling._max_pool_backward_kernel,
+               pooling._avg_pool_forward_kernel, pooling._avg_pool_backward_kernel]
+    for k in kernels:
+        assert isinstance(k, ParallelFloat32)
+        par = {str(s[0].dtype) for s in k.parallel.signatures}
+        ser = {str(s[0].dtype) for s in k.serial.signatures}
+        assert par == {"float32"} and ser == {"float64"}, (k.py_func.__name__, par, ser)

@@ -204,10 +204,11 @@ _serial = dict(parallel=False, error_model="numpy", cache=False)
 
 def test_parallel_kernels_equal_serial(monkeypatch):
     rng = np.random.default_rng(12)
-    x = rng.integers(-3, 4, (3, 4, 7, 8)).astype(np.float64)  # ties on purpose
+    # float32: the dtype the kernels run in parallel (float64: serially)
+    x = rng.integers(-3, 4, (3, 4, 7, 8)).astype(np.float32)  # ties on purpose
     size, stride = (3, 2), (1, 3)
     y, argmax = max_pool2d_forward(x, size, stride)
-    dout = rng.standard_normal(y.shape)
+    dout = rng.standard_normal(y.shape).astype(np.float32)
     results = [(y, argmax, max_pool2d_backward(dout, argmax, x.shape),
                 avg_pool2d_forward(x, size, stride),
                 avg_pool2d_backward(dout, x.shape, size, stride))]

@@ -26,8 +26,9 @@ def test_both_dtypes_double_the_steps_and_compile_each_kernel():
     warmup(lambda d, t, n: names.append(n), dtypes=(np.float32, np.float64))
     assert len(names) == kernel_count((np.float32, np.float64)) == 2 * kernel_count()
     assert any("float64" in n for n in names)
-    arg_dtypes = {str(sig[0].dtype) for sig in _conv_forward_kernel.signatures}
-    assert {"float32", "float64"} <= arg_dtypes
+    # float32 in the parallel kernel, float64 in the serial one (engine._numba.ParallelFloat32)
+    assert {str(sig[0].dtype) for sig in _conv_forward_kernel.parallel.signatures} == {"float32"}
+    assert {str(sig[0].dtype) for sig in _conv_forward_kernel.serial.signatures} == {"float64"}
 
 
 def test_warmup_without_progress_callback():

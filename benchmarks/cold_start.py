@@ -1,0 +1,147 @@
+"""First-start compilation and warm start, each in a new process with its own Numba cache.
+
+``python -m benchmarks.cold_start`` runs, in a child process whose ``NUMBA_CACHE_DIR`` is
+a new empty folder (so nothing is cached: a first start), what the app's warm-up runs
+(engine.warmup for float32 and float64, as gui/workers/warmup.py does), then one
+training step of the default network (its step kernels are compiled on first use),
+and reports:
+
+- the wall time of each warm-up step and of the training step;
+- the compile time of every kernel (Numba's compile events; a kernel that another one
+  calls is compiled inside it, so each is reported *exclusive* of the kernels compiled
+  within it, and the sum is the total);
+- how long the Convolution lab's computation (engine.conv2d_forward_trace, plain
+  numpy: no Numba) takes after ``import engine`` in a fresh process.
+
+A second child with the same (now filled) cache measures the warm start: import the
+engine and load every kernel (engine.warmup for both dtypes). No timing is asserted
+anywhere; name the CPU (``lscpu``) and the load average with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from numba.core import event
+compiles, stack = [], []
+
+class Timer(event.Listener):
+    def on_start(self, ev):
+        stack.append([time.perf_counter(), 0.0])
+
+    def on_end(self, ev):
+        start, inner = stack.pop()
+        total = time.perf_counter() - start
+        if stack:
+            stack[-1][1] += total
+        d = ev.data["dispatcher"]
+        name = getattr(d, "py_func", d).__module__ + "." + getattr(d, "py_func", d).__qualname__
+        sig = ",".join(str(a) for a in ev.data["args"])
+        compiles.append({"kernel": name, "signature": sig, "exclusive_s": total - inner,
+                         "inclusive_s": total})
+
+event.register("numba:compile", Timer())
+import numpy as np
+import engine
+import_s = time.perf_counter() - t0
+steps = []
+from engine.warmup import warmup_tasks
+for name, call in warmup_tasks((np.float32, np.float64)):
+    t = time.perf_counter()
+    call()
+    steps.append({"step": name, "s": time.perf_counter() - t})
+from engine import Network, recipe
+from engine.training import Trainer
+from engine.data import mnist_split
+split = mnist_split()
+t = time.perf_counter()
+net = Network(recipe.DEFAULT_SPEC, (1, 28, 28), seed=0)
+trainer = Trainer(net, split.train_x[:256], split.train_y[:256], optimizer="adam", lr=3e-3,
+                  augment=True)
+trainer.step()
+steps.append({"step": "training step (default network, Adam, shifts)",
+              "s": time.perf_counter() - t})
+print(json.dumps({"import_s": import_s, "steps": steps, "compiles": compiles,
+                  "total_s": time.perf_counter() - t0}))
+"""
+
+LAB = r"""
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+import engine
+x = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
+w = np.ones((1, 1, 3, 3))
+engine.conv2d_forward_trace(x, w, np.zeros(1), 1, 1)
+print(json.dumps({"convolution_lab_s": time.perf_counter() - t0}))
+"""
+
+WARM = r"""
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+from engine.warmup import warmup
+warmup(dtypes=(np.float32, np.float64))
+print(json.dumps({"warm_start_s": time.perf_counter() - t0}))
+"""
+
+
+def _child(code: str, cache: str) -> dict:
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure() -> dict:
+    """Cold compile (an empty cache), the Convolution lab's first result, the warm start."""
+    with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache:
+        lab = _child(LAB, cache)
+        cold = _child(CHILD, cache)
+        warm = _child(WARM, cache)
+    return {**cold, **lab, **warm, "load_average": os.getloadavg()}
+
+
+def format_report(r: dict) -> str:
+    lines = [f"first start, empty Numba cache: {r['total_s']:.1f} s in all "
+             f"(import engine {r['import_s']:.2f} s)"]
+    for s in r["steps"]:
+        lines.append(f"  {s['step']:<48} {s['s']:6.2f} s")
+    per_kernel: dict[str, float] = {}
+    for c in r["compiles"]:
+        per_kernel[c["kernel"]] = per_kernel.get(c["kernel"], 0.0) + c["exclusive_s"]
+    lines.append(f"compile time per kernel (exclusive, all signatures): "
+                 f"{sum(per_kernel.values()):.1f} s in {len(r['compiles'])} compilations")
+    for name, s in sorted(per_kernel.items(), key=lambda kv: -kv[1]):
+        count = sum(1 for c in r["compiles"] if c["kernel"] == name)
+        lines.append(f"  {name:<56} {s:6.2f} s  ({count} signature{'s' * (count > 1)})")
+    lines.append(f"Convolution lab's first result (new process, no Numba): "
+                 f"{r['convolution_lab_s']:.2f} s")
+    lines.append(f"warm start (new process: import + load every kernel, both dtypes): "
+                 f"{r['warm_start_s']:.2f} s")
+    lines.append("load average: " + ", ".join(f"{x:.2f}" for x in r["load_average"]))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a report")
+    args = parser.parse_args(argv)
+    result = measure()
+    print(json.dumps(result, indent=1) if args.json else format_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
