@@ -21,7 +21,7 @@ from ._flat import (
     scratch_planes,
     to_planes,
 )
-from ._numba import FAST_FP, ParallelFloat32, prange
+from ._numba import FAST_FP, ParallelFloat32, kernel, prange
 from .geometry import GeometryError, check_conv
 from .i18n import tr, tr_noop
 
@@ -117,6 +117,9 @@ def _run(x, w, b, g, y, winners):
     if g.N == 0:
         return
     pool = winners is not None
+    if not pool and x.dtype != np.float32:  # float64: small examples, gradient checks
+        _direct_forward_kernel(x, w, b, y, g.SH, g.SW, g.PH, g.PW, x.dtype.type(0))
+        return
     winners = _NO_WINNERS if winners is None else winners
     lay = flat_layout(g)
     planes = scratch_planes("x", g, lay, x.dtype)  # (SH*SW*C, N*PL + D) zero borders
@@ -161,3 +164,34 @@ def _conv_forward_impl(x, w, b, y, planes, flat_planes, acc, tap_abs, SH, SW, PH
 
 
 _conv_forward_kernel = ParallelFloat32(_conv_forward_impl, fastmath=FAST_FP)  # float64: serial
+
+
+def _direct_forward_impl(x, w, b, y, SH, SW, PH, PW, zero):
+    """The convolution by direct loops over every window tap (as engine.reference).
+
+    x (N, C, H, W), w (F, C, KH, KW), b (F,) -> y (N, F, HO, WO). A padding cell reads
+    as zero (so 0 * inf is NaN there, as in the reference).
+
+    The float64 convolution (the labs' small examples and the gradient checks): it is
+    serial and compiles in a fraction of a second, where the flat-layout kernels of
+    float32 take seconds of the first start for each dtype (docs/PERFORMANCE.md).
+    """
+    N, C, H, W = x.shape
+    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    HO, WO = y.shape[2], y.shape[3]
+    for n in range(N):
+        for f in range(F):
+            for i in range(HO):
+                for j in range(WO):
+                    total = zero
+                    for c in range(C):
+                        for u in range(KH):
+                            r = i * SH + u - PH
+                            for v in range(KW):
+                                s = j * SW + v - PW
+                                cell = x[n, c, r, s] if 0 <= r < H and 0 <= s < W else zero
+                                total += cell * w[f, c, u, v]
+                    y[n, f, i, j] = total + b[f]
+
+
+_direct_forward_kernel = kernel(_direct_forward_impl)

@@ -399,13 +399,14 @@ def test_one_inf_in_x_reaches_only_the_weights_whose_taps_read_it(dtype):
         _assert_same_values(dw, reference.conv2d_backward(dout, x, w)[1], TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])  # flat layout; direct loops
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (2, 0)])
-def test_one_inf_weight_reaches_only_the_input_cells_its_tap_reads(stride, padding):
+def test_one_inf_weight_reaches_only_the_input_cells_its_tap_reads(stride, padding, dtype):
     rng = np.random.default_rng(41)
-    x, w, _ = _random_case(rng, 2, 1, 6, 6, 2, 3, 3, np.float64)
+    x, w, _ = _random_case(rng, 2, 1, 6, 6, 2, 3, 3, dtype)
     w[0, 0, 0, 1] = np.inf
     HO = (6 + 2 * padding - 3) // stride + 1
-    dout = rng.standard_normal((2, 2, HO, HO))
+    dout = rng.standard_normal((2, 2, HO, HO)).astype(dtype)
     with np.errstate(invalid="ignore"):  # (only without the JIT: numpy's scalar warnings)
         dx, _, _ = conv2d_backward(dout, x, w, stride, padding)
     # tap (0, 1) reads input cell (i*S - P, j*S + 1 - P) of every window (i, j)
@@ -418,7 +419,7 @@ def test_one_inf_weight_reaches_only_the_input_cells_its_tap_reads(stride, paddi
     np.testing.assert_array_equal(~np.isfinite(dx), np.broadcast_to(reached, dx.shape))
     with np.errstate(invalid="ignore"):
         _assert_same_values(dx, reference.conv2d_backward(dout, x, w, stride, padding)[0],
-                            TOL[np.float64])
+                            TOL[dtype])
 
 
 # ----------------------------------------------------------------- dW partial sums' memory
@@ -439,9 +440,11 @@ def test_part_groups_bound_the_partials(blocks, values):
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0)])
 def test_capped_partials_stay_exact_and_bounded(monkeypatch, cap, stride, padding):
     # a small cap makes the kernel run on a few blocks at a time (cap=1: 2 at a time)
+    # float32: float64 takes the direct loops, not the blocks (engine.conv_backward)
     rng = np.random.default_rng(42)
-    x, w, b = _random_case(rng, 120, 2, 5, 5, 4, 3, 3, np.float64)  # F * C*KH*KW = 72
-    dout = rng.standard_normal(conv2d_forward(x, w, b, stride, padding).shape)
+    x, w, b = _random_case(rng, 120, 2, 5, 5, 4, 3, 3, np.float32)  # F * C*KH*KW = 72
+    dout = rng.standard_normal(conv2d_forward(x, w, b, stride, padding).shape).astype(
+        np.float32)
     want = reference.conv2d_backward(dout, x, w, stride, padding)
     uncapped = conv2d_backward(dout, x, w, stride, padding)
     seen = []
@@ -458,7 +461,7 @@ def test_capped_partials_stay_exact_and_bounded(monkeypatch, cap, stride, paddin
     if cap < 4 * 18 * 4:  # fewer than 4 blocks' partials: several calls were needed
         assert len(seen) >= 2
     for g_, u_, w_ in zip(got, uncapped, want, strict=True):
-        np.testing.assert_allclose(g_, w_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(g_, w_, **TOL[np.float32])
         np.testing.assert_array_equal(g_, u_)  # the same sums in the same block order
 
 
