@@ -263,7 +263,7 @@ class ProgressBar:
 
 
 def _warmup(bar: ProgressBar) -> None:
-    """Compile (first run, about a minute) or load (later runs) the kernels, with progress."""
+    """Compile (first run, about 30 s) or load (later runs) the kernels, with progress."""
     from engine.warmup import warmup
 
     label = tr("preparing kernels")

@@ -65,13 +65,15 @@ TILE_LANES = 2 * VECTOR_LANES
 VECTOR = TILE_LANES  # flat lengths are rounded up to whole tiles
 #: Taps of a dW tile when all the filters fit one vector register (_dw_rows_narrow).
 NARROW_ROWS = 2 * TILE_ROWS
-#: Output rows of a register tile of :func:`correlate` where the CPU has 32 vector
-#: registers (AVX-512): 8 rows x 2 vectors are 16 sums, with the two source vectors and
-#: eight broadcast weights 26 registers. Measured on an Intel Xeon (family 6 model 167,
-#: AVX-512, one thread, the default network's conv2): 8 rows 143 GFLOP/s, 6 rows 119,
-#: 7 rows 135, 10 or 12 rows 108 and 74 (their registers spill), 8 rows x 1 vector 102,
-#: 4 rows x 4 vectors 112. AVX2's 16 registers hold the 6-row tile only.
-CORRELATE_ROWS = 8 if VECTOR_LANES >= 16 else TILE_ROWS
+#: Output rows of a register tile of :func:`correlate`: 8 where the CPU has 32 vector
+#: registers (AVX-512: 8 rows x 2 vectors are 16 sums, with the two source vectors and
+#: eight broadcast weights 26 registers), 4 with AVX2's 16. Measured on an Intel Xeon
+#: (family 6 model 167, one thread, the default network's conv2 and W3), in GFLOP/s:
+#: AVX-512 8 rows 121-143, 7 rows 135, 6 rows 106-119, 4 rows 104-121, 10 or 12 rows
+#: 108 and 74 (their registers spill), 8 rows x 1 vector 102; the same CPU compiling for
+#: AVX2 (NUMBA_CPU_NAME=haswell, no AVX-512 features): 4 rows 70-73, 6 rows 45-52 (the
+#: 6-row tile this replaced: it spills there), 8 rows 42-45, 4 rows x 3 vectors 59-60.
+CORRELATE_ROWS = 8 if VECTOR_LANES >= 16 else 4
 
 
 # Slice starts that are known to be >= 0 are masked with this: LLVM then drops the
@@ -248,6 +250,12 @@ def to_planes(xn, planes, base, SH, SW, PH, PW, WQ):
 
 
 @kernel
+def padded_cell(x, n, c, r, s, zero):
+    """x[n, c, r, s] of the (N, C, H, W) array x, or zero where (r, s) is in its padding."""
+    return x[n, c, r, s] if 0 <= r < x.shape[2] and 0 <= s < x.shape[3] else zero
+
+
+@kernel
 def copy_rows(dst, src, sbase, rows, cols, stride):
     """dst[i*cols:(i + 1)*cols] = src[sbase + i*stride:][:cols] for i < rows.
 
@@ -395,41 +403,51 @@ def from_planes(planes, base, dxn, SH, SW, PH, PW, WQ):
 
 @kernel(fastmath=FAST_FP)
 def _correlate_rows(out, m0, obase, src, sbase, n, wmat, tap_abs, init):
-    """:func:`correlate` for the TILE_ROWS rows m0, m0 + 1, ... (past the last row: the last row).
+    """:func:`correlate` for the CORRELATE_ROWS rows m0, m0 + 1, ... (past the last row: the last).
 
     Rows past the last one compute and store exactly the last row's values, so no
     caller needs arrays padded to whole tiles. The run goes in register tiles of
-    TILE_LANES positions: the TILE_ROWS x TILE_LANES sums of a tile stay in vector
+    TILE_LANES positions: the CORRELATE_ROWS x TILE_LANES sums of a tile stay in vector
     registers (a stack array that LLVM promotes, engine._numba.stack_array) for the
     whole loop over the taps, so each step loads TILE_LANES source values and
-    TILE_ROWS weights for TILE_ROWS * TILE_LANES multiply-adds; accumulating in
-    memory would also load and store every sum on every step.
+    CORRELATE_ROWS weights for CORRELATE_ROWS * TILE_LANES multiply-adds; accumulating
+    in memory would also load and store every sum on every step. The rows are written
+    out one by one (a loop over them is not kept in registers); rows 4-7 exist only
+    where CORRELATE_ROWS is 8, a constant, so LLVM drops them where it is 4.
     """
+    wide = CORRELATE_ROWS == 8
     last = out.shape[0] - 1
-    r0, r1, r2 = min(m0, last), min(m0 + 1, last), min(m0 + 2, last)
-    r3, r4, r5 = min(m0 + 3, last), min(m0 + 4, last), min(m0 + 5, last)
-    o0, o1, o2, o3, o4, o5 = out[r0], out[r1], out[r2], out[r3], out[r4], out[r5]
-    w0, w1, w2, w3, w4, w5 = wmat[r0], wmat[r1], wmat[r2], wmat[r3], wmat[r4], wmat[r5]
-    i0, i1, i2, i3, i4, i5 = init[r0], init[r1], init[r2], init[r3], init[r4], init[r5]
-    acc = stack_array(out, TILE_ROWS, TILE_LANES)
+    r0, r1, r2, r3 = min(m0, last), min(m0 + 1, last), min(m0 + 2, last), min(m0 + 3, last)
+    r4, r5, r6, r7 = min(m0 + 4, last), min(m0 + 5, last), min(m0 + 6, last), \
+        min(m0 + 7, last)
+    w0, w1, w2, w3 = wmat[r0], wmat[r1], wmat[r2], wmat[r3]
+    w4, w5, w6, w7 = wmat[r4], wmat[r5], wmat[r6], wmat[r7]
+    acc = stack_array(out, 8, TILE_LANES)
     for k0 in range(0, n, TILE_LANES):
         for k in range(TILE_LANES):
-            acc[0, k], acc[1, k], acc[2, k] = i0, i1, i2
-            acc[3, k], acc[4, k], acc[5, k] = i3, i4, i5
+            acc[0, k], acc[1, k], acc[2, k], acc[3, k] = init[r0], init[r1], init[r2], init[r3]
+            if wide:
+                acc[4, k], acc[5, k] = init[r4], init[r5]
+                acc[6, k], acc[7, k] = init[r6], init[r7]
         for t in range(tap_abs.shape[0]):
             s = src[(sbase + k0 + tap_abs[t]) & _NONNEG:]
-            u0, u1, u2, u3, u4, u5 = w0[t], w1[t], w2[t], w3[t], w4[t], w5[t]
+            u0, u1, u2, u3 = w0[t], w1[t], w2[t], w3[t]
+            u4, u5, u6, u7 = (w4[t], w5[t], w6[t], w7[t]) if wide else (u0, u0, u0, u0)
             for k in range(TILE_LANES):
                 v = s[k]
                 acc[0, k] += u0 * v
                 acc[1, k] += u1 * v
                 acc[2, k] += u2 * v
                 acc[3, k] += u3 * v
-                acc[4, k] += u4 * v
-                acc[5, k] += u5 * v
+                if wide:
+                    acc[4, k] += u4 * v
+                    acc[5, k] += u5 * v
+                    acc[6, k] += u6 * v
+                    acc[7, k] += u7 * v
         q = (obase + k0) & _NONNEG
-        # one loop per row: rows may repeat (the last row), so one loop writing all six
+        # one loop per row: rows may repeat (the last row), so one loop writing them all
         # would need run-time overlap checks and fall back to scalar stores
+        o0, o1, o2, o3 = out[r0], out[r1], out[r2], out[r3]
         for k in range(TILE_LANES):
             o0[q + k] = acc[0, k]
         for k in range(TILE_LANES):
@@ -438,10 +456,16 @@ def _correlate_rows(out, m0, obase, src, sbase, n, wmat, tap_abs, init):
             o2[q + k] = acc[2, k]
         for k in range(TILE_LANES):
             o3[q + k] = acc[3, k]
-        for k in range(TILE_LANES):
-            o4[q + k] = acc[4, k]
-        for k in range(TILE_LANES):
-            o5[q + k] = acc[5, k]
+        if wide:
+            o4, o5, o6, o7 = out[r4], out[r5], out[r6], out[r7]
+            for k in range(TILE_LANES):
+                o4[q + k] = acc[4, k]
+            for k in range(TILE_LANES):
+                o5[q + k] = acc[5, k]
+            for k in range(TILE_LANES):
+                o6[q + k] = acc[6, k]
+            for k in range(TILE_LANES):
+                o7[q + k] = acc[7, k]
 
 
 @kernel(fastmath=FAST_FP)
@@ -507,67 +531,9 @@ def correlate(out, obase, src, sbase, n, wmat, tap_abs, init):
     R = CORRELATE_ROWS
     full = M - M % R if M % R <= 2 else M
     for m0 in range(0, full, R):
-        if R == 8:
-            _correlate_rows8(out, m0, obase, src, sbase, n, wmat, tap_abs, init)
-        else:
-            _correlate_rows(out, m0, obase, src, sbase, n, wmat, tap_abs, init)
+        _correlate_rows(out, m0, obase, src, sbase, n, wmat, tap_abs, init)
     for m in range(full, M):
         _correlate_row(out, m, obase, src, sbase, n, wmat, tap_abs, init)
-
-
-@kernel(fastmath=FAST_FP)
-def _correlate_rows8(out, m0, obase, src, sbase, n, wmat, tap_abs, init):
-    """:func:`_correlate_rows` with 8 rows (m0 ... m0 + 7) per tile, for 32-register CPUs.
-
-    As there, rows past the last one repeat the last row's values (CORRELATE_ROWS says
-    why 8).
-    """
-    last = out.shape[0] - 1
-    r0, r1, r2, r3 = min(m0, last), min(m0 + 1, last), min(m0 + 2, last), min(m0 + 3, last)
-    r4, r5, r6, r7 = min(m0 + 4, last), min(m0 + 5, last), min(m0 + 6, last), \
-        min(m0 + 7, last)
-    o0, o1, o2, o3, o4, o5, o6, o7 = out[r0], out[r1], out[r2], out[r3], out[r4], out[r5], \
-        out[r6], out[r7]
-    w0, w1, w2, w3, w4, w5, w6, w7 = wmat[r0], wmat[r1], wmat[r2], wmat[r3], wmat[r4], \
-        wmat[r5], wmat[r6], wmat[r7]
-    i0, i1, i2, i3, i4, i5, i6, i7 = init[r0], init[r1], init[r2], init[r3], init[r4], \
-        init[r5], init[r6], init[r7]
-    acc = stack_array(out, 8, TILE_LANES)
-    for k0 in range(0, n, TILE_LANES):
-        for k in range(TILE_LANES):
-            acc[0, k], acc[1, k], acc[2, k], acc[3, k] = i0, i1, i2, i3
-            acc[4, k], acc[5, k], acc[6, k], acc[7, k] = i4, i5, i6, i7
-        for t in range(tap_abs.shape[0]):
-            s = src[(sbase + k0 + tap_abs[t]) & _NONNEG:]
-            u0, u1, u2, u3 = w0[t], w1[t], w2[t], w3[t]
-            u4, u5, u6, u7 = w4[t], w5[t], w6[t], w7[t]
-            for k in range(TILE_LANES):
-                v = s[k]
-                acc[0, k] += u0 * v
-                acc[1, k] += u1 * v
-                acc[2, k] += u2 * v
-                acc[3, k] += u3 * v
-                acc[4, k] += u4 * v
-                acc[5, k] += u5 * v
-                acc[6, k] += u6 * v
-                acc[7, k] += u7 * v
-        q = (obase + k0) & _NONNEG
-        for k in range(TILE_LANES):  # one loop per row (see _correlate_rows)
-            o0[q + k] = acc[0, k]
-        for k in range(TILE_LANES):
-            o1[q + k] = acc[1, k]
-        for k in range(TILE_LANES):
-            o2[q + k] = acc[2, k]
-        for k in range(TILE_LANES):
-            o3[q + k] = acc[3, k]
-        for k in range(TILE_LANES):
-            o4[q + k] = acc[4, k]
-        for k in range(TILE_LANES):
-            o5[q + k] = acc[5, k]
-        for k in range(TILE_LANES):
-            o6[q + k] = acc[6, k]
-        for k in range(TILE_LANES):
-            o7[q + k] = acc[7, k]
 
 
 @kernel(fastmath=FAST_FP)
@@ -745,56 +711,9 @@ def tap_dots(out, src, tap_abs, deltas, F, n0, n1, L, PL):
         for t0 in range(0, T, NARROW_ROWS):
             _dw_rows_narrow(out, t0, src, tap_abs, deltas, F, n0, n1, L, PL)
         return
-    if CORRELATE_ROWS == 8:  # 32 vector registers: 8 taps a tile (see CORRELATE_ROWS)
-        for t0 in range(0, T, 8):
-            for f0 in range(0, F, TILE_LANES):
-                _dw_rows8(out, t0, src, tap_abs, deltas, F, f0, n0, n1, L, PL)
-        return
     for t0 in range(0, T, TILE_ROWS):
         for f0 in range(0, F, TILE_LANES):
             _dw_rows(out, t0, src, tap_abs, deltas, F, f0, n0, n1, L, PL)
-
-
-@kernel(fastmath=FAST_FP)
-def _dw_rows8(out, t0, src, tap_abs, deltas, F, f0, n0, n1, L, PL):
-    """:func:`_dw_rows` with 8 taps (t0 ... t0 + 7) per tile, for 32-register CPUs."""
-    last = out.shape[0] - 1
-    r0, r1, r2, r3 = min(t0, last), min(t0 + 1, last), min(t0 + 2, last), min(t0 + 3, last)
-    r4, r5, r6, r7 = min(t0 + 4, last), min(t0 + 5, last), min(t0 + 6, last), \
-        min(t0 + 7, last)
-    a0, a1, a2, a3 = tap_abs[r0], tap_abs[r1], tap_abs[r2], tap_abs[r3]
-    a4, a5, a6, a7 = tap_abs[r4], tap_abs[r5], tap_abs[r6], tap_abs[r7]
-    acc = stack_array(out, 8, TILE_LANES)
-    for k in range(TILE_LANES):
-        for r in range(8):
-            acc[r, k] = 0
-    for n in range(n0, n1):
-        base = n * PL
-        s0, s1 = src[(base + a0) & _NONNEG:], src[(base + a1) & _NONNEG:]
-        s2, s3 = src[(base + a2) & _NONNEG:], src[(base + a3) & _NONNEG:]
-        s4, s5 = src[(base + a4) & _NONNEG:], src[(base + a5) & _NONNEG:]
-        s6, s7 = src[(base + a6) & _NONNEG:], src[(base + a7) & _NONNEG:]
-        d = deltas[(base * F + f0) & _NONNEG:]
-        for p in range(L):
-            x0, x1, x2, x3 = s0[p], s1[p], s2[p], s3[p]
-            x4, x5, x6, x7 = s4[p], s5[p], s6[p], s7[p]
-            q = (p * F) & _NONNEG
-            for k in range(TILE_LANES):
-                v = d[q + k]
-                acc[0, k] += x0 * v
-                acc[1, k] += x1 * v
-                acc[2, k] += x2 * v
-                acc[3, k] += x3 * v
-                acc[4, k] += x4 * v
-                acc[5, k] += x5 * v
-                acc[6, k] += x6 * v
-                acc[7, k] += x7 * v
-    width = min(F - f0, TILE_LANES)
-    rows = (r0, r1, r2, r3, r4, r5, r6, r7)
-    for r in range(8):  # rows may repeat (the last tap): each stores the same values
-        o = out[rows[r], f0:]
-        for k in range(width):
-            o[k] = acc[r, k]
 
 
 @kernel

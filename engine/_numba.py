@@ -4,8 +4,9 @@ Every hot loop in the engine is compiled through :func:`kernel`, so caching,
 threading and error behaviour are the same everywhere. ``cache=True`` writes the
 compiled machine code next to the sources (or, when their folder is read-only, in
 the user's cache folder), so only the very first start pays for compilation
-(about 30 s); later starts load it in a fraction of a second. When neither can be
-written, the kernels are compiled without a cache, with a one-line warning.
+(about 30 s on 2 cores: benchmarks/cold_start.py); later starts load it in a fraction
+of a second. When neither can be written, the kernels are compiled without a cache,
+with a one-line warning.
 """
 
 from __future__ import annotations

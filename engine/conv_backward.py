@@ -45,6 +45,7 @@ from ._flat import (
     delta_columns,
     flat_layout,
     from_planes,
+    padded_cell,
     scratch_array,
     scratch_planes,
     tap_dots,
@@ -360,9 +361,10 @@ def _dw_exact_impl(dout, x, dw, SH, SW, PH, PW, zero):
 
     dout (N, F, HO, WO), x (N, C, H, W) -> dw (F, C, KH, KW), overwritten. A padding
     cell reads as zero (and 0 * inf is NaN there, as in the reference); cells no
-    window reaches are never read. For inputs that are not all finite only.
+    window reaches are never read. For float32 inputs that are not all finite, and
+    for every float64 call (engine.conv_backward._direct_gradients).
     """
-    N, C, H, W = x.shape
+    N, C = x.shape[0], x.shape[1]
     F, KH, KW = dw.shape[0], dw.shape[2], dw.shape[3]
     HO, WO = dout.shape[2], dout.shape[3]
     for f in range(F):
@@ -372,11 +374,9 @@ def _dw_exact_impl(dout, x, dw, SH, SW, PH, PW, zero):
                     total = zero
                     for n in range(N):
                         for i in range(HO):
-                            r = i * SH + u - PH
                             for j in range(WO):
-                                s = j * SW + v - PW
-                                cell = x[n, c, r, s] if 0 <= r < H and 0 <= s < W else zero
-                                total += cell * dout[n, f, i, j]
+                                total += dout[n, f, i, j] * padded_cell(
+                                    x, n, c, i * SH + u - PH, j * SW + v - PW, zero)
                     dw[f, c, u, v] = total
 
 
@@ -388,7 +388,8 @@ def _dx_exact_impl(dout, w, dx, SH, SW, PH, PW):
 
     dout (N, F, HO, WO), w (F, C, KH, KW) -> dx (N, C, H, W) zeroed, accumulated;
     products that land on padding are dropped, so a non-finite weight reaches only
-    the cells its tap reads. For weights that are not all finite only.
+    the cells its tap reads. For float32 weights that are not all finite, and for every
+    float64 call.
     """
     N, C, H, W = dx.shape
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]

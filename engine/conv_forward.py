@@ -17,6 +17,7 @@ from ._flat import (
     copy_rows,
     correlate,
     flat_layout,
+    padded_cell,
     relu_pool_2x2,
     scratch_planes,
     to_planes,
@@ -170,28 +171,27 @@ def _direct_forward_impl(x, w, b, y, SH, SW, PH, PW, zero):
     """The convolution by direct loops over every window tap (as engine.reference).
 
     x (N, C, H, W), w (F, C, KH, KW), b (F,) -> y (N, F, HO, WO). A padding cell reads
-    as zero (so 0 * inf is NaN there, as in the reference).
+    as zero (so 0 * inf is NaN there, as in the reference); the bias comes first, which
+    changes the rounding, not the NaN and inf cells.
 
     The float64 convolution (the labs' small examples and the gradient checks): it is
     serial and compiles in a fraction of a second, where the flat-layout kernels of
     float32 take seconds of the first start for each dtype (docs/PERFORMANCE.md).
     """
-    N, C, H, W = x.shape
-    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    C, F, KH, KW = x.shape[1], w.shape[0], w.shape[2], w.shape[3]
     HO, WO = y.shape[2], y.shape[3]
-    for n in range(N):
+    for n in range(x.shape[0]):
         for f in range(F):
-            for i in range(HO):
-                for j in range(WO):
-                    total = zero
-                    for c in range(C):
-                        for u in range(KH):
-                            r = i * SH + u - PH
-                            for v in range(KW):
-                                s = j * SW + v - PW
-                                cell = x[n, c, r, s] if 0 <= r < H and 0 <= s < W else zero
-                                total += cell * w[f, c, u, v]
-                    y[n, f, i, j] = total + b[f]
+            out = y[n, f]  # (HO, WO): the bias, then every tap's weighted input added
+            out[:, :] = b[f]
+            for c in range(C):
+                for u in range(KH):
+                    for v in range(KW):
+                        weight = w[f, c, u, v]
+                        for i in range(HO):
+                            for j in range(WO):
+                                out[i, j] += weight * padded_cell(
+                                    x, n, c, i * SH + u - PH, j * SW + v - PW, zero)
 
 
 _direct_forward_kernel = kernel(_direct_forward_impl)

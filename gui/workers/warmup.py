@@ -1,8 +1,9 @@
 """First-run Numba compilation in a background thread, with progress, and the readiness
 of the kernels that the labs wait for.
 
-The very first start compiles every engine kernel (30-40 s on 2 cores); later starts
-load them from Numba's on-disk cache. Either way the work happens here, in a worker
+The very first start compiles every engine kernel (about 30 s on 2 lightly loaded cores,
+40 s or more on busy ones: benchmarks/cold_start.py); later starts load them from Numba's
+on-disk cache. Either way the work happens here, in a worker
 of :mod:`gui.workers.threads`, so the window answers clicks from the first frame. The
 worker only emits signals carrying plain values; it never touches a widget.
 
