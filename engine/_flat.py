@@ -18,9 +18,10 @@ consecutive rows.
 
 :func:`correlate` is the inner kernel of the forward pass and of dx: rows of an
 output are weighted sums of shifted rows of a source, computed in *register
-tiles* of TILE_ROWS rows by TILE_LANES positions (two vector registers) whose
-sums stay in registers for the whole loop over the taps, so each step loads one
-source vector pair and TILE_ROWS weights for 2 * TILE_ROWS vector multiply-adds.
+tiles* of CORRELATE_ROWS rows (8 with AVX-512, 4 with AVX2) by TILE_LANES positions
+(two vector registers) whose sums stay in registers for the whole loop over the taps,
+so each step loads one source vector pair and CORRELATE_ROWS weights for
+2 * CORRELATE_ROWS vector multiply-adds.
 Flat lengths are rounded up to whole tiles (their slack is zero) so no scalar
 remainder loop runs. dW (:func:`tap_dots`) is a dot product of the flat delta
 with each tap's source slice; dx is the correlation of the padded delta with the
