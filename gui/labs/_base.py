@@ -39,8 +39,8 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
+from engine.symbolic import format_number  # noqa: F401 (the labs import it from here)
 from gui.widgets.form_rows import ERROR_STYLE, int_spin, pair_row, show_refusals_in_place
-from gui.widgets.matrix_view import format_cell
 from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
@@ -54,20 +54,6 @@ SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
 #: Shown in place of what a lab computes with the engine's kernels while they compile.
 NOT_READY_TEXT = tr_noop("Waiting for the fast kernels (being prepared; only on the first "
                          "start)…")
-_NEGATIVE_ZEROS = ("-0", "", "-0.0", "-0.00")
-
-
-def format_number(v: float, integers: bool) -> str:
-    """A number in an equation; negative numbers get brackets so '+ (−2)' reads right.
-
-    ``integers``: the arrays are whole numbers, write no decimals; otherwise up to three
-    decimals without trailing zeros. A negative value that rounds to zero is written "0".
-    """
-    text = format_cell(v, integers) if integers else f"{v:.3f}".rstrip("0").rstrip(".")
-    if text in _NEGATIVE_ZEROS:
-        text = "0"
-    text = text.replace("-", "−")
-    return f"({text})" if v < 0 and text != "0" else text
 
 
 def is_integral(*arrays) -> bool:
