@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["format_number", "subscript", "symbol", "symbolic_sum"]
+__all__ = ["format_number", "subscript", "symbol", "symbolic_sum", "conv_cell_text"]
 
 _NEGATIVE_ZEROS = ("-0", "", "-0.0", "-0.00")
 
@@ -58,7 +58,8 @@ def symbol(name: str, index: Sequence[int], channel: int | None = None) -> str:
 
 
 def symbolic_sum(target: str, pairs: Sequence[tuple[str, str, float, float]], value: float,
-                 integers: bool, limit: int = 12) -> str:
+                 integers: bool, limit: int = 12,
+                 bias: tuple[str, float] | None = None) -> str:
     """``target = a1·b1 + … = n1·m1 + … = value``.
 
     Parameters
@@ -73,13 +74,77 @@ def symbolic_sum(target: str, pairs: Sequence[tuple[str, str, float, float]], va
     integers : bool
         Write whole numbers without decimals.
     limit : int
-        More products than this are written as "+ … (n more)".
+        More products than this are written as "+ … (+n)" (n products left out).
+    bias : (symbol, number), optional
+        A term added after the products (e.g. ("b", 0.5)).
     """
     shown = pairs[:limit]
     more = f" + … (+{len(pairs) - limit})" if len(pairs) > limit else ""
-    symbols = " + ".join(f"{a}·{b}" for a, b, _, _ in shown) + more
-    numbers = " + ".join(f"{format_number(x, integers)}·{format_number(y, integers)}"
-                         for _, _, x, y in shown) + more
-    if not pairs:
+    symbols = [" + ".join(f"{a}·{b}" for a, b, _, _ in shown) + more] if pairs else []
+    numbers = [" + ".join(f"{format_number(x, integers)}·{format_number(y, integers)}"
+                          for _, _, x, y in shown) + more] if pairs else []
+    if bias is not None:
+        symbols.append(bias[0])
+        numbers.append(format_number(bias[1], integers))
+    if not symbols:
         return f"{target} = 0"
-    return f"{target} = {symbols} = {numbers} = {format_number(value, integers)}"
+    return f"{target} = {' + '.join(symbols)} = {' + '.join(numbers)} = " \
+           f"{format_number(value, integers)}"
+
+
+def conv_cell_text(x, w, bias: float, i: int, j: int, stride: tuple[int, int],
+                   padding: tuple[int, int], value: float, integers: bool,
+                   filter_index: int | None = None, limit: int = 12) -> tuple[str, int, int]:
+    """One output cell of a convolution the course's way, ``z11 = X11·F11 + … = …``.
+
+    Parameters
+    ----------
+    x : array (C, H, W)
+        The input without its padding (its cells are X, counted from 1).
+    w : array (C, KH, KW)
+        The filter's kernels (F, counted from 1); with C > 1 every symbol carries its
+        channel: ``X(2)11·F(2)11``.
+    bias : float
+        Written as "+ b" when it is not 0.
+    i, j : int
+        The output cell (0-based); its window starts at row i·SH − PH, column j·SW − PW.
+    stride, padding : (h, w) pairs
+    value : float
+        The output value to write at the end (the engine's).
+    integers : bool
+        Write whole numbers without decimals.
+    filter_index : int, optional
+        With several filters the output is named ``z(f)ij``.
+    limit : int
+        With more products than this, the products that are 0 are left out (a 7x7
+        kernel would otherwise write a line of zeros before the ones that count).
+
+    Returns
+    -------
+    text : str
+    padding_taps : int
+        How many taps fell on the zero padding (left out of the sum: each adds 0).
+    zeros_left_out : int
+        How many zero products were left out because of ``limit``.
+    """
+    C, H, W = len(x), len(x[0]), len(x[0][0])
+    KH, KW = len(w[0]), len(w[0][0])
+    pairs, padding_taps = [], 0
+    for c in range(C):
+        channel = c if C > 1 else None
+        for u in range(KH):
+            for v in range(KW):
+                r, col = i * stride[0] + u - padding[0], j * stride[1] + v - padding[1]
+                if 0 <= r < H and 0 <= col < W:
+                    pairs.append((symbol("X", (r, col), channel), symbol("F", (u, v), channel),
+                                  float(x[c][r][col]), float(w[c][u][v])))
+                else:
+                    padding_taps += 1
+    zeros_left_out = 0
+    if len(pairs) > limit:
+        kept = [p for p in pairs if p[2] * p[3] != 0]
+        zeros_left_out, pairs = len(pairs) - len(kept), kept
+    target = symbol("z", (i, j), filter_index)
+    text = symbolic_sum(target, pairs, value, integers, limit=limit,
+                        bias=("b", float(bias)) if bias != 0 else None)
+    return text, padding_taps, zeros_left_out

@@ -16,6 +16,8 @@ existing items. An impossible geometry is shown in words, never raised.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
@@ -657,9 +659,12 @@ class BackpropLab(SettingsLab):
                                 tr("x taps for w[{u}, {v}]").format(u=s.u, v=s.v) + every,
                                 lv["input"], s.delta[0], "δ", lv["delta"], lv["dw_products"],
                                 f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>")
+        # and the course's way: ∂J/∂F in symbols, then the numbers (the same weight)
+        symbolic = self.channels_backward.dw_text(self.setup.filter, self.setup.channel,
+                                                  s.u, s.v)
         self.strip.equation.setText(
             f"dW[{s.u}, {s.v}] = {_terms(s.window[0], s.delta[0], self._integers)} = "
-            f"<b>{value}</b>")
+            f"<b>{value}</b><br><span style='color:#333'>{html.escape(symbolic)}</span>")
 
     def _show_db(self, s) -> None:
         g = self.trace.geometry
