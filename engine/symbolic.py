@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["format_number", "subscript", "symbol", "symbolic_sum", "conv_cell_text"]
+__all__ = ["format_number", "result_number", "subscript", "symbol", "symbolic_sum",
+           "conv_cell_text"]
 
 _NEGATIVE_ZEROS = ("-0", "", "-0.0", "-0.00")
 
@@ -36,6 +37,11 @@ def format_number(v: float, integers: bool) -> str:
         text = "0"
     text = text.replace("-", "−")
     return f"({text})" if v < 0 and text != "0" else text
+
+
+def result_number(v: float, integers: bool) -> str:
+    """A number at the end of an equation (``= −5``): as ``format_number``, no brackets."""
+    return format_number(v, integers).strip("()")
 
 
 def subscript(*index: int) -> str:
@@ -89,7 +95,7 @@ def symbolic_sum(target: str, pairs: Sequence[tuple[str, str, float, float]], va
     if not symbols:
         return f"{target} = 0"
     return f"{target} = {' + '.join(symbols)} = {' + '.join(numbers)} = " \
-           f"{format_number(value, integers)}"
+           f"{result_number(value, integers)}"
 
 
 def conv_cell_text(x, w, bias: float, i: int, j: int, stride: tuple[int, int],

@@ -28,7 +28,7 @@ import numpy as np
 
 import engine
 from engine.i18n import tr
-from engine.symbolic import format_number, subscript, symbol, symbolic_sum
+from engine.symbolic import format_number, result_number, subscript, symbol, symbolic_sum
 
 __all__ = ["ChannelsBackward", "Frame", "Link", "channel_frames", "replay_frames"]
 
@@ -196,15 +196,15 @@ class ChannelsBackward:
         numbers = " + ".join(f"{format_number(a, n)}·{format_number(b, n)}"
                              for a, b in products)
         return f"{target} = Σ pad(δ{m + 1}) ⊙ rot180(W{m + 1},{k + 1}) = {numbers} = " \
-               f"{format_number(self.terms[m, k, i, j], n)}"
+               f"{result_number(self.terms[m, k, i, j], n)}"
 
     def sum_text(self, k: int, i: int, j: int) -> str:
         """dx_k[i, j] as the sum of the filters' terms."""
         n, F = self.integers, self.geometry.F
-        names = " + ".join(f"term{m + 1},{k + 1}" for m in range(F))
+        names = " + ".join(tr("term{m},{k}").format(m=m + 1, k=k + 1) for m in range(F))
         numbers = " + ".join(format_number(self.terms[m, k, i, j], n) for m in range(F))
         return f"dx{k + 1}[{i + 1},{j + 1}] = {names} = {numbers} = " \
-               f"{format_number(self.dx[k, i, j], n)}"
+               f"{result_number(self.dx[k, i, j], n)}"
 
     def dw_text(self, m: int, k: int, u: int, v: int) -> str:
         """dJ/dF for weight (u, v) of filter m, channel k, in symbols and numbers:
@@ -235,7 +235,7 @@ class ChannelsBackward:
         terms = " + ".join(format_number(v, self.integers) for v in values[:16])
         if len(values) > 16:
             terms += " + …"
-        return f"db{m + 1} = Σ δ{m + 1} = {terms} = {format_number(self.db[m], self.integers)}"
+        return f"db{m + 1} = Σ δ{m + 1} = {terms} = {result_number(self.db[m], self.integers)}"
 
     # ----------------------------------------------------------- influence
     def input_links(self, k: int, r: int, c: int) -> list[Link]:
@@ -290,17 +290,17 @@ class ChannelsBackward:
             f"{self._weight_symbol(link.m, k, link.u, link.v)}" for link in links)
         numbers = " + ".join(f"{format_number(link.delta, n)}·{format_number(link.factor, n)}"
                              for link in links)
-        total = format_number(self.influence_sum(links), n)
+        total = result_number(self.influence_sum(links), n)
         return tr("{target} = {terms} = {numbers} = {total}; the rotated-kernel convolution "
                   "gives {gather}").format(target=target, terms=terms, numbers=numbers,
                                            total=total,
-                                           gather=format_number(self.dx[k, r, c], n))
+                                           gather=result_number(self.dx[k, r, c], n))
 
     def weight_influence_text(self, m: int, k: int, u: int, v: int) -> str:
         """dW[m, k, u, v] = Σ δ·x over every output cell of filter m (= x_k ∗ δ_m)."""
         return tr("{formula}; x ∗ δ gives {value}").format(
             formula=self.dw_text(m, k, u, v),
-            value=format_number(self.dw[m, k, u, v], self.integers))
+            value=result_number(self.dw[m, k, u, v], self.integers))
 
     # ------------------------------------------------------------- replays
     def gather_after(self, step: int) -> np.ndarray:

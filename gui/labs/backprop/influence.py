@@ -29,7 +29,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from engine.symbolic import format_number
+from engine.symbolic import format_number, result_number
 from gui.labs.backprop.channels import active_title, heat_view
 from gui.labs.backprop.compute import ChannelsBackward, replay_frames
 from gui.labs.backprop.settings import CHANNELS_MAX, FILTERS_MAX
@@ -274,7 +274,7 @@ class InfluenceView(QWidget):
                 "Gather step {n} of {total}: dx{k}[{r},{c}] = Σ over the filters of the "
                 "window of pad(δ) ⊙ rot180 W = {value}").format(
                 n=step + 1, total=g.C * g.H * g.W, k=k + 1, r=r + 1, c=c + 1,
-                value=format_number(cb.dx[k, r, c], cb.integers)))
+                value=result_number(cb.dx[k, r, c], cb.integers)))
         else:
             m, i, j = cb.scatter_cell(step)
             row, col = cb.scatter_window(step)

@@ -49,7 +49,7 @@ from gui.labs._base import (
     strip_or_problem,
 )
 from gui.labs.backprop.channels import ChannelsView
-from gui.labs.backprop.compute import ChannelsBackward
+from gui.labs.backprop.compute import ChannelsBackward, Frame
 from gui.labs.backprop.influence import InfluenceView
 from gui.labs.backprop.settings import GRID_WIDTH_MAX, BackpropSettings, BackpropSetup
 from gui.labs.backprop.views import GradCheckPanel, StepStrip
@@ -696,9 +696,33 @@ class BackpropLab(SettingsLab):
             self._jump(self._trace_frame(self.trace.dw_step_index(0, 0, u, v)))
 
     # --------------------------------------------------------- shell hooks
+    def extra_screenshots(self):
+        """The other two views for ``main.py screenshot``: (name, prepare) pairs."""
+        return [("channels", self._screenshot_channels), ("influence", self._screenshot_influence)]
+
+    def _screenshot_channels(self) -> None:
+        """The small example (2 channels, 2 filters), channel 1's sum just built."""
+        self.pause()
+        self.settings.small_example()
+        self.tabs.setCurrentWidget(self.channels_view)
+        view = self.channels_view
+        view.cell = (1, 2)
+        view.controls.set_step(view.frames.index(Frame("sum", 0)))
+
+    def _screenshot_influence(self) -> None:
+        """The small example, an inner input cell chosen, the scatter replay halfway."""
+        self.pause()
+        self.settings.small_example()
+        self.tabs.setCurrentWidget(self.influence_view)
+        view = self.influence_view
+        view.choose(("input", 0, 1, 2))
+        view.set_mode("scatter")
+        view.controls.set_step(view.controls.count // 2)
+
     def prepare_screenshot(self) -> None:
         """The default example in the middle of the dx stage, paused."""
         self.controls.pause()
+        self.tabs.setCurrentWidget(self.stage_area)
         self.settings.reset_defaults()
         # the heart of the stage: the first input cell whose window gathers the most
         # non-zero products (a few dozen tiny steps, computed once)

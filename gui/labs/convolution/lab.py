@@ -460,6 +460,10 @@ class ConvolutionLab(SettingsLab):
     def _leave_example(self) -> None:
         self._example = None
 
+    def extra_screenshots(self):
+        """The course's 3x3 / 2x2 worked example for ``main.py screenshot``."""
+        return [("worked-example", lambda: self.load_preset("course-3x3-2x2"))]
+
     def prepare_screenshot(self) -> None:
         """The teaching default, a few steps in, paused."""
         self.controls.pause()

@@ -329,7 +329,7 @@ def test_the_3x3_2x2_preset_writes_z11_as_the_course_does(lab):
 ])
 def test_every_preset_loads_the_course_shapes_and_the_engines_numbers(lab, key, x_shape,
                                                                      w_shape, out_shape):
-    from engine.symbolic import format_number
+    from engine.symbolic import result_number
     from gui.labs.convolution.presets import preset
 
     lab.load_preset(key)
@@ -349,7 +349,7 @@ def test_every_preset_loads_the_course_shapes_and_the_engines_numbers(lab, key, 
         step = lab.trace[k]
         assert text.startswith("z")
         written = text.split(" = ")[-1].split(" ")[0]  # before "(n taps on the padding …)"
-        assert written == format_number(y[0, step.f, step.i, step.j], True)
+        assert written == result_number(y[0, step.f, step.i, step.j], True)
 
 
 def test_the_curve_detector_answers_6600_where_the_curve_is_and_little_elsewhere(lab):
