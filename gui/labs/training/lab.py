@@ -62,6 +62,7 @@ from gui.labs.training.views import (
     ProbabilityView,
 )
 from gui.labs.training.views.batchnorm import BatchNormView
+from gui.labs.training.views.sandwich import SandwichView
 from gui.labs.training.worker import TrainingWorker
 from gui.widgets.draw_canvas import DrawCanvas
 
@@ -251,6 +252,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         v.addLayout(top, 2)
         v.addWidget(self.feature_caption)
         v.addWidget(self.feature_maps, 3)
+        self.sandwich_view = SandwichView()  # x_j = pool(relu(Σ x_i * w_ij + b_j)), the numbers
+        v.addWidget(self.sandwich_view)
         v.addWidget(self.delta_caption)
         v.addWidget(self.delta_maps, 3)
         return w
@@ -317,7 +320,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         for part in (self.controls, self.builder, self.curves, self.kernels_view,
                      self.grad_view, self.probe_view, self.probe_probs, self.feature_maps,
                      self.delta_maps, self.confusion, self.misclassified, self.drawn_view,
-                     self.draw_probs, self.draw_maps, self.canvas, self.batchnorm_view):
+                     self.draw_probs, self.draw_maps, self.canvas, self.batchnorm_view,
+                     self.sandwich_view):
             part.retranslate()
 
     def _connect(self) -> None:
@@ -591,6 +595,9 @@ class TrainingLab(ModelFilesMixin, QWidget):
             return  # the worker sends a snapshot with maps of this probe next
         elif tab == TAB_PROBE:
             self.feature_maps.update_maps(snap.activations)
+            trainer = self.session.trainer
+            self.sandwich_view.update_maps(trainer.network.spec if trainer is not None else [],
+                                           snap.activations)
             self.delta_maps.update_maps(snap.deltas)
             self.probe_probs.set_probabilities(snap.probabilities, self.session.probe.label)
         elif tab == TAB_DRAW and self.session.probe.drawn:
