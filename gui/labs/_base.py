@@ -45,7 +45,8 @@ from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_name", "ERROR_STYLE",
-           "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
+           "format_number", "is_integral", "formula_label", "numbers_label", "formula_lines",
+           "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
            "title_kernel_items", "SOURCES_DIFFER_STYLE"]
 
@@ -92,6 +93,17 @@ def formula_label(style: str | None = "font-size: 15px;") -> QLabel:
     if style:
         label.setStyleSheet(style)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def numbers_label(font_px: int = 14) -> QLabel:
+    """A wrapping, selectable line of plain text on a light ground: an equation written with
+    the current numbers (learners copy it into their notes)."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(f"font-size: {font_px}px; padding: 2px 4px; background: #f4f4ee;")
     return label
 
 

@@ -20,7 +20,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.i18n import tr
-from gui.labs._base import operator_label
+from gui.labs._base import numbers_label, operator_label
 from gui.labs.backprop.compute import ChannelsBackward, Frame, channel_frames
 from gui.labs.backprop.settings import CHANNELS_MAX, FILTERS_MAX
 from gui.widgets.anim_controls import AnimControls
@@ -111,11 +111,7 @@ class ChannelsView(QWidget):
         blocks.addLayout(right, 2)
         lay.addLayout(blocks, 1)
 
-        self.formula = QLabel()
-        self.formula.setWordWrap(True)
-        self.formula.setTextFormat(Qt.TextFormat.PlainText)
-        self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.formula.setStyleSheet("font-size: 14px; padding: 2px 4px; background: #f4f4ee;")
+        self.formula = numbers_label()
         lay.addWidget(self.formula)
         self.controls = AnimControls(speed=1)
         self.controls.step_changed.connect(self.show_frame)

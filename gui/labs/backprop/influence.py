@@ -17,7 +17,6 @@ and draws.
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
@@ -30,6 +29,7 @@ from PyQt6.QtWidgets import (
 
 from engine.i18n import tr, tr_noop
 from engine.symbolic import format_number, result_number
+from gui.labs._base import numbers_label
 from gui.labs.backprop.channels import active_title, heat_view
 from gui.labs.backprop.compute import ChannelsBackward, replay_frames
 from gui.labs.backprop.settings import CHANNELS_MAX, FILTERS_MAX
@@ -95,13 +95,11 @@ class InfluenceView(QWidget):
             middle.addSpacing(8)
         lay.addLayout(middle, 2)
 
-        self.formula = QLabel()
-        self.formula.setWordWrap(True)
-        self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.formula.setStyleSheet("font-size: 14px; padding: 2px 4px; background: #f4f4ee;")
+        self.formula = numbers_label()
         lay.addWidget(self.formula)
 
-        modes = QHBoxLayout()
+        modes = QVBoxLayout()  # one under the other: the long labels never widen the lab
+        modes.setSpacing(0)
         self.mode_group = QButtonGroup(self)
         self.mode_buttons: dict[str, QRadioButton] = {}
         for key, text in MODES:
@@ -111,7 +109,6 @@ class InfluenceView(QWidget):
             self.mode_group.addButton(button)
             self.mode_buttons[key] = button
             modes.addWidget(button)
-        modes.addStretch(1)
         self.mode_buttons["gather"].setChecked(True)
         lay.addLayout(modes)
         replay = QHBoxLayout()

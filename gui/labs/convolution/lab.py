@@ -37,6 +37,7 @@ from gui.labs._base import (
     formula_lines,
     hline,
     is_integral,
+    numbers_label,
     operator_label,
     problem_label,
     strip_or_problem,
@@ -98,11 +99,7 @@ class _StepStrip(QWidget):
         self.equation.setStyleSheet("font-size: 15px; padding: 4px;")
         grid.addWidget(self.equation, 4, 0, 1, 8)
         # the course's way of writing the cell: z11 = X11·F11 + … = numbers = value
-        self.symbolic = QLabel("")
-        self.symbolic.setTextFormat(Qt.TextFormat.PlainText)
-        self.symbolic.setWordWrap(True)
-        self.symbolic.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.symbolic.setStyleSheet("font-size: 14px; padding: 2px 4px; background: #f4f4ee;")
+        self.symbolic = numbers_label()
         grid.addWidget(self.symbolic, 5, 0, 1, 8)
         self.retranslate()
 

@@ -36,7 +36,7 @@ from PyQt6.QtWidgets import (
 
 from engine.fitting import CONVERGED_LOSS, STALL_GAIN, STALL_STEPS, KernelFitter
 from engine.i18n import tr
-from gui.labs._base import ERROR_STYLE, NOT_READY_TEXT, SettingsLab
+from gui.labs._base import ERROR_STYLE, NOT_READY_TEXT, SettingsLab, numbers_label
 from gui.labs.fitting.explain import comparison_html, gradient_text
 from gui.labs.fitting.settings import FitSettings
 from gui.widgets.colormaps import symmetric_levels
@@ -136,7 +136,7 @@ class FittingLab(SettingsLab):
         lay.addLayout(bar)
 
         top_widget = QWidget()
-        top_widget.setMinimumHeight(240)  # kernels with readable numbers, a useful curve
+        top_widget.setMinimumHeight(220)  # kernels with readable numbers, a useful curve
         top = QHBoxLayout(top_widget)
         top.setContentsMargins(0, 0, 0, 0)
         self.target_kernel_view = MatrixView("")
@@ -168,17 +168,19 @@ class FittingLab(SettingsLab):
         lay.addWidget(top_widget, 1)
 
         # the gradient with this step's numbers, and the course's line vs image table
-        explain = QHBoxLayout()
-        self.gradient_label = QLabel("")
-        self.gradient_label.setWordWrap(True)
-        self.gradient_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.gradient_label.setStyleSheet("font-size: 14px; padding: 4px; background: #f4f4ee;")
+        explain_box = QWidget()
+        explain = QHBoxLayout(explain_box)
+        explain.setContentsMargins(0, 0, 0, 0)
+        self.gradient_label = numbers_label()
         self.comparison_label = QLabel("")
         self.comparison_label.setTextFormat(Qt.TextFormat.RichText)
         self.comparison_label.setStyleSheet("font-size: 12px;")
+        # the table's cells wrap: a narrow window gets a taller table, never a wider lab
+        self.comparison_label.setWordWrap(True)
+        self.comparison_label.setMinimumWidth(260)
         explain.addWidget(self.gradient_label, 1)
-        explain.addWidget(self.comparison_label, 0)
-        lay.addLayout(explain)
+        explain.addWidget(self.comparison_label, 1)
+        lay.addWidget(explain_box)
 
         images = QHBoxLayout()
         self.image_panel = ImagePanel()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QSignalBlocker, Qt
+from PyQt6.QtCore import QSignalBlocker
 from PyQt6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
 
 from engine.gallery import kernel_name
 from engine.i18n import tr, tr_noop
+from gui.labs._base import numbers_label
 from gui.labs.training.batchnorm import DEMO_KERNELS, BatchNormDemo
 from gui.widgets.colormaps import symmetric_levels
 from gui.widgets.matrix_view import MatrixView
@@ -66,14 +67,17 @@ class BatchNormView(QWidget):
         self.beta_spin = QDoubleSpinBox(minimum=-5.0, maximum=5.0, value=0.0, singleStep=0.1)
         t(self.step_button.setText, tr_noop("Next batch (one training step)"))
         t(self.reset_button.setText, tr_noop("Reset the layer"))
-        for label, widget in ((tr_noop("Channel"), self.channel_spin), ("γ", self.gamma_spin),
-                              ("β", self.beta_spin)):
-            bar.addWidget(t.label(label) if label not in ("γ", "β") else QLabel(label))
+        for label, widget in ((tr_noop("Channel"), self.channel_spin),
+                              (tr_noop("γ"), self.gamma_spin), (tr_noop("β"), self.beta_spin)):
+            bar.addWidget(t.label(label))
             bar.addWidget(widget)
-        bar.addWidget(self.step_button)
-        bar.addWidget(self.reset_button)
         bar.addStretch(1)
         lay.addLayout(bar)
+        buttons = QHBoxLayout()  # a second row: the tab stays as narrow as the others
+        buttons.addWidget(self.step_button)
+        buttons.addWidget(self.reset_button)
+        buttons.addStretch(1)
+        lay.addLayout(buttons)
 
         maps = QGridLayout()
         self.input_view, self.hat_view, self.train_view, self.eval_view = (
@@ -84,10 +88,7 @@ class BatchNormView(QWidget):
             maps.addWidget(view, 0, col)
         lay.addLayout(maps, 3)
 
-        self.numbers = QLabel()
-        self.numbers.setWordWrap(True)
-        self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.numbers.setStyleSheet("font-size: 14px; padding: 4px; background: #f4f4ee;")
+        self.numbers = numbers_label()
         lay.addWidget(self.numbers)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMouseEnabled(x=False, y=False)

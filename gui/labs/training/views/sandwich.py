@@ -4,10 +4,11 @@ numbers for a chosen sandwich (block) and channel (text from
 
 from __future__ import annotations
 
-from PyQt6.QtCore import QSignalBlocker, Qt
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
+from PyQt6.QtCore import QSignalBlocker
+from PyQt6.QtWidgets import QHBoxLayout, QSpinBox, QWidget
 
 from engine.i18n import tr_noop
+from gui.labs._base import numbers_label
 from gui.labs.training.sandwich import crp_text, find_sandwiches
 from gui.widgets.texts import Texts
 
@@ -32,10 +33,7 @@ class SandwichView(QWidget):
         lay.addWidget(self.block_spin)
         lay.addWidget(t.label(tr_noop("channel j")))
         lay.addWidget(self.channel_spin)
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.text.setStyleSheet("font-size: 13px; padding: 2px 4px; background: #f4f4ee;")
+        self.text = numbers_label(13)
         lay.addWidget(self.text, 1)
         self.block_spin.valueChanged.connect(lambda _v: self.redraw())
         self.channel_spin.valueChanged.connect(lambda _v: self.redraw())
