@@ -622,7 +622,7 @@ def test_a_twenty_class_head_is_followed_by_every_view(qtbot, lab, tmp_path):
     lab.controls.epochs.setValue(50)
     click(qtbot, lab.controls.start_button)
     wait_frame(qtbot, lab, lambda f: f.iteration > 20 and f.snapshot is not None
-                       and f.snapshot.has_maps and f.probe_id == lab.session.probe_id)
+               and f.snapshot.has_maps and f.probe_id == lab.session.probe_id)
     # the frames go on (the frame list may already hold later frames: count draws)
     drawn = lab.frames_drawn
     qtbot.waitUntil(lambda: lab.frames_drawn > drawn, timeout=30000)
