@@ -64,8 +64,13 @@ def gradient_text(image: np.ndarray, kernel: np.ndarray, target: np.ndarray, u: 
     windows = np.lib.stride_tricks.sliding_window_view(image, (KH, KW))
     error = np.einsum("ijuv,uv->ij", windows, kernel) - target
     total = float(np.sum(windows[:, :, u, v] * error))
-    return tr("∂loss/∂w{uv} = 2/N · Σ x·(z − y) = 2/{n} · ({total:.4g}) = {value:.4g}").format(
-        uv=subscript(u, v), n=error.size, total=total, value=value)
+    return tr("∂loss/∂w{uv} = 2/N · Σ x·(z − y) = 2/{n} · ({total}) = {value}").format(
+        uv=subscript(u, v), n=error.size, total=_signed(total), value=_signed(value))
+
+
+def _signed(v: float) -> str:
+    """Four significant digits with the minus sign the other equations use (−, not -)."""
+    return f"{v:.4g}".replace("-", "−")
 
 
 def comparison_html() -> str:

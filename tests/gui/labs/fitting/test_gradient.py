@@ -66,7 +66,7 @@ def test_the_lab_shows_the_gradient_of_the_current_kernel_at_every_step(lab):
     lab.gradient_view.cell_clicked.emit(0, 2)
     text = lab.gradient_label.text()
     assert "∂loss/∂w13 = 2/N · Σ x·(z − y) = 2/3844" in text
-    assert text.endswith(f"= {lab.shown_gradient()[0, 2]:.4g}")
+    assert text.endswith(f"= {lab.shown_gradient()[0, 2]:.4g}".replace("-", "−"))
 
 
 def test_gradient_text_writes_the_numbers():
@@ -77,7 +77,7 @@ def test_gradient_text_writes_the_numbers():
     # z = 0, z − y = −1 everywhere: Σ x·(z − y) = −(0 + 1 + 4 + 5) = −10; 2/4 · −10 = −5
     assert value == -5
     assert gradient_text(image, kernel, target, 0, 0, value) == (
-        "∂loss/∂w11 = 2/N · Σ x·(z − y) = 2/4 · (-10) = -5")
+        "∂loss/∂w11 = 2/N · Σ x·(z − y) = 2/4 · (−10) = −5")
 
 
 def test_the_comparison_table_has_the_courses_rows(lab):
