@@ -121,10 +121,10 @@ class Adam(Optimizer):
         m_hat_scale = 1.0 / (1.0 - self.beta1 ** t)
         v_hat_scale = 1.0 / (1.0 - self.beta2 ** t)
         if p.flags.c_contiguous and g.dtype == p.dtype and p.dtype in (np.float32, np.float64):
-            # one pass, no temporaries (engine.step_kernels): the same formula. Imported
-            # here: the module loads Numba, which `main.py --help` and the command line's
-            # parsers (engine.recipe -> training_loop -> optim) must not pay for
+            # one pass, no temporaries (engine.step_kernels): the same formula; imported
+            # here so that a configuration (engine.recipe, main.py --help) loads no Numba
             from .step_kernels import adam_update
+
             adam_update(p, np.ascontiguousarray(g), m, v, self.lr * m_hat_scale, self.beta1,
                         self.beta2, self.eps, v_hat_scale)
             return
