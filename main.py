@@ -2,8 +2,9 @@
 
 ``python main.py`` opens the window. The subcommands run without one::
 
-    python main.py train [--epochs N] [--seed S] [--out model.npz]
-    python main.py evaluate --model model.npz --data digits.npz
+    python main.py train [--data PATH] [--epochs N] [--seed S] [--out model.npz]
+    python main.py evaluate --model model.npz --data PATH
+    python main.py export --model model.npz --format pytorch --out DIR
     python main.py bench [--json] ...
     python main.py screenshot --out DIR [--lab NAME]
     python main.py --version
@@ -92,8 +93,24 @@ def _version() -> str:
     return __version__
 
 
+def _image_size(text: str) -> int:
+    value = _positive_int(text)
+    if not 4 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be 4 to 256 pixels, got {value}")
+    return value
+
+
+def _image_arguments(parser) -> None:
+    parser.add_argument("--image-size", type=_image_size, default=32, metavar="N",
+                        help="an image folder's pictures are resized to N x N pixels "
+                             "(default: 32)")
+    parser.add_argument("--grey", action="store_true",
+                        help="an image folder's pictures are made grey (default: RGB colour)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from engine.recipe import DEFAULT_TRAINING  # numpy only: no kernels are loaded
+    # numpy only: no kernels are loaded
+    from engine.recipe import CIFAR_TRAINING, DEFAULT_TRAINING
 
     parser = _Parser(
         prog="main.py",
@@ -104,26 +121,47 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser(
-        "train", help="train the default network on the embedded MNIST digits",
+        "train", help="train a network on the embedded MNIST digits or on a data set",
         description="Train the default network (engine/recipe.py) on the 8,000 training digits "
-                    "of the embedded MNIST subset, print its accuracy on the 1,000 validation "
-                    "digits it never saw, and save it.")
+                    "of the embedded MNIST subset, or with --data on a data set (the "
+                    "CIFAR-10 recipe for CIFAR-10), print its accuracy on the validation "
+                    "images it never saw, and save it.")
+    train.add_argument("--data", default=None, metavar="PATH",
+                       help="a CIFAR-10 python folder (cifar-10-batches-py), an MNIST IDX "
+                            "folder, an image folder (one subfolder per class) or an .npz file")
     train.add_argument("--epochs", type=_positive_int, default=None,
-                       help="passes over the training digits "
-                            f"(default: {DEFAULT_TRAINING.epochs})")
+                       help="passes over the training images "
+                            f"(default: {DEFAULT_TRAINING.epochs}, CIFAR-10: "
+                            f"{CIFAR_TRAINING.epochs})")
     train.add_argument("--seed", type=_int, default=0,
                        help="random seed for weights, shuffling and augmentation (default: 0)")
     train.add_argument("--out", default="model.npz",
                        help="where to save the trained network (default: model.npz)")
+    _image_arguments(train)
     # hidden: train and validate on the first N digits only (keeps the CLI test fast)
     train.add_argument("--limit", type=_positive_int, default=None, help=argparse.SUPPRESS)
 
     evaluate = sub.add_parser(
-        "evaluate", help="accuracy of a saved network on a labelled digit set",
+        "evaluate", help="accuracy of a saved network on a labelled data set",
         description="Print the accuracy of a saved network on an .npz file holding "
-                    "images (N, 28, 28) uint8 (0 = background, 255 = ink) and labels (N,).")
+                    "images (N, 28, 28) or (N, C, H, W) uint8 and labels (N,) (every image), "
+                    "or on the validation images of a data set folder (CIFAR-10's "
+                    "test_batch, MNIST's t10k files, an image folder's fixed fifth).")
     evaluate.add_argument("--model", required=True, help="a network saved by 'train'")
-    evaluate.add_argument("--data", required=True, help="an .npz file with images and labels")
+    evaluate.add_argument("--data", required=True, metavar="PATH",
+                          help="an .npz file with images and labels, or a data set folder")
+    _image_arguments(evaluate)
+
+    export = sub.add_parser(
+        "export", help="write a saved network as a PyTorch model",
+        description="Write DIR/model.py (load_model() returns a torch.nn.Module in eval mode "
+                    "with the trained weights), the weights (raw float32 + JSON, no pickle) "
+                    "and a README. Exporting needs no PyTorch; running the result does.")
+    export.add_argument("--model", required=True, help="a network saved by 'train'")
+    export.add_argument("--format", required=True, choices=["pytorch"],
+                        help="the format to write (pytorch)")
+    export.add_argument("--out", required=True, metavar="DIR",
+                        help="the folder to write (created if needed)")
 
     # bench takes its own arguments: main() hands everything after "bench" to it unparsed
     sub.add_parser("bench", add_help=False,
@@ -215,12 +253,35 @@ def _warmup(bar: ProgressBar) -> None:
 
 # --------------------------------------------------------------------------- commands
 
+def _load_data(args, bar: ProgressBar):
+    """The data set of ``--data`` (with its progress on the bar)."""
+    from engine.datasets import ImageOptions, load_dataset
+
+    options = ImageOptions(size=args.image_size, colour="grey" if args.grey else "rgb")
+
+    def progress(fraction: float, text: str):
+        if _INTERRUPTS.seen:
+            raise KeyboardInterrupt
+        bar.update("reading data", fraction, text)  # a log gets a line only after 5 s
+
+    try:
+        return load_dataset(args.data, options, progress=progress)
+    finally:
+        bar.close()
+
+
 def cmd_train(args) -> int:
     from engine import recipe
     from engine.network import check_model_path
 
     check_model_path(args.out)  # fail now, not after the training: /proc/x.npz, '', a long name
     bar = ProgressBar()
+    spec = training = data = None
+    if args.data is not None:
+        dataset = _load_data(args, bar)
+        print(dataset.describe())
+        spec, training = recipe.recipe_for(dataset.input_shape, dataset.num_classes)
+        data = dataset.split()
     _warmup(bar)
 
     def progress(epoch: int, epochs: int, epoch_progress: float, loss: float, final: bool):
@@ -231,7 +292,8 @@ def cmd_train(args) -> int:
 
     try:
         network, report = recipe.train(epochs=args.epochs, seed=args.seed, progress=progress,
-                                       limit=args.limit)
+                                       limit=args.limit, spec=spec, training=training,
+                                       data=data)
     finally:
         bar.close()
     if report.status == "diverged":
@@ -240,11 +302,12 @@ def cmd_train(args) -> int:
     if _INTERRUPTS.seen:  # never save a run that was interrupted
         raise KeyboardInterrupt
     network.save(args.out)
+    what = "digits" if args.data is None else "images"
     print(f"validation accuracy: {report.val_accuracy * 100:.2f}% "
-          f"({report.val_correct} of {report.val_count} digits never used for training)")
+          f"({report.val_correct} of {report.val_count} {what} never used for training)")
     epochs = f"{report.epochs} epoch" + ("s" if report.epochs != 1 else "")
     print(f"training time: {report.seconds:.1f} s ({epochs}, "
-          f"{report.iterations} steps of {report.batch_size} digits)")
+          f"{report.iterations} steps of {report.batch_size} {what})")
     print(f"saved: {args.out}")
     return EXIT_OK if report.status != "diverged" else EXIT_ERROR
 
@@ -252,19 +315,36 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     import numpy as np
 
-    from engine.data import load_npz_dataset, to_float_images
     from engine.network import Network
 
     network = Network.load(args.model)
-    images, labels = load_npz_dataset(args.data)
-    x = to_float_images(images)
+    dataset = _load_data(args, ProgressBar())
+    if dataset.kind in ("npz", "embedded"):  # a file of labelled images: all of them
+        x = np.concatenate([dataset.train_x, dataset.val_x])
+        labels = np.concatenate([dataset.train_y, dataset.val_y])
+    else:  # a data set folder: the images it keeps for validation (CIFAR-10's test_batch)
+        x, labels = dataset.val_x, dataset.val_y
     expected = tuple(network.input_shape)
     if expected != x.shape[1:]:
         raise UsageError(
             f"the model expects inputs of shape {expected}, but the data has {x.shape[1:]}")
+    if network.num_classes < dataset.num_classes and labels.max() >= network.num_classes:
+        raise UsageError(f"the model has {network.num_classes} outputs, but the data has "
+                         f"{dataset.num_classes} classes")
     predictions = network.predict(x)  # batch by batch inside
     correct = int(np.count_nonzero(predictions == labels))
     print(f"accuracy: {correct / len(labels) * 100:.2f}% ({correct} of {len(labels)} correct)")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from engine.export import export_pytorch
+    from engine.network import Network
+
+    network = Network.load(args.model)
+    written = export_pytorch(network, args.out)
+    for path in written:
+        print(path)
     return EXIT_OK
 
 
@@ -320,7 +400,7 @@ def _run(argv: list[str]) -> tuple[int, str | None]:
         args = build_parser().parse_args(argv)
         if args.command is None:
             return cmd_window(), None
-        command = {"train": cmd_train, "evaluate": cmd_evaluate,
+        command = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
                    "screenshot": cmd_screenshot}[args.command]
         return command(args), None
     except SystemExit as exit_:  # --help, --version, or a subcommand that exits
