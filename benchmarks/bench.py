@@ -1,6 +1,7 @@
 """Benchmark the engine against the textbook loops, numpy im2col and PyTorch CPU.
 
-Workloads W1-W6 of docs/PERFORMANCE.md, float32, batch N = 64, fixed seed.
+Workloads W1-W6 of docs/PERFORMANCE.md and the default network's two convolutions
+(D1, D2), float32, batch N = 64, fixed seed.
 All implementations run in one process on the same inputs, interleaved (in
 rounds, each visiting every implementation in a rotating order for five timed
 samples), and the table reports medians and the engine's speed-up over each
@@ -268,7 +269,19 @@ WORKLOADS = {
     "W5": Workload("W5", "max pool 2x2 s2 fwd(argmax)+bwd: C=16, 28x28",
                    _pool_workload(16, 28, 28)),
     "W6": Workload("W6", "training step conv-relu-pool x2 + dense, SGD", _w6_build),
+    # the default network's (engine.recipe.DEFAULT_SPEC) two convolutions, alone
+    "D1": Workload("D1", "default net conv1 fwd+bwd: C=1, 28x28, F=16, 3x3, s1 p1",
+                   _conv_workload(1, 28, 28, 16, 1, 1, backward=True)),
+    "D2": Workload("D2", "default net conv2 fwd+bwd: C=16, 14x14, F=32, 3x3, s1 p1",
+                   _conv_workload(16, 14, 14, 32, 1, 1, backward=True)),
 }
+
+#: floating-point operations of the convolution workloads (2 per multiply-add;
+#: forward + backward is three convolutions' worth: y, dx and dW)
+FLOPS = {name: 2 * N_BATCH * F * HO * WO * C * 9 * passes
+         for name, (C, F, HO, WO, passes) in {
+             "W1": (1, 8, 28, 28, 1), "W2": (1, 8, 28, 28, 3), "W3": (8, 16, 14, 14, 3),
+             "W4": (8, 16, 7, 7, 3), "D1": (1, 16, 28, 28, 3), "D2": (16, 32, 14, 14, 3)}.items()}
 
 
 # ------------------------------------------------------------------ the timing
@@ -339,6 +352,9 @@ def time_workload(workload: Workload, repeat: int, ref_batch: int, ref_repeat: i
     for impl, ms in result["ms"].items():
         if impl != "engine" and engine_ms:
             result["speedup"][impl] = ms / engine_ms
+    if workload.name in FLOPS:
+        result["gflops"] = {impl: FLOPS[workload.name] / ms / 1e6
+                            for impl, ms in result["ms"].items() if impl != "reference"}
     return result
 
 
@@ -355,9 +371,22 @@ def warm_start_seconds() -> float | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (what ``lscpu`` shows as "Model name"), for every figure."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def _meta(args) -> dict:
     import numba
     meta = {
+        "cpu": cpu_model(),
         "batch": N_BATCH, "dtype": "float32", "seed": SEED, "repeat": args.repeat,
         "reference_batch": args.reference_batch, "reference_repeat": args.reference_repeat,
         "python": platform.python_version(), "numpy": np.__version__,
@@ -397,10 +426,26 @@ def format_table(results: dict, meta: dict, warm: float | None) -> str:
                  f"({meta['reference_repeat']} samples), scaled per sample to N={meta['batch']}.")
     lines.append(f"numba {meta['numba']} ({meta['numba_threads']} threads, "
                  f"{meta['numba_threading_layer']}), numpy {meta['numpy']}, torch "
-                 f"{meta['torch']} ({meta['torch_threads']} threads), {meta['cpus']} CPUs.")
+                 f"{meta['torch']} ({meta['torch_threads']} threads), {meta['cpus']} CPUs: "
+                 f"{meta['cpu']}.")
     if warm is not None:
         lines.append(f"Warm start (new process: import engine + warmup() from Numba's cache): "
                      f"{warm:.2f} s")
+    peak = meta.get("peak")
+    for name in ("D2", "W3"):
+        if peak and name in results and "gflops" in results[name]:
+            g = results[name]["gflops"]
+            lines.append(
+                f"{name}: engine {g['engine']:.0f} GFLOP/s = "
+                f"{100 * g['engine'] / peak['peak_gflops']:.0f}% of the fp32 peak"
+                + (f" (PyTorch {g['torch']:.0f} GFLOP/s, "
+                   f"{100 * g['torch'] / peak['peak_gflops']:.0f}%)" if "torch" in g else ""))
+    if peak:
+        lines.append(
+            f"fp32 peak {peak['peak_gflops']:.0f} GFLOP/s = {peak['cores']} cores x "
+            f"{peak['fma_units']} FMA units x {peak['lanes']} lanes x 2 flops x "
+            f"{peak['clock_ghz']:.2f} GHz (measured: a dependent multiply-xor chain); "
+            f"a loop of register multiply-adds reached {peak['fma_loop_gflops']:.0f} GFLOP/s.")
     return "\n".join(lines)
 
 
@@ -424,6 +469,15 @@ def main(argv=None, parser_class=argparse.ArgumentParser) -> int:
     parser.add_argument("--no-reference", action="store_true", help="skip the reference loops")
     parser.add_argument("--no-warm-start", action="store_true",
                         help="skip measuring the warm start in a new process")
+    parser.add_argument("--no-peak", action="store_true",
+                        help="skip measuring the clock and the multiply-add peak")
+    parser.add_argument("--recipe", action="store_true",
+                        help="the default training recipe end to end against its PyTorch twin "
+                             "instead (benchmarks/bench_recipe.py; see --recipe --help)")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--recipe" in argv:
+        from . import bench_recipe
+        return bench_recipe.main([a for a in argv if a != "--recipe"], parser_class)
     args = parser.parse_args(argv)
     names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in names if w not in WORKLOADS]
@@ -446,6 +500,9 @@ def main(argv=None, parser_class=argparse.ArgumentParser) -> int:
                                       max(0.0, args.pause))
     warm = None if args.no_warm_start else warm_start_seconds()
     meta = _meta(args)
+    if not args.no_peak:
+        from .peak import measure
+        meta["peak"] = measure()
     if args.json:
         print(json.dumps({"meta": meta, "warm_start_s": warm, "workloads": results}, indent=2))
     else:

@@ -30,6 +30,53 @@ from numba import njit, prange  # noqa: F401  (prange is re-exported for the ker
 
 from .i18n import tr
 
+# ------------------------------------------------------------------ vector width
+
+# LLVM tunes some CPUs with 512-bit vectors (Intel Skylake-X to Sapphire Rapids) to
+# *prefer* 256-bit ones, so Numba's loops there used half the vector width (and half
+# the multiply-add throughput) of the same CPU's own instructions: the convolution
+# ran at 0.6-1x PyTorch on a Xeon where it ran at 1.5-2x on AMD Zen. Lifting that
+# preference makes the vectorisers use the full width wherever the CPU has it; on CPUs
+# without 512-bit vectors (AVX2, ARM) the flag changes nothing. A feature string the
+# user chose (NUMBA_CPU_FEATURES) wins. It must be set before the first compilation
+# (the compiler is made once per process), which is why it is set here, on import.
+_FULL_WIDTH = "-prefer-256-bit"
+
+
+def _host_features() -> str:
+    """LLVM's feature string of this CPU ("" where LLVM cannot tell)."""
+    try:
+        import llvmlite.binding as llvm
+        return llvm.get_host_cpu_features().flatten()
+    except Exception:  # noqa: BLE001 - an unknown CPU: LLVM's own defaults
+        return ""
+
+
+def _use_full_vector_width() -> str:
+    """Set Numba's CPU features to the host's without the 256-bit preference; return them."""
+    if numba.config.CPU_FEATURES is not None:  # the user's choice
+        return numba.config.CPU_FEATURES
+    features = _host_features()
+    if "+avx512f" in features.split(","):
+        features = features + "," + _FULL_WIDTH
+        numba.config.CPU_FEATURES = features
+    return features
+
+
+def vector_lanes(features: str) -> int:
+    """float32 lanes of the widest vector register the compiled loops use."""
+    flags = set(features.split(","))
+    if "+avx512f" in flags:
+        return 16
+    if "+avx" in flags:
+        return 8
+    return 4  # SSE, ARM NEON, or unknown: 128 bits
+
+
+FEATURES = _use_full_vector_width()
+#: float32 lanes of one vector register (16 with AVX-512, 8 with AVX2, 4 with NEON)
+VECTOR_LANES = vector_lanes(FEATURES)
+
 # Let LLVM reorder sums (to vectorise the dot products) and fuse multiply-adds, but
 # keep IEEE NaN/inf semantics (no 'nnan'/'ninf'), so a diverging training run still
 # shows NaN instead of whatever a no-NaN assumption would produce.
@@ -115,3 +162,55 @@ def kernel(fn=None, *, parallel: bool = False, fastmath: bool = False):
     def wrap(f):
         return njit(parallel=parallel, fastmath=fastmath, **_OPTIONS)(f)
     return wrap(fn) if fn is not None else wrap
+
+
+# ------------------------------------------------------------------ registers
+
+def _stack_array_intrinsic():
+    """``stack_array(like, rows, cols)``: an uninitialised C-contiguous (rows, cols) array
+    of ``like``'s dtype on the calling kernel's stack (rows, cols: constants).
+
+    A register-blocked kernel keeps its accumulators in such an array: LLVM sees
+    memory nothing else can point to, indexed only at constant positions once the
+    fixed-size loops are unrolled, and promotes it to vector registers for the whole
+    loop over the taps, where a heap array (which might alias the inputs) would be
+    loaded and stored on every step. It never outlives the kernel that calls it, so
+    callers must be compiled with ``inline="always"`` or call it themselves.
+    """
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+    from numba.np.arrayobj import make_array, populate_array
+
+    @intrinsic
+    def stack_array(typingctx, like, rows, cols):
+        if not (isinstance(rows, types.IntegerLiteral) and isinstance(cols, types.IntegerLiteral)
+                and isinstance(like, types.Array)):
+            return None
+        shape = (rows.literal_value, cols.literal_value)
+        array_type = types.Array(like.dtype, 2, "C")
+
+        def codegen(context, builder, signature, args):
+            item = context.get_data_type(like.dtype)
+            size = context.get_abi_sizeof(item)
+            data = cgutils.alloca_once(builder, item, size=shape[0] * shape[1])
+            intp = context.get_value_type(types.intp)
+            array = make_array(array_type)(context, builder)
+            populate_array(array, data=data,
+                           shape=[ir.Constant(intp, n) for n in shape],
+                           strides=[ir.Constant(intp, shape[1] * size), ir.Constant(intp, size)],
+                           itemsize=ir.Constant(intp, size), meminfo=None)
+            return array._getvalue()
+
+        return array_type(like, rows, cols), codegen
+
+    return stack_array
+
+
+if numba.config.DISABLE_JIT:
+    def stack_array(like, rows, cols):
+        """Without the JIT (coverage runs): a plain numpy array."""
+        import numpy as np
+        return np.empty((rows, cols), dtype=like.dtype)
+else:
+    stack_array = _stack_array_intrinsic()

@@ -13,7 +13,7 @@ import numpy as np
 from ._arrays import as_float, float_dtype
 from ._numba import kernel, prange
 from .geometry import GeometryError
-from .i18n import tr_noop
+from .i18n import tr, tr_noop
 
 __all__ = ["relu_forward", "relu_backward", "warmup_activations"]
 
@@ -55,7 +55,8 @@ def relu_backward(dout, x):
     dout, x = np.asarray(dout), np.asarray(x)
     if dout.shape != x.shape:
         raise GeometryError(
-            f"the upstream gradient has shape {dout.shape} but the ReLU input has shape {x.shape}")
+            tr("the upstream gradient has shape {dout} but the ReLU input has shape {x}")
+            .format(dout=dout.shape, x=x.shape))
     dtype = float_dtype(x)
     x, dout = as_float(x, dtype), as_float(dout, dtype, tr_noop("the upstream gradient"))
     dx = np.empty_like(x)

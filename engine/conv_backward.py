@@ -39,19 +39,24 @@ import numpy as np
 
 from ._arrays import as_float, float_dtype, threads_for
 from ._flat import (
+    TILE_LANES,
     block_size,
     correlate,
+    delta_columns,
     flat_layout,
     from_planes,
+    scratch_array,
     scratch_planes,
     tap_dots,
     to_planes,
+    unpool_2x2,
+    unpool_columns,
 )
 from ._numba import FAST_FP, kernel, prange
 from .geometry import MAX_VALUES, GeometryError, _check_values, check_conv
-from .i18n import tr_noop
+from .i18n import tr, tr_noop
 
-__all__ = ["conv2d_backward"]
+__all__ = ["conv2d_backward", "conv2d_relu_pool_backward"]
 
 
 def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
@@ -95,9 +100,49 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
     dout, x, w = np.asarray(dout), np.asarray(x), np.asarray(w)
     g = check_conv(x.shape, w.shape, None, stride, padding)
     if dout.shape != g.output_shape:
-        raise GeometryError(
-            f"the upstream gradient has shape {dout.shape}, but the convolution output "
-            f"has shape {g.output_shape}")
+        raise GeometryError(tr(
+            "the upstream gradient has shape {dout}, but the convolution output has shape "
+            "{shape}").format(dout=dout.shape, shape=g.output_shape))
+    return _gradients(dout, None, x, w, g, need_dx)
+
+
+def conv2d_relu_pool_backward(dout, winners, x, w, stride=1, padding=0, *, need_dx=True):
+    """Backward pass of :func:`engine.conv_forward.conv2d_relu_pool_forward`.
+
+    The gradients of conv2d - ReLU - 2x2 max pooling with respect to the block's
+    input and the convolution's weights: each pooled delta goes to its window's
+    winning cell when the ReLU let it through (``winners`` >= 0), and the
+    convolution's backward pass runs on those deltas, laid straight onto its flat
+    grid (the full-size delta maps are never made).
+
+    Parameters
+    ----------
+    dout : array (N, F, HO // 2, WO // 2)
+        Upstream gradient of the pooled output, cast to the dtype of ``x``.
+    winners : int8 array, the shape of ``dout``
+        As returned by the forward pass.
+    x, w, stride, padding, need_dx
+        As in :func:`conv2d_backward`.
+
+    Returns
+    -------
+    dx, dw, db : as :func:`conv2d_backward` (the same values as the three layers'
+        backward passes one after another).
+    """
+    dout, winners = np.asarray(dout), np.asarray(winners)
+    x, w = np.asarray(x), np.asarray(w)
+    g = check_conv(x.shape, w.shape, None, stride, padding)
+    pooled = (g.N, g.F, g.HO // 2, g.WO // 2)
+    if dout.shape != pooled or winners.shape != pooled or winners.dtype != np.int8:
+        raise GeometryError(tr(
+            "the upstream gradient {dout} and the winners {winners} ({dtype}) must both "
+            "have the pooled shape {pooled} (winners int8)").format(
+                dout=dout.shape, winners=winners.shape, dtype=winners.dtype, pooled=pooled))
+    return _gradients(dout, np.ascontiguousarray(winners), x, w, g, need_dx)
+
+
+def _gradients(dout, winners, x, w, g, need_dx):
+    """The checked arrays of both wrappers -> (dx or None, dw, db)."""
     dtype = float_dtype(x)
     dout = as_float(dout, dtype, tr_noop("the upstream gradient"))
     x, w = as_float(x, dtype), as_float(w, dtype, tr_noop("the kernels"))
@@ -115,7 +160,7 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, *, need_dx=True):
         _check_values(scratch, tr_noop("the backward pass's working memory"))
     T = g.C * g.KH * g.KW
     with threads_for(2 * g.N * g.F * g.HO * g.WO * T):
-        return _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype)
+        return _backward(dout, winners, x, w, dx, dw, db, g, lay, T, need_dx, dtype)
 
 
 # The most numbers the per-block dW partial sums of one kernel call may take: 4 Mi
@@ -138,29 +183,38 @@ def part_groups(blocks: int, values_per_part: int) -> int:
     return min(blocks, groups - groups % 2)
 
 
-def _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
-    """Allocate the scratch and run the kernels of :func:`conv2d_backward`."""
+def _backward(dout, winners, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
+    """Allocate the scratch and run the kernels; dout is pooled when winners is not None."""
     B = block_size(g.N, lay.PL)
     blocks = -(-g.N // B)
     G = part_groups(blocks, g.F * T)
     planes = scratch_planes("x", g, lay, dtype)       # (SH*SW*C, N*PL + D) padded input
-    d_planes = scratch_planes("dx", g if need_dx else replace(g, N=0), lay, dtype)  # its grad
-    flat_delta = scratch_planes("delta", g, lay, dtype, rows=g.F)  # (F, N*PL + D)
-    dw_parts = np.empty((G, g.F, T), dtype=dtype)  # per-block dW, (C, KH, KW) flat
+    no_dx = replace(g, N=0)  # the flat delta and dx planes only serve dx
+    d_planes = scratch_planes("dx", g if need_dx else no_dx, lay, dtype)  # its grad
+    flat_delta = scratch_planes("delta", g if need_dx else no_dx, lay, dtype, rows=g.F)
+    deltas = scratch_array("deltas", g, ((g.N * lay.PL + 1) * g.F + TILE_LANES,), dtype)
+    dw_parts = np.empty((G, T, g.F), dtype=dtype)  # per-block dW, transposed
     db_parts = np.empty((G, g.F), dtype=dtype)
     rot180_weights = w.reshape(-1)[lay.dx_weight_index]  # (C, F*KH*KW) one per dx tap
+    dx_abs = lay.dx_src * flat_delta.shape[1] + lay.dx_off  # where each dx tap starts
+    d_planes3 = d_planes.reshape(g.SH * g.SW, g.C, -1)  # (phase, channel, flat)
+    dwt = np.zeros((T, g.F), dtype=dtype)  # dW transposed, (C*KH*KW, F)
     for first in range(0, blocks, G):  # one pass unless the partials would be too large
         count = min(G, blocks - first)
-        _conv_backward_kernel(dout, x, w.reshape(g.F, T), rot180_weights, dx,
-                              dw_parts[:count], db_parts[:count], planes, d_planes, flat_delta,
-                              B, first, lay.tap_plane, lay.tap_off,
-                              lay.dx_start, lay.dx_src, lay.dx_off,
-                              g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.LP, lay.LD, lay.D, lay.PL,
-                              dtype.type(0), bool(need_dx))
-        # (count, F*T) added to dw in block order; False if a sum is not finite
-        dw_finite = _sum_parts_kernel(dw_parts[:count].reshape(count, -1), dw.reshape(-1))
+        _conv_backward_kernel(dout, _NO_WINNERS if winners is None else winners,
+                              x, w.reshape(g.F, T), rot180_weights, dx,
+                              dw_parts[:count], db_parts[:count], planes, planes.reshape(-1),
+                              d_planes3, flat_delta, flat_delta.reshape(-1), deltas, B, first,
+                              lay.tap_plane * planes.shape[1] + lay.tap_off, lay.dx_start,
+                              dx_abs, g.SH, g.SW, g.PH, g.PW, lay.WQ, lay.L, lay.LD, lay.D,
+                              lay.PL, g.HO, g.WO, dtype.type(0), bool(need_dx))
+        # (count, T*F) added in block order; False if a sum is not finite
+        dw_finite = _sum_parts_kernel(dw_parts[:count].reshape(count, -1), dwt.reshape(-1))
         _sum_parts_kernel(db_parts[:count], db)
+    dw[...] = dwt.T.reshape(dw.shape)
     zero = dtype.type(0)
+    if winners is not None and not (dw_finite and _all_finite_kernel(w.reshape(-1))):
+        dout = _unpool(dout, winners, g.HO, g.WO)  # the direct loops need the full deltas
     if not dw_finite:  # a non-finite x or dout: zeros of the layout may have met it
         _dw_exact_kernel(dout, x, dw, g.SH, g.SW, g.PH, g.PW, zero)
     if need_dx and not _all_finite_kernel(w.reshape(-1)):  # zeros times a non-finite weight
@@ -169,55 +223,89 @@ def _backward(dout, x, w, dx, dw, db, g, lay, T, need_dx, dtype):
     return (dx if need_dx else None), dw, db
 
 
-def _conv_backward_impl(dout, x, w, rot180_weights, dx, dw_parts, db_parts, planes, d_planes,
-                        flat_delta, B, first, tap_plane, tap_off, dx_start, dx_src, dx_off,
-                        SH, SW, PH, PW, WQ, LP, LD, D, PL, zero, need_dx):
+def _unpool(dout, winners, HO, WO):
+    """The (N, F, HO, WO) delta maps of a pooled dout: each value at its winning cell."""
+    full = np.zeros(dout.shape[:2] + (HO, WO), dtype=dout.dtype)
+    HP, WP = dout.shape[2], dout.shape[3]
+    for cell in range(4):
+        a, b = divmod(cell, 2)
+        full[:, :, a:2 * HP:2, b:2 * WP:2] = np.where(winners == cell, dout, 0)
+    return full
+
+
+# the empty winners of a plain backward pass (one kernel, compiled once, serves both)
+_NO_WINNERS = np.empty((0, 0, 0, 0), dtype=np.int8)
+
+
+def _conv_backward_impl(dout, winners, x, w, rot180_weights, dx, dw_parts, db_parts, planes,
+                        flat_planes, d_planes, flat_delta, flat_delta_1d, deltas, B, first,
+                        tap_abs, dx_start, dx_abs, SH, SW, PH, PW, WQ, L, LD, D, PL, HO, WO,
+                        zero, need_dx):
     """Per-block gradients; shapes as in :func:`conv2d_backward` with w (F, C*KH*KW).
 
+    With a non-empty ``winners`` (int8, the shape of dout) dout is the pooled delta
+    of conv2d_relu_pool_backward, laid onto the flat grid at the winning cells;
+    HO, WO are the convolution output's size either way.
+
     Runs the blocks ``first`` to ``first + G - 1`` of B samples each (G =
-    dw_parts.shape[0]): dw_parts (G, F, C*KH*KW) and db_parts (G, F) receive one
-    partial sum per block. planes/d_planes (SH*SW*C, N*PL + D) and flat_delta
-    (F, N*PL + D) are scratch whose unwritten cells are zero (d_planes is cleared
-    here, block by block); the tables and sizes come from
-    engine._flat.flat_layout; zero is 0 in the dtype of x; dx is only written (and
-    d_planes only used) when need_dx is True.
+    dw_parts.shape[0]): dw_parts (G, C*KH*KW, F) (dW transposed) and db_parts (G, F)
+    receive one partial sum per block. planes (SH*SW*C, N*PL + D) (flat_planes: the
+    same memory flattened, tap_abs (C*KH*KW,) where each tap starts in it) and
+    deltas (position-major, engine._flat.tap_dots) are scratch whose unwritten cells
+    are zero; for dx, flat_delta (F, N*PL + D) (flat_delta_1d: flattened; dx_abs
+    (F*KH*KW,) where each dx tap starts in it) and d_planes (SH*SW, C, N*PL + D),
+    overwritten sample by sample, are used only when need_dx is True. The tables
+    and sizes come from engine._flat.flat_layout (L the flat length of one output
+    map); zero is 0 in the dtype of x.
     """
     N, C = x.shape[0], x.shape[1]
     F = w.shape[0]
-    HO, WO = dout.shape[2], dout.shape[3]
+    pooled = winners.size > 0  # dout is then pooled: (N, F, HO // 2, WO // 2)
+    zeros = np.zeros(C, dtype=x.dtype)  # the dx maps start from 0
     for k in prange(dw_parts.shape[0]):  # each block writes only its own samples' cells
         n0 = (first + k) * B
         n1 = min(N, n0 + B)
         for f in range(F):
             db_parts[k, f] = zero
         for n in range(n0, n1):
-            to_planes(x[n], planes, n * PL, SH, SW, PH, PW, WQ)
+            base = n * PL
+            to_planes(x[n], planes, base, SH, SW, PH, PW, WQ)
+            if pooled:  # the delta maps, position-major (for dW) and on the flat grid
+                unpool_columns(deltas, base, F, WQ, HO, WO, dout[n], winners[n], db_parts[k],
+                               zero)  # (and D cells right, for dx)
+            else:
+                delta_columns(deltas, base, F, WQ, dout[n], db_parts[k], zero)
+            if not need_dx:
+                continue
             for f in range(F):
-                total = zero
-                for i in range(HO):  # the delta map, D cells right of the sample's start
+                if pooled:
+                    unpool_2x2(flat_delta[f], base + D, WQ, HO, dout.shape[3],
+                               dout[n, f].reshape(-1), winners[n, f].reshape(-1), zero)
+                    continue
+                for i in range(HO):
                     src = dout[n, f, i]
-                    dst = flat_delta[f, n * PL + D + i * WQ:]
+                    dst = flat_delta[f, base + D + i * WQ:]
                     for j in range(WO):  # row slices indexed from 0: vectorises
                         dst[j] = src[j]
-                        total += src[j]
-                db_parts[k, f] += total
-        base = n0 * PL
-        run = (n1 - n0 - 1) * PL + LP
-        tap_dots(dw_parts[k], flat_delta, base + D, planes, base, run, tap_plane, tap_off,
-                 zero)
+        tap_dots(dw_parts[k], flat_planes, tap_abs, deltas, F, n0, n1, L, PL)
         if not need_dx:
             continue
-        run = (n1 - n0 - 1) * PL + LD
-        for r in range(d_planes.shape[0]):  # clear this block's gradient cells
-            for q in range(base, base + run):
-                d_planes[r, q] = zero
-        for p in range(SH * SW):  # dx, one phase (C planes) at a time
-            s, e = dx_start[p], dx_start[p + 1]
-            if e > s:
-                correlate(d_planes[p * C:(p + 1) * C], base, flat_delta, base, run,
-                          rot180_weights[:, s:e], dx_src[s:e], dx_off[s:e])
-        for n in range(n0, n1):
-            from_planes(d_planes, n * PL, dx[n], SH, SW, PH, PW, WQ)
+        # stride 1: only the cells of the input (not its padding), while they stay
+        # inside the sample's own part of the planes
+        H, W = x.shape[2], x.shape[3]
+        first_cell = PH * WQ + PW
+        cells = -(-((H - 1) * WQ + W) // TILE_LANES) * TILE_LANES
+        if SH * SW > 1 or first_cell + cells > PL:
+            first_cell, cells = 0, LD
+        for n in range(n0, n1):  # dx: the padded delta correlated with the rot180 kernel
+            base = n * PL + first_cell
+            for p in range(SH * SW):  # one phase (C planes) at a time; no taps: zeros
+                s, e = dx_start[p], dx_start[p + 1]
+                correlate(d_planes[p], base, flat_delta_1d, base, cells,
+                          rot180_weights[:, s:e], dx_abs[s:e], zeros)
+            base = n * PL
+            from_planes(d_planes.reshape(-1, d_planes.shape[2]), base, dx[n], SH, SW, PH, PW,
+                        WQ)
 
 
 _conv_backward_kernel = kernel(_conv_backward_impl, parallel=True, fastmath=FAST_FP)

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import files
-from .i18n import tr
+from .i18n import tr, tr_noop
 
 __all__ = [
     "DataFileError",
@@ -79,17 +79,19 @@ def _read_bytes(path, cap: int) -> bytes:
 def _check_labels(labels: np.ndarray, n_images: int, source: str) -> np.ndarray:
     """Labels must be whole numbers 0..9, one per image; returns them as int64 (N,)."""
     if labels.ndim != 1:
-        raise DataFileError(f"{source}: labels must be a 1-D array, but have shape {labels.shape}")
+        raise DataFileError(tr("{source}: labels must be a 1-D array, but have shape {shape}")
+                            .format(source=source, shape=labels.shape))
     if labels.dtype.kind not in "iu":
-        raise DataFileError(f"{source}: labels must be whole numbers, not {labels.dtype}")
+        raise DataFileError(tr("{source}: labels must be whole numbers, not {dtype}").format(
+            source=source, dtype=labels.dtype))
     if labels.shape[0] != n_images:
-        raise DataFileError(
-            f"{source}: there are {n_images} images but {labels.shape[0]} labels; "
-            "they must match")
+        raise DataFileError(tr("{source}: there are {images} images but {labels} labels; "
+                               "they must match").format(source=source, images=n_images,
+                                                         labels=labels.shape[0]))
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
         bad = labels[(labels < 0) | (labels >= NUM_CLASSES)][0]
-        raise DataFileError(
-            f"{source}: labels must be digits 0-{NUM_CLASSES - 1}, but one label is {bad}")
+        raise DataFileError(tr("{source}: labels must be digits 0-{last}, but one label is "
+                               "{bad}").format(source=source, last=NUM_CLASSES - 1, bad=bad))
     return labels.astype(np.int64)
 
 
@@ -106,19 +108,20 @@ def _load_npz_arrays(path, source: str) -> dict[str, np.ndarray]:
 def _require(arrays: dict[str, np.ndarray], keys, source: str) -> None:
     missing = [k for k in keys if k not in arrays]
     if missing:
-        found = ", ".join(sorted(arrays)) or "nothing"
-        raise DataFileError(
-            f"{source}: needs the arrays {' and '.join(keys)}; missing {', '.join(missing)} "
-            f"(found {found})")
+        found = ", ".join(sorted(arrays)) or tr("nothing")
+        raise DataFileError(tr("{source}: needs the arrays {keys}; missing {missing} (found "
+                               "{found})").format(source=source, keys=tr(" and ").join(keys),
+                                                  missing=", ".join(missing), found=found))
 
 
 def _check_digit_images(images: np.ndarray, source: str) -> np.ndarray:
     """Images must be uint8 (N, 28, 28); returns them C-contiguous."""
     if images.dtype != np.uint8:
-        raise DataFileError(f"{source}: images must be uint8 (0-255), not {images.dtype}")
+        raise DataFileError(tr("{source}: images must be uint8 (0-255), not {dtype}").format(
+            source=source, dtype=images.dtype))
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataFileError(
-            f"{source}: images must have shape (N, 28, 28), but have shape {images.shape}")
+        raise DataFileError(tr("{source}: images must have shape (N, 28, 28), but have shape "
+                               "{shape}").format(source=source, shape=images.shape))
     return np.ascontiguousarray(images)
 
 
@@ -176,9 +179,9 @@ def mnist_split(path=MNIST_PATH) -> MnistSplit:
     """
     images, labels = load_embedded_mnist(path)
     if images.shape[0] < TRAIN_SIZE + VAL_SIZE:
-        raise DataFileError(
-            f"{Path(path).name}: needs {TRAIN_SIZE + VAL_SIZE} digits for the split, "
-            f"but has {images.shape[0]}")
+        raise DataFileError(tr("{name}: needs {needed} digits for the split, but has {count}")
+                            .format(name=Path(path).name, needed=TRAIN_SIZE + VAL_SIZE,
+                                    count=images.shape[0]))
     val = slice(images.shape[0] - VAL_SIZE, images.shape[0])
     return MnistSplit(
         to_float_images(images[:TRAIN_SIZE]), labels[:TRAIN_SIZE].copy(),
@@ -199,9 +202,11 @@ def to_float_images(images: np.ndarray) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        raise DataFileError(f"images must be uint8 (0-255), not {images.dtype}")
+        raise DataFileError(tr("images must be uint8 (0-255), not {dtype}").format(
+            dtype=images.dtype))
     if images.ndim != 3:
-        raise DataFileError(f"images must have shape (N, H, W), but have shape {images.shape}")
+        raise DataFileError(tr("images must have shape (N, H, W), but have shape {shape}")
+                            .format(shape=images.shape))
     # (N, H, W) -> (N, 1, H, W): one grey channel
     out = images.astype(np.float32)[:, None, :, :]
     out *= np.float32(1.0 / 255.0)
@@ -219,6 +224,8 @@ _IDX_TYPES = {
     0x0D: (">f4", "float"),
     0x0E: (">f8", "double"),
 }
+#: the two MNIST files, in the sentences about them (msgids)
+_IDX_WHAT = {"images": tr_noop("images"), "labels": tr_noop("labels")}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -255,47 +262,53 @@ def _idx_payload(path) -> bytes:
             if declared is None:
                 return head  # too short: _read_idx explains what is wrong
             if declared > _IDX_MAX_BYTES:
-                raise DataFileError(
-                    f"{path}: the header declares {declared:,} bytes of data, more than "
-                    f"this app loads ({_IDX_MAX_BYTES // 2**20} MB)")
+                raise DataFileError(tr("{path}: the header declares {declared} bytes of data, "
+                                       "more than this app loads ({limit} MB)").format(
+                    path=path, declared=f"{declared:,}", limit=_IDX_MAX_BYTES // 2**20))
             return head + stream.read(declared - len(head) + 1)
     except DataFileError:
         raise
     except (EOFError, OSError, gzip.BadGzipFile) as err:
-        raise DataFileError(f"{path}: a damaged or truncated .gz file ({err})") from None
+        raise DataFileError(tr("{path}: a damaged or truncated .gz file ({error})").format(
+            path=path, error=err)) from None
     except Exception as err:  # zlib.error is not an OSError
-        raise DataFileError(f"{path}: a damaged .gz file ({err})") from None
+        raise DataFileError(tr("{path}: a damaged .gz file ({error})").format(
+            path=path, error=err)) from None
 
 
 def _read_idx(path, ndim: int, what: str) -> np.ndarray:
-    """Parse one IDX file whose array must have ``ndim`` dimensions of unsigned bytes."""
+    """Parse one IDX file whose array must have ``ndim`` dimensions of unsigned bytes.
+    ``what``: "images" or "labels" (the other file is named in a sentence)."""
     data = _idx_payload(path)
     if len(data) < 4:
-        raise DataFileError(f"{path}: too short to be an IDX file ({len(data)} bytes)")
+        raise DataFileError(tr("{path}: too short to be an IDX file ({count} bytes)").format(
+            path=path, count=len(data)))
+    other = "labels" if what == "images" else "images"
+    what, other = tr(_IDX_WHAT[what]), tr(_IDX_WHAT[other])
     zero1, zero2, type_code, dims = struct.unpack(">BBBB", data[:4])
     if zero1 != 0 or zero2 != 0 or type_code not in _IDX_TYPES:
-        raise DataFileError(
-            f"{path}: not an IDX file (magic number 0x{data[:4].hex()}, expected "
-            f"0x0000080{ndim} for MNIST {what})")
+        raise DataFileError(tr("{path}: not an IDX file (magic number 0x{magic}, expected "
+                               "0x0000080{ndim} for MNIST {what})").format(
+            path=path, magic=data[:4].hex(), ndim=ndim, what=what))
     if type_code != 0x08:
-        raise DataFileError(
-            f"{path}: holds {_IDX_TYPES[type_code][1]} values; MNIST {what} must be "
-            "unsigned bytes (type code 0x08)")
+        raise DataFileError(tr("{path}: holds {kind} values; MNIST {what} must be unsigned "
+                               "bytes (type code 0x08)").format(
+            path=path, kind=_IDX_TYPES[type_code][1], what=what))
     if dims != ndim:
-        raise DataFileError(
-            f"{path}: has {dims} dimension(s); MNIST {what} have {ndim} (is this the "
-            f"{'labels' if what == 'images' else 'images'} file?)")
+        raise DataFileError(tr("{path}: has {dims} dimension(s); MNIST {what} have {ndim} (is "
+                               "this the {other} file?)").format(
+            path=path, dims=dims, what=what, ndim=ndim, other=other))
     header = 4 + 4 * dims
     if len(data) < header:
-        raise DataFileError(f"{path}: truncated inside the header")
+        raise DataFileError(tr("{path}: truncated inside the header").format(path=path))
     shape = struct.unpack(f">{dims}I", data[4:header])
     expected = math.prod(shape)  # Python ints: a hostile header cannot overflow this
     actual = len(data) - header
     if actual != expected:
-        problem = "truncated" if actual < expected else "longer than declared"
-        raise DataFileError(
-            f"{path}: {problem}: the header declares shape {shape} = {expected} bytes of "
-            f"data, but the file holds {actual}")
+        problem = tr("truncated") if actual < expected else tr("longer than declared")
+        raise DataFileError(tr("{path}: {problem}: the header declares shape {shape} = "
+                               "{expected} bytes of data, but the file holds {actual}").format(
+            path=path, problem=problem, shape=shape, expected=expected, actual=actual))
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
@@ -319,7 +332,8 @@ def load_mnist_idx(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
     """
     images = _read_idx(images_path, 3, "images")
     if images.size == 0:
-        raise DataFileError(f"{images_path}: holds no images (shape {images.shape})")
+        raise DataFileError(tr("{path}: holds no images (shape {shape})").format(
+            path=images_path, shape=images.shape))
     labels = _read_idx(labels_path, 1, "labels")
     source = f"{os.fspath(images_path)} + {os.fspath(labels_path)}"
     return images, _check_labels(labels, images.shape[0], source)
@@ -494,10 +508,10 @@ def _finish(obj, depth: int = 0, budget: list[int] | None = None):
         raise _Refused(tr("refused a structure of more than {limit:,} elements (counting "
                           "every shared reference)").format(limit=MAX_PICKLE_ELEMENTS))
     if depth > 20:
-        raise _Refused("refused a structure nested more than 20 levels deep")
+        raise _Refused(tr("refused a structure nested more than 20 levels deep"))
     if isinstance(obj, _ArrayBuilder):
         if obj.array is None:
-            raise _Refused("refused an array that was never filled")
+            raise _Refused(tr("refused an array that was never filled"))
         return obj.array
     if isinstance(obj, _DTypeBuilder):
         return obj.dtype
@@ -531,21 +545,23 @@ def _scan_opcodes(data: bytes, path) -> None:
                     "instructions; a batch has about 30,000)").format(
                         path=path, limit=MAX_PICKLE_OPCODES))
             if opcode.name in _REFUSED_OPCODES:
-                raise DataFileError(
-                    f"{path}: refused the pickle instruction {opcode.name}: a CIFAR-10 "
-                    "batch only holds arrays, lists and numbers, so this file was not loaded")
+                raise DataFileError(tr(
+                    "{path}: refused the pickle instruction {opcode}: a CIFAR-10 batch only "
+                    "holds arrays, lists and numbers, so this file was not loaded").format(
+                        path=path, opcode=opcode.name))
             # Real pickles number their memo entries in order; a huge index would make
             # the unpickler allocate a memo table that large (9 bytes -> 256 MB).
             if opcode.name in _MEMO_PUTS and arg is not None and arg > count:
-                raise DataFileError(
-                    f"{path}: not a CIFAR-10 python batch (a pickle memo index of {arg} "
-                    f"after only {count} instructions)")
+                raise DataFileError(tr(
+                    "{path}: not a CIFAR-10 python batch (a pickle memo index of {index} "
+                    "after only {count} instructions)").format(path=path, index=arg,
+                                                              count=count))
     except DataFileError:
         raise
     except Exception as err:  # ValueError from pickletools: truncated or unknown opcode
-        raise DataFileError(
-            f"{path}: not a CIFAR-10 python batch (truncated or damaged pickle: "
-            f"{' '.join(str(err).split())[:120]})") from None
+        raise DataFileError(tr(
+            "{path}: not a CIFAR-10 python batch (truncated or damaged pickle: {reason})")
+            .format(path=path, reason=" ".join(str(err).split())[:120])) from None
 
 
 def _unpickle_numpy_only(data: bytes, path):
@@ -553,17 +569,18 @@ def _unpickle_numpy_only(data: bytes, path):
     try:
         return _finish(_NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load())
     except _Refused as err:
-        raise DataFileError(
-            f"{path}: {err}: a CIFAR-10 batch may only contain numpy arrays, "
-            "lists and numbers, so this file was not loaded") from None
+        raise DataFileError(tr(
+            "{path}: {error}: a CIFAR-10 batch may only contain numpy arrays, lists and "
+            "numbers, so this file was not loaded").format(path=path, error=err)) from None
     except RecursionError:
-        raise DataFileError(f"{path}: not a CIFAR-10 python batch (nested too deeply)") from None
+        raise DataFileError(tr("{path}: not a CIFAR-10 python batch (nested too deeply)")
+                            .format(path=path)) from None
     except Exception as err:
         # no foreign code can run here (find_class above), so any other failure is a
         # malformed or truncated pickle: EOFError, UnpicklingError, TypeError, ...
-        raise DataFileError(
-            f"{path}: not a CIFAR-10 python batch (unreadable or truncated pickle: "
-            f"{type(err).__name__})") from None
+        raise DataFileError(tr(
+            "{path}: not a CIFAR-10 python batch (unreadable or truncated pickle: {reason})")
+            .format(path=path, reason=type(err).__name__)) from None
 
 
 def load_cifar10_batch(path) -> tuple[np.ndarray, np.ndarray]:
@@ -587,40 +604,42 @@ def load_cifar10_batch(path) -> tuple[np.ndarray, np.ndarray]:
     """
     data = _read_bytes(path, MAX_PICKLE_BYTES)
     if data.startswith(_GZIP_MAGIC):
-        raise DataFileError(
-            f"{path}: is compressed; extract cifar-10-python.tar.gz first and pick a "
-            "data_batch_* file")
+        raise DataFileError(tr(
+            "{path}: is compressed; extract cifar-10-python.tar.gz first and pick a "
+            "data_batch_* file").format(path=path))
     if not data or data[0] != 0x80:
         # every pickle of protocol >= 2 starts with the PROTO opcode 0x80
-        raise DataFileError(f"{path}: not a CIFAR-10 python batch (not a pickle file)")
+        raise DataFileError(tr("{path}: not a CIFAR-10 python batch (not a pickle file)")
+                            .format(path=path))
     batch = _unpickle_numpy_only(data, path)
     if not isinstance(batch, dict):
-        raise DataFileError(
-            f"{path}: a CIFAR-10 batch is a dict, but this file holds a "
-            f"{type(batch).__name__}")
+        raise DataFileError(tr("{path}: a CIFAR-10 batch is a dict, but this file holds a "
+                               "{kind}").format(path=path, kind=type(batch).__name__))
     return _check_cifar_dict(batch, path)
 
 
 def _check_cifar_dict(batch: dict, path) -> tuple[np.ndarray, np.ndarray]:
     if b"data" not in batch or b"labels" not in batch:
-        found = ", ".join(repr(k) for k in list(batch)[:6]) or "nothing"
-        raise DataFileError(
-            f"{path}: a CIFAR-10 batch needs the keys b'data' and b'labels' (found {found})")
+        found = ", ".join(repr(k) for k in list(batch)[:6]) or tr("nothing")
+        raise DataFileError(tr("{path}: a CIFAR-10 batch needs the keys b'data' and b'labels' "
+                               "(found {found})").format(path=path, found=found))
     pixels = batch[b"data"]
     if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
         kind = pixels.dtype if isinstance(pixels, np.ndarray) else type(pixels).__name__
-        raise DataFileError(f"{path}: b'data' must be a uint8 array, not {kind}")
+        raise DataFileError(tr("{path}: b'data' must be a uint8 array, not {kind}").format(
+            path=path, kind=kind))
     if pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32:
-        raise DataFileError(
-            f"{path}: b'data' must have shape (N, 3072) (3 colours x 32 x 32), "
-            f"but has shape {pixels.shape}")
+        raise DataFileError(tr("{path}: b'data' must have shape (N, 3072) (3 colours x 32 x "
+                               "32), but has shape {shape}").format(path=path,
+                                                                    shape=pixels.shape))
     raw_labels = batch[b"labels"]
     if isinstance(raw_labels, np.ndarray):
         labels = raw_labels
     else:
         if not isinstance(raw_labels, (list, tuple)) or not all(
                 isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in raw_labels):
-            raise DataFileError(f"{path}: b'labels' must be a list of whole numbers 0-9")
+            raise DataFileError(tr("{path}: b'labels' must be a list of whole numbers 0-9")
+                                .format(path=path))
         labels = np.array(raw_labels, dtype=np.int64).reshape(-1)
     labels = _check_labels(labels, pixels.shape[0], str(path))
     # (N, 3072) -> (N, 3, 32, 32): channel-major rows, each plane row-major
@@ -653,6 +672,6 @@ def load_npz_dataset(path) -> tuple[np.ndarray, np.ndarray]:
     _require(arrays, ("images", "labels"), source)
     images = _check_digit_images(arrays["images"], source)
     if images.shape[0] == 0:
-        raise DataFileError(f"{source}: holds no images")
+        raise DataFileError(tr("{source}: holds no images").format(source=source))
     labels = _check_labels(arrays["labels"], images.shape[0], source)
     return images, labels

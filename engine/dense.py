@@ -13,7 +13,7 @@ import numpy as np
 from ._arrays import as_float, float_dtype, threads_for
 from ._numba import FAST_FP, kernel, prange
 from .geometry import GeometryError
-from .i18n import tr_noop
+from .i18n import tr, tr_noop
 
 __all__ = ["dense_forward", "dense_backward"]
 
@@ -21,18 +21,17 @@ __all__ = ["dense_forward", "dense_backward"]
 def _check(x_shape, w_shape, b_shape=None):
     """Validate the shapes of a dense layer; raise GeometryError in words."""
     if len(x_shape) != 2 or len(w_shape) != 2:
-        raise GeometryError(
-            f"the dense layer expects inputs (N, D) and weights (D, K); got shapes "
-            f"{tuple(x_shape)} and {tuple(w_shape)}")
+        raise GeometryError(tr(
+            "the dense layer expects inputs (N, D) and weights (D, K); got shapes {x} and "
+            "{w}").format(x=tuple(x_shape), w=tuple(w_shape)))
     if x_shape[1] != w_shape[0]:
-        raise GeometryError(
-            f"the dense layer expects {w_shape[0]} input features but got {x_shape[1]}")
+        raise GeometryError(tr("the dense layer expects {d} input features but got {got}")
+                            .format(d=w_shape[0], got=x_shape[1]))
     if w_shape[1] < 1:
-        raise GeometryError("the dense layer needs at least one unit")
+        raise GeometryError(tr("the dense layer needs at least one unit"))
     if b_shape is not None and tuple(b_shape) != (w_shape[1],):
-        raise GeometryError(
-            f"the bias needs one value per unit ({w_shape[1]}), but it has shape "
-            f"{tuple(b_shape)}")
+        raise GeometryError(tr("the bias needs one value per unit ({units}), but it has shape "
+                               "{shape}").format(units=w_shape[1], shape=tuple(b_shape)))
 
 
 def dense_forward(x, w, b):
@@ -84,9 +83,9 @@ def dense_backward(dout, x, w):
     dout, x, w = np.asarray(dout), np.asarray(x), np.asarray(w)
     _check(x.shape, w.shape)
     if dout.shape != (x.shape[0], w.shape[1]):
-        raise GeometryError(
-            f"the upstream gradient has shape {dout.shape}, but the dense output has "
-            f"shape {(x.shape[0], w.shape[1])}")
+        raise GeometryError(tr(
+            "the upstream gradient has shape {dout}, but the dense output has shape "
+            "{shape}").format(dout=dout.shape, shape=(x.shape[0], w.shape[1])))
     dtype = float_dtype(x)
     dout = as_float(dout, dtype, tr_noop("the upstream gradient"))
     x, w = as_float(x, dtype), as_float(w, dtype, tr_noop("the weights"))

@@ -245,7 +245,7 @@ def _npy_array(data: bytearray, member: str, kinds: str) -> np.ndarray:
         elif version == (2, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
-            raise ValueError(f"format version {version}")
+            raise ValueError(tr("format version {version}").format(version=version))
     except (ValueError, SyntaxError, TypeError, EOFError) as err:
         raise _NotNpz(tr("the member {member} is not a readable .npy array ({reason})")
                       .format(member=member, reason=" ".join(str(err).split())[:100])) from None

@@ -29,6 +29,7 @@ import numpy as np
 
 from .conv_backward import conv2d_backward
 from .conv_forward import conv2d_forward
+from .i18n import tr
 from .losses import mse
 
 __all__ = ["KernelFitter", "DIVERGE_FACTOR", "INITS"]
@@ -82,14 +83,16 @@ class KernelFitter:
         image = np.array(image, dtype=np.float64)
         target_kernel = np.array(target_kernel, dtype=np.float64)
         if image.ndim != 2:
-            raise ValueError(f"the image must be a 2-D array (H, W), not shape {image.shape}")
+            raise ValueError(tr("the image must be a 2-D array (H, W), not shape {shape}")
+                             .format(shape=image.shape))
         if target_kernel.ndim != 2:
-            raise ValueError("the target kernel must be a 2-D array (KH, KW), "
-                             f"not shape {target_kernel.shape}")
+            raise ValueError(tr("the target kernel must be a 2-D array (KH, KW), not shape "
+                                "{shape}").format(shape=target_kernel.shape))
         if not (np.isfinite(image).all() and np.isfinite(target_kernel).all()):
-            raise ValueError("the image and the target kernel must hold finite numbers")
+            raise ValueError(tr("the image and the target kernel must hold finite numbers"))
         if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, not {init!r}")
+            raise ValueError(tr("init must be one of {inits}, not {init!r}").format(
+                inits=", ".join(INITS), init=init))
         self.padding = int(padding)
         # (H, W) -> (1, 1, H, W): one sample, one channel, as the conv API wants
         self._x = np.ascontiguousarray(image[None, None])
@@ -116,7 +119,8 @@ class KernelFitter:
     def lr(self, value: float) -> None:
         value = float(value)
         if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"the learning rate must be a positive number, not {value}")
+            raise ValueError(tr("the learning rate must be a positive number, not {value}")
+                             .format(value=value))
         self._lr = value
 
     @staticmethod

@@ -61,25 +61,27 @@ def _whole_number(value, name: str) -> int:
     """``value`` as an int if it is a whole number (an int, or a float such as 2.0)."""
     if _is_bool(value):
         raise GeometryError(tr("{name} must be a whole number, not {value!r} (a yes/no value)")
-                            .format(name=name, value=value))
+                            .format(name=tr(name), value=value))
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
         return int(value)
     raise GeometryError(tr("{name} must be a whole number, not {value!r}")
-                        .format(name=name, value=value))
+                        .format(name=tr(name), value=value))
 
 
 def as_pair(value, name: str) -> tuple[int, int]:
     """Return ``value`` as an ``(h, w)`` pair of ints.
 
     Accepts a whole number (used for both axes) or a sequence of two. ``True``,
-    ``np.True_``, 2.5, "2" and the like are refused with a sentence.
+    ``np.True_``, 2.5, "2" and the like are refused with a sentence. ``name`` says what
+    the value is in that sentence (a msgid, marked with ``tr_noop`` by the caller).
     """
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise GeometryError(
-                f"{name} must be one number or a pair (h, w); got {len(value)} numbers")
+                tr("{name} must be one number or a pair (h, w); got {count} numbers").format(
+                    name=tr(name), count=len(value)))
         pair = value
     else:
         pair = (value, value)
@@ -87,7 +89,8 @@ def as_pair(value, name: str) -> tuple[int, int]:
     for v in pair:
         iv = _whole_number(v, name)
         if abs(iv) > MAX_SIZE:
-            raise GeometryError(f"{name} {iv} is far too large (at most {MAX_SIZE:,})")
+            raise GeometryError(tr("{name} {value} is far too large (at most {limit})").format(
+                name=tr(name), value=iv, limit=f"{MAX_SIZE:,}"))
         out.append(iv)
     return out[0], out[1]
 
@@ -107,29 +110,43 @@ def output_size_formula(size: int, kernel: int, stride: int = 1, padding: int = 
     head = f"{axis}_out = floor(({size} + 2·{padding} − {kernel}) / {stride}) + 1"
     try:
         _check_axis(size, kernel, stride, padding, axis_name=_AXIS_WORD.get(axis, axis),
-                    what="kernel")
+                    what=tr_noop("kernel"))
     except GeometryError as err:
         return f"{head}: {err}"
     return f"{head} = {output_size(size, kernel, stride, padding)}"
 
 
-_AXIS_WORD = {"H": "height", "W": "width"}
+_AXIS_WORD = {"H": tr_noop("height"), "W": tr_noop("width")}
 
 
 def _check_axis(size: int, kernel: int, stride: int, padding: int, axis_name: str,
                 what: str) -> None:
+    """``axis_name`` and ``what`` are msgids (``tr_noop``), translated in the sentence."""
+    axis_name, what = tr(axis_name), tr(what)
     if kernel < 1:
-        raise GeometryError(f"the {what} {axis_name} must be at least 1, not {kernel}")
+        raise GeometryError(tr("the {what} {axis} must be at least 1, not {value}").format(
+            what=what, axis=axis_name, value=kernel))
     if stride < 1:
-        raise GeometryError(f"the stride must be at least 1, not {stride}")
+        raise GeometryError(_stride_too_small(stride))
     if padding < 0:
-        raise GeometryError(f"the padding cannot be negative (got {padding})")
+        raise GeometryError(_negative_padding(padding))
     if size < 1:
-        raise GeometryError(f"the input {axis_name} must be at least 1, not {size}")
+        raise GeometryError(tr("the input {axis} must be at least 1, not {value}").format(
+            axis=axis_name, value=size))
     if kernel > size + 2 * padding:
-        raise GeometryError(
-            f"a {what} of {axis_name} {kernel} does not fit an input of {axis_name} {size} "
-            f"with padding {padding} (padded {axis_name} is {size + 2 * padding})")
+        raise GeometryError(tr(
+            "a {what} of {axis} {kernel} does not fit an input of {axis} {size} with padding "
+            "{padding} (padded {axis} is {padded})").format(
+                what=what, axis=axis_name, kernel=kernel, size=size, padding=padding,
+                padded=size + 2 * padding))
+
+
+def _stride_too_small(stride: int) -> str:
+    return tr("the stride must be at least 1, not {value}").format(value=stride)
+
+
+def _negative_padding(padding: int) -> str:
+    return tr("the padding cannot be negative (got {value})").format(value=padding)
 
 
 @dataclass(frozen=True)
@@ -195,19 +212,19 @@ def _shape_of(a, name: str, ndim: int, letters: str) -> tuple[int, ...]:
         raw = tuple(raw)
     except TypeError:
         raise GeometryError(tr("{name} must be a shape such as (N, C, H, W), not {value!r}")
-                            .format(name=name, value=raw)) from None
+                            .format(name=tr(name), value=raw)) from None
     if all(type(s) is int for s in raw):  # numpy shapes: the common case, checked fast
         shape = raw
     else:
-        shape = tuple(_whole_number(s, tr("every size of {name}").format(name=name))
+        shape = tuple(_whole_number(s, tr("every size of {name}").format(name=tr(name)))
                       for s in raw)
     if len(shape) != ndim:
-        raise GeometryError(
-            f"{name} must have {ndim} dimensions ({', '.join(letters)}), "
-            f"but it has {len(shape)}: shape {shape}")
+        raise GeometryError(tr("{name} must have {ndim} dimensions ({letters}), but it has "
+                               "{count}: shape {shape}").format(
+            name=tr(name), ndim=ndim, letters=", ".join(letters), count=len(shape), shape=shape))
     if min(shape) < 0:
         raise GeometryError(tr("the sizes of {name} cannot be negative: shape {shape}")
-                            .format(name=name, shape=shape))
+                            .format(name=tr(name), shape=shape))
     return shape
 
 
@@ -226,29 +243,31 @@ def check_conv(x_shape, w_shape, b_shape=None, stride=1, padding=0) -> ConvGeome
     GeometryError
         With a sentence that names the problem.
     """
-    N, C, H, W = _shape_of(x_shape, "the input", 4, "NCHW")
-    F, CW, KH, KW = _shape_of(w_shape, "the kernel array", 4, ("F", "C", "KH", "KW"))
-    SH, SW = as_pair(stride, "stride")
-    PH, PW = as_pair(padding, "padding")
+    N, C, H, W = _shape_of(x_shape, tr_noop("the input"), 4, "NCHW")
+    F, CW, KH, KW = _shape_of(w_shape, tr_noop("the kernel array"), 4, ("F", "C", "KH", "KW"))
+    SH, SW = as_pair(stride, tr_noop("stride"))
+    PH, PW = as_pair(padding, tr_noop("padding"))
     if CW != C:
-        raise GeometryError(
-            f"the kernels have {CW} channel(s) but the input has {C}: they must match")
+        raise GeometryError(tr("the kernels have {kernel_channels} channel(s) but the input has "
+                               "{channels}: they must match").format(kernel_channels=CW,
+                                                                    channels=C))
     if F < 1:
-        raise GeometryError("there must be at least one filter")
+        raise GeometryError(tr("there must be at least one filter"))
     if b_shape is not None:
-        b = _shape_of(b_shape, "the bias", 1, "F")
+        b = _shape_of(b_shape, tr_noop("the bias"), 1, "F")
         if b[0] != F:
-            raise GeometryError(f"the bias needs one value per filter ({F}), but it has {b[0]}")
+            raise GeometryError(tr("the bias needs one value per filter ({filters}), but it "
+                                   "has {count}").format(filters=F, count=b[0]))
     if SH < 1 or SW < 1:
-        raise GeometryError(f"the stride must be at least 1, not {min(SH, SW)}")
+        raise GeometryError(_stride_too_small(min(SH, SW)))
     if PH < 0 or PW < 0:
-        raise GeometryError(f"the padding cannot be negative (got {min(PH, PW)})")
+        raise GeometryError(_negative_padding(min(PH, PW)))
     if KH < 1 or KW < 1:
-        raise GeometryError("the kernel must be at least 1x1")
+        raise GeometryError(tr("the kernel must be at least 1x1"))
     if KH > H + 2 * PH or KW > W + 2 * PW:
         pad = f"{PH}" if PH == PW else f"({PH}, {PW})"
-        raise GeometryError(
-            f"a {KH}x{KW} kernel does not fit a {H}x{W} input with padding {pad}")
+        raise GeometryError(tr("a {kh}x{kw} kernel does not fit a {h}x{w} input with padding "
+                               "{padding}").format(kh=KH, kw=KW, h=H, w=W, padding=pad))
     HO = output_size(H, KH, SH, PH)
     WO = output_size(W, KW, SW, PW)
     _check_values(N * C * (H + 2 * PH) * (W + 2 * PW), tr_noop("the padded input"))
@@ -283,15 +302,16 @@ def check_pool(x_shape, size=2, stride=None) -> PoolGeometry:
 
     ``stride=None`` means the stride equals the window size.
     """
-    N, C, H, W = _shape_of(x_shape, "the input", 4, "NCHW")
-    KH, KW = as_pair(size, "pool size")
-    SH, SW = as_pair(size if stride is None else stride, "stride")
+    N, C, H, W = _shape_of(x_shape, tr_noop("the input"), 4, "NCHW")
+    KH, KW = as_pair(size, tr_noop("pool size"))
+    SH, SW = as_pair(size if stride is None else stride, tr_noop("stride"))
     if KH < 1 or KW < 1:
-        raise GeometryError("the pooling window must be at least 1x1")
+        raise GeometryError(tr("the pooling window must be at least 1x1"))
     if SH < 1 or SW < 1:
-        raise GeometryError(f"the stride must be at least 1, not {min(SH, SW)}")
+        raise GeometryError(_stride_too_small(min(SH, SW)))
     if KH > H or KW > W:
-        raise GeometryError(f"a {KH}x{KW} pooling window does not fit a {H}x{W} input")
+        raise GeometryError(tr("a {kh}x{kw} pooling window does not fit a {h}x{w} input")
+                            .format(kh=KH, kw=KW, h=H, w=W))
     HO = output_size(H, KH, SH, 0)
     WO = output_size(W, KW, SW, 0)
     _check_values(N * C * H * W, tr_noop("the input"))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .i18n import tr
+
 __all__ = ["he_normal", "xavier_uniform", "fans", "INITIALISERS", "initialise"]
 
 
@@ -34,7 +36,8 @@ def fans(shape) -> tuple[int, int]:
     if len(shape) == 2:
         D, K = shape
         return D, K
-    raise ValueError(f"weights must have shape (F, C, KH, KW) or (D, K), not {shape}")
+    raise ValueError(tr("weights must have shape (F, C, KH, KW) or (D, K), not {shape}")
+                     .format(shape=shape))
 
 
 def he_normal(shape, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
@@ -59,6 +62,6 @@ def initialise(name: str, shape, rng: np.random.Generator, dtype=np.float32) -> 
     try:
         fn = INITIALISERS[name]
     except KeyError:
-        raise ValueError(f"unknown initialisation {name!r}; choose one of "
-                         f"{', '.join(INITIALISERS)}") from None
+        raise ValueError(tr("unknown initialisation {name!r}; choose one of {names}").format(
+            name=name, names=", ".join(INITIALISERS))) from None
     return fn(shape, rng, dtype)

@@ -37,7 +37,7 @@ from .conv_backward import conv2d_backward
 from .conv_forward import conv2d_forward
 from .dense import dense_backward, dense_forward
 from .geometry import GeometryError, as_pair, check_conv, check_pool
-from .i18n import tr_noop
+from .i18n import tr, tr_noop
 from .init import INITIALISERS, initialise
 from .pooling import (
     avg_pool2d_backward,
@@ -147,29 +147,39 @@ class Layer:
 # -------------------------------------------------------------------- helpers
 
 def _image_shape(in_shape, what: str) -> tuple[int, int, int]:
+    """``what`` is the layer type ("conv", "maxpool", ...), a name in every language."""
     shape = tuple(int(s) for s in in_shape)
     if len(shape) != 3:
-        raise GeometryError(
-            f"a {what} layer needs image maps (channels, height, width), but its input is a flat "
-            f"vector of {math.prod(shape)} values; it must come before flatten")
+        raise GeometryError(tr(
+            "a {what} layer needs image maps (channels, height, width), but its input is a flat "
+            "vector of {count} values; it must come before flatten").format(
+                what=what, count=math.prod(shape)))
     return shape
 
 
 def _check_channels(layer: Layer, in_shape, channels: int) -> None:
     if int(in_shape[0]) != channels:
-        raise GeometryError(f"{layer.name} was built for {channels} input channel(s), but its "
-                            f"input has {int(in_shape[0])}")
+        raise GeometryError(tr("{name} was built for {channels} input channel(s), but its "
+                               "input has {got}").format(name=layer.name, channels=channels,
+                                                         got=int(in_shape[0])))
 
 
 def _positive_int(value, what: str) -> int:
+    """``what`` names the value (a msgid, marked with ``tr_noop``)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be a whole number of at least 1, not {value!r}")
+        raise ValueError(tr("{what} must be a whole number of at least 1, not {value!r}")
+                         .format(what=tr(what), value=value))
     return int(value)
+
+
+def _unknown_init(init) -> ValueError:
+    return ValueError(tr("unknown init {init!r}; choose one of {names}").format(
+        init=init, names=", ".join(INITIALISERS)))
 
 
 def _pair_setting(value):
     """An int stays an int; an (h, w) pair becomes a list (JSON-friendly)."""
-    h, w = as_pair(value, "value")
+    h, w = as_pair(value, tr_noop("value"))
     return h if h == w and not isinstance(value, (list, tuple)) else [h, w]
 
 
@@ -190,11 +200,11 @@ class Conv2D(Layer):
                  rng: np.random.Generator | None = None, init: str = "he",
                  name: str | None = None):
         super().__init__(name)
-        self.in_channels = _positive_int(in_channels, "the number of input channels")
-        self.filters = _positive_int(filters, "the number of filters")
-        self.kernel = as_pair(kernel, "kernel")
-        self.stride = as_pair(stride, "stride")
-        self.padding = as_pair(padding, "padding")
+        self.in_channels = _positive_int(in_channels, tr_noop("the number of input channels"))
+        self.filters = _positive_int(filters, tr_noop("the number of filters"))
+        self.kernel = as_pair(kernel, tr_noop("kernel"))
+        self.stride = as_pair(stride, tr_noop("stride"))
+        self.padding = as_pair(padding, tr_noop("padding"))
         self.init = init
         self._raw = {"kernel": _pair_setting(kernel), "stride": _pair_setting(stride),
                      "padding": _pair_setting(padding)}
@@ -210,10 +220,10 @@ class Conv2D(Layer):
     @classmethod
     def describe(cls, in_shape, filters=None, kernel=None, stride=1, padding=0, init="he"):
         C, H, W = _image_shape(in_shape, "conv")
-        F = _positive_int(filters, "the number of filters")
+        F = _positive_int(filters, tr_noop("the number of filters"))
         if init not in INITIALISERS:
-            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITIALISERS)}")
-        KH, KW = as_pair(kernel, "kernel")
+            raise _unknown_init(init)
+        KH, KW = as_pair(kernel, tr_noop("kernel"))
         g = check_conv((1, C, H, W), (F, C, KH, KW), None, stride, padding)
         return (g.F, g.HO, g.WO), F * C * KH * KW + F
 
@@ -246,8 +256,8 @@ class _Pool2D(Layer):
 
     def __init__(self, size=2, stride=None, name: str | None = None):
         super().__init__(name)
-        self.size = as_pair(size, "pool size")
-        self.stride = self.size if stride is None else as_pair(stride, "stride")
+        self.size = as_pair(size, tr_noop("pool size"))
+        self.stride = self.size if stride is None else as_pair(stride, tr_noop("stride"))
         self._raw = {"size": _pair_setting(size),
                      "stride": _pair_setting(size if stride is None else stride)}
 
@@ -356,7 +366,7 @@ class SpatialBatchNorm(Layer):
     def __init__(self, channels: int, momentum: float = 0.9, eps: float = 1e-5,
                  name: str | None = None):
         super().__init__(name)
-        self.channels = _positive_int(channels, "the number of channels")
+        self.channels = _positive_int(channels, tr_noop("the number of channels"))
         self.momentum, self.eps = _check_bn(momentum, eps)
         self.params["gamma"] = np.ones(self.channels, np.float32)   # (C,)
         self.params["beta"] = np.zeros(self.channels, np.float32)   # (C,)
@@ -400,8 +410,9 @@ class SpatialBatchNorm(Layer):
         """Cache: (x_hat (N, C, H, W), inv_std (C,), mean (C,), var (C,), count N*H*W)."""
         x = real_array(x, tr_noop("the input"))
         if x.ndim != 4 or x.shape[1] != self.channels:
-            raise GeometryError(f"{self.name} expects input (N, {self.channels}, H, W), "
-                                f"got shape {x.shape}")
+            raise GeometryError(tr("{name} expects input (N, {channels}, H, W), got shape "
+                                   "{shape}").format(name=self.name, channels=self.channels,
+                                                     shape=x.shape))
         dtype = x.dtype
         count = x.shape[0] * x.shape[2] * x.shape[3]
         if training:
@@ -441,11 +452,12 @@ def _check_bn(momentum, eps) -> tuple[float, float]:
     try:
         momentum, eps = float(momentum), float(eps)
     except (TypeError, ValueError):
-        raise ValueError("batch-norm momentum and eps must be numbers") from None
+        raise ValueError(tr("batch-norm momentum and eps must be numbers")) from None
     if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"batch-norm momentum must be in [0, 1), not {momentum}")
+        raise ValueError(tr("batch-norm momentum must be in [0, 1), not {value}").format(
+            value=momentum))
     if not eps > 0.0:
-        raise ValueError(f"batch-norm eps must be positive, not {eps}")
+        raise ValueError(tr("batch-norm eps must be positive, not {value}").format(value=eps))
     return momentum, eps
 
 
@@ -481,8 +493,8 @@ class Dense(Layer):
     def __init__(self, in_features: int, units: int, rng: np.random.Generator | None = None,
                  init: str = "he", name: str | None = None):
         super().__init__(name)
-        self.in_features = _positive_int(in_features, "the number of input features")
-        self.units = _positive_int(units, "the number of units")
+        self.in_features = _positive_int(in_features, tr_noop("the number of input features"))
+        self.units = _positive_int(units, tr_noop("the number of units"))
         self.init = init
         rng = np.random.default_rng(0) if rng is None else rng
         self.params["w"] = initialise(init, (self.in_features, self.units), rng)  # (D, K)
@@ -496,19 +508,20 @@ class Dense(Layer):
     def describe(cls, in_shape, units=None, init="he"):
         shape = tuple(int(s) for s in in_shape)
         if len(shape) != 1:
-            raise GeometryError(
-                f"a dense layer needs a flat vector, but its input is {len(shape)}-D "
-                f"{shape}; put a flatten layer before it")
-        K = _positive_int(units, "the number of units")
+            raise GeometryError(tr(
+                "a dense layer needs a flat vector, but its input is {ndim}-D {shape}; put a "
+                "flatten layer before it").format(ndim=len(shape), shape=shape))
+        K = _positive_int(units, tr_noop("the number of units"))
         if init not in INITIALISERS:
-            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITIALISERS)}")
+            raise _unknown_init(init)
         return (K,), shape[0] * K + K
 
     def output_shape(self, in_shape):
         out, _ = self.describe(in_shape, **self.settings())
         if tuple(in_shape) != (self.in_features,):
-            raise GeometryError(f"{self.name} expects {self.in_features} input features, "
-                                f"not {math.prod(in_shape)}")
+            raise GeometryError(tr("{name} expects {features} input features, not {got}")
+                                .format(name=self.name, features=self.in_features,
+                                        got=math.prod(in_shape)))
         return out
 
     @classmethod

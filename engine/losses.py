@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .i18n import tr
+
 __all__ = ["softmax", "softmax_cross_entropy", "mse"]
 
 
@@ -41,17 +43,20 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
         logits = logits.astype(np.float64)
     labels = np.asarray(labels)
     if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (N, K), not {logits.shape}")
+        raise ValueError(tr("logits must have shape (N, K), not {shape}").format(
+            shape=logits.shape))
     N, K = logits.shape
     if labels.shape != (N,):
-        raise ValueError(f"labels must have shape ({N},) to match the logits, not {labels.shape}")
+        raise ValueError(tr("labels must have shape ({n},) to match the logits, not {shape}")
+                         .format(n=N, shape=labels.shape))
     if N == 0:
-        raise ValueError("the batch is empty")
+        raise ValueError(tr("the batch is empty"))
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be whole numbers (class indices), not {labels.dtype}")
+        raise ValueError(tr("labels must be whole numbers (class indices), not {dtype}")
+                         .format(dtype=labels.dtype))
     if labels.min() < 0 or labels.max() >= K:
-        raise ValueError(f"labels must lie in 0..{K - 1} for {K} classes; "
-                         f"got {labels.min()}..{labels.max()}")
+        raise ValueError(tr("labels must lie in 0..{last} for {k} classes; got {low}..{high}")
+                         .format(last=K - 1, k=K, low=labels.min(), high=labels.max()))
     rows = np.arange(N)
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -81,10 +86,10 @@ def mse(pred, target) -> tuple[float, np.ndarray]:
         pred = pred.astype(np.float64)
     target = np.asarray(target)
     if pred.shape != target.shape:
-        raise ValueError(f"prediction {pred.shape} and target {target.shape} must have the "
-                         "same shape")
+        raise ValueError(tr("prediction {pred} and target {target} must have the same shape")
+                         .format(pred=pred.shape, target=target.shape))
     if pred.size == 0:
-        raise ValueError("cannot take the mean squared error of an empty array")
+        raise ValueError(tr("cannot take the mean squared error of an empty array"))
     diff = (pred - target).astype(pred.dtype, copy=False)
     loss = float(np.mean(diff.astype(np.float64) ** 2))
     dpred = diff * (2.0 / pred.size)

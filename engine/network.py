@@ -33,7 +33,7 @@ from . import files
 from ._arrays import real_array
 from .geometry import GeometryError
 from .i18n import tr, tr_noop
-from .layers import _REQUIRED, LAYER_TYPES, Layer
+from .layers import _REQUIRED, LAYER_TYPES, Conv2D, Layer, MaxPool2D, ReLU
 from .losses import softmax
 
 __all__ = ["Network", "LayerInfo", "NetworkSpecError", "ModelFileError", "describe_spec",
@@ -61,7 +61,8 @@ class NetworkSpecError(ValueError):
 
     def __init__(self, reason: str, index: int | None = None, layer_type: str | None = None,
                  partial: list | None = None):
-        where = f"layer {index + 1} ({layer_type or '?'}): " if index is not None else ""
+        where = tr("layer {number} ({type}): ").format(
+            number=index + 1, type=layer_type or "?") if index is not None else ""
         super().__init__(where + reason)
         self.index, self.layer_type, self.reason = index, layer_type, reason
         self.partial = list(partial or [])
@@ -96,8 +97,8 @@ def _check_input_shape(input_shape) -> tuple[int, ...]:
     try:
         raw = tuple(input_shape)
     except TypeError:
-        raise NetworkSpecError(f"the input shape must be (channels, height, width), "
-                               f"not {input_shape!r}") from None
+        raise NetworkSpecError(tr("the input shape must be (channels, height, width), not "
+                                  "{shape!r}").format(shape=input_shape)) from None
     shape = []
     for s in raw:
         # whole numbers only: True, 2.5, 1e400 and "3" are refused, huge ones too
@@ -107,8 +108,8 @@ def _check_input_shape(input_shape) -> tuple[int, ...]:
         shape.append(int(s))
     shape = tuple(shape)
     if len(shape) not in (1, 3) or min(shape) < 1:
-        raise NetworkSpecError(f"the input shape must be (channels, height, width) with "
-                               f"positive sizes, not {shape}")
+        raise NetworkSpecError(tr("the input shape must be (channels, height, width) with "
+                                  "positive sizes, not {shape}").format(shape=shape))
     if max(shape) > MAX_INPUT_SIZE or math.prod(shape) > MAX_VALUES_PER_SAMPLE:
         raise NetworkSpecError(tr("the input shape {shape} is far larger than this app "
                                   "handles (at most {limit:,} values per image)")
@@ -119,24 +120,25 @@ def _check_input_shape(input_shape) -> tuple[int, ...]:
 def _settings_of(index: int, item) -> tuple[type[Layer], dict]:
     """Check one spec entry's keys; return its layer class and settings (defaults filled)."""
     if not isinstance(item, dict):
-        raise NetworkSpecError(f"each layer must be a dict such as {{'type': 'relu'}}, "
-                               f"not {item!r}", index)
+        raise NetworkSpecError(tr("each layer must be a dict such as {example}, not {item!r}")
+                               .format(example="{'type': 'relu'}", item=item), index)
     kind = item.get("type")
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
-        raise NetworkSpecError(f"unknown layer type {kind!r}; choose one of "
-                               f"{', '.join(LAYER_TYPES)}", index, str(kind))
+        raise NetworkSpecError(tr("unknown layer type {kind!r}; choose one of {types}").format(
+            kind=kind, types=", ".join(LAYER_TYPES)), index, str(kind))
     cls = LAYER_TYPES[kind]
     unknown = sorted(set(item) - set(cls.SETTINGS) - {"type"})
     if unknown:
-        allowed = ", ".join(cls.SETTINGS) or "none"
-        raise NetworkSpecError(f"unknown setting {unknown[0]!r} (allowed: {allowed})",
-                               index, kind)
+        allowed = ", ".join(cls.SETTINGS) or tr("none")
+        raise NetworkSpecError(tr("unknown setting {key!r} (allowed: {allowed})").format(
+            key=unknown[0], allowed=allowed), index, kind)
     settings = {}
     for key, default in cls.SETTINGS.items():
         if key in item:
             settings[key] = item[key]
         elif default is _REQUIRED:
-            raise NetworkSpecError(f"the setting {key!r} is missing", index, kind)
+            raise NetworkSpecError(tr("the setting {key!r} is missing").format(key=key),
+                                   index, kind)
         else:
             settings[key] = default
     return cls, settings
@@ -159,13 +161,15 @@ def _check_size(info: LayerInfo, total_params: int, partial) -> None:
     values = math.prod(info.output_shape)
     where = (info.index, info.type, partial)
     if values > MAX_VALUES_PER_SAMPLE:
-        raise NetworkSpecError(
-            f"its output {info.output_shape} would hold {values:,} numbers per image, more "
-            f"than this app handles ({MAX_VALUES_PER_SAMPLE:,})", *where)
+        raise NetworkSpecError(tr(
+            "its output {shape} would hold {values} numbers per image, more than this app "
+            "handles ({limit})").format(shape=info.output_shape, values=f"{values:,}",
+                                        limit=f"{MAX_VALUES_PER_SAMPLE:,}"), *where)
     if total_params > MAX_PARAMETERS:
-        raise NetworkSpecError(
-            f"the network would have {total_params:,} parameters by this layer, more than "
-            f"this app handles ({MAX_PARAMETERS:,})", *where)
+        raise NetworkSpecError(tr(
+            "the network would have {count} parameters by this layer, more than this app "
+            "handles ({limit})").format(count=f"{total_params:,}",
+                                        limit=f"{MAX_PARAMETERS:,}"), *where)
 
 
 def _plan(spec, input_shape) -> tuple[list[_Planned], tuple[int, ...]]:
@@ -176,10 +180,10 @@ def _plan(spec, input_shape) -> tuple[list[_Planned], tuple[int, ...]]:
     """
     shape = _check_input_shape(input_shape)
     if isinstance(spec, (str, bytes, dict)) or not hasattr(spec, "__iter__"):
-        raise NetworkSpecError("the spec must be a list of layer dicts")
+        raise NetworkSpecError(tr("the spec must be a list of layer dicts"))
     spec = _bounded_list(spec)
     if not spec:
-        raise NetworkSpecError("the network has no layers")
+        raise NetworkSpecError(tr("the network has no layers"))
     planned: list[_Planned] = []
     counts: dict[str, int] = {}
     total_params = 0
@@ -209,9 +213,10 @@ def _plan(spec, input_shape) -> tuple[list[_Planned], tuple[int, ...]]:
         shape = out_shape
     if len(shape) != 1:
         last = planned[-1].info
-        raise NetworkSpecError(
-            f"the network must end with one score per class, but it ends with maps of shape "
-            f"{shape}; finish with flatten and dense", last.index, last.type, partial())
+        raise NetworkSpecError(tr(
+            "the network must end with one score per class, but it ends with maps of shape "
+            "{shape}; finish with flatten and dense").format(shape=shape), last.index,
+            last.type, partial())
     return planned, shape
 
 
@@ -279,6 +284,8 @@ class Network:
         self.input_shape = _check_input_shape(input_shape)
         self.num_classes = int(out_shape[0])
         self.seed = seed
+        self._blocks = _fusable_blocks(self.layers)  # {first layer index: _ConvReluPool}
+        self._last_plan: list[tuple[int, _ConvReluPool | None]] | None = None
 
     # ---------------------------------------------------------------- description
     @property
@@ -305,15 +312,32 @@ class Network:
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float32)
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
-            raise GeometryError(f"the network expects a batch of shape (N, "
-                                f"{', '.join(map(str, self.input_shape))}), got {x.shape}")
+            raise GeometryError(tr("the network expects a batch of shape (N, {shape}), got "
+                                   "{got}").format(shape=", ".join(map(str, self.input_shape)),
+                                                   got=x.shape))
         return x
 
     def forward(self, x, training: bool = False) -> np.ndarray:
-        """Logits (N, K) for a batch x (N, C, H, W); layers remember it for backward."""
+        """Logits (N, K) for a batch x (N, C, H, W); layers remember it for backward.
+
+        A conv - ReLU - 2x2 max-pool run of layers (the default network has two) is
+        computed in one pass in float32 (engine.conv_forward.conv2d_relu_pool_forward:
+        the same values, without writing the full-size maps between the three
+        layers); :meth:`backward` then goes through it in one pass too.
+        """
         x = self._check_batch(x)
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        plan = []
+        index = 0
+        while index < len(self.layers):
+            block = self._blocks.get(index) if x.dtype == np.float32 else None
+            plan.append((index, block))
+            if block is not None:
+                x = block.forward(x)
+                index += len(block.layers)
+            else:
+                x = self.layers[index].forward(x, training)
+                index += 1
+        self._last_plan = plan
         return x
 
     def backward(self, dlogits, need_input_grad: bool = True) -> np.ndarray | None:
@@ -323,9 +347,14 @@ class Network:
         None with ``need_input_grad=False`` (training never needs it, and a first
         conv layer then skips about a third of its backward work).
         """
+        plan = self._last_plan or [(i, None) for i in range(len(self.layers))]
         delta = dlogits
-        for index in range(len(self.layers) - 1, -1, -1):
-            delta = self.layers[index].backward(delta, need_dx=index > 0 or need_input_grad)
+        for index, block in reversed(plan):
+            need_dx = index > 0 or need_input_grad
+            if block is not None:
+                delta = block.backward(delta, need_dx)
+            else:
+                delta = self.layers[index].backward(delta, need_dx=need_dx)
         return delta
 
     def forward_pure(self, x, training: bool = False):
@@ -411,21 +440,24 @@ class Network:
         if missing or extra:
             parts = []
             if missing:
-                parts.append(f"missing {', '.join(missing)}")
+                parts.append(tr("missing {names}").format(names=", ".join(missing)))
             if extra:
-                parts.append(f"unexpected {', '.join(extra)}")
-            raise ValueError("the arrays do not match the network: " + "; ".join(parts))
+                parts.append(tr("unexpected {names}").format(names=", ".join(extra)))
+            raise ValueError(tr("the arrays do not match the network: {problems}").format(
+                problems="; ".join(parts)))
         values = {}
         for key, live in target.items():
             value = np.asarray(state[key])
             if value.shape != live.shape:
-                raise ValueError(f"{key} has shape {value.shape}, but the network needs "
-                                 f"{live.shape}")
+                raise ValueError(tr("{key} has shape {shape}, but the network needs {needed}")
+                                 .format(key=key, shape=value.shape, needed=live.shape))
             if not (np.issubdtype(value.dtype, np.floating)
                     or np.issubdtype(value.dtype, np.integer)):
-                raise ValueError(f"{key} holds {value.dtype} values, not numbers")
+                raise ValueError(tr("{key} holds {dtype} values, not numbers").format(
+                    key=key, dtype=value.dtype))
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"{key} contains values that are not finite numbers")
+                raise ValueError(tr("{key} contains values that are not finite numbers")
+                                 .format(key=key))
             values[key] = value
         for key, live in target.items():  # all checked: now nothing can fail half-way
             live[...] = values[key]
@@ -473,8 +505,8 @@ class Network:
         try:
             network = cls(spec, input_shape)
         except NetworkSpecError as err:
-            raise ModelFileError(f"{path.name}: the network stored in the file is not "
-                                 f"valid: {err}") from None
+            raise ModelFileError(tr("{name}: the network stored in the file is not valid: "
+                                    "{error}").format(name=path.name, error=err)) from None
         except (RecursionError, MemoryError, OverflowError) as err:
             raise ModelFileError(tr("{name}: the network stored in the file cannot be built "
                                     "({reason})").format(name=path.name,
@@ -484,6 +516,59 @@ class Network:
         except ValueError as err:
             raise ModelFileError(f"{path.name}: {err}") from None
         return network
+
+
+class _ConvReluPool:
+    """A Conv2D - ReLU - MaxPool2D(2, 2) run of a network's layers, trained in one pass.
+
+    :meth:`forward` and :meth:`backward` do what the three layers' forward and
+    backward do one after another (the same outputs and gradients, stored in the
+    conv layer's ``grads``), through engine.conv_forward.conv2d_relu_pool_forward
+    and its backward. The three layers' own caches are cleared, so a layer-by-layer
+    backward after a fused forward fails instead of using a stale cache.
+    """
+
+    def __init__(self, conv: Conv2D, relu: ReLU, pool: MaxPool2D):
+        self.layers = (conv, relu, pool)
+        self.conv = conv
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        from .conv_forward import conv2d_relu_pool_forward
+        conv = self.conv
+        x = np.ascontiguousarray(x)
+        y, winners = conv2d_relu_pool_forward(x, conv.params["w"], conv.params["b"],
+                                              conv.stride, conv.padding)
+        for layer in self.layers:
+            layer._cache = None
+        self._cache = (x, winners)
+        return y
+
+    def backward(self, dout: np.ndarray, need_dx: bool) -> np.ndarray | None:
+        from .conv_backward import conv2d_relu_pool_backward
+        if self._cache is None:
+            raise RuntimeError(f"{self.conv.name}: backward() called before forward()")
+        conv = self.conv
+        x, winners = self._cache
+        dx, dw, db = conv2d_relu_pool_backward(dout, winners, x, conv.params["w"], conv.stride,
+                                               conv.padding, need_dx=need_dx)
+        conv.grads.update({"w": dw, "b": db})
+        return dx
+
+
+def _fusable_blocks(layers: list[Layer]) -> dict[int, _ConvReluPool]:
+    """{index: block} for every Conv2D - ReLU - 2x2 stride-2 MaxPool2D run of ``layers``."""
+    blocks = {}
+    index = 0
+    while index + 2 < len(layers):
+        conv, relu, pool = layers[index:index + 3]
+        if (isinstance(conv, Conv2D) and type(relu) is ReLU and type(pool) is MaxPool2D
+                and pool.size == (2, 2) and pool.stride == (2, 2)):
+            blocks[index] = _ConvReluPool(conv, relu, pool)
+            index += 3
+        else:
+            index += 1
+    return blocks
 
 
 def check_model_path(path) -> Path:
@@ -505,7 +590,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     arrays = files.read_npz(
         path, MAX_MODEL_BYTES, ModelFileError,
         name=tr("the model file {name}").format(name=path.name),
-        missing=f"there is no model file {str(path)!r}", text_members=(_META_KEY,),
+        missing=tr("there is no model file {path!r}").format(path=str(path)),
+        text_members=(_META_KEY,),
         not_npz=tr("not a model file (.npz)"))
     if not arrays:
         raise ModelFileError(tr("{name} is an empty archive, not a model file")
@@ -515,9 +601,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def _read_meta(path: Path, meta) -> tuple[list, tuple]:
     if meta is None:
-        raise ModelFileError(f"{path.name} is an .npz file but not a CNN Explorer model "
-                             "(it has no network description)")
-    unreadable = f"{path.name}: the network description in the file cannot be read"
+        raise ModelFileError(tr("{name} is an .npz file but not a CNN Explorer model (it has "
+                                "no network description)").format(name=path.name))
+    unreadable = tr("{name}: the network description in the file cannot be read").format(
+        name=path.name)
     if meta.shape != () or meta.dtype.kind != "U":
         raise ModelFileError(unreadable)
     try:
@@ -529,8 +616,9 @@ def _read_meta(path: Path, meta) -> tuple[list, tuple]:
         if isinstance(version, bool) or not isinstance(version, int):
             raise ValueError("the version is not a whole number")
         if version > _VERSION:
-            raise ModelFileError(f"{path.name} was written by a newer version of CNN Explorer "
-                                 f"(model format {info['version']}); please update the app")
+            raise ModelFileError(tr("{name} was written by a newer version of CNN Explorer "
+                                    "(model format {version}); please update the app").format(
+                                        name=path.name, version=info["version"]))
         spec, input_shape = info["spec"], info["input_shape"]
         if not isinstance(spec, list) or not isinstance(input_shape, list):
             raise ValueError("the spec and the input shape must be lists")

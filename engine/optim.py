@@ -4,13 +4,17 @@
 keys) of arrays and updates ``params`` in place. Per-parameter state (velocity,
 moments) is kept by position (lists) or key (dicts), so the same arrays must be
 passed in the same order every step. ``lr`` is a plain attribute and may be
-changed between steps. Only elementwise numpy is used, in the dtype of each
-parameter (float32 in training).
+changed between steps. Everything runs in the dtype of each parameter (float32
+in training); Adam's update is one Numba pass (engine.step_kernels), the others
+elementwise numpy.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .i18n import tr
+from .step_kernels import adam_update
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Adam", "make_optimizer", "OPTIMIZERS"]
 
@@ -115,12 +119,17 @@ class Adam(Optimizer):
     def _update(self, key, p, g):
         m, v = self._slot(key, p, 2)
         t = self.iterations
+        m_hat_scale = 1.0 / (1.0 - self.beta1 ** t)
+        v_hat_scale = 1.0 / (1.0 - self.beta2 ** t)
+        if p.flags.c_contiguous and g.dtype == p.dtype and p.dtype in (np.float32, np.float64):
+            # one pass, no temporaries (engine.step_kernels): the same formula
+            adam_update(p, np.ascontiguousarray(g), m, v, self.lr * m_hat_scale, self.beta1,
+                        self.beta2, self.eps, v_hat_scale)
+            return
         m *= self.beta1
         m += (1.0 - self.beta1) * g
         v *= self.beta2
         v += (1.0 - self.beta2) * (g * g)
-        m_hat_scale = 1.0 / (1.0 - self.beta1 ** t)
-        v_hat_scale = 1.0 / (1.0 - self.beta2 ** t)
         step = (self.lr * m_hat_scale) * m / (np.sqrt(v * v_hat_scale) + self.eps)
         p -= step.astype(p.dtype, copy=False)
 
@@ -133,9 +142,10 @@ def make_optimizer(name: str, lr: float) -> Optimizer:
     try:
         cls = OPTIMIZERS[str(name).lower()]
     except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of "
-                         f"{', '.join(OPTIMIZERS)}") from None
+        raise ValueError(tr("unknown optimizer {name!r}; choose one of {names}").format(
+            name=name, names=", ".join(OPTIMIZERS))) from None
     lr = float(lr)
     if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"the learning rate must be a positive number, not {lr}")
+        raise ValueError(tr("the learning rate must be a positive number, not {value}")
+                         .format(value=lr))
     return cls(lr)

@@ -20,7 +20,7 @@ import numpy as np
 from ._arrays import POOL_COST, as_float, float_dtype, threads_for
 from ._numba import kernel, prange
 from .geometry import GeometryError, _check_values, _shape_of, check_pool
-from .i18n import tr_noop
+from .i18n import tr, tr_noop
 
 __all__ = [
     "max_pool2d_forward",
@@ -83,23 +83,26 @@ def max_pool2d_backward(dout, argmax, input_shape):
         windows receives the sum of their deltas.
     """
     dout, argmax = np.asarray(dout), np.asarray(argmax)
-    N, C, H, W = _shape_of(input_shape, "the input shape", 4, "NCHW")
+    N, C, H, W = _shape_of(input_shape, tr_noop("the input shape"), 4, "NCHW")
     _check_values(N * C * H * W, tr_noop("the input"))
-    _shape_of(dout, "the upstream gradient", 4, "NCHW")
+    _shape_of(dout, tr_noop("the upstream gradient"), 4, "NCHW")
     if argmax.shape != dout.shape:
-        raise GeometryError(
-            f"the argmax map has shape {argmax.shape} but the upstream gradient has "
-            f"shape {dout.shape}: they must match")
+        raise GeometryError(tr(
+            "the argmax map has shape {argmax} but the upstream gradient has shape {dout}: "
+            "they must match").format(argmax=argmax.shape, dout=dout.shape))
     if dout.shape[:2] != (N, C):
-        raise GeometryError(
-            f"the upstream gradient has {dout.shape[0]} sample(s) and {dout.shape[1]} "
-            f"channel(s), but the input shape {tuple(input_shape)} has {N} and {C}")
+        raise GeometryError(tr(
+            "the upstream gradient has {dn} sample(s) and {dc} channel(s), but the input "
+            "shape {shape} has {n} and {c}").format(dn=dout.shape[0], dc=dout.shape[1],
+                                                   shape=tuple(input_shape), n=N, c=C))
     if dout.shape[2] > H or dout.shape[3] > W:
-        raise GeometryError(
-            f"the upstream gradient is {dout.shape[2]}x{dout.shape[3]}, larger than the "
-            f"{H}x{W} input: a pooling output is never larger than its input")
+        raise GeometryError(tr(
+            "the upstream gradient is {dh}x{dw}, larger than the {h}x{w} input: a pooling "
+            "output is never larger than its input").format(dh=dout.shape[2], dw=dout.shape[3],
+                                                            h=H, w=W))
     if not np.issubdtype(argmax.dtype, np.integer):
-        raise GeometryError(f"the argmax map must hold whole numbers, not {argmax.dtype}")
+        raise GeometryError(tr("the argmax map must hold whole numbers, not {dtype}").format(
+            dtype=argmax.dtype))
     dtype = float_dtype(dout, tr_noop("the upstream gradient"))
     dout, argmax = as_float(dout, dtype), np.ascontiguousarray(argmax, dtype=np.int64)
     dx = np.zeros((N, C, H, W), dtype=dtype)
@@ -109,9 +112,9 @@ def max_pool2d_backward(dout, argmax, input_shape):
                                         argmax.reshape(N * C, HO * WO),
                                         dx.reshape(N * C, H * W))
     if bad:
-        raise GeometryError(
-            f"{bad} argmax value(s) do not point inside a {H}x{W} input plane "
-            f"(valid flat indices are 0 to {H * W - 1})")
+        raise GeometryError(tr(
+            "{bad} argmax value(s) do not point inside a {h}x{w} input plane (valid flat "
+            "indices are 0 to {last})").format(bad=bad, h=H, w=W, last=H * W - 1))
     return dx
 
 
@@ -240,9 +243,9 @@ def avg_pool2d_backward(dout, input_shape, size=2, stride=2):
     dout = np.asarray(dout)
     g = check_pool(input_shape, size, stride)
     if dout.shape != g.output_shape:
-        raise GeometryError(
-            f"the upstream gradient has shape {dout.shape}, but this pooling produces "
-            f"shape {g.output_shape}")
+        raise GeometryError(tr(
+            "the upstream gradient has shape {dout}, but this pooling produces shape "
+            "{shape}").format(dout=dout.shape, shape=g.output_shape))
     dout = as_float(dout, float_dtype(dout, tr_noop("the upstream gradient")))
     dx = np.zeros(g.input_shape, dtype=dout.dtype)
     share = dout.dtype.type(1.0 / (g.KH * g.KW))

@@ -35,6 +35,7 @@ import numpy as np
 
 from ._arrays import as_float, float_dtype
 from .geometry import ConvGeometry, GeometryError, PoolGeometry, check_conv, check_pool
+from .i18n import tr
 
 __all__ = [
     "ConvForwardStep",
@@ -543,9 +544,8 @@ class ConvBackwardTrace(_Trace):
         self.geometry: ConvGeometry = check_conv(x.shape, w.shape, None, stride, padding)
         g = self.geometry
         if dout.shape != g.output_shape:
-            raise GeometryError(
-                f"delta (dout) must have the shape of the output {g.output_shape}, "
-                f"not {dout.shape}")
+            raise GeometryError(tr("delta (dout) must have the shape of the output {shape}, "
+                                   "not {dout}").format(shape=g.output_shape, dout=dout.shape))
         x = _float_array(x)
         self.w = _frozen(_float_array(w, x.dtype).copy())
         self.delta = _frozen(_float_array(dout, x.dtype).copy())
@@ -794,9 +794,9 @@ class PoolBackwardTrace(_Trace):
         self.kind = kind
         self.geometry = geometry
         if np.shape(dout) != geometry.output_shape:
-            raise GeometryError(
-                f"delta (dout) must have the shape of the pooled output "
-                f"{geometry.output_shape}, not {np.shape(dout)}")
+            raise GeometryError(tr("delta (dout) must have the shape of the pooled output "
+                                   "{shape}, not {dout}").format(shape=geometry.output_shape,
+                                                                 dout=np.shape(dout)))
         self.delta = _frozen(_float_array(dout, dtype).copy())
         self._forward = forward  # the max-pooling forward trace that knows the argmax_map
         self._length = int(np.prod(geometry.output_shape))

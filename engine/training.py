@@ -26,10 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import GeometryError
+from .i18n import tr, tr_noop
 from .layers import Conv2D
 from .losses import softmax, softmax_cross_entropy
 from .network import Network
 from .optim import Optimizer, make_optimizer
+from .step_kernels import shift_batch, sum_of_squares
 
 __all__ = ["Trainer", "StepResult", "EvalResult", "Snapshot", "shift_images", "evaluate_network",
            "EvaluationStopped"]
@@ -111,15 +113,10 @@ def shift_images(x, rng: np.random.Generator, max_shift: int = MAX_SHIFT) -> np.
     -------
     (N, C, H, W), a new array: ``out[n, :, i, j] = x[n, :, i - dy_n, j - dx_n]`` (0 outside)
     """
-    N, C, H, W = x.shape
+    N = x.shape[0]
     m = int(max_shift)
     shifts = rng.integers(-m, m + 1, size=(2, N))  # (2, N): dy, dx per image
-    padded = np.pad(x, ((0, 0), (0, 0), (m, m), (m, m)))  # (N, C, H + 2m, W + 2m)
-    rows = np.arange(H)[None, :] + (m - shifts[0])[:, None]  # (N, H) rows into padded
-    cols = np.arange(W)[None, :] + (m - shifts[1])[:, None]  # (N, W)
-    n = np.arange(N)[:, None, None, None]
-    c = np.arange(C)[None, :, None, None]
-    return padded[n, c, rows[:, None, :, None], cols[:, None, None, :]]  # (N, C, H, W)
+    return shift_batch(np.asarray(x), shifts)
 
 
 class Trainer:
@@ -144,23 +141,23 @@ class Trainer:
                  optimizer="adam", lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
                  augment: bool = False, divergence_factor: float = 10.0):
         self.network = network
-        self.train_x, self.train_y = self._check_data(train_x, train_y, "training")
+        self.train_x, self.train_y = self._check_data(train_x, train_y, tr_noop("training"))
         if val_x is None or val_y is None:
             self.val_x = self.val_y = None
         else:
-            self.val_x, self.val_y = self._check_data(val_x, val_y, "validation")
+            self.val_x, self.val_y = self._check_data(val_x, val_y, tr_noop("validation"))
         if isinstance(optimizer, Optimizer):
             self.optimizer = optimizer
         else:
             self.optimizer = make_optimizer(optimizer, lr)
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"the batch size must be a whole number of at least 1, "
-                             f"not {batch_size!r}")
+            raise ValueError(tr("the batch size must be a whole number of at least 1, not "
+                                "{value!r}").format(value=batch_size))
         self.batch_size = int(batch_size)
         self.augment = bool(augment)
         if self.augment and len(network.input_shape) != 3:
-            raise ValueError("augmentation shifts images, but the network's input is not an "
-                             "image (channels, height, width)")
+            raise ValueError(tr("augmentation shifts images, but the network's input is not an "
+                                "image (channels, height, width)"))
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         n = self.train_x.shape[0]
@@ -178,23 +175,28 @@ class Trainer:
 
     # ---------------------------------------------------------------- data
     def _check_data(self, x, y, what: str):
+        """``what``: which set ("training", "validation", "evaluation": msgids)."""
         x = np.asarray(x)
         y = np.asarray(y)
         shape = self.network.input_shape
+        what = tr(what)
         if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
-            raise GeometryError(f"the {what} images must have shape (N, "
-                                f"{', '.join(map(str, shape))}), not {x.shape}")
+            raise GeometryError(tr("the {what} images must have shape (N, {shape}), not {got}")
+                                .format(what=what, shape=", ".join(map(str, shape)),
+                                        got=x.shape))
         if x.shape[0] == 0:
-            raise ValueError(f"the {what} set is empty")
+            raise ValueError(tr("the {what} set is empty").format(what=what))
         if y.shape != (x.shape[0],):
-            raise ValueError(f"the {what} set has {x.shape[0]} images but labels of shape "
-                             f"{y.shape}")
+            raise ValueError(tr("the {what} set has {count} images but labels of shape "
+                                "{shape}").format(what=what, count=x.shape[0], shape=y.shape))
         if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"the {what} labels must be whole numbers, not {y.dtype}")
+            raise ValueError(tr("the {what} labels must be whole numbers, not {dtype}").format(
+                what=what, dtype=y.dtype))
         K = self.network.num_classes
         if y.min() < 0 or y.max() >= K:
-            raise ValueError(f"the {what} labels run from {y.min()} to {y.max()}, but the "
-                             f"network has {K} outputs (classes 0..{K - 1})")
+            raise ValueError(tr("the {what} labels run from {low} to {high}, but the network "
+                                "has {k} outputs (classes 0..{last})").format(
+                what=what, low=y.min(), high=y.max(), k=K, last=K - 1))
         return np.ascontiguousarray(x, dtype=np.float32), y.astype(np.int64, copy=False)
 
     @property
@@ -250,7 +252,7 @@ class Trainer:
         if finite:
             self._remember_good_state()
             self.optimizer.step(net.parameters(), net.gradients())
-            finite = all(np.isfinite(np.sum(p, dtype=np.float64)) for p in net.parameters())
+            finite = all(math.isfinite(sum_of_squares(p)) for p in net.parameters())
         status = "ok" if finite else self._diverge()
         self.last_result = StepResult(self.iteration, epoch, progress, loss, accuracy, status)
         return self.last_result
@@ -265,8 +267,7 @@ class Trainer:
         for layer in self.network.layers:
             if layer.params:
                 # squares in float64: a large but finite float32 gradient must not read as inf
-                total = sum(float(np.sum(np.square(layer.grads[k], dtype=np.float64)))
-                            for k in layer.params)
+                total = sum(sum_of_squares(layer.grads[k]) for k in layer.params)
                 norms[layer.name] = math.sqrt(total)
         return norms
 
@@ -288,10 +289,10 @@ class Trainer:
         """
         if x is None and y is None:
             if self.val_x is None:
-                raise ValueError("there is no validation set to evaluate on")
+                raise ValueError(tr("there is no validation set to evaluate on"))
             x, y = self.val_x, self.val_y
         else:
-            x, y = self._check_data(x, y, "evaluation")
+            x, y = self._check_data(x, y, tr_noop("evaluation"))
         return evaluate_network(self.network, x, y, batch_size, stop=stop)
 
     def snapshot(self, probe, label: int | None = None, maps: bool = True) -> Snapshot:
@@ -308,8 +309,8 @@ class Trainer:
         net = self.network
         probe = np.asarray(probe, dtype=np.float32)
         if probe.shape != net.input_shape:
-            raise GeometryError(f"the probe image must have shape {net.input_shape}, "
-                                f"not {probe.shape}")
+            raise GeometryError(tr("the probe image must have shape {shape}, not {got}").format(
+                shape=net.input_shape, got=probe.shape))
         if not maps:
             return Snapshot(kernels=self._first_kernels(), activations=[], deltas=[],
                             probabilities=np.zeros(0, np.float32),
@@ -319,7 +320,8 @@ class Trainer:
         predicted = int(np.argmax(probabilities))
         target = predicted if label is None else int(label)
         if not 0 <= target < net.num_classes:
-            raise ValueError(f"the label must be a class 0..{net.num_classes - 1}, not {label}")
+            raise ValueError(tr("the label must be a class 0..{last}, not {label}").format(
+                last=net.num_classes - 1, label=label))
         loss, dlogits = softmax_cross_entropy(logits, np.array([target]))
         _, _, deltas = net.backward_pure(dlogits, caches)
         names = [layer.name for layer in net.layers]

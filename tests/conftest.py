@@ -19,6 +19,9 @@ import os
 from hypothesis import settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The suite runs in English whatever the machine's locale (engine.i18n.system_language reads
+# LANGUAGE first); the translation tests switch to Chinese themselves.
+os.environ["LANGUAGE"] = "en"
 
 settings.register_profile("dev")
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True,

@@ -5,6 +5,7 @@ a bad argument or a bad file must give exit code 2 and exactly one line
 ``error: ...``, never a traceback.
 """
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -232,24 +233,31 @@ def test_screenshot_and_window_call_the_gui(capsys, monkeypatch, tmp_path):
     calls = []
     fake = types.ModuleType("gui.app")
     fake.DEFAULT_SIZE = (1400, 900)
-    fake.render_screenshots = lambda out, lab, size: calls.append((out, lab, size)) or [
-        f"{out}/x.png"]
-    fake.run_app = lambda: calls.append("window") or 0
+    fake.render_screenshots = lambda out, lab, size, language: calls.append(
+        (out, lab, size, language)) or [f"{out}/x.png"]
+    fake.run_app = lambda language: calls.append(("window", language)) or 0
     import gui
     monkeypatch.setitem(sys.modules, "gui.app", fake)
     monkeypatch.setattr(gui, "app", fake, raising=False)
     assert cli.main(["screenshot", "--out", str(tmp_path), "--lab", "pooling"]) == 0
     assert cli.main(["screenshot", "--out", str(tmp_path), "--size", "1280x720"]) == 0
+    assert cli.main(["screenshot", "--lang", "zh_CN", "--out", str(tmp_path)]) == 0
+    assert cli.main(["--lang", "zh-CN", "screenshot", "--out", str(tmp_path)]) == 0
     assert cli.main([]) == 0
-    assert calls == [(str(tmp_path), "pooling", (1400, 900)),
-                     (str(tmp_path), None, "1280x720"), "window"]
+    assert cli.main(["--lang", "en"]) == 0
+    assert cli.main(["--lang=zh_CN"]) == 0
+    assert calls == [(str(tmp_path), "pooling", (1400, 900), None),
+                     (str(tmp_path), None, "1280x720", None),
+                     (str(tmp_path), None, (1400, 900), "zh_CN"),
+                     (str(tmp_path), None, (1400, 900), "zh_CN"),
+                     ("window", None), ("window", "en"), ("window", "zh_CN")]
     assert "x.png" in capsys.readouterr().out
 
 
 def test_gui_errors_become_one_line(capsys, monkeypatch, tmp_path):
     fake = types.ModuleType("gui.app")
 
-    def render_screenshots(out, lab, size):
+    def render_screenshots(out, lab, size, language):
         raise ValueError(f"there is no lab called {lab!r}\n(choose one of ...)")
 
     fake.render_screenshots = render_screenshots
@@ -391,6 +399,38 @@ def test_evaluate_refuses_devices_and_fifos_in_one_line(tmp_path, tiny_model, di
                         (["--model", str(fifo), "--data", str(digits)], "FIFO")):
         result = _main_py("evaluate", *args)
         assert_one_error_line(result.returncode, result.stderr, words)
+
+
+# --------------------------------------------------------------------------- --lang
+
+def test_lang_sets_the_language_of_the_help_and_of_the_errors(capsys):
+    code, out, err = run(["--lang", "zh_CN", "--help"], capsys)
+    assert code == 0 and err == ""
+    assert "用法" in out and "训练默认网络" in out and "显示此帮助信息并退出" in out
+    code, out, err = run(["train", "--lang", "zh_CN", "--epochs", "0"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("错误：")
+    assert "--epochs" in lines[0] and "至少为 1" in lines[0]
+    # called from Python, main() leaves the language as it found it
+    code, out, err = run(["train", "--epochs", "0"], capsys)
+    assert_one_error_line(code, err, "--epochs", "at least 1")
+
+
+def test_lang_refuses_a_language_the_app_does_not_have(capsys):
+    code, out, err = run(["--lang", "fr"], capsys)
+    assert_one_error_line(code, err, "--lang", "'fr'", "en, zh_CN")
+    assert out == ""
+
+
+def test_the_command_line_follows_the_system_locale():
+    env = {**os.environ, "LANGUAGE": "zh_CN:en", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "main.py", "evaluate"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("错误：") and "--model" in result.stderr
+    result = subprocess.run([sys.executable, "main.py", "--lang", "en", "evaluate"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("error: ")
 
 
 # --------------------------------------------------------------------------- --version, bench

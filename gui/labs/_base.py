@@ -44,10 +44,13 @@ from gui.widgets.matrix_view import format_cell
 from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
-__all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_article", "ERROR_STYLE",
+__all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_name", "ERROR_STYLE",
            "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
-           "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows"]
+           "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
+           "title_kernel_items", "SOURCES_DIFFER_STYLE"]
 
+#: The line that says where a lab's result differs from a course source, and why.
+SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
 #: Shown in place of what a lab computes with the engine's kernels while they compile.
 NOT_READY_TEXT = tr_noop("Waiting for the fast kernels (being prepared; only on the first "
                          "start)…")
@@ -221,8 +224,12 @@ class SettingsLab(QWidget):
         return self.main_area
 
     def retranslate(self) -> None:
-        """Set every text again in the current language (the settings column's too)."""
+        """Set every text again in the current language (the settings column's and the
+        animation controls' too)."""
         self.settings.retranslate()
+        controls = getattr(self, "controls", None)
+        if controls is not None:
+            controls.retranslate()
 
     def _open_photo(self, path: str, done: str) -> None:
         """Give the photo at ``path`` to the settings; a bad file is reported, not raised.
@@ -263,9 +270,23 @@ def geometry_rows(form, texts, kernel: tuple[int, int], stride: tuple[int, int])
     return spins
 
 
-def digit_article(label: int) -> str:
-    """'an' before "8", 'a' before every other digit (English; a catalog may drop it)."""
-    return tr("an") if label == 8 else tr("a")
+def title_kernel_items(combo) -> None:
+    """Set the texts and tooltips of a combo box's gallery kernels in the current language
+    (an item whose data is an ``engine.gallery.KERNELS`` name; other items are left)."""
+    from engine.gallery import NAMES, kernel_description, kernel_name
+
+    for index in range(combo.count()):
+        name = combo.itemData(index)
+        if name in NAMES:
+            combo.setItemText(index, kernel_name(name))
+            combo.setItemData(index, kernel_description(name) or None,
+                              Qt.ItemDataRole.ToolTipRole)
+
+
+def digit_name(label: int) -> str:
+    """"a 3", "an 8": the digit a sample shows, for a sentence (a catalog may drop the
+    article)."""
+    return (tr("an {label}") if label == 8 else tr("a {label}")).format(label=label)
 
 
 class LabSettings(QWidget):
@@ -355,8 +376,7 @@ class LabSettings(QWidget):
         digit_label = getattr(self, "digit_label", None)
         if digit_label is not None and self._digit_labels is not None:
             label = int(self._digit_labels[self.digit_spin.value()])
-            digit_label.setText(tr("this digit is {article} {label}").format(
-                article=digit_article(label), label=label))
+            digit_label.setText(tr("this digit is {digit}").format(digit=digit_name(label)))
 
 
 class SteppingSettings(LabSettings):

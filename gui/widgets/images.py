@@ -28,6 +28,13 @@ __all__ = [
     "to_grey",
     "downscale",
     "asset_images",
+    "SAMPLE_PICTURE",
+    "PHOTO_TITLES",
+    "photo_title",
+    "asset_name",
+    "add_photo_items",
+    "title_photo_items",
+    "find_photo",
     "ScaledImage",
     "load_scaled",
     "image_size",
@@ -247,11 +254,68 @@ def _block_mean(image: np.ndarray, fh: int, fw: int) -> tuple[np.ndarray, tuple[
     return np.ascontiguousarray(blocks.mean(axis=(1, 3), dtype=np.float32)), (ho, wo)
 
 
+#: The course's grey sample picture (a cross; engine.gallery.sample_picture), listed first.
+SAMPLE_PICTURE = "cross"
+#: asset name -> what the lists show (msgids; shown as ``photo_title(name)``)
+PHOTO_TITLES = {
+    SAMPLE_PICTURE: tr_noop("Course sample (cross)"),
+    "astronaut": tr_noop("Astronaut"),
+    "camera": tr_noop("Cameraman"),
+    "chelsea": tr_noop("Chelsea the cat"),
+    "coffee": tr_noop("Coffee"),
+    "coins": tr_noop("Coins"),
+}
+
+
 def asset_images() -> dict[str, Path]:
-    """The sample photographs shipped in assets/images, by name (file stem), sorted."""
+    """The pictures shipped in assets/images, by name (file stem): the course's sample
+    picture first, then the photographs sorted by name."""
     if not _ASSET_DIR.is_dir():
         return {}
-    return {p.stem: p for p in sorted(_ASSET_DIR.glob("*.png"))}
+    paths = sorted(_ASSET_DIR.glob("*.png"), key=lambda p: (p.stem != SAMPLE_PICTURE, p.stem))
+    return {p.stem: p for p in paths}
+
+
+def photo_title(name: str) -> str:
+    """What a list shows for the shipped picture ``name``, in the current language; any
+    other name (a file the learner opened) as it is."""
+    return tr(PHOTO_TITLES[name]) if name in PHOTO_TITLES else name
+
+
+def add_photo_items(combo) -> None:
+    """Add the shipped pictures to a combo box: their titles, their paths as the data."""
+    for name, path in asset_images().items():
+        combo.addItem(photo_title(name), str(path))
+
+
+def asset_name(data) -> str | None:
+    """The shipped picture a combo item stands for (its data is the asset's name or its
+    path), else None."""
+    for name, path in asset_images().items():
+        if data in (name, str(path)):
+            return name
+    return None
+
+
+def title_photo_items(combo) -> None:
+    """Set the texts of a combo box's shipped pictures again (the current language)."""
+    for index in range(combo.count()):
+        name = asset_name(combo.itemData(index))
+        if name is not None:
+            combo.setItemText(index, photo_title(name))
+
+
+def find_photo(combo, name: str) -> int:
+    """The index of the item for ``name`` (a shipped picture's name or a title shown, in
+    any language, or a file name), or -1."""
+    for index in range(combo.count()):
+        if name in (asset_name(combo.itemData(index)), combo.itemText(index)):
+            return index
+    wanted = name.lower()
+    for key, msgid in PHOTO_TITLES.items():
+        if wanted == msgid.lower():
+            return find_photo(combo, key)
+    return -1
 
 
 class _LoadWorker(Worker):

@@ -8,7 +8,7 @@ kernels are compiled (or loaded from Numba's cache).
 import numba
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import engine._arrays
@@ -16,6 +16,8 @@ from engine import GeometryError, conv2d_backward, conv2d_forward, reference
 from engine import conv_backward as conv_backward_module
 from engine import conv_forward as conv_forward_module
 from engine._numba import FAST_FP
+from engine.conv_backward import conv2d_relu_pool_backward
+from engine.conv_forward import conv2d_relu_pool_forward
 from engine.gradcheck import numerical_gradient, relative_error
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -55,7 +57,7 @@ def conv_cases(draw):
     C = draw(st.integers(1, 3))
     H = draw(st.integers(1, 8))
     W = draw(st.integers(1, 8))
-    F = draw(st.integers(1, 3))
+    F = draw(st.integers(1, 8))  # > 6: several register tiles of filters (TILE_ROWS)
     PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     KH = draw(st.integers(1, H + 2 * PH).filter(lambda k: k <= 5))
     KW = draw(st.integers(1, W + 2 * PW).filter(lambda k: k <= 5))
@@ -90,6 +92,11 @@ EDGE_CASES = {
     "many small samples per block": (9, 2, 5, 4, 3, 3, 3, 1, 1),
     "many samples per block, stride 2": (7, 1, 3, 3, 2, 2, 2, 2, 0),
     "odd filter and channel counts": (5, 3, 6, 6, 5, 3, 3, 1, 1),
+    # more filters and channels than one register tile has rows (engine._flat.TILE_ROWS)
+    "13 filters, 7 channels": (3, 7, 9, 6, 13, 3, 3, 1, 1),
+    "13 filters, stride 2": (2, 7, 9, 10, 13, 3, 3, 2, 1),
+    "a map wider than a register tile": (2, 2, 5, 40, 7, 3, 3, 1, 1),
+    "default network conv2 shape": (2, 16, 14, 14, 32, 3, 3, 1, 1),
 }
 
 
@@ -432,15 +439,183 @@ def test_capped_partials_stay_exact_and_bounded(monkeypatch, cap, stride, paddin
     real = conv_backward_module._conv_backward_kernel
 
     def spy(*args):
-        seen.append(args[5].shape)  # dw_parts (blocks of this call, F, C*KH*KW)
+        seen.append(args[6].shape)  # dw_parts (blocks of this call, C*KH*KW, F)
         return real(*args)
 
     monkeypatch.setattr(conv_backward_module, "PART_VALUES", cap)
     monkeypatch.setattr(conv_backward_module, "_conv_backward_kernel", spy)
     got = conv2d_backward(dout, x, w, stride, padding)
-    assert all((F, T) == (4, 18) and n * F * T <= max(cap, 2 * F * T) for n, F, T in seen)
+    assert all((F, T) == (4, 18) and n * F * T <= max(cap, 2 * F * T) for n, T, F in seen)
     if cap < 4 * 18 * 4:  # fewer than 4 blocks' partials: several calls were needed
         assert len(seen) >= 2
     for g_, u_, w_ in zip(got, uncapped, want, strict=True):
         np.testing.assert_allclose(g_, w_, rtol=1e-10, atol=1e-12)
         np.testing.assert_array_equal(g_, u_)  # the same sums in the same block order
+
+
+# ----------------------------------------------------------------- conv - ReLU - 2x2 max pool
+
+def _block_reference(x, w, b, stride, padding, dout=None):
+    """The three layers one after another, in the textbook loops."""
+    z = reference.conv2d_forward(x, w, b, stride, padding)
+    a = np.where(z > 0, z, 0).astype(z.dtype)  # NaN gives 0, as engine.activations
+    y, argmax = reference.max_pool2d_forward(a, 2, 2)
+    if dout is None:
+        return y
+    da = reference.max_pool2d_backward(dout, argmax, a.shape)
+    dz = np.where(a > 0, da, 0).astype(z.dtype)
+    return y, reference.conv2d_backward(dz, x, w, stride, padding)
+
+
+@st.composite
+def block_cases(draw):
+    """conv_cases whose convolution output is at least 2x2 (the pooling needs it)."""
+    case = draw(conv_cases())
+    (N, C, H, W, F, KH, KW), (SH, SW), (PH, PW), dtype, seed = case
+    assume((H + 2 * PH - KH) // SH + 1 >= 2 and (W + 2 * PW - KW) // SW + 1 >= 2)
+    return case
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(block_cases(), st.booleans())
+def test_conv_relu_pool_matches_the_three_layers(case, need_dx):
+    shape, stride, padding, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x, w, b = _random_case(rng, *shape, dtype)
+    y, winners = conv2d_relu_pool_forward(x, w, b, stride, padding)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    y_ref, grads_ref = _block_reference(x, w, b, stride, padding, dout)
+    assert y.dtype == dtype and winners.dtype == np.int8 and winners.shape == y.shape
+    np.testing.assert_allclose(y, y_ref, **TOL[dtype])
+    assert np.all((winners >= 0) == (y > 0)) and winners.min() >= -1 and winners.max() <= 3
+    dx, dw, db = conv2d_relu_pool_backward(dout, winners, x, w, stride, padding,
+                                           need_dx=need_dx)
+    assert (dx is None) == (not need_dx)
+    for got, want in zip((dx, dw, db), grads_ref, strict=True):
+        if got is not None:
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@pytest.mark.parametrize("name", ["W1-like mnist shape", "default network conv2 shape",
+                                  "13 filters, stride 2", "a map wider than a register tile",
+                                  "non-square kernel and input"])
+def test_conv_relu_pool_edge_cases(name):
+    N, C, H, W, F, KH, KW, stride, padding = EDGE_CASES[name]
+    x, w, b = _random_case(np.random.default_rng(8), N, C, H, W, F, KH, KW, np.float32)
+    y, winners = conv2d_relu_pool_forward(x, w, b, stride, padding)
+    dout = np.random.default_rng(9).standard_normal(y.shape).astype(np.float32)
+    y_ref, grads_ref = _block_reference(x, w, b, stride, padding, dout)
+    np.testing.assert_allclose(y, y_ref, **TOL[np.float32])
+    for got, want in zip(conv2d_relu_pool_backward(dout, winners, x, w, stride, padding),
+                         grads_ref, strict=True):
+        np.testing.assert_allclose(got, want, **TOL[np.float32])
+
+
+def test_conv_relu_pool_backward_matches_finite_differences():
+    # the loss sum(dout * y) through conv, ReLU and the pooling, away from ties and kinks
+    rng = np.random.default_rng(12)
+    x, w, b = _random_case(rng, 2, 2, 7, 6, 3, 3, 2, np.float64)
+    y, winners = conv2d_relu_pool_forward(x, w, b, 1, 1)
+    dout = rng.standard_normal(y.shape)
+    dx, dw, db = conv2d_relu_pool_backward(dout, winners, x, w, 1, 1)
+
+    def forward(x_, w_, b_):
+        return conv2d_relu_pool_forward(x_, w_, b_, 1, 1)[0]
+
+    num = [numerical_gradient(lambda v: forward(v, w, b), x, dout),
+           numerical_gradient(lambda v: forward(x, v, b), w, dout),
+           numerical_gradient(lambda v: forward(x, w, v), b, dout)]
+    for got, want in zip((dx, dw, db), num, strict=True):
+        assert relative_error(got, want) < 1e-7
+
+
+def test_ties_and_nan_in_a_window_go_as_in_the_layers():
+    # a NaN cell: the ReLU makes it 0, so it never wins; equal cells: the first one wins;
+    # a window of non-positive values: output 0, winner -1, no gradient
+    z = np.array([[[[np.nan, 2.0, 1.0, 1.0],
+                    [2.0, 0.5, 1.0, 1.0],
+                    [-1.0, -2.0, 0.0, -0.0],
+                    [-3.0, -1.0, np.inf, np.nan]]]])
+    w, b = np.ones((1, 1, 1, 1)), np.zeros(1)  # a 1x1 identity convolution passes z through
+    with np.errstate(invalid="ignore"):
+        y, winners = conv2d_relu_pool_forward(z, w, b)
+        y_ref = _block_reference(z, w, b, 1, 0)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(winners, [[[[1, 0], [-1, 2]]]])
+    dx, dw, db = conv2d_relu_pool_backward(np.ones((1, 1, 2, 2)), winners, np.ones_like(z), w)
+    np.testing.assert_array_equal(dx[0, 0], [[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0],
+                                             [0, 0, 1, 0]])
+    assert db[0] == 3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(non_finite_cases())
+def test_conv_relu_pool_non_finite_values_as_the_three_layers(case):
+    (shape, stride, padding, dtype, seed), where, values = case
+    (_, _, H, W, _, KH, KW), (SH, SW), (PH, PW) = shape, stride, padding
+    assume((H + 2 * PH - KH) // SH + 1 >= 2 and (W + 2 * PW - KW) // SW + 1 >= 2)
+    rng = np.random.default_rng(seed)
+    x, w, b = _random_case(rng, *shape, dtype)
+    x = _poke(x, values) if "x" in where else x
+    w = _poke(w, values) if "w" in where else w
+    with np.errstate(invalid="ignore", over="ignore"):
+        y_ref = _block_reference(x, w, b, stride, padding)
+        dout = rng.standard_normal(y_ref.shape).astype(dtype)
+        dout = _poke(dout, values) if "dout" in where else dout
+        y, winners = conv2d_relu_pool_forward(x, w, b, stride, padding)
+        _, want = _block_reference(x, w, b, stride, padding, dout)
+        got = conv2d_relu_pool_backward(dout, winners, x, w, stride, padding)
+    _assert_same_values(y, y_ref, TOL[dtype])
+    for g_, w_ in zip(got, want, strict=True):
+        _assert_same_values(g_, w_, TOL[dtype])
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0)])
+def test_conv_relu_pool_parallel_equals_serial(stride, padding, monkeypatch):
+    rng = np.random.default_rng(13)
+    x, w, b = _random_case(rng, 5, 3, 9, 8, 7, 3, 3, np.float64)
+    y, winners = conv2d_relu_pool_forward(x, w, b, stride, padding)
+    dout = rng.standard_normal(y.shape)
+    grads = conv2d_relu_pool_backward(dout, winners, x, w, stride, padding)
+    monkeypatch.setattr(conv_forward_module, "_conv_forward_kernel",
+                        numba.njit(**_serial)(conv_forward_module._conv_forward_impl))
+    monkeypatch.setattr(conv_backward_module, "_conv_backward_kernel",
+                        numba.njit(**_serial)(conv_backward_module._conv_backward_impl))
+    y2, winners2 = conv2d_relu_pool_forward(x, w, b, stride, padding)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(winners2, winners)
+    for par, ser in zip(grads, conv2d_relu_pool_backward(dout, winners, x, w, stride, padding),
+                        strict=True):
+        np.testing.assert_array_equal(par, ser)
+
+
+def test_conv_relu_pool_refuses_what_cannot_be_pooled():
+    x, w, b = np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1)
+    with pytest.raises(GeometryError, match="at least 2x2"):
+        conv2d_relu_pool_forward(x, w, b)  # a 1x1 output
+    y, winners = conv2d_relu_pool_forward(np.zeros((1, 1, 4, 4)), w, b)
+    with pytest.raises(GeometryError, match="pooled shape"):
+        conv2d_relu_pool_backward(np.zeros((1, 1, 2, 2)), winners, np.zeros((1, 1, 4, 4)), w)
+    with pytest.raises(GeometryError, match="int8"):
+        conv2d_relu_pool_backward(y, winners.astype(np.int64), np.zeros((1, 1, 4, 4)), w)
+
+
+def test_plain_and_pooled_calls_share_scratch_without_stale_cells():
+    # both wrappers use the same per-geometry scratch: alternate them, with an odd output
+    # size (a row and a column no pooling window reaches), and check every call
+    rng = np.random.default_rng(14)
+    for _ in range(2):
+        for pooled in (True, False):
+            x, w, b = _random_case(rng, 3, 2, 7, 7, 4, 3, 3, np.float64)
+            if pooled:
+                y, winners = conv2d_relu_pool_forward(x, w, b, 1, 1)
+                dout = rng.standard_normal(y.shape)
+                got = conv2d_relu_pool_backward(dout, winners, x, w, 1, 1)
+                _, want = _block_reference(x, w, b, 1, 1, dout)
+            else:
+                dout = rng.standard_normal((3, 4, 7, 7))
+                got = conv2d_backward(dout, x, w, 1, 1)
+                want = reference.conv2d_backward(dout, x, w, 1, 1)
+            for g_, w_ in zip(got, want, strict=True):
+                np.testing.assert_allclose(g_, w_, **TOL[np.float64])

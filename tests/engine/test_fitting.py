@@ -14,7 +14,8 @@ from engine.fitting import KernelFitter
 from engine.gallery import KERNELS
 from engine.gradcheck import numerical_gradient, relative_error
 
-HORIZONTAL_EDGE = np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], dtype=np.float64)
+# the course's horizontal edge (CURRICULUM.md, kernel 6: 0 -1 0 / 0 2 0 / 0 -1 0)
+HORIZONTAL_EDGE = np.array([[0, -1, 0], [0, 2, 0], [0, -1, 0]], dtype=np.float64)
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +85,14 @@ def test_step_is_one_gradient_descent_step():
 
 
 def test_fitting_the_horizontal_edge_on_a_digit_converges(digit):
+    # the course's kernel is a second difference, a direction a smooth image barely
+    # excites (the loss is ill-conditioned): it takes a few thousand small steps
     fitter = KernelFitter(digit, HORIZONTAL_EDGE, lr=0.5, init="zeros")
-    fitter.run(500)
-    assert fitter.status == "ok" and fitter.iteration == 500
+    fitter.run(2000)
+    assert fitter.status == "ok" and fitter.iteration == 2000
     first, last = fitter.history[0], fitter.loss()
-    assert last < first * 1e-4  # four orders of magnitude at least
-    np.testing.assert_allclose(fitter.kernel, HORIZONTAL_EDGE, atol=0.02)
+    assert last < first * 1e-6  # six orders of magnitude at least
+    np.testing.assert_allclose(fitter.kernel, HORIZONTAL_EDGE, atol=0.01)
     # the loss of gradient descent with a stable step never goes up
     assert np.all(np.diff(fitter.history) <= 1e-15)
 

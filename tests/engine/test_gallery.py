@@ -11,22 +11,47 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import convolve2d, correlate2d
 
-from engine import GeometryError
+from engine import GeometryError, i18n
 from engine import reference as ref
 from engine.gallery import (
     ACTIVATIONS,
+    COURSE_KERNELS,
     DESCRIPTIONS,
     KERNELS,
     LUMA_WEIGHTS,
+    NAMES,
     activate,
     apply_kernel,
+    kernel_description,
+    kernel_name,
     normalise_kernel,
     pool_image,
+    sample_picture,
     to_grey,
 )
 
-NAMES = ["sharpen", "vertical edge", "surround", "Sobel-Y", "identity",
-         "horizontal edge", "blur", "Sobel-X", "emboss"]
+# The course's nine kernels, written out by hand from CURRICULUM.md ("The nine classic
+# kernels"): key, English name, Chinese name, rows. Blur: the course writes 0.11, the
+# rounded 1/9 of an average.
+COURSE = [
+    ("sharpen", "Sharpen", "锐化", [[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    ("vertical edge", "Vertical edge", "检测竖边", [[0, 0, 0], [-1, 2, -1], [0, 0, 0]]),
+    ("surround", "Surround", "周边", [[1, 1, 1], [1, -9, 1], [1, 1, 1]]),
+    ("Sobel-Y", "Sobel-Y", "Sobel-Y", [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
+    ("identity", "Identity", "恒等（原图）", [[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    ("horizontal edge", "Horizontal edge", "横边检测", [[0, -1, 0], [0, 2, 0], [0, -1, 0]]),
+    ("blur", "Blur", "模糊", [[1 / 9] * 3] * 3),
+    ("Sobel-X", "Sobel-X", "Sobel-X", [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    ("emboss", "Emboss", "浮雕", [[2, 0, 0], [0, -1, 0], [0, 0, -1]]),
+]
+NAMES_IN_ORDER = [key for key, *_ in COURSE]
+# the textbook kernels the gallery showed before, kept after the nine
+EXTRAS = {
+    "left minus right": [[1, 0, -1], [1, 0, -1], [1, 0, -1]],
+    "top minus bottom": [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],
+    "neighbour sum": [[1, 1, 1], [1, 0, 1], [1, 1, 1]],
+    "diagonal emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+}
 
 
 @pytest.fixture
@@ -38,17 +63,62 @@ def photo():
     return img
 
 
-def test_the_nine_kernels_in_order():
-    assert list(KERNELS) == NAMES
-    assert list(DESCRIPTIONS) == NAMES
+def test_the_course_kernels_with_its_values_names_and_order():
+    assert list(COURSE_KERNELS) == NAMES_IN_ORDER
+    assert list(KERNELS)[:9] == NAMES_IN_ORDER
+    for key, english, chinese, rows in COURSE:
+        np.testing.assert_array_equal(KERNELS[key], np.array(rows, dtype=np.float64))
+        assert kernel_name(key) == english
+        i18n.set_language("zh_CN")
+        try:
+            assert kernel_name(key) == chinese
+            assert kernel_description(key) and kernel_description(key) != DESCRIPTIONS[key]
+        finally:
+            i18n.set_language("en")
+    np.testing.assert_allclose(KERNELS["blur"], 0.11, atol=0.0012)  # the course's 0.11
+
+
+def test_the_older_textbook_kernels_come_after_the_nine():
+    assert list(KERNELS)[9:] == list(EXTRAS)
+    for key, rows in EXTRAS.items():
+        np.testing.assert_array_equal(KERNELS[key], np.array(rows, dtype=np.float64))
+
+
+def test_every_kernel_has_a_name_and_a_description():
+    assert list(NAMES) == list(KERNELS) == list(DESCRIPTIONS)
     for name, k in KERNELS.items():
         assert k.shape == (3, 3) and k.dtype == np.float64, name
         assert DESCRIPTIONS[name].strip() and "\n" not in DESCRIPTIONS[name]
-    np.testing.assert_array_equal(KERNELS["blur"], np.full((3, 3), 1 / 9))
-    np.testing.assert_array_equal(KERNELS["identity"], np.eye(3)[1][:, None] * np.eye(3)[1])
-    # the Sobel pair are transposes of each other, as are the two edge detectors
+    # the Sobel pair are transposes of each other, as are the course's two edge detectors
     np.testing.assert_array_equal(KERNELS["Sobel-X"], KERNELS["Sobel-Y"].T)
     np.testing.assert_array_equal(KERNELS["vertical edge"], KERNELS["horizontal edge"].T)
+
+
+def test_the_sample_picture_is_a_grey_cross():
+    picture = sample_picture()
+    assert picture.shape == (32, 32) and picture.dtype == np.float64
+    assert set(np.unique(picture)) == {0.2, 0.6}
+    dark = picture == 0.2
+    # one vertical stroke (columns 14-17) and one horizontal stroke (rows 14-17)
+    assert dark[:, 14:18].sum(axis=1).max() == 4 and dark[4:28, 14:18].all()
+    assert dark[14:18, 4:28].all()
+    assert dark.sum() == 2 * 24 * 4 - 4 * 4
+
+
+def test_the_vertical_edge_kernel_turns_a_line_into_two_lines_of_different_colours():
+    """What the course shows on its sample picture: each side of the vertical stroke
+    becomes a positive and a negative line; the horizontal stroke vanishes but for its
+    ends; with the horizontal-edge kernel the other way round."""
+    picture = sample_picture()
+    out = correlate2d(picture, KERNELS["vertical edge"], mode="same", boundary="symm")
+    row = out[8]  # a row through the vertical stroke only
+    np.testing.assert_allclose(row[[13, 14, 17, 18]], [0.4, -0.4, -0.4, 0.4])
+    np.testing.assert_allclose(np.delete(row, [13, 14, 17, 18]), 0.0, atol=1e-12)
+    np.testing.assert_allclose(out[14:18, 6:12], 0.0, atol=1e-12)  # inside the horizontal one
+    np.testing.assert_allclose(apply_kernel(picture, KERNELS["vertical edge"])[1:-1, 1:-1],
+                               out[1:-1, 1:-1], atol=1e-12)
+    across = correlate2d(picture, KERNELS["horizontal edge"], mode="same", boundary="symm")
+    np.testing.assert_allclose(across[[13, 14, 17, 18], 8], [0.4, -0.4, -0.4, 0.4])
 
 
 def test_gallery_kernels_are_read_only():
@@ -58,7 +128,7 @@ def test_gallery_kernels_are_read_only():
     editable[0, 0] = 1.0
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", list(KERNELS))
 def test_each_kernel_matches_scipy_and_the_reference(name, photo):
     k = KERNELS[name]
     np.testing.assert_allclose(apply_kernel(photo, k), correlate2d(photo, k, mode="same"),
@@ -84,7 +154,7 @@ def test_edge_kernels_find_the_edges_they_are_named_after():
     img[:, 3:] = 1.0                      # one vertical edge between columns 2 and 3
     vertical = apply_kernel(img, KERNELS["vertical edge"], padding="valid")
     horizontal = apply_kernel(img, KERNELS["horizontal edge"], padding="valid")
-    assert np.abs(vertical).max() == 3.0 and np.abs(horizontal).max() == 0.0
+    assert np.abs(vertical).max() == 1.0 and np.abs(horizontal).max() == 0.0
     sobel_x = apply_kernel(img, KERNELS["Sobel-X"], padding="valid")
     assert sobel_x.max() == 4.0 and sobel_x.min() == 0.0  # brighter to the right: positive
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
+import string
+from collections import Counter
 
 import pytest
 
@@ -96,3 +99,65 @@ def test_switching_language_changes_what_tr_returns(tmp_path, monkeypatch):
     assert i18n.tr_n("{n} filter", "{n} filters", 1) == "{n} filter"
     assert i18n.tr_n("{n} filter", "{n} filters", 2) == "{n} filters"
     assert i18n.tr_noop("stride") == "stride"
+
+
+def _catalog(lang: str):
+    from babel.messages.pofile import read_po
+
+    path = i18n.LOCALE_DIR / lang / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
+    with open(path, "rb") as f:
+        return [m for m in read_po(f, locale=lang) if m.id]
+
+
+def _forms(message) -> tuple[list[str], list[str]]:
+    """(the msgid's forms, the translation's forms) of a catalog entry."""
+    ids = [message.id] if isinstance(message.id, str) else list(message.id)
+    strings = [message.string] if isinstance(message.string, str) else list(message.string)
+    return ids, strings
+
+
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[sdrif%]")
+_TAG = re.compile(r"</?[a-z]+[^>]*>")
+
+
+def _fields(text: str) -> Counter:
+    """The format fields of a text ({n}, {seconds:.1f}, {name!r}, %s, %(value)r) and its
+    rich-text tags, counted."""
+    fields = Counter(_PERCENT.findall(text)) + Counter(_TAG.findall(text))
+    for _literal, name, spec, conversion in string.Formatter().parse(text):
+        if name is not None:
+            fields[f"{{{name}!{conversion}:{spec}}}"] += 1
+    return fields
+
+
+@pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang != "en"])
+def test_every_text_has_a_translation(lang):
+    empty = [ids[0] for ids, strings in map(_forms, _catalog(lang))
+             if not strings or not all(s.strip() for s in strings)]
+    assert not empty, f"{len(empty)} texts have no {lang} translation, e.g. {empty[:5]}"
+
+
+@pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang != "en"])
+def test_every_translation_has_exactly_the_placeholders_of_its_text(lang):
+    """The same {names} (with their format and conversion), %-fields and tags: a dropped
+    or misspelt placeholder would raise KeyError, or lose a number, at run time."""
+    wrong = []
+    for message in _catalog(lang):
+        ids, strings = _forms(message)
+        for text in strings:
+            if not text:
+                continue
+            try:
+                if _fields(text) != _fields(ids[-1]) and _fields(text) != _fields(ids[0]):
+                    wrong.append((ids[0], text))
+            except ValueError as err:  # an unbalanced brace
+                wrong.append((ids[0], f"{text} ({err})"))
+    assert not wrong, "\n".join(f"{a!r} -> {b!r}" for a, b in wrong[:10])
+
+
+def test_the_checker_of_placeholders_sees_a_dropped_one():
+    assert _fields("{n} of {count:,} in {seconds:.1f} s") == _fields(
+        "{seconds:.1f} 秒 {count:,} 中 {n}")
+    assert _fields("{n} epochs") != _fields("轮")
+    assert _fields("{name!r}") != _fields("{name}")
+    assert _fields("<b>dx:</b> %s") != _fields("dx: %s")

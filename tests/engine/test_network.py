@@ -210,6 +210,95 @@ def test_backward_without_the_input_gradient_gives_the_same_parameter_gradients(
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+# ----------------------------------------------------------------- fused conv - ReLU - pool blocks
+
+FUSABLE = [{"type": "conv", "filters": 7, "kernel": 3, "stride": 1, "padding": 1},
+           {"type": "relu"},
+           {"type": "maxpool", "size": 2, "stride": 2},       # fused with the two above
+           {"type": "conv", "filters": 9, "kernel": [3, 2], "stride": 2, "padding": 1},
+           {"type": "relu"},
+           {"type": "maxpool", "size": 2},                    # fused (stride 2 by default)
+           {"type": "conv", "filters": 4, "kernel": 1},
+           {"type": "relu"},
+           {"type": "maxpool", "size": 2, "stride": 1},       # not fused: stride 1
+           {"type": "flatten"},
+           {"type": "dense", "units": 5}]
+
+
+def _layer_by_layer(net, x, dlogits):
+    """Logits, input gradient and parameter gradients through each layer's own pair."""
+    caches = []
+    for layer in net.layers:
+        x, cache = layer.forward_pure(x, True)
+        caches.append(cache)
+    logits, delta, grads = x, dlogits, {}
+    for index in range(len(net.layers) - 1, -1, -1):
+        layer = net.layers[index]
+        delta, g = layer.backward_pure(delta, caches[index])
+        grads.update({(layer.name, k): v for k, v in g.items()})
+    return logits, delta, grads
+
+
+def test_conv_relu_pool_blocks_are_found():
+    net = Network(FUSABLE, input_shape=(2, 26, 24))
+    assert sorted(net._blocks) == [0, 3]
+    assert Network(W6)._blocks.keys() == {0, 3}
+    assert not Network(SMALL, input_shape=(2, 9, 8))._blocks  # batch norm, tanh: none
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_blocks_train_exactly_as_the_layers_one_by_one(dtype):
+    rng = np.random.default_rng(6)
+    net = Network(FUSABLE, input_shape=(2, 26, 24), seed=2)
+    if dtype == np.float64:  # float64 (gradient checks) runs layer by layer
+        net = _float64_copy(net)
+    x = rng.standard_normal((5, 2, 26, 24)).astype(dtype)
+    dlogits = rng.standard_normal((5, 5)).astype(dtype)
+    logits = net.forward(x, training=True)
+    dx = net.backward(dlogits)
+    want_logits, want_dx, want_grads = _layer_by_layer(net, x, dlogits)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(logits, want_logits, **tol)
+    np.testing.assert_allclose(dx, want_dx, **tol)
+    for layer in net.layers:
+        for key in layer.params:
+            np.testing.assert_allclose(layer.grads[key], want_grads[(layer.name, key)], **tol)
+    assert [block is not None for _, block in net._last_plan].count(True) == (
+        2 if dtype == np.float32 else 0)
+
+
+def test_a_fused_block_refuses_a_layer_backward_after_its_forward():
+    net = Network(W6)
+    net.forward(np.zeros((2, 1, 28, 28), np.float32), training=True)
+    with pytest.raises(RuntimeError, match="before forward"):
+        net.layers[2].backward(np.zeros((2, 8, 14, 14), np.float32))
+    assert net.backward(np.zeros((2, 10), np.float32), need_input_grad=False) is None
+
+
+def test_fused_training_matches_finite_differences():
+    # float32 is what takes the fused path; a loss of small curvature keeps the
+    # centred differences (step 1e-2) of float32 accurate enough
+    rng = np.random.default_rng(7)
+    net = Network(W6[:3] + [{"type": "flatten"}, {"type": "dense", "units": 3}],
+                  input_shape=(1, 6, 6), seed=3)
+    x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
+    labels = np.array([0, 2])
+    _, dlogits = softmax_cross_entropy(net.forward(x, training=True), labels)
+    net.backward(dlogits)
+    w = net.layers[0].params["w"]
+    analytic = net.layers[0].grads["w"].astype(np.float64)
+    numeric = np.zeros_like(analytic)
+    for index in np.ndindex(w.shape):
+        saved = w[index]
+        losses = []
+        for step in (1e-2, -1e-2):
+            w[index] = saved + step
+            losses.append(softmax_cross_entropy(net.forward(x, training=True), labels)[0])
+        w[index] = saved
+        numeric[index] = (losses[0] - losses[1]) / 2e-2
+    assert relative_error(analytic, numeric) < 1e-2
+
+
 def test_predict_proba_and_predict():
     rng = np.random.default_rng(2)
     net = Network(SMALL, input_shape=(2, 9, 8))

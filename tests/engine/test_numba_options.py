@@ -1,8 +1,10 @@
 """Numba options live in engine/_numba.py, including the OpenMP wait policy."""
 
+import ast
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -125,3 +127,65 @@ def test_the_chosen_cache_folder_wins_only_when_it_can_be_written(tmp_path):
     assert choose_cache_dir(engine_dir, user, str(tmp_path / "mine")) == tmp_path / "mine"
     fallback = choose_cache_dir(engine_dir, user, str(blocked / "sub"))
     assert fallback is not None and fallback.name.startswith("numba-")
+
+
+# ----------------------------------------------------------------- vector width (issue 14)
+
+def _features_after_import(env_features):
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_FEATURES"}
+    if env_features is not None:
+        env["NUMBA_CPU_FEATURES"] = env_features
+    code = ("import numba, engine._numba as n\n"
+            "print(repr(numba.config.CPU_FEATURES)); print(n.VECTOR_LANES)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True, env=env)
+    features, lanes = out.stdout.strip().splitlines()
+    return ast.literal_eval(features), int(lanes)  # the repr of a str or None
+
+
+def test_full_vector_width_where_the_cpu_has_512_bit_vectors():
+    import llvmlite.binding as llvm
+    host = llvm.get_host_cpu_features().flatten()
+    features, lanes = _features_after_import(None)
+    if "+avx512f" in host.split(","):
+        assert features == host + ",-prefer-256-bit" and lanes == 16
+    else:  # nothing to lift: LLVM's own choice, untouched
+        assert features is None and lanes in (4, 8)
+
+
+def test_cpu_features_the_user_chose_win():
+    features, lanes = _features_after_import("+avx,+avx2,+fma")
+    assert features == "+avx,+avx2,+fma" and lanes == 8
+
+
+@pytest.mark.parametrize("features,lanes", [
+    ("+sse2,+avx,+avx2,+avx512f,-prefer-256-bit", 16),
+    ("+sse2,+avx,+avx2,+fma,-avx512f", 8),
+    ("+sse2,-avx", 4),
+    ("+neon", 4),
+    ("", 4),
+])
+def test_vector_lanes_follow_the_features(features, lanes):
+    from engine._numba import vector_lanes
+    assert vector_lanes(features) == lanes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stack_array_holds_what_a_kernel_writes(dtype):
+    from engine._numba import kernel, stack_array
+
+    @kernel
+    def twice_then_sum(x):
+        a = stack_array(x, 3, 5)
+        for i in range(3):
+            for j in range(5):
+                a[i, j] = 2 * x[i, j]
+        total = x[0, 0] - x[0, 0]
+        for i in range(3):
+            for j in range(5):
+                total += a[i, j]
+        return total, a.shape[0], a.shape[1]
+
+    x = np.arange(15, dtype=dtype).reshape(3, 5)
+    assert twice_then_sum(x) == (2 * x.sum(), 3, 5)

@@ -27,6 +27,48 @@ def settings(tmp_path):
 
 
 @pytest.fixture
+def make_window(qtbot, settings):
+    """``make_window(**kwargs)``: a shown MainWindow on this test's settings; shut down (its
+    threads waited for) and the language put back to English after the test."""
+    from gui.app import MainWindow
+    from gui.language import apply_language
+
+    windows = []
+
+    def make(**kwargs):
+        kwargs.setdefault("settings", settings)
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()
+    apply_language("en")
+
+
+@pytest.fixture
+def training_window(make_window, qtbot):
+    """A main window on the Training lab, training a tiny network (one 2-filter block, 50
+    epochs of 16 digits a batch) that has made its first step: (window, lab)."""
+    from engine.training_loop import TrainingConfig
+    from gui.labs.training.blocks import ConvBlock, Head
+
+    window = make_window(initial_lab="training")
+    lab = window.current_lab()
+    lab.builder.set_blocks([ConvBlock(filters=2, kernel=3, padding=1)], Head())
+    lab.session.set_spec(lab.builder.spec())
+    lab.set_config(TrainingConfig(epochs=50, batch_size=16, augment=False))
+    lab.reset()
+    lab.start()
+    qtbot.waitUntil(lambda: lab.trainer.iteration > 0, timeout=60_000)
+    return window, lab
+
+
+@pytest.fixture
 def make_lab(qtbot):
     """``make_lab(LabClass, size=(1400, 900), **kwargs)``: a lab the size of the main
     window's lab area, closed by qtbot after the test."""

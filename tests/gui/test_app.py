@@ -18,24 +18,6 @@ from gui.workers.warmup import WarmupRunner
 WAIT_MS = 60_000
 
 
-@pytest.fixture
-def make_window(qtbot, settings):
-    windows = []
-
-    def make(**kwargs):
-        kwargs.setdefault("settings", settings)
-        window = MainWindow(**kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.shutdown()
-
-
 def test_window_opens_with_every_lab_listed_in_order(make_window):
     window = make_window()
     assert window.windowTitle() == WINDOW_TITLE
@@ -403,19 +385,10 @@ def test_every_lab_fits_a_small_window_without_cut_controls(qtbot, make_window, 
 
 
 def test_training_behind_another_lab_shows_in_the_status_bar_and_pauses_in_one_click(
-        make_window, qtbot):
-    from engine.training_loop import TrainingConfig
-    from gui.labs.training.blocks import ConvBlock, Head
+        training_window, qtbot):
     from gui.labs.training.session import State
 
-    window = make_window(initial_lab="training")
-    lab = window.current_lab()
-    lab.builder.set_blocks([ConvBlock(filters=2, kernel=3, padding=1)], Head())
-    lab.session.set_spec(lab.builder.spec())
-    lab.set_config(TrainingConfig(epochs=50, batch_size=16, augment=False))
-    lab.reset()
-    lab.start()
-    qtbot.waitUntil(lambda: lab.trainer.iteration > 0, timeout=WAIT_MS)
+    window, lab = training_window
     assert not window.background.isVisible()  # the lab itself is shown
     window.show_lab("pooling")
     qtbot.waitUntil(window.background.isVisible, timeout=WAIT_MS)

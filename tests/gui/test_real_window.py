@@ -110,6 +110,19 @@ class App:
             time.sleep(0.1)
         raise AssertionError(f"the app never said {start!r}; {self.output()}")
 
+    def quit(self, main: str) -> None:
+        """Ctrl+Q; the app must end cleanly: exit code 0, no traceback, no destroyed thread."""
+        self.focus_and_key(main, "ctrl+q")
+        _, stderr = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, stderr
+        assert "Traceback" not in stderr and "QThread: Destroyed" not in stderr, stderr
+
+    def kill(self) -> None:
+        """End the app if a failed test left it running."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
     def output(self) -> str:
         log = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
         return f"status log:\n{log}"
@@ -152,11 +165,54 @@ def test_a_learner_session_in_a_real_window(display, tmp_path):
         app.wait_log(f"Model loaded from {model}")
 
         app.focus_and_key(main, "ctrl+Return")  # Resume the loaded model, then quit at once
-        app.focus_and_key(main, "ctrl+q")
-        _, stderr = app.process.communicate(timeout=30)
+        app.quit(main)
     finally:
-        if app.process.poll() is None:
-            app.process.kill()
-            app.process.communicate()
-    assert app.process.returncode == 0, stderr
-    assert "Traceback" not in stderr and "QThread: Destroyed" not in stderr, stderr
+        app.kill()
+
+
+def _switch_language(app: App, main: str, code: str, home: Path) -> None:
+    """View > Language / 语言 > English or 简体中文 with the keyboard (Alt+V opens View, L the
+    Language menu with its first entry, English, current), until the settings say ``code``:
+    a busy machine may still be opening a menu when the next key arrives, so a try that
+    did not take is closed (Escape) and made again."""
+    for _attempt in range(5):
+        app.focus_and_key(main, "alt+v")
+        for key in ("l", *(["Down"] if code == "zh_CN" else []), "Return"):
+            time.sleep(0.4)
+            app.xdotool("key", key)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if _remembered_language(app, home) == code:
+                return
+            time.sleep(0.2)
+        app.xdotool("key", "Escape", "Escape")
+    raise AssertionError(f"the language never became {code}; {app.output()}")
+
+
+def _remembered_language(app: App, home: Path) -> str | None:
+    for path in (home / "config").rglob("*.conf"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("language="):
+                return line.partition("=")[2]
+    return None
+
+
+def test_switching_language_from_the_menu_while_labs_work(display, tmp_path):
+    """The language switches from the menu while a Convolution animation plays and while
+    the Training lab trains; both go on, the choice is remembered."""
+    app = App(display, tmp_path)
+    try:
+        main = app.window("CNN Explorer")
+        app.wait_log(f"lab: {LABS[0].key}")
+        app.focus_and_key(main, "Right", "Right", "space")  # the animation plays
+        _switch_language(app, main, "zh_CN", tmp_path)
+        training = next(n for n, info in enumerate(LABS, start=1) if info.key == "training")
+        app.focus_and_key(main, f"ctrl+{training}")
+        app.wait_log("lab: training")
+        app.focus_and_key(main, "ctrl+Return")  # Start
+        app.wait_log("训练中…")
+        _switch_language(app, main, "en", tmp_path)  # while it trains
+        app.wait_log("Epoch ")  # the run went on, now in English
+        app.quit(main)
+    finally:
+        app.kill()

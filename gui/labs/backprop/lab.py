@@ -34,6 +34,7 @@ from engine import GeometryError, output_size_formula
 from engine.i18n import tr, tr_noop
 from gui.labs._base import (
     NOT_READY_TEXT,
+    SOURCES_DIFFER_STYLE,
     SettingsLab,
     format_number,
     formula_label,
@@ -57,6 +58,18 @@ STAGES = (("delta", tr_noop("① δ")), ("dilate", tr_noop("② dilate")), ("pad
           ("rotate", tr_noop("④ rotate 180°")), ("dx", tr_noop("⑤ dx")), ("dw", tr_noop("⑥ dW")),
           ("db", tr_noop("⑦ db")))
 PREP_FRAMES = 4
+#: Where this lab's result differs from a course source (CURRICULUM.md, "Where the
+#: sources disagree"): one line under the stage's sentence, how and why.
+DILATION_NOTE = tr_noop(
+    "Sources differ: the slides' zero matrix is (M·S)×(N·S) = {ms}×{ns}; the exact size is "
+    "(M−1)·S + 1 = {dh}×{dw}, plus the rows and columns the stride left unread (added with "
+    "the padding): the slides' extra trailing zeros would meet no input.")
+WEIGHT_GRADIENT_NOTE = tr_noop(
+    "Sources differ: one source rotates by 180° here too; the weight gradient needs no "
+    "rotation: dW = x ∗ δ, the input correlated with δ as it is (only dx uses rot180 w).")
+BIAS_GRADIENT_NOTE = tr_noop(
+    "Sources differ: one slide writes δ_b = δ_in; the bias gradient is the sum of δ_in over "
+    "the whole map, because the one bias was added to every output cell.")
 _ACTIVE = "color:#0b6e2e; font-weight:bold"  # the titles of the views the stage is about
 # a style sheet drops the style's 80-pixel minimum button width: 7 stages fit a narrow window
 _STAGE_STYLE = ("QPushButton { padding: 3px 7px; }"
@@ -503,7 +516,10 @@ class BackpropLab(SettingsLab):
         return dx.copy(), self.dw_view.values.copy(), self.db_view.values.reshape(1).copy()
 
     # --------------------------------------------------------- stage frames
-    def _say(self, text: str) -> None:
+    def _say(self, text: str, sources_differ: str = "") -> None:
+        """The stage's sentence; ``sources_differ``: how a course source differs, and why."""
+        if sources_differ:
+            text += f"<br><span style='{SOURCES_DIFFER_STYLE}'>{sources_differ}</span>"
         self.sentence_label.setText(text)
 
     def _show_delta(self, _step) -> None:
@@ -524,10 +540,12 @@ class BackpropLab(SettingsLab):
             self._say(tr("<b>Dilate:</b> with stride 1 the window moved one cell at a time, so "
                          "there is nothing to dilate: δ stays as it is."))
         else:
+            dh, dw = t.dilated_delta.shape[2:]
             self._say(tr("<b>Dilate:</b> the window jumped {sh} rows and {sw} columns, so "
                          "{zr} zero row(s) and {zc} zero column(s) go between neighbouring δ "
                          "values (hatched): each δ lines up with the inputs it came from.")
-                      .format(sh=g.SH, sw=g.SW, zr=g.SH - 1, zc=g.SW - 1))
+                      .format(sh=g.SH, sw=g.SW, zr=g.SH - 1, zc=g.SW - 1),
+                      tr(DILATION_NOTE).format(ms=g.HO * g.SH, ns=g.WO * g.SW, dh=dh, dw=dw))
         self.strip.show_arrow(t.delta[0, 0], "δ", t.dilated_delta[0, 0], tr("dilated δ"),
                               self._levels["delta"], b_mask=self._dilation_mask)
         self.strip.equation.setText(tr("stride {sh}×{sw}: {ho}×{wo} → {dh}×{dw}").format(
@@ -588,7 +606,7 @@ class BackpropLab(SettingsLab):
         g, lv = self.trace.geometry, self._levels
         self._say(tr("<b>dW:</b> in the forward pass w[u, v] multiplied the inputs x[u + "
                      "{sh}·i, v + {sw}·j], one per output cell; its gradient is the sum of "
-                     "those inputs times δ.").format(sh=g.SH, sw=g.SW))
+                     "those inputs times δ.").format(sh=g.SH, sw=g.SW), tr(WEIGHT_GRADIENT_NOTE))
         height, width = (g.HO - 1) * g.SH + 1, (g.WO - 1) * g.SW + 1
         self.input_view.set_window(s.u, s.v, height, width)
         self.delta_view.set_window(0, 0, g.HO, g.WO)
@@ -606,7 +624,7 @@ class BackpropLab(SettingsLab):
     def _show_db(self, s) -> None:
         g = self.trace.geometry
         self._say(tr("<b>db:</b> the bias was added to every output cell, so its gradient is "
-                     "simply the sum of all δ."))
+                     "simply the sum of all δ."), tr(BIAS_GRADIENT_NOTE))
         self.delta_view.set_window(0, 0, g.HO, g.WO)
         self.db_view.set_window(0, 0, 1, 1)
         value = format_number(s.value, self._integers).strip("()")

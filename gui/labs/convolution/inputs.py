@@ -18,7 +18,7 @@ __all__ = [
     "default_grid",
     "default_kernels",
     "gallery_kernels",
-    "gallery_descriptions",
+    "gallery_title",
     "grid_from_store",
     "digit_input",
     "photo_crop",
@@ -33,8 +33,8 @@ PHOTO_SIDE = 96  # photos are shrunk so their longer side is at most this before
 
 # Fallback when engine.gallery is missing; the engine's KERNELS win when present.
 _FALLBACK_KERNELS = {
-    "vertical edge": [[1, 0, -1], [1, 0, -1], [1, 0, -1]],
-    "horizontal edge": [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],
+    "vertical edge": [[0, 0, 0], [-1, 2, -1], [0, 0, 0]],
+    "horizontal edge": [[0, -1, 0], [0, 2, 0], [0, -1, 0]],
     "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
     "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
 }
@@ -67,13 +67,13 @@ def gallery_kernels() -> dict[str, np.ndarray]:
     return kernels or {k: np.asarray(v, dtype=np.float64) for k, v in _FALLBACK_KERNELS.items()}
 
 
-def gallery_descriptions() -> dict[str, str]:
-    """name -> one-line description of the gallery kernels (empty if there are none)."""
+def gallery_title(name: str) -> str:
+    """The name shown for the gallery kernel ``name``, in the current language."""
     try:
-        from engine.gallery import DESCRIPTIONS
+        from engine.gallery import kernel_name
     except ImportError:
-        return {}
-    return dict(DESCRIPTIONS)
+        return name
+    return kernel_name(name)
 
 
 def _find(kernels: dict[str, np.ndarray], *words: str) -> np.ndarray | None:

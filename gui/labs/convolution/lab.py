@@ -352,7 +352,8 @@ class ConvolutionLab(SettingsLab):
         if self.trace.geometry.F > 1:
             where = tr("filter {n}: {where}").format(n=s.f + 1, where=where)
         if C == 1:
-            terms = f"Σ(window ⊙ kernel) + b = {format_number(float(s.channel_sums[0]), integers)}"
+            terms = tr("Σ(window ⊙ kernel) + b = {sum}").format(
+                sum=format_number(float(s.channel_sums[0]), integers))
         else:
             names = " + ".join(f"Σ<sub>{CHANNEL_NAMES[c]}</sub>" for c in range(C))
             nums = " + ".join(format_number(float(v), integers) for v in s.channel_sums)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import QSignalBlocker, Qt
+from PyQt6.QtCore import QSignalBlocker
 from PyQt6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -26,15 +26,16 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs._base import SteppingSettings, digit_article, geometry_rows
+from gui.labs._base import SteppingSettings, digit_name, geometry_rows, title_kernel_items
 from gui.labs.convolution import inputs
+from gui.widgets import images as photos
 from gui.widgets.form_rows import (
     TypedGridPage,
     double_spin,
     int_spin,
     pair_row,
 )
-from gui.widgets.images import ImageLoader, ScaledImage, asset_images
+from gui.widgets.images import ImageLoader, ScaledImage
 from gui.widgets.number_grid import NumberGrid
 from gui.widgets.texts import Texts
 
@@ -162,8 +163,7 @@ class ConvSettings(SteppingSettings):
         form.setContentsMargins(0, 0, 0, 0)
         t = self.texts
         self.photo_box = QComboBox()
-        for name, path in asset_images().items():
-            self.photo_box.addItem(name, str(path))
+        photos.add_photo_items(self.photo_box)
         self.crop_spin = int_spin(8, 32, 16)
         t(self.crop_spin.setToolTip, tr_noop(
             "Side of the square crop, in pixels of the photo shrunk to {side} pixels"),
@@ -180,9 +180,9 @@ class ConvSettings(SteppingSettings):
         form.addRow(t.label(tr_noop("Photo")), self.photo_box)
         form.addRow(t.label(tr_noop("Crop size")), self.crop_spin)
         form.addRow(t.label(tr_noop("Top, left")), pair_row(self.top_spin, self.left_spin, ","))
-        for w in (self.photo_box, self.crop_spin, self.top_spin, self.left_spin):
-            (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(
-                self._emit_changed)
+        for w in (self.crop_spin, self.top_spin, self.left_spin):
+            w.valueChanged.connect(self._emit_changed)
+        self.photo_box.currentIndexChanged.connect(self._on_photo_chosen)
         return page
 
     def _build_filter_group(self) -> QGroupBox:
@@ -218,12 +218,9 @@ class ConvSettings(SteppingSettings):
             "A classic named kernel for the filter being edited (all its channels); sets the "
             "kernel size to the gallery's"))
         self._gallery = inputs.gallery_kernels()
-        descriptions = inputs.gallery_descriptions()
         for name in self._gallery:
-            self.gallery_box.addItem(name)
-            if name in descriptions:
-                self.gallery_box.setItemData(self.gallery_box.count() - 1, descriptions[name],
-                                             Qt.ItemDataRole.ToolTipRole)
+            self.gallery_box.addItem(name, name)
+        t.call(lambda: title_kernel_items(self.gallery_box))
         self.gallery_button = QPushButton()
         t(self.gallery_button.setText, tr_noop("Use"))
         self.random_button = QPushButton()
@@ -272,11 +269,10 @@ class ConvSettings(SteppingSettings):
         if kind == "digit" and self._load_digits():
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
-            article = digit_article(label)
-            text = (tr("MNIST digit #{index}, {article} {label} (its grey copied to R, G and B)")
-                    if C == 3 else tr("MNIST digit #{index}, {article} {label}"))
+            text = (tr("MNIST digit #{index}, {digit} (its grey copied to R, G and B)")
+                    if C == 3 else tr("MNIST digit #{index}, {digit}"))
             return inputs.digit_input(self._digits, index, C), \
-                text.format(index=index, article=article, label=label), kind
+                text.format(index=index, digit=digit_name(label)), kind
         if kind == "photo":
             photo = self._load_photo()
             if photo is not None:
@@ -348,6 +344,7 @@ class ConvSettings(SteppingSettings):
     def retranslate(self) -> None:
         self.texts.apply()
         self.typed_page.retranslate()
+        photos.title_photo_items(self.photo_box)
         with self._quiet():
             self._sync_channel_boxes()
             self._sync_filter_boxes()
@@ -408,6 +405,16 @@ class ConvSettings(SteppingSettings):
         for k, page in enumerate(self.source_pages):
             page.setVisible(k == index)
 
+    def _on_photo_chosen(self, *_):
+        """A picture no larger than the largest crop (the course's sample) is shown whole."""
+        photo = None if self.quiet else self._load_photo()  # scripts set their own crop
+        if photo is not None and max(photo.shape[:2]) <= self.crop_spin.maximum():
+            with self._quiet():
+                self.crop_spin.setValue(max(photo.shape[:2]))
+                self.top_spin.setValue(0)
+                self.left_spin.setValue(0)
+        self._emit_changed()
+
     def _on_source(self, index: int):
         self._show_page(index)
         self._emit_changed()
@@ -456,7 +463,7 @@ class ConvSettings(SteppingSettings):
         self._emit_changed()
 
     def _on_gallery(self):
-        name = self.gallery_box.currentText()
+        name = self.gallery_box.currentData()
         kernel = self._gallery.get(name)
         if kernel is None:
             return
@@ -469,8 +476,8 @@ class ConvSettings(SteppingSettings):
             self.kw_spin.setValue(kw)
             self._sync_padding_range()
             self._show_kernel()
-        self.message.emit(tr("filter {number} is now the '{name}' kernel").format(number=f + 1,
-                                                                                 name=name))
+        self.message.emit(tr("filter {number} is now the '{name}' kernel").format(
+            number=f + 1, name=inputs.gallery_title(name)))
         self._emit_changed()
 
     def _on_random(self):
@@ -516,7 +523,7 @@ class ConvSettings(SteppingSettings):
                 if key in values:
                     spin.setValue(int(values[key]))
             if "photo" in values:
-                self.photo_box.setCurrentText(values["photo"])
+                self.photo_box.setCurrentIndex(photos.find_photo(self.photo_box, values["photo"]))
             for key, (a, b) in (("kernel", (self.kh_spin, self.kw_spin)),
                                 ("stride", (self.sh_spin, self.sw_spin))):
                 if key in values:

@@ -97,6 +97,8 @@ class FittingLab(SettingsLab):
         self.target_panel.set_title(tr("target = image * target kernel"))
         self.output_panel.set_title(tr("output = image * learned kernel"))
         self.difference_panel.set_title(tr("difference = output − target"))
+        if self.image_description:  # the sentence naming the image, in the new language
+            self.image_description = self.settings.image()[1]
         if self.fitter is None and self.problem is None:
             self.rebuild()
         else:

@@ -25,9 +25,10 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs._base import LabSettings, digit_article
+from gui.labs._base import LabSettings, digit_name, title_kernel_items
+from gui.widgets import images as photos
 from gui.widgets.form_rows import double_spin, int_spin, pair_row
-from gui.widgets.images import ImageLoader, ScaledImage, asset_images, to_grey
+from gui.widgets.images import ImageLoader, ScaledImage, to_grey
 from gui.widgets.texts import Texts
 
 __all__ = ["FitSettings", "IMAGE_SIDE", "PHOTO_SIDE", "SPEEDS", "DEFAULT_LR", "DEFAULT_TARGET"]
@@ -80,6 +81,7 @@ class FitSettings(LabSettings):
 
     def retranslate(self) -> None:
         self.texts.apply()
+        photos.title_photo_items(self.photo_box)
         super().retranslate()
 
     # ------------------------------------------------------------ building
@@ -90,9 +92,8 @@ class FitSettings(LabSettings):
         self.source_box = t.combo(SOURCES)
         form.addRow(t.label(tr_noop("Source")), self.source_box)
         self.photo_box = QComboBox()
-        for name, path in asset_images().items():
-            self.photo_box.addItem(name, str(path))
-        self.photo_box.setCurrentIndex(max(self.photo_box.findText("camera"), 0))
+        photos.add_photo_items(self.photo_box)
+        self.photo_box.setCurrentIndex(max(photos.find_photo(self.photo_box, "camera"), 0))
         self.top_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 16)
         self.left_spin = int_spin(0, PHOTO_SIDE - IMAGE_SIDE, 32)
         t(self.top_spin.setToolTip, tr_noop("Top row of the 64×64 crop"))
@@ -128,8 +129,7 @@ class FitSettings(LabSettings):
         for name in self._kernels:
             self.gallery_box.addItem(name, name)
         self.gallery_box.addItem(tr(TYPED_TEXT), TYPED)
-        t.call(lambda: self.gallery_box.setItemText(self.gallery_box.count() - 1,
-                                                    tr(TYPED_TEXT)))
+        t.call(self._title_targets)
         self.gallery_box.setCurrentIndex(self.gallery_box.findData(DEFAULT_TARGET))
         t(self.gallery_box.setToolTip, tr_noop("The kernel gradient descent should find: a "
                                                "named kernel from the gallery, or type your "
@@ -212,8 +212,8 @@ class FitSettings(LabSettings):
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             return self._digits[index].astype(np.float64) / 255.0, \
-                tr("MNIST digit #{index} ({article} {label})").format(
-                    index=index, article=digit_article(label), label=label)
+                tr("MNIST digit #{index} ({digit})").format(index=index,
+                                                           digit=digit_name(label))
         yy, xx = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE]  # (64, 64) a last resort: soft stripes
         return 0.5 + 0.5 * np.sin(xx / 5.0) * np.cos(yy / 7.0), tr("a synthetic pattern")
 
@@ -279,6 +279,11 @@ class FitSettings(LabSettings):
             for _, w in rows:
                 self._form.setRowVisible(w, visible)
 
+    def _title_targets(self) -> None:
+        """The gallery kernels' names (and "(typed)") in the current language."""
+        title_kernel_items(self.gallery_box)
+        self.gallery_box.setItemText(self.gallery_box.findData(TYPED), tr(TYPED_TEXT))
+
     def _on_source(self, *_):
         self._show_page()
         self._emit_problem()
@@ -314,7 +319,7 @@ class FitSettings(LabSettings):
             if "source" in values:
                 self.source_box.setCurrentIndex([k for k, _ in SOURCES].index(values["source"]))
             if "photo" in values:
-                self.photo_box.setCurrentText(values["photo"])
+                self.photo_box.setCurrentIndex(photos.find_photo(self.photo_box, values["photo"]))
             for key, spin in (("top", self.top_spin), ("left", self.left_spin),
                               ("digit", self.digit_spin), ("seed", self.seed_spin)):
                 if key in values:
@@ -342,6 +347,6 @@ class FitSettings(LabSettings):
         values = {"source": "photo", "top": 16, "left": 32, "digit": 0,
                   "target": DEFAULT_TARGET, "lr": DEFAULT_LR, "init": "zeros", "seed": 0,
                   "speed": SPEEDS[1]}
-        if self.photo_box.findText("camera") >= 0:
+        if photos.find_photo(self.photo_box, "camera") >= 0:
             values["photo"] = "camera"
         self.apply(**values)

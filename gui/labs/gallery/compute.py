@@ -25,7 +25,6 @@ __all__ = [
     "display_scale",
     "parse_value",
     "format_value",
-    "kernel_title",
     "matrix_text",
     "DISPLAY_PERCENTILE",
 ]
@@ -178,11 +177,6 @@ def format_value(value: float) -> str:
     if abs(float(frac) - value) < 1e-6 and abs(frac.numerator) < 100:
         return f"{frac.numerator}/{frac.denominator}"
     return f"{value:.3g}"
-
-
-def kernel_title(name: str) -> str:
-    """Display name of a gallery key: ``vertical edge`` -> ``Vertical edge``."""
-    return name[:1].upper() + name[1:]
 
 
 def matrix_text(kernel: np.ndarray, width: int = 5) -> str:

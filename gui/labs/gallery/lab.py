@@ -51,7 +51,6 @@ from gui.labs.gallery.compute import (
     GalleryResult,
     compute_gallery,
     format_value,
-    kernel_title,
     matrix_text,
     parse_value,
 )
@@ -65,6 +64,8 @@ from gui.widgets.images import (
     ScaledImage,
     asset_images,
     load_scaled,
+    photo_title,
+    title_photo_items,
 )
 from gui.widgets.texts import Texts
 from gui.workers.threads import Worker, start_worker
@@ -151,7 +152,6 @@ class GalleryLab(QWidget):
         super().__init__(parent)
         self._kernels = {name: np.asarray(k, dtype=np.float32)
                          for name, k in kernel_gallery.KERNELS.items()}
-        self._descriptions = dict(getattr(kernel_gallery, "DESCRIPTIONS", {}))
         self._photos = asset_images()
         self._serial = 0
         self._shown_serial = -1
@@ -192,6 +192,8 @@ class GalleryLab(QWidget):
     def retranslate(self) -> None:
         """Set every text again in the current language."""
         self.texts.apply()
+        title_photo_items(self.photo_combo)
+        self._show_kernel_name()
         self._show_photo_texts()
         self._on_kernel_settings_changed(recompute=False)
         self._show_info()
@@ -259,7 +261,7 @@ class GalleryLab(QWidget):
         row = QHBoxLayout()
         self.photo_combo = _combo()
         for name in self._photos:
-            self.photo_combo.addItem(name.capitalize(), name)
+            self.photo_combo.addItem(photo_title(name), name)
         t(self.photo_combo.setToolTip, tr_noop("Sample photographs (provenance under Help > "
                                                "About)"))
         self.photo_combo.activated.connect(self._on_photo_chosen)
@@ -276,8 +278,9 @@ class GalleryLab(QWidget):
         return box
 
     def _build_kernel_grid(self, mono: QFont) -> QGroupBox:
+        """The course's nine kernels (Alt+1 … Alt+9), then the older textbook ones."""
         box = QGroupBox()
-        self.texts(box.setTitle, tr_noop("Named kernels (click one)"))
+        self.texts(box.setTitle, tr_noop("The course's nine kernels (click one)"))
         grid = QGridLayout(box)
         grid.setSpacing(4)
         self.kernel_group = QButtonGroup(self)
@@ -285,15 +288,17 @@ class GalleryLab(QWidget):
         self.kernel_buttons: dict[str, QToolButton] = {}
         button_font = QFont(mono)
         button_font.setPointSizeF(8.0)
+        course = kernel_gallery.COURSE_KERNELS
+        extra_label = note_label()
+        self.texts(extra_label.setText, tr_noop("Other textbook kernels:"))
         for i, (name, k) in enumerate(self._kernels.items()):
             button = QToolButton()
             button.setCheckable(True)
             button.setFont(button_font)
-            button.setText(f"{kernel_title(name)}\n{matrix_text(k, width=4)}")
             button.setMinimumWidth(60)
-            button.setShortcut(QKeySequence(f"Alt+{i + 1}"))  # hidden labs ignore it
-            button.setToolTip(f"{self._descriptions.get(name, kernel_title(name))} "
-                              f"(Alt+{i + 1})")
+            keys = QKeySequence(f"Alt+{i + 1}") if name in course else None  # hidden labs
+            self.texts.call(lambda b=button, n=name, m=k, s=keys:  # ignore it
+                            self._title_kernel_button(b, n, m, s))
             button.setMinimumHeight(56)
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             button.setStyleSheet(
@@ -303,8 +308,24 @@ class GalleryLab(QWidget):
             button.clicked.connect(lambda _=False, n=name: self.select_kernel(n))
             self.kernel_group.addButton(button)
             self.kernel_buttons[name] = button
-            grid.addWidget(button, i // 3, i % 3)
+            # the course's nine in three rows; the older kernels under a line of their own
+            rows = -(-len(course) // 3)
+            if i == len(course):
+                grid.addWidget(extra_label, rows, 0, 1, 3)
+            k = i if i < len(course) else i - len(course)
+            grid.addWidget(button, k // 3 + (0 if i < len(course) else rows + 1), k % 3)
         return box
+
+    def _title_kernel_button(self, button: QToolButton, name: str, kernel: np.ndarray,
+                             shortcut: QKeySequence | None) -> None:
+        button.setText(f"{kernel_gallery.kernel_name(name)}\n{matrix_text(kernel, width=4)}")
+        if shortcut is not None:
+            button.setShortcut(shortcut)  # after setText, which resets it to the mnemonic
+        description = kernel_gallery.kernel_description(name) or kernel_gallery.kernel_name(name)
+        keys = shortcut.toString(QKeySequence.SequenceFormat.NativeText) if shortcut else ""
+        button.setToolTip(tr("{description} ({keys})").format(description=description,
+                                                               keys=keys) if keys
+                          else description)
 
     def _build_editor(self, mono: QFont) -> QGroupBox:
         t = self.texts
@@ -479,7 +500,7 @@ class GalleryLab(QWidget):
         colour = small.ndim == 3
         title = (tr("Original: {name} (convolved in greyscale)") if colour
                  else tr("Original: {name}"))
-        self.original_panel.set_title(title.format(name=self._photo_name))
+        self.original_panel.set_title(title.format(name=photo_title(self._photo_name)))
         caption = (tr("{w}×{h} pixels, colour, values 0 (black) to 1 (white)") if colour
                    else tr("{w}×{h} pixels, grey, values 0 (black) to 1 (white)"))
         self.original_panel.set_caption(caption.format(w=small.shape[1], h=small.shape[0]))
@@ -501,9 +522,10 @@ class GalleryLab(QWidget):
         if name is None:
             self.kernel_name_label.setText("<b>" + tr("Your own kernel") + "</b>")
             return
-        description = self._descriptions.get(name, "")
+        description = kernel_gallery.kernel_description(name)
         self.kernel_name_label.setText(
-            f"<b>{kernel_title(name)}</b>" + (f": {description}" if description else ""))
+            f"<b>{kernel_gallery.kernel_name(name)}</b>"
+            + (tr(": {description}").format(description=description) if description else ""))
 
     def kernel_as_typed(self) -> np.ndarray:
         """The editor's values, float32 (3, 3); raises ValueError naming the bad cell."""
@@ -700,8 +722,8 @@ class GalleryLab(QWidget):
                    if request.padding == "same" else
                    tr("{w}×{h} → {wo}×{ho} ({kw}×{kh} kernel, stride 1, no padding)."))
         self.conv_panel.set_caption(
-            caption.format(w=w, h=h, wo=wo, ho=ho, kw=kw, kh=kh) + " " +
-            tr("Values {lo:.3g} to {hi:.3g}; colours saturate beyond ±{scale:.3g} ({share:g}% "
+            caption.format(w=w, h=h, wo=wo, ho=ho, kw=kw, kh=kh) +
+            tr(" Values {lo:.3g} to {hi:.3g}; colours saturate beyond ±{scale:.3g} ({share:g}% "
                "of pixels are inside).").format(lo=lo, hi=hi, scale=scale,
                                                 share=DISPLAY_PERCENTILE))
 

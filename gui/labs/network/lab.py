@@ -39,7 +39,7 @@ from PyQt6.QtWidgets import (
 from engine.i18n import tr
 from gui.labs.network.compute import Inspector
 from gui.labs.network.handoff import ConvExample, conv_example
-from gui.labs.network.session import Display, Mode, NetworkSession
+from gui.labs.network.session import NO_MODEL, Display, Mode, NetworkSession
 from gui.labs.network.views.controls import DisplayPanel, InputPanel
 from gui.labs.network.views.neuron import NeuronView
 from gui.labs.network.views.overview import OverviewArea
@@ -165,6 +165,7 @@ class NetworkLab(QWidget):
         self._actions[0].setText(tr("Load trained model into the Network lab…"))
         for part in (self.inputs, self.display, self.overview.view, self.neuron):
             part.retranslate()
+        self.empty_text.setText(tr(NO_MODEL))  # hidden while a model is shown: set it anyway
         self.session.refresh_texts()
 
     # ------------------------------------------------------------------ the model

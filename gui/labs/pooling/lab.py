@@ -36,8 +36,9 @@ from PyQt6.QtWidgets import (
 
 import engine
 from engine import GeometryError, output_size_formula
-from engine.i18n import tr, tr_n
+from engine.i18n import tr, tr_n, tr_noop
 from gui.labs._base import (
+    SOURCES_DIFFER_STYLE,
     SettingsLab,
     format_number,
     formula_label,
@@ -59,6 +60,12 @@ _TOGGLE_STYLE = ("QPushButton { padding: 4px 10px; }"
                  "QPushButton:checked { background: #2f6fb0; color: white;"
                  " border: 1px solid #1d4f82; border-radius: 3px; }")
 _STRIP_VIEW_WIDTH = 260  # the window / side matrix: a few cells, no need for more room
+#: Where this lab's result differs from a course source (CURRICULUM.md, "Where the
+#: sources disagree"): how, and why.
+TIES_NOTE = tr_noop(
+    "Sources differ: with tied maxima, CS231n's (window == max) · dout gives every tied cell "
+    "the whole delta, so the total grows; here only the first maximum in reading order gets "
+    "it, as in PyTorch, and the total stays the same.")
 
 
 class _Marker:
@@ -306,8 +313,10 @@ class PoolingLab(SettingsLab):
                               unreached).format(n=unreached))
         if notes:
             what += " · " + " · ".join(notes)
-        self.formula_label.setText("<br>".join(lines) +
-                                   f"<br><span style='{_NOTE_STYLE} font-size:13px'>{what}</span>")
+        text = "<br>".join(lines) + f"<br><span style='{_NOTE_STYLE} font-size:13px'>{what}</span>"
+        if setup.mode == "max":
+            text += f"<br><span style='{SOURCES_DIFFER_STYLE}'>{tr(TIES_NOTE)}</span>"
+        self.formula_label.setText(text)
 
     @staticmethod
     def _unreached_cells(setup: PoolSetup) -> int:

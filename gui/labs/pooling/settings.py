@@ -24,7 +24,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs._base import SteppingSettings, digit_article
+from gui.labs._base import SteppingSettings, digit_name, title_kernel_items
 from gui.widgets.form_rows import (
     TypedGridPage,
     button_row,
@@ -175,7 +175,8 @@ class PoolSettings(SteppingSettings):
         self.digit_label = QLabel("")
         self.feature_box = QComboBox()
         for name in FEATURE_KERNELS:
-            self.feature_box.addItem(name)
+            self.feature_box.addItem(name, name)
+        t.call(lambda: title_kernel_items(self.feature_box))
         t(self.feature_box.setToolTip, tr_noop("The kernel that makes the feature map: "
                                                "ReLU(digit * kernel), padding 1"))
         dform.addRow(t.label(tr_noop("Digit #")), self.digit_spin)
@@ -250,14 +251,13 @@ class PoolSettings(SteppingSettings):
             index = self.digit_spin.value()
             label = int(self._digit_labels[index])
             digit = self._digits[index].astype(np.float64) / 255.0  # (28, 28) in [0, 1]
-            article = digit_article(label)
             if kind == "digit":
-                return digit, tr("MNIST digit #{index} ({article} {label})").format(
-                    index=index, article=article, label=label), kind
-            name = self.feature_box.currentText()
+                return digit, tr("MNIST digit #{index} ({digit})").format(
+                    index=index, digit=digit_name(label)), kind
+            name = self.feature_box.currentData()
             return self._feature_map(digit, name), \
-                tr("feature map ReLU(digit #{index} * {name})").format(index=index,
-                                                                      name=name), kind
+                tr("feature map ReLU(digit #{index} * {name})").format(
+                    index=index, name=self.feature_box.currentText()), kind
         rows, cols = self.rows_spin.value(), self.cols_spin.value()
         return self._grid_store[:rows, :cols].copy(), \
             tr("typed numbers {rows}×{cols}").format(rows=rows, cols=cols), "typed"
@@ -371,7 +371,7 @@ class PoolSettings(SteppingSettings):
                 if key in values:
                     spin.setValue(int(values[key]))
             if "feature" in values:
-                self.feature_box.setCurrentText(values["feature"])
+                self.feature_box.setCurrentIndex(self.feature_box.findData(values["feature"]))
             for key, (a, b) in (("size", (self.kh_spin, self.kw_spin)),
                                 ("stride", (self.sh_spin, self.sw_spin))):
                 if key in values:

@@ -18,14 +18,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from engine.i18n import tr
+from engine.i18n import tr, tr_noop
 
 __all__ = ["ConvBlock", "Head", "blocks_to_spec", "spec_to_blocks", "describe_network",
            "check_spec_size", "check_block_count", "ACTIVATIONS", "POOLS", "NUM_CLASSES",
-           "MAX_BLOCKS", "MAX_LAYERS"]
+           "MAX_BLOCKS", "MAX_LAYERS", "CHOICE_TEXTS", "LAYER_TYPE_TEXTS", "layer_type_text"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "none")
 POOLS = ("max", "avg", "none")
+#: what the builder's lists show for an activation or pooling key (msgids: the keys, short
+#: enough for the block table's cells)
+CHOICE_TEXTS = {"relu": tr_noop("relu"), "tanh": tr_noop("tanh"), "sigmoid": tr_noop("sigmoid"),
+                "none": tr_noop("none"), "max": tr_noop("max"), "avg": tr_noop("avg")}
+#: an engine layer type (msgids: the types themselves, "maxpool"; a catalog says them in
+#: words); the layer names ("maxpool1") stay as they are
+LAYER_TYPE_TEXTS = {"conv": tr_noop("conv"), "relu": tr_noop("relu"),
+                    "sigmoid": tr_noop("sigmoid"), "tanh": tr_noop("tanh"),
+                    "maxpool": tr_noop("maxpool"), "avgpool": tr_noop("avgpool"),
+                    "batchnorm": tr_noop("batchnorm"), "flatten": tr_noop("flatten"),
+                    "dense": tr_noop("dense")}
+
+
+def layer_type_text(kind: str) -> str:
+    """The layer type ``kind`` ("conv", "maxpool", ...) in words, in the current language."""
+    return tr(LAYER_TYPE_TEXTS[kind]) if kind in LAYER_TYPE_TEXTS else str(kind)
 NUM_CLASSES = 10
 #: Far more than any network that still sees something of a 28x28 digit; every block
 #: is a row of eight editors and up to four layers of live maps.

@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 from engine.i18n import tr, tr_noop
 from gui.labs.training.blocks import (
     ACTIVATIONS,
+    CHOICE_TEXTS,
     MAX_BLOCKS,
     POOLS,
     ConvBlock,
@@ -38,6 +39,7 @@ from gui.labs.training.blocks import (
     blocks_to_spec,
     check_block_count,
     describe_network,
+    layer_type_text,
     spec_to_blocks,
 )
 
@@ -48,8 +50,8 @@ _COLUMNS = (tr_noop("Filters"), tr_noop("Kernel"), tr_noop("Stride"), tr_noop("P
 
 
 def _choice_text(key: str) -> str:
-    """What a combo box shows for an activation or pooling key ("none" is a word)."""
-    return tr("none") if key == "none" else key
+    """What a combo box shows for an activation or pooling key."""
+    return tr(CHOICE_TEXTS[key]) if key in CHOICE_TEXTS else key
 
 
 def _combo(keys, value: str) -> QComboBox:
@@ -86,6 +88,7 @@ class NetworkBuilder(QWidget):
         self._head = Head()
         self._owner: list[object] = []
         self._valid = False
+        self._locked_reason = ""  # why the network cannot be edited now (a msgid), or ""
         self._debounce = QTimer(self, singleShot=True, interval=120)
         self._debounce.timeout.connect(self._emit_spec)
         self._build_ui()
@@ -101,6 +104,9 @@ class NetworkBuilder(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for col in (4, 6):  # the activation and pooling lists: as wide as their words
+            self.table.horizontalHeader().setSectionResizeMode(
+                col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.setMinimumHeight(110)
         bl.addWidget(self.table)
@@ -148,6 +154,7 @@ class NetworkBuilder(QWidget):
 
     def retranslate(self) -> None:
         """Set every text in the current language."""
+        self.table.setToolTip(tr(self._locked_reason) if self._locked_reason else "")
         self.blocks_box.setTitle(tr("Conv blocks: conv → [batch norm] → activation → [pool]"))
         self.table.setHorizontalHeaderLabels([tr(c) for c in _COLUMNS])
         self.add_button.setText(tr("Add block"))
@@ -307,13 +314,16 @@ class NetworkBuilder(QWidget):
         self.refresh_summary()
 
     def set_editable(self, editable: bool, reason: str = "") -> None:
+        """``reason``: why the network cannot be edited now (a msgid, shown as its tooltip
+        in the current language)."""
         for w in (self.table, self.add_button, self.remove_button, self.up_button,
                   self.down_button, self.hidden_spin, self.hidden_act):
             w.setEnabled(editable)
         if editable:
             self.hidden_act.setEnabled(self._head.hidden > 0)
             self._show_add_limit()
-        self.table.setToolTip("" if editable else reason)
+        self._locked_reason = "" if editable else reason
+        self.table.setToolTip(tr(self._locked_reason) if self._locked_reason else "")
 
     def refresh_summary(self) -> None:
         spec, self._owner = blocks_to_spec(self._blocks, self._head)
@@ -329,13 +339,14 @@ class NetworkBuilder(QWidget):
         self.summary.setRowCount(len(rows) + 1 + extra)
         self._set_summary_row(0, tr("input"), _shape_text(self._input_shape), "")
         for k, r in enumerate(rows, start=1):
-            self._set_summary_row(k, f"{r.name} ({r.type})", _shape_text(r.output_shape),
+            self._set_summary_row(k, f"{r.name} ({layer_type_text(r.type)})",
+                                  _shape_text(r.output_shape),
                                   f"{r.param_count:,}" if r.param_count else "")
         if extra:
             row = len(rows) + 1
             self._set_summary_row(
                 row, tr("layer {k} ({type})").format(k=bad_index + 1,
-                                                     type=spec[bad_index]["type"]),
+                                                     type=layer_type_text(spec[bad_index]["type"])),
                 tr("✗ impossible"), "")
             for c in range(3):
                 self.summary.item(row, c).setBackground(QColor(253, 219, 199))

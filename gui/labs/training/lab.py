@@ -325,7 +325,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
                      self.kernels_view,
                      self.grad_view, self.probe_view, self.probe_probs, self.feature_maps,
                      self.delta_maps, self.confusion, self.misclassified, self.drawn_view,
-                     self.draw_probs, self.draw_maps):
+                     self.draw_probs, self.draw_maps, self.canvas):
             part.retranslate()
 
     def _connect(self) -> None:
@@ -484,7 +484,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
     # ------------------------------------------------------------------ View
     def show_state(self, state: State) -> None:
         self.controls.set_state(state)
-        self.builder.set_editable(state.editable, tr("Press Reset to change the network"))
+        self.builder.set_editable(state.editable, tr_noop("Press Reset to change the network"))
         self.state_changed.emit(state)
         if state is State.INVALID:
             self.model_changed.emit()  # no network any more

@@ -117,7 +117,7 @@ class InputPanel(QGroupBox):
         self.next_button.clicked.connect(
             lambda: self.picked.emit("misclassified", self.index_spin.value() + 1))
         self._choice: InputChoice | None = None
-        self._answer = ""
+        self._answer: tuple[int, float] | None = None  # (class, probability)
         self._show_parts("validation")
         show_refusals_in_place(self)
         self.retranslate()
@@ -189,8 +189,7 @@ class InputPanel(QGroupBox):
 
     def show_answer(self, predicted: int | None, probability: float | None) -> None:
         """The network's answer under the image ("" before the first one)."""
-        self._answer = "" if predicted is None else tr(
-            "The network says <b>{k}</b> ({p}).").format(k=predicted, p=f"{probability:.0%}")
+        self._answer = None if predicted is None else (predicted, probability)
         self._show_caption()
 
     def _show_caption(self) -> None:
@@ -211,7 +210,11 @@ class InputPanel(QGroupBox):
         else:
             text = tr("Validation image #{i}, label <b>{label}</b>.").format(i=c.index,
                                                                            label=c.label)
-        self.caption.setText(text + (" " + self._answer if self._answer else ""))
+        if self._answer is not None:  # formatted here: a language switch writes it again
+            predicted, probability = self._answer
+            text += " " + tr("The network says <b>{k}</b> ({p}).").format(
+                k=predicted, p=f"{probability:.0%}")
+        self.caption.setText(text)
 
 
 class DisplayPanel(QGroupBox):

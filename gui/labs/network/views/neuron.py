@@ -352,6 +352,7 @@ class NeuronView(QWidget):
                                           "the Convolution lab and go to this cell's step"))
         self.conv.previous_button.setToolTip(tr("Previous channels"))
         self.conv.next_button.setToolTip(tr("Next channels"))
+        self._show_hint()  # shown again by clear(); set now too, for when it is hidden
         if self._inspection is None:
             self.clear()
         else:
@@ -361,14 +362,17 @@ class NeuronView(QWidget):
         """Layer names, index -1 (the input) first."""
         self._names = list(names)
 
+    def _show_hint(self) -> None:
+        self.hint.setText(tr("Its computation appears here with the real numbers, and its "
+                             "receptive field is outlined on every layer before it."))
+
     def _name(self, layer: int) -> str:
         return tr("input") if layer == -1 else self._names[layer + 1]
 
     def clear(self) -> None:
         self._inspection = None
         self.title.setText(tr("<b>Click any neuron</b> above: a cell of a map or a unit"))
-        self.hint.setText(tr("Its computation appears here with the real numbers, and its "
-                             "receptive field is outlined on every layer before it."))
+        self._show_hint()
         self.stack.setCurrentWidget(self.hint)
         self.field.setText("")
         self.handoff_button.setVisible(False)

@@ -78,7 +78,8 @@ def test_default_content_teaches_at_a_glance(lab):
     assert s.x.shape == (1, 1, 7, 7)
     assert s.w.shape == (1, 1, 3, 3)
     assert s.stride == (1, 1) and s.padding == (1, 1)
-    np.testing.assert_array_equal(s.w[0, 0], [[1, 0, -1], [1, 0, -1], [1, 0, -1]])
+    # the course's vertical edge (CURRICULUM.md, kernel 2)
+    np.testing.assert_array_equal(s.w[0, 0], [[0, 0, 0], [-1, 2, -1], [0, 0, 0]])
     assert set(np.unique(s.x)) == {0.0, 1.0}  # whole numbers, readable in the cells
     assert lab.controls.step == DEFAULT_STEP
     assert "= 7" in lab.formula_label.text()
@@ -235,7 +236,7 @@ def test_gallery_kernel_is_used(lab):
     kernels = lab.settings._gallery
     name = list(kernels)[-1]
     lab.settings.apply(kernel=5, padding=2)
-    lab.settings.gallery_box.setCurrentText(name)
+    lab.settings.gallery_box.setCurrentIndex(lab.settings.gallery_box.findData(name))
     lab.settings.gallery_button.click()
     assert lab.setup.w.shape[2:] == kernels[name].shape
     np.testing.assert_array_equal(lab.setup.w[0, 0], kernels[name])
@@ -250,6 +251,23 @@ def test_prepare_screenshot_puts_up_the_default_mid_animation(lab):
     assert 0 < lab.controls.step < len(lab.trace) - 1
     assert not lab.controls.is_playing
     assert lab.export_widget() is lab.main_area
+
+
+def test_the_courses_sample_picture_is_offered_first_and_shown_whole(lab):
+    """The grey cross of the course, beside the photographs: chosen, it is convolved whole,
+    and the course's vertical-edge kernel turns each side of its vertical stroke into a
+    positive and a negative line (two lines of different colours)."""
+    from engine.gallery import sample_picture
+
+    settings = lab.settings
+    assert settings.photo_box.itemText(0) == "Course sample (cross)"
+    settings.apply(source="photo")
+    settings.photo_box.setCurrentIndex(1)
+    settings.photo_box.setCurrentIndex(0)  # what a learner's choice does
+    np.testing.assert_allclose(lab.setup.x[0, 0], sample_picture(), atol=1e-7)
+    assert "Course sample (cross)" in lab.setup.description
+    out = lab.trace.result()[0, 0]  # the default filter: the course's vertical edge
+    np.testing.assert_allclose(out[8, [13, 14, 17, 18]], [0.4, -0.4, -0.4, 0.4], atol=1e-6)
 
 
 def test_open_image_crops_a_new_photo_or_reports_a_bad_file(lab, tmp_path):

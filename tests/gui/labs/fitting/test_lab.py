@@ -9,7 +9,8 @@ from engine.gallery import KERNELS
 from engine.gradcheck import numerical_gradient
 from gui.labs.fitting.lab import PADDING, SCREENSHOT_STEPS, FittingLab
 
-HORIZONTAL_EDGE = np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], dtype=np.float64)
+# the course's horizontal edge (CURRICULUM.md, kernel 6), the lab's default target
+HORIZONTAL_EDGE = np.array([[0, -1, 0], [0, 2, 0], [0, -1, 0]], dtype=np.float64)
 
 
 @pytest.fixture
@@ -53,11 +54,13 @@ def test_one_step_moves_against_the_finite_difference_gradient(lab):
 
 
 def test_running_recovers_the_kernel_and_the_curve_shows_every_loss(lab):
-    lab.run_steps(1500)
+    # the course's kernel is a second difference, which a photo barely excites: the loss
+    # is ill-conditioned and gradient descent needs thousands of steps (1.5 s here)
+    lab.run_steps(5000)
     f = lab.fitter
-    assert f.status == "ok" and f.iteration == 1500
-    assert f.loss() < f.history[0] * 1e-4
-    np.testing.assert_allclose(lab.learned_kernel_view.values, HORIZONTAL_EDGE, atol=0.05)
+    assert f.status == "ok" and f.iteration == 5000
+    assert f.loss() < f.history[0] * 1e-3
+    np.testing.assert_allclose(lab.learned_kernel_view.values, HORIZONTAL_EDGE, atol=0.06)
     np.testing.assert_allclose(lab.loss_curve.yData, f.history)
     assert "orders of magnitude" in lab.info_label.text()
 
@@ -94,9 +97,9 @@ def test_learning_rate_changes_in_place_without_restarting(lab):
 
 def test_a_typed_target_kernel_is_fitted(lab):
     item = lab.settings.target_table.item(1, 1)
-    item.setText("2")
+    item.setText("3")
     expected = HORIZONTAL_EDGE.copy()
-    expected[1, 1] = 2
+    expected[1, 1] = 3
     assert lab.settings.gallery_box.currentText() == "(typed)"
     np.testing.assert_array_equal(lab.fitter.target_kernel, expected)
     np.testing.assert_array_equal(lab.target_kernel_view.values, expected)

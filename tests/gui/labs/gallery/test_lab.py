@@ -97,6 +97,36 @@ def test_default_photo_is_a_real_photograph(lab):
     assert lab.conv_panel.image().shape == (510, 510)  # valid padding by default
 
 
+def test_the_courses_sample_picture_shows_two_lines_of_different_colours(qtbot, lab):
+    """The course's demo: its grey cross, the vertical-edge kernel, four panels; the
+    shipped PNG is exactly engine.gallery.sample_picture."""
+    assert lab.photo_combo.itemData(0) == "cross"
+    assert lab.photo_combo.itemText(0) == "Course sample (cross)"
+    lab.photo_combo.setCurrentIndex(0)
+    lab._on_photo_chosen(0)
+    qtbot.waitUntil(lambda: lab.working_image().shape == (32, 32), timeout=WAIT_MS)
+    np.testing.assert_array_equal(lab.working_image(),
+                                  kernel_gallery.sample_picture().astype(np.float32))
+    with qtbot.waitSignal(lab.result_shown, timeout=WAIT_MS):
+        qtbot.mouseClick(lab.kernel_buttons["vertical edge"], Qt.MouseButton.LeftButton)
+    settle(qtbot, lab)
+    row = shown_conv(lab)[7]  # valid padding: row 8 of the picture, columns shifted by 1
+    np.testing.assert_allclose(row[[12, 13, 16, 17]], [0.4, -0.4, -0.4, 0.4], atol=1e-6)
+    assert "Vertical edge" in lab.kernel_name_label.text()
+    assert "two lines of different colours" in lab.kernel_name_label.text()
+
+
+def test_the_nine_course_kernels_have_alt_keys_and_the_older_ones_none(lab):
+    from PyQt6.QtGui import QKeySequence
+
+    for i, name in enumerate(kernel_gallery.COURSE_KERNELS):
+        assert lab.kernel_buttons[name].shortcut() == QKeySequence(f"Alt+{i + 1}")
+    for name in list(kernel_gallery.KERNELS)[9:]:
+        assert lab.kernel_buttons[name].shortcut().isEmpty()
+    lab.retranslate()  # setting the texts again keeps the keys
+    assert lab.kernel_buttons["blur"].shortcut() == QKeySequence("Alt+7")
+
+
 def test_typed_kernel_is_used_while_typing(qtbot, lab, small_image):
     type_into(qtbot, lab.cell_edits[0][0], "1/4")
     type_into(qtbot, lab.cell_edits[2][1], "-3")
