@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from .i18n import tr
-from .step_kernels import adam_update
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Adam", "make_optimizer", "OPTIMIZERS"]
 
@@ -122,7 +121,10 @@ class Adam(Optimizer):
         m_hat_scale = 1.0 / (1.0 - self.beta1 ** t)
         v_hat_scale = 1.0 / (1.0 - self.beta2 ** t)
         if p.flags.c_contiguous and g.dtype == p.dtype and p.dtype in (np.float32, np.float64):
-            # one pass, no temporaries (engine.step_kernels): the same formula
+            # one pass, no temporaries (engine.step_kernels): the same formula; imported
+            # here so that TrainingConfig (and `main.py --help`) never loads Numba
+            from .step_kernels import adam_update
+
             adam_update(p, np.ascontiguousarray(g), m, v, self.lr * m_hat_scale, self.beta1,
                         self.beta2, self.eps, v_hat_scale)
             return
