@@ -7,6 +7,7 @@
     python main.py export --model model.npz --format pytorch --out DIR
     python main.py bench [--json] ...
     python main.py screenshot --out DIR [--lab NAME] [--lang zh_CN|en]
+    python main.py animation --lab convolution|pooling|backprop --out FILE.gif [--lang L]
     python main.py --version
     python main.py --lang zh_CN|en [COMMAND ...]   # the window's and the output's language
 
@@ -242,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     shot.add_argument("--lang", type=_language_option, default=argparse.SUPPRESS,
                       metavar="zh_CN|en", help=tr("the language of the labs (default: the "
                                                   "current one)"))
+
+    anim = sub.add_parser(
+        "animation", help=tr("write a lab's animation as a GIF without a screen"),
+        description=tr("Render every step of the Convolution, Pooling or Backprop lab with "
+                       "its default content and write them as one looping GIF."))
+    anim.add_argument("--lab", required=True, choices=["convolution", "pooling", "backprop"],
+                      help=tr("the lab to animate"))
+    anim.add_argument("--out", required=True, metavar="FILE.gif",
+                      help=tr("the GIF to write (its folder must exist)"))
+    anim.add_argument("--speed", type=_positive_int, default=None, metavar="N",
+                      help=tr("steps per second (default: the lab's)"))
+    anim.add_argument("--lang", type=_language_option, default=argparse.SUPPRESS,
+                      metavar="zh_CN|en", help=tr("the language of the labs (default: the "
+                                                  "current one)"))
     return parser
 
 
@@ -451,6 +466,19 @@ def cmd_screenshot(args) -> int:
     return EXIT_OK
 
 
+def cmd_animation(args) -> int:
+    from engine.gif import check_gif_path
+
+    out = check_gif_path(args.out)  # fail now, before Qt starts and the frames are drawn
+    _import_gui_app()
+    from gui.widgets.gif_export import render_animation
+
+    path, frames = render_animation(args.lab, out, language=getattr(args, "lang", None),
+                                    speed=args.speed)
+    print(tr("saved: {path} ({frames} frames)").format(path=path, frames=frames))
+    return EXIT_OK
+
+
 def cmd_window(language: str | None = None) -> int:
     from gui.system_check import window_problem  # no Qt: Qt would abort instead of saying why
 
@@ -493,7 +521,7 @@ def _run(argv: list[str]) -> tuple[int, str | None]:
         if args.command is None:
             return cmd_window(args.lang), None
         command = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-                   "screenshot": cmd_screenshot}[args.command]
+                   "screenshot": cmd_screenshot, "animation": cmd_animation}[args.command]
         return command(args), None
     except SystemExit as exit_:  # --help, --version, or a subcommand that exits
         code = exit_.code

@@ -27,7 +27,8 @@ import re
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -85,6 +86,8 @@ __all__ = [
     "parse_size",
     "run_app",
     "render_screenshots",
+    "offscreen_window",
+    "show_for_rendering",
 ]
 
 ORGANIZATION = "CNN Explorer"
@@ -857,20 +860,21 @@ def render_screenshots(out_dir, lab: str | None = None,
         infos = [lab_by_key(lab)] if lab else list(LABS)
     except KeyError as err:
         raise ValueError(err.args[0]) from None
+    return _render(Path(out_dir), infos, size, language)
+
+
+@contextmanager
+def offscreen_window(initial_lab: str, size: tuple[int, int] = DEFAULT_SIZE,
+                     language: str | None = None) -> Iterator[tuple[QApplication, MainWindow]]:
+    """(app, window) for rendering without a screen (``main.py screenshot``, ``main.py
+    animation``): the kernels prepared first, a throw-away settings file (the user's are
+    neither read nor changed), the window not shown on any screen, closed afterwards,
+    and the language in use before back at the end."""
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless: never needs a display
     app = _application([sys.argv[0] if sys.argv else "cnn-explorer"])
     previous_language = i18n.language()
     ui_language.apply_language(language or previous_language)
-    try:
-        return _render(app, Path(out_dir), infos, size)
-    finally:
-        ui_language.apply_language(previous_language)
-
-
-def _render(app: QApplication, out: Path, infos: list[LabInfo], size: tuple[int, int]
-            ) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
     warmup = default_warmup()
     if warmup is not None:
         try:
@@ -878,29 +882,44 @@ def _render(app: QApplication, out: Path, infos: list[LabInfo], size: tuple[int,
         except Exception as err:  # noqa: BLE001 - the labs report their own errors
             print(tr("warning: preparing the fast kernels failed: {error}").format(error=err),
                   file=sys.stderr)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = QSettings(str(Path(tmp) / "offscreen.ini"), QSettings.Format.IniFormat)
+            window = MainWindow(settings=settings, warmup=False, initial_lab=initial_lab,
+                                remember=False)
+            window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+            window.resize(*size)
+            window.show()
+            try:
+                yield app, window
+            finally:
+                window.close()
+                window.deleteLater()
+                app.processEvents()
+                file_dialogs.use_settings(None)
+    finally:
+        ui_language.apply_language(previous_language)
+
+
+def show_for_rendering(app: QApplication, window: MainWindow, key: str) -> QWidget:
+    """Show lab ``key`` with its default content (``prepare_screenshot``), settled."""
+    widget = window.show_lab(key)
+    window._call_hook(widget, "prepare_screenshot")
+    window.statusBar().clearMessage()
+    for _ in range(3):  # layouts settle over a few passes
+        app.processEvents()
+    return widget
+
+
+def _render(out: Path, infos: list[LabInfo], size: tuple[int, int],
+            language: str | None) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        # a throw-away settings file: screenshots neither read nor change the user's
-        settings = QSettings(str(Path(tmp) / "screenshot.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings=settings, warmup=False, initial_lab=infos[0].key,
-                            remember=False)
-        window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-        window.resize(*size)
-        window.show()
-        try:
-            for info in infos:
-                widget = window.show_lab(info.key)
-                window._call_hook(widget, "prepare_screenshot")
-                window.statusBar().clearMessage()
-                for _ in range(3):  # layouts settle over a few passes
-                    app.processEvents()
-                path = out / f"{info.key}.png"
-                if not window.grab().save(str(path), "PNG"):
-                    raise OSError(tr("could not write {path}").format(path=path))
-                paths.append(path)
-        finally:
-            window.close()
-            window.deleteLater()
-            app.processEvents()
-            file_dialogs.use_settings(None)
+    with offscreen_window(infos[0].key, size, language) as (app, window):
+        for info in infos:
+            show_for_rendering(app, window, info.key)
+            path = out / f"{info.key}.png"
+            if not window.grab().save(str(path), "PNG"):
+                raise OSError(tr("could not write {path}").format(path=path))
+            paths.append(path)
     return paths

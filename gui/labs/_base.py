@@ -25,6 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -197,10 +198,41 @@ class SettingsLab(QWidget):
         self.settings.message.connect(self.status_message)
 
     def _connect_animation(self, show_step) -> None:
-        """Keys and the step slider drive ``show_step(k)``; a settings change rebuilds."""
+        """Keys and the step slider drive ``show_step(k)``; a settings change rebuilds.
+        The lab gets File > Export animation (GIF)… (``gui.widgets.gif_export``)."""
         self.controls.install_shortcuts(self)
         self.controls.step_changed.connect(show_step)
         self.settings.changed.connect(self.rebuild)
+        self._export_animation_action = QAction(self)
+        self._export_animation_action.triggered.connect(self.export_animation_dialog)
+        self._retranslate_export_action()
+
+    def _retranslate_export_action(self) -> None:
+        from gui.widgets.gif_export import EXPORT_ACTION_TEXT
+
+        action = getattr(self, "_export_animation_action", None)
+        if action is not None:
+            action.setText(tr(EXPORT_ACTION_TEXT))
+            action.setStatusTip(tr("Save the animation with the current settings as a GIF"))
+
+    def menu_actions(self) -> list[QAction]:
+        action = getattr(self, "_export_animation_action", None)
+        return [action] if action is not None else []
+
+    def export_animation_dialog(self) -> None:
+        from gui.widgets.gif_export import export_animation_dialog
+
+        export_animation_dialog(self)
+
+    def export_animation(self, path, first: int | None = None, last: int | None = None,
+                         speed: int | None = None, show_progress: bool = True):
+        """Export steps ``first``..``last`` (from 1; None: all) at ``speed`` steps per
+        second (None: the controls') to the GIF ``path``; returns the running export
+        (its ``done(sentence)`` says how it ended), or None when refused (said)."""
+        from gui.widgets.gif_export import AnimationChoice, start_export
+
+        choice = AnimationChoice(first, last, self.controls.speed if speed is None else speed)
+        return start_export(self, choice, path, show_progress)
 
     def _kernels_ready(self, fill_in) -> bool:
         """True when the engine's kernels may be called on the GUI thread now; otherwise
@@ -219,6 +251,9 @@ class SettingsLab(QWidget):
 
     def shutdown(self) -> None:
         self.pause()
+        export = getattr(self, "_animation_export", None)
+        if export is not None:
+            export.cancel()  # a GIF being drawn stops; its encoder's thread ends
 
     def export_widget(self) -> QWidget:
         return self.main_area
@@ -230,6 +265,7 @@ class SettingsLab(QWidget):
         controls = getattr(self, "controls", None)
         if controls is not None:
             controls.retranslate()
+        self._retranslate_export_action()
 
     def _open_photo(self, path: str, done: str) -> None:
         """Give the photo at ``path`` to the settings; a bad file is reported, not raised.
