@@ -65,6 +65,7 @@ from engine import i18n
 from engine.i18n import tr, tr_noop
 from gui import language as ui_language
 from gui.labs import LABS, LabInfo, lab_by_key, load_lab_class
+from gui.sessions import SessionKeeper, last_session_path
 from gui.widgets import file_dialogs
 from gui.widgets.background_indicator import BackgroundIndicator
 from gui.widgets.images import IMAGE_FILE_FILTER
@@ -291,6 +292,7 @@ class MainWindow(QMainWindow):
         self._threads_stopped = True
         self._warmup_state: tuple | None = None  # what the warm-up label says, to retranslate
 
+        self.sessions = SessionKeeper(self, self._settings)
         self._build_central()
         self._build_status_bar()
         self._build_menus()
@@ -307,6 +309,9 @@ class MainWindow(QMainWindow):
         except KeyError:
             first = LABS[0].key
         self.show_lab(first)
+        if remember:  # the last session's settings (its weights only when asked)
+            self.sessions.open(last_session_path(self._settings), weights=False,
+                               quiet_missing=True, last=True)
 
     # ------------------------------------------------------------------ layout
     def _build_central(self) -> None:
@@ -352,6 +357,14 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("Ctrl+Q", self.close)
         self.file_menu.addAction(self.open_action)
         self.file_menu.addAction(self.export_action)
+        self.file_menu.addSeparator()
+        self.save_session_action = self._action("Ctrl+Shift+S", self.sessions.save_dialog)
+        self.open_session_action = self._action("Ctrl+Shift+O", self.sessions.open_dialog)
+        self.reopen_session_action = self._action(None, self.sessions.reopen_last)
+        for action in (self.save_session_action, self.open_session_action,
+                       self.reopen_session_action):
+            self.file_menu.addAction(action)
+        self.file_menu.addSeparator()
         self._quit_separator = self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
 
@@ -390,7 +403,8 @@ class MainWindow(QMainWindow):
 
     def _action(self, shortcut, slot) -> QAction:
         action = QAction(self)
-        action.setShortcut(QKeySequence(shortcut))
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
         self.addAction(action)  # shortcuts work even while the menu bar is hidden
         return action
@@ -419,6 +433,14 @@ class MainWindow(QMainWindow):
                  tr("Open a PNG, JPEG or BMP file in the current lab")),
                 (self.export_action, tr("&Export current lab as PNG…"),
                  tr("Save a picture of the current lab")),
+                (self.save_session_action, tr("Save &session…"),
+                 tr("Every lab's settings, the network, its trained weights and curves and "
+                    "the data set's path in one file")),
+                (self.open_session_action, tr("Open sess&ion…"),
+                 tr("Put back a saved session (a damaged file changes nothing)")),
+                (self.reopen_session_action, tr("Reopen last session with its weights"),
+                 tr("The session kept when the window last closed, trained weights "
+                    "included")),
                 (self.quit_action, tr("&Quit"), ""),
                 (self.next_action, tr("Next lab"), ""),
                 (self.previous_action, tr("Previous lab"), ""),
@@ -513,6 +535,7 @@ class MainWindow(QMainWindow):
         self._add_lab_actions(info.key, lab)
         self._labs[info.key] = lab
         self.stack.addWidget(lab)
+        self.sessions.lab_built(info.key, lab)  # a session's part waiting for this lab
         return lab
 
     def _find_lab(self, key: str, build: bool = False) -> QWidget | None:
@@ -709,6 +732,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         if self._remember:
             self.save_settings()
+            self.sessions.save_last()
         if self.warmup_runner is not None:
             self.warmup_runner.request_stop()
         for lab in self._labs.values():

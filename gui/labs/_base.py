@@ -45,7 +45,8 @@ from gui.widgets.matrix_view import format_cell
 from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
-__all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_name", "ERROR_STYLE",
+__all__ = ["SettingsLab", "LabSettings", "WidgetSession", "SteppingSettings", "digit_name",
+           "ERROR_STYLE",
            "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
            "title_kernel_items", "SOURCES_DIFFER_STYLE"]
@@ -219,6 +220,34 @@ class SettingsLab(QWidget):
         action = getattr(self, "_export_animation_action", None)
         return [action] if action is not None else []
 
+    # ------------------------------------------------------------- sessions
+    def session_state(self) -> tuple[dict, dict]:
+        """(part, arrays) for a session file: every input of the settings column and of
+        the main area (``gui.widgets.session_values``: typed numbers included) and the
+        animation's step; no arrays."""
+        from gui.widgets.session_values import widget_values
+
+        part = {"settings": widget_values(self.settings),
+                "main": widget_values(self.main_area)}
+        controls = getattr(self, "controls", None)
+        if controls is not None:
+            part["step"] = controls.step
+        return part, {}
+
+    def restore_session(self, part: dict, arrays: dict, weights: bool = True) -> int:
+        """Put back what :meth:`session_state` gave (the lab redraws through its own
+        signals); returns how many values could not be put back (``weights``: for the
+        labs that keep trained weights; none here)."""
+        from gui.widgets.session_values import restore_widget_values
+
+        skipped = restore_widget_values(self.settings, part.get("settings", []))
+        skipped += restore_widget_values(self.main_area, part.get("main", []))
+        controls = getattr(self, "controls", None)
+        step = part.get("step")
+        if controls is not None and isinstance(step, int) and not isinstance(step, bool):
+            controls.set_step(step)
+        return skipped
+
     def export_animation_dialog(self) -> None:
         from gui.widgets.gif_export import export_animation_dialog
 
@@ -323,6 +352,22 @@ def digit_name(label: int) -> str:
     """"a 3", "an 8": the digit a sample shows, for a sentence (a catalog may drop the
     article)."""
     return (tr("an {label}") if label == 8 else tr("a {label}")).format(label=label)
+
+
+class WidgetSession:
+    """``session_state`` / ``restore_session`` for a lab whose inputs are all it keeps
+    (the Kernel gallery, the Network lab): every input under the lab, typed numbers
+    included (``gui.widgets.session_values``)."""
+
+    def session_state(self) -> tuple[dict, dict]:
+        from gui.widgets.session_values import widget_values
+
+        return {"inputs": widget_values(self)}, {}
+
+    def restore_session(self, part: dict, arrays: dict, weights: bool = True) -> int:
+        from gui.widgets.session_values import restore_widget_values
+
+        return restore_widget_values(self, part.get("inputs", []))
 
 
 class LabSettings(QWidget):

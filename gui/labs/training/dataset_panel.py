@@ -121,11 +121,13 @@ class DataSetPanel(QGroupBox):
     Signals
     -------
     dataset_loaded(DataSet) : a data set was opened (the lab trains on it from now on)
+    load_failed(str) : a load ended without a data set (refused: the sentence; cancelled: "")
     embedded_requested() : back to the embedded MNIST digits
     message(str) : a sentence for the status bar
     """
 
     dataset_loaded = pyqtSignal(object)
+    load_failed = pyqtSignal(str)
     embedded_requested = pyqtSignal()
     message = pyqtSignal(str)
 
@@ -269,6 +271,7 @@ class DataSetPanel(QGroupBox):
         self._stop_worker()
         self._show_loading(False)
         self.message.emit(tr("Loading the data set was cancelled; the current one stays."))
+        self.load_failed.emit("")
 
     def shutdown(self) -> None:
         """The window closes: ask the loader to stop (the shell waits for the thread)."""
@@ -315,6 +318,7 @@ class DataSetPanel(QGroupBox):
             error=message.rstrip("."))
         self._set_error(text)
         self.message.emit(text)
+        self.load_failed.emit(text)
 
     @property
     def error(self) -> str:

@@ -709,3 +709,107 @@ class TrainingLab(ModelFilesMixin, QWidget):
             return
         self.status_message.emit(tr("Exported to PyTorch in {folder} (model.py: "
                                     "load_model()).").format(folder=folder))
+
+    # ------------------------------------------------------------------ sessions
+    #: the request id of the weights a session file waits for
+    SESSION_REQUEST = -14
+
+    def session_state(self) -> tuple[dict, dict]:
+        """(part, arrays) for a session file: the network spec, the training choices,
+        the data set's path and how it was read, the tab and probe, the curves. The
+        trained weights come separately (:meth:`session_weights`: they are copied
+        between two training steps)."""
+        from dataclasses import asdict
+
+        dataset = self.session.dataset
+        data = None
+        if dataset is not None and dataset.kind != "embedded":
+            data = {"path": dataset.source, "kind": dataset.kind,
+                    "options": dataset.options.as_dict() if dataset.options else None}
+        part = {"spec": self.session.current_spec(), "config": asdict(self.controls.config()),
+                "dataset": data, "tab": self.tabs.currentIndex(),
+                "probe": self.probe_spin.value()}
+        arrays = {f"curves/{k}": v for k, v in self.curves.history().items()}
+        return part, arrays
+
+    def session_weights(self, done) -> bool:
+        """Ask for the weights; ``done({name: array})`` gets a copy (at once when no
+        worker trains them, else between two steps). False when there is no network."""
+        def ready(weights) -> None:
+            if weights.request_id == self.SESSION_REQUEST:
+                self.weights_ready.disconnect(ready)
+                arrays = {f"weights/{k}": v for k, v in weights.state.items()}
+                arrays["weights_iteration"] = np.array(weights.iteration, dtype=np.int64)
+                done(arrays)
+
+        self.weights_ready.connect(ready)
+        if not self.request_weights(self.SESSION_REQUEST):
+            self.weights_ready.disconnect(ready)
+            return False
+        return True
+
+    def restore_session(self, part: dict, arrays: dict, weights: bool = True) -> int:
+        """Put back a part of :meth:`session_state` (and the weights when ``weights`` and
+        the file has them). A data set is read in the background first; the rest follows
+        once it is in (or, if it cannot be read, on the data set trained on now)."""
+        dataset = part.get("dataset")
+        if isinstance(dataset, dict) and isinstance(dataset.get("path"), str):
+            options = None
+            raw = dataset.get("options")
+            if isinstance(raw, dict):
+                from engine.datasets import ImageOptions
+
+                try:
+                    options = ImageOptions(**raw)
+                except (TypeError, ValueError):
+                    options = None
+
+            def then(*_args) -> None:
+                for signal in (self.data_panel.dataset_loaded, self.data_panel.load_failed):
+                    signal.disconnect(then)
+                self._restore_training(part, arrays, weights)
+
+            self.data_panel.dataset_loaded.connect(then)
+            self.data_panel.load_failed.connect(then)
+            self.open_dataset(dataset["path"], options)
+            return 0
+        if self.session.dataset is not None and self.session.dataset.kind != "embedded":
+            self.use_embedded_digits()
+        return self._restore_training(part, arrays, weights)
+
+    def _restore_training(self, part: dict, arrays: dict, weights: bool) -> int:
+        from engine.network import Network
+        from engine.training_loop import TrainingConfig
+
+        skipped = 0
+        config = part.get("config")
+        try:
+            self.set_config(TrainingConfig(**config))
+        except (TypeError, ValueError):
+            skipped += 1
+        spec = part.get("spec")
+        state = {k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")}
+        restored = False
+        if weights and state and isinstance(spec, list):
+            try:
+                network = Network(spec, input_shape=self.session.input_shape)
+                network.set_state(state)
+            except (ValueError, KeyError, TypeError) as err:
+                self.status_message.emit(tr("The trained weights of the session could not be "
+                                            "used: {error}").format(error=err))
+            else:
+                step = arrays.get("weights_iteration")
+                step = int(step) if step is not None and step.ndim == 0 and step >= 0 else 0
+                restored = self.session.use_network(network, tr("the session"), iteration=step)
+        if not restored and isinstance(spec, list) and spec != self.session.current_spec():
+            skipped += 0 if self.session.load_spec(spec) else 1
+        if restored:
+            curves = {k[len("curves/"):]: v for k, v in arrays.items()
+                      if k.startswith("curves/")}
+            skipped += 0 if not curves or self.curves.restore_history(curves) else 1
+        tab, probe = part.get("tab"), part.get("probe")
+        if isinstance(tab, int) and 0 <= tab < self.tabs.count() and self.tabs.isTabVisible(tab):
+            self.tabs.setCurrentIndex(tab)
+        if isinstance(probe, int) and not isinstance(probe, bool):
+            self.probe_spin.setValue(probe)
+        return skipped

@@ -573,6 +573,17 @@ class TrainingSession:
 
         try:
             network = Network.load(path)
+        except (ModelFileError, OSError, ValueError) as err:
+            self.view.show_status(tr("Could not load the model: {error}").format(error=err))
+            return False
+        return self.use_network(network, str(path))
+
+    def use_network(self, network, source: str, iteration: int = 0) -> bool:
+        """Train ``network`` (its weights as they are) from now on, paused, if it fits the
+        data and the lab; ``source`` names where it came from (a file, a session).
+        ``iteration``: the steps it was trained for (a session's curves go on from there,
+        and so does the learning-rate schedule)."""
+        try:
             if tuple(network.input_shape) != self.input_shape:
                 raise ValueError(tr("it takes inputs of shape {shape}, but the images of the "
                                     "data set are {data}").format(
@@ -582,18 +593,20 @@ class TrainingSession:
                 raise ValueError(tr("it has {n} layers; this lab shows at most {limit}")
                                  .format(n=len(network.layers), limit=MAX_LAYERS))
             trainer = self._trainer_for(network, self.config)
-        except (ModelFileError, OSError, ValueError) as err:
+            trainer.iteration = int(iteration)
+            trainer.epoch = int(iteration) // trainer.iterations_per_epoch
+        except (OSError, ValueError) as err:
             self.view.show_status(tr("Could not load the model: {error}").format(error=err))
             return False
         self._retire_worker()
         self.spec = [dict(layer) for layer in network.spec]
-        self.loaded_from = str(path)  # (before the views hear of the new network)
+        self.loaded_from = source  # (before the views hear of the new network)
         self._install(trainer)
         self._set_state(State.PAUSED)
         self.view.show_spec(self.spec)
         self.view.show_progress(self._loaded_progress())
         self.view.show_status(tr("Model loaded from {path}; Resume trains it further.")
-                              .format(path=path))
+                              .format(path=source))
         return True
 
     def load_spec(self, spec) -> bool:
