@@ -206,6 +206,7 @@ class DataSetPanel(QGroupBox):
             self.current_label.setText(tr("MNIST (embedded): 8,000 training and 1,000 "
                                           "validation digits of 1×28×28, 10 classes"))
             self.classes_label.setText("")
+            self.classes_label.hide()
             return
         dataset = self._dataset
         self.current_label.setText(dataset.describe())
@@ -213,6 +214,7 @@ class DataSetPanel(QGroupBox):
         more = len(dataset.class_names) - 12
         self.classes_label.setText(tr("Classes: {names}").format(names=names) +
                                    (tr(" and {n} more").format(n=more) if more > 0 else ""))
+        self.classes_label.show()
 
     def show_dataset(self, dataset) -> None:
         """``dataset`` is the one trained on (an engine DataSet)."""

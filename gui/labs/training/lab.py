@@ -305,10 +305,14 @@ class TrainingLab(ModelFilesMixin, QWidget):
             shortcut.setWhatsThis(tr(what))  # Help > About lists the keys from these
         for k, title in enumerate(_TAB_TITLES):
             self.tabs.setTabText(k, tr(title))
-        self.probe_spin.setToolTip(tr("Which validation digit to look at"))
+        digits = self.session.takes_drawings if hasattr(self, "session") else True
+        self.probe_spin.setToolTip(tr("Which validation digit to look at") if digits else
+                                   tr("Which validation image to look at"))
         for widget, text in (
-                (self.random_button, tr_noop("Random digit")),
-                (self.picker_label, tr_noop("Validation digit #")),
+                (self.random_button, tr_noop("Random digit") if digits else
+                 tr_noop("Random image")),
+                (self.picker_label, tr_noop("Validation digit #") if digits else
+                 tr_noop("Validation image #")),
                 (self.feature_caption, tr_noop("<b>Feature maps</b> (forward pass: each "
                                                "layer's output for the probe)")),
                 (self.delta_caption, tr_noop("<b>Delta maps</b> ∂L/∂(layer output), the error "
@@ -511,6 +515,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
             self.probe_spin.setMaximum(max(0, len(dataset.val_y) - 1))
         self.misclassified.class_names = () if dataset.class_names == tuple(
             str(k) for k in range(len(dataset.class_names))) else tuple(dataset.class_names)
+        self.misclassified.digits = dataset.is_digits
+        self.retranslate()  # "digit" or "image" in the probe's texts
         if not dataset.is_digits:
             self.canvas.clear()
 

@@ -59,11 +59,14 @@ class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
             self.plot.removeItem(t)
         # one tick per class; past 10 every other one, so the names never collide; the
         # true classes (left) are named in full, the predicted ones (bottom) shortly
+        # named classes: "name k" on the left, only k below (names side by side collide)
         step = 1 if classes <= 10 else 2
+        named = self.class_names != tuple(str(k) for k in range(classes))
         self.plot.getAxis("left").setTicks(
-            [[(k + 0.5, self.name(k)) for k in range(0, classes, step)]])
+            [[(k + 0.5, f"{self.name(k)} {k}" if named else str(k))
+              for k in range(0, classes, step)]])
         self.plot.getAxis("bottom").setTicks(
-            [[(k + 0.5, short_name(self.name(k), 4)) for k in range(0, classes, step)]])
+            [[(k + 0.5, str(k)) for k in range(0, classes, step)]])
         self.item.setImage(np.zeros((classes, classes), np.float32), autoLevels=False,
                            levels=(0, 1))
         self._texts = []
@@ -109,8 +112,9 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
             self.view.addItem(t)
             self._texts.append(t)
         self.class_names: tuple = ()
+        self.digits = True  # the captions and title speak of digits (else of images)
         self._indices = np.zeros(0, dtype=np.int64)
-        self._tile = (0, 0)
+        self._tile, self._named = (0, 0), False
         self._lay_out((28, 28))
         self.item.setImage(np.full((rows * self._cell, cols * self._pitch), np.nan, np.float32),
                            autoLevels=False, levels=(0, 1))
@@ -121,21 +125,29 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
 
     def retranslate(self) -> None:
         if self._counts is None:
-            text = tr("Misclassified validation digits<br>(click one to probe it)")
+            text = tr("Misclassified validation digits<br>(click one to probe it)") \
+                if self.digits else tr("Misclassified validation images<br>(click one to "
+                                       "probe it)")
         else:
             wrong, shown = self._counts
-            text = tr("Misclassified validation digits: {wrong}<br>(first {shown} shown, "
-                      "true→predicted; click one to probe it)").format(wrong=wrong, shown=shown)
+            text = (tr("Misclassified validation digits: {wrong}<br>(first {shown} shown, "
+                       "true→predicted; click one to probe it)") if self.digits else
+                    tr("Misclassified validation images: {wrong}<br>(first {shown} shown, "
+                       "true→predicted; click one to probe it)")).format(
+                           wrong=wrong, shown=shown)
         self.label.setText(text, color="#222")
 
     def _lay_out(self, tile: tuple[int, int]) -> None:
         """Tiles of ``tile`` (H, W) pixels, a caption under each (placed in view units)."""
-        if tile == self._tile:
+        if (tile, bool(self.class_names)) == (self._tile, self._named):
             return
-        self._tile = tile
+        self._tile, self._named = tile, bool(self.class_names)
         h, w = tile
         self._pitch = w + 2
-        self._cell = h + 2 + max(10, h // 3)  # image, gap and room for the caption
+        # image, gap and room for the caption (two lines, true over predicted, when the
+        # classes have names: side by side they would run into the next tile's)
+        room = int(h * 0.9) if self.class_names else max(10, h // 3)
+        self._cell = h + 2 + room
         for k, t in enumerate(self._texts):
             r, c = divmod(k, self._cols)
             t.setPos(c * self._pitch + w / 2, r * self._cell + h)
@@ -144,7 +156,7 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
         names = self.class_names
         if not names:
             return f"{true}→{pred}"
-        return f"{short_name(names[true])}→{short_name(names[pred])}"
+        return f"{short_name(names[true])}\n→{short_name(names[pred])}"
 
     def set_digits(self, images: np.ndarray, true: np.ndarray, pred: np.ndarray,
                    indices: np.ndarray, total_wrong: int) -> None:
