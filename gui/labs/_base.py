@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QAction
+from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -205,6 +205,7 @@ class SettingsLab(QWidget):
         self.controls.step_changed.connect(show_step)
         self.settings.changed.connect(self.rebuild)
         self._export_animation_action = QAction(self)
+        self._export_animation_action.setShortcut(QKeySequence("Ctrl+G"))
         self._export_animation_action.triggered.connect(self.export_animation_dialog)
         self._retranslate_export_action()
 

@@ -273,7 +273,7 @@ def export_animation_dialog(lab) -> AnimationExport | None:
     dialog = AnimationExportDialog(controls.count, controls.step, controls.speed, lab)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
-    path = file_dialogs.save_file_name(lab, tr("Export animation"),
+    path = file_dialogs.save_file_name(lab, tr("Save the animation as a GIF"),
                                        f"cnn-explorer-{type(lab).__name__.lower()}.gif",
                                        tr(GIF_FILTER))
     if not path:

@@ -216,3 +216,68 @@ def test_switching_language_from_the_menu_while_labs_work(display, tmp_path):
         app.quit(main)
     finally:
         app.kill()
+
+
+def test_data_sets_animations_and_sessions_in_a_real_window(display, tmp_path):
+    """Export a GIF from the Convolution lab, open a CIFAR-10 folder in the Training lab,
+    save the session and open it again, quit; the next start brings the settings back."""
+    from engine.gif import read_gif_frames
+    from tests.datafiles import write_cifar_folder
+
+    cifar = tmp_path / "data" / "cifar-10-batches-py"
+    write_cifar_folder(cifar, per_batch=20)
+    app = App(display, tmp_path)
+    try:
+        main = app.window("CNN Explorer")
+        app.wait_log(f"lab: {LABS[0].key}")
+        convolution = next(n for n, i in enumerate(LABS, start=1) if i.key == "convolution")
+        app.focus_and_key(main, f"ctrl+{convolution}")
+        app.focus_and_key(main, "ctrl+g")
+        dialog = app.window("Export animation")
+        app.focus_and_key(dialog, "Return")  # all steps, the lab's speed
+        gif = tmp_path / "conv.gif"
+        dialog = app.window("Save the animation as a GIF")
+        app.xdotool("key", "--clearmodifiers", "ctrl+a")
+        app.type_text(dialog, str(gif))
+        app.focus_and_key(dialog, "Return")
+        line = app.wait_log("Saved the animation")
+        frames, _durations, _size = read_gif_frames(gif)
+        assert f"({frames} frames)" in line and frames > 1
+
+        training = next(n for n, i in enumerate(LABS, start=1) if i.key == "training")
+        app.focus_and_key(main, f"ctrl+{training}")
+        app.wait_log("lab: training")
+        app.focus_and_key(main, "ctrl+d")
+        dialog = app.window("Open data set folder")
+        app.xdotool("key", "--clearmodifiers", "ctrl+a")
+        app.type_text(dialog, str(cifar))
+        app.focus_and_key(dialog, "Return")
+        assert "3×32×32" in app.wait_log("Opened cifar-10-batches-py")
+
+        session = tmp_path / "my session.cnnsession"
+        app.focus_and_key(main, "ctrl+shift+s")
+        dialog = app.window("Save session")
+        app.xdotool("key", "--clearmodifiers", "ctrl+a")
+        app.type_text(dialog, str(session))
+        app.focus_and_key(dialog, "Return")
+        app.wait_log("Session saved to")
+        assert session.stat().st_size > 0
+        app.focus_and_key(main, "ctrl+shift+o")
+        dialog = app.window("Open session")
+        app.xdotool("key", "--clearmodifiers", "ctrl+a")
+        app.type_text(dialog, str(session))
+        app.focus_and_key(dialog, "Return")
+        app.wait_log("Session opened from")
+        app.wait_log("Opened cifar-10-batches-py")  # the session's data set, read again
+        app.quit(main)
+        assert (tmp_path / "config").rglob("last.cnnsession")
+    finally:
+        app.kill()
+    again = App(display, tmp_path)
+    try:
+        main = again.window("CNN Explorer")
+        again.wait_log("The last session's settings are back")
+        again.wait_log("Opened cifar-10-batches-py")
+        again.quit(main)
+    finally:
+        again.kill()

@@ -351,7 +351,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.weights_ready.connect(self._export_weights_ready)
 
     def _action_specs(self):
-        return ((tr_noop("Open data set folder…"), self.data_panel.open_folder_dialog, None),
+        return ((tr_noop("Open data set folder…"), self.data_panel.open_folder_dialog,
+                 "Ctrl+D"),
                 (tr_noop("Open data set file (.npz)…"), self.data_panel.open_file_dialog,
                  None),
                 (tr_noop("Save trained model…"), self._save_model_dialog, "Ctrl+S"),
