@@ -110,6 +110,13 @@ class App:
             time.sleep(0.1)
         raise AssertionError(f"the app never said {start!r}; {self.output()}")
 
+    def answer_dialog(self, title: str, text: str) -> None:
+        """Type ``text`` into the file dialog called ``title`` (its name field) and accept."""
+        dialog = self.window(title)
+        self.xdotool("key", "--clearmodifiers", "ctrl+a")
+        self.type_text(dialog, text)
+        self.focus_and_key(dialog, "Return")
+
     def quit(self, main: str) -> None:
         """Ctrl+Q; the app must end cleanly: exit code 0, no traceback, no destroyed thread."""
         self.focus_and_key(main, "ctrl+q")
@@ -236,10 +243,7 @@ def test_data_sets_animations_and_sessions_in_a_real_window(display, tmp_path):
         dialog = app.window("Export animation")
         app.focus_and_key(dialog, "Return")  # all steps, the lab's speed
         gif = tmp_path / "conv.gif"
-        dialog = app.window("Save the animation as a GIF")
-        app.xdotool("key", "--clearmodifiers", "ctrl+a")
-        app.type_text(dialog, str(gif))
-        app.focus_and_key(dialog, "Return")
+        app.answer_dialog("Save the animation as a GIF", str(gif))
         line = app.wait_log("Saved the animation")
         frames, _durations, _size = read_gif_frames(gif)
         assert f"({frames} frames)" in line and frames > 1
@@ -248,25 +252,16 @@ def test_data_sets_animations_and_sessions_in_a_real_window(display, tmp_path):
         app.focus_and_key(main, f"ctrl+{training}")
         app.wait_log("lab: training")
         app.focus_and_key(main, "ctrl+d")
-        dialog = app.window("Open data set folder")
-        app.xdotool("key", "--clearmodifiers", "ctrl+a")
-        app.type_text(dialog, str(cifar))
-        app.focus_and_key(dialog, "Return")
+        app.answer_dialog("Open data set folder", str(cifar))
         assert "3×32×32" in app.wait_log("Opened cifar-10-batches-py")
 
         session = tmp_path / "my session.cnnsession"
         app.focus_and_key(main, "ctrl+shift+s")
-        dialog = app.window("Save session")
-        app.xdotool("key", "--clearmodifiers", "ctrl+a")
-        app.type_text(dialog, str(session))
-        app.focus_and_key(dialog, "Return")
+        app.answer_dialog("Save session", str(session))
         app.wait_log("Session saved to")
         assert session.stat().st_size > 0
         app.focus_and_key(main, "ctrl+shift+o")
-        dialog = app.window("Open session")
-        app.xdotool("key", "--clearmodifiers", "ctrl+a")
-        app.type_text(dialog, str(session))
-        app.focus_and_key(dialog, "Return")
+        app.answer_dialog("Open session", str(session))
         app.wait_log("Session opened from")
         app.wait_log("Opened cifar-10-batches-py")  # the session's data set, read again
         app.quit(main)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import uuid
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from engine.export import EXPORT_FILES
 from engine.network import Network
 from tests.datafiles import write_cifar_folder
+from tests.engine.test_export import _import_model
 from tests.gui.labs.training import test_lab as _training
 
 lab, small_data = _training.lab, _training.small_data
@@ -32,14 +31,6 @@ def trained_then_saved(qtbot, lab, tmp_path):
     with qtbot.waitSignal(lab.model_saved, timeout=30000):
         lab.save_model(str(tmp_path / "oracle.npz"))
     return Network.load(tmp_path / "oracle.npz")
-
-
-def load_exported(folder):
-    spec = importlib.util.spec_from_file_location(f"exported_{uuid.uuid4().hex}",
-                                                  folder / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_export_holds_the_trained_weights(qtbot, lab, tmp_path):
@@ -71,7 +62,7 @@ def test_a_colour_network_exported_gives_the_engines_probabilities(qtbot, lab, t
     network = trained_then_saved(qtbot, lab, tmp_path)
     assert network.input_shape == (3, 32, 32)
     export_and_wait(qtbot, lab, tmp_path / "torch")
-    module = load_exported(tmp_path / "torch")
+    module = _import_model(tmp_path / "torch")
     assert module.CLASS_NAMES[:3] == ["airplane", "automobile", "bird"]
     model = module.load_model()
     x = lab.session.val_x[:8]
