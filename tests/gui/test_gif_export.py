@@ -123,3 +123,17 @@ def test_render_animation_is_every_default_step(qtbot, tmp_path):
     assert size[0] <= 1000
     with pytest.raises(ValueError, match="convolution, pooling, backprop"):
         render_animation("training", tmp_path / "t.gif")
+
+
+def test_a_long_export_shows_its_progress_and_closes_it(qtbot, make_lab, tmp_path):
+    lab = make_lab(ConvolutionLab)
+    lab.show()
+    export = lab.export_animation(tmp_path / "long.gif")  # with the progress dialog
+    assert export.progress is not None and export.progress.maximum() == lab.controls.count
+    with qtbot.waitSignal(export.done, timeout=60000) as blocker:
+        pass
+    assert "long.gif" in blocker.args[0]
+    assert export._k == lab.controls.count  # every step drawn and counted
+    assert read_gif_frames(tmp_path / "long.gif")[0] == lab.controls.count
+    assert not export.progress.isVisible()
+    qtbot.waitUntil(lambda: "gif-encoder" not in running_threads(), timeout=5000)
