@@ -325,6 +325,7 @@ class NetworkLab(WidgetSession, QWidget):
 
     def show_model(self, model, columns) -> None:
         self.pages.setCurrentIndex(1)
+        self.inputs.class_names = tuple(getattr(model, "class_names", ()) or ())
         self.neuron.set_names([c[1] for c in columns])
         self.neuron.clear()
         self.inputs.show_answer(None, None)
