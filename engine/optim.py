@@ -122,7 +122,7 @@ class Adam(Optimizer):
         v_hat_scale = 1.0 / (1.0 - self.beta2 ** t)
         if p.flags.c_contiguous and g.dtype == p.dtype and p.dtype in (np.float32, np.float64):
             # one pass, no temporaries (engine.step_kernels): the same formula; imported
-            # here so that TrainingConfig (and `main.py --help`) never loads Numba
+            # here so that a configuration (engine.recipe, main.py --help) loads no Numba
             from .step_kernels import adam_update
 
             adam_update(p, np.ascontiguousarray(g), m, v, self.lr * m_hat_scale, self.beta1,

@@ -227,6 +227,31 @@ def test_save_to_an_impossible_path_reports_the_error(qtbot, small_data, tmp_pat
     assert blocker.args[0] == str(bad) and blocker.args[1]
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_save_over_a_fifo_or_a_device_is_refused_and_leaves_it(qtbot, small_data, tmp_path,
+                                                               worker_factory, kind):
+    # the GUI's save goes through the CLI's code (engine.files.atomic_write): a special
+    # file in the way is named as such, and it is still what it was afterwards
+    import os
+    import stat
+    from pathlib import Path
+
+    if kind == "fifo":
+        target, is_kind, word = tmp_path / "m.npz", stat.S_ISFIFO, "FIFO"
+        os.mkfifo(target)
+    else:
+        target, is_kind, word = Path("/dev/null"), stat.S_ISCHR, "device"
+    w = worker_factory(make_trainer(small_data), small_data[2][0], running=False)
+    FrameLog(w)
+    w.start()
+    with qtbot.waitSignal(w.saved, timeout=10000) as blocker:
+        w.save_model(str(target))
+    assert blocker.args[0] == str(target)
+    assert word in blocker.args[1]
+    assert is_kind(os.stat(target).st_mode)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_each_epoch_is_validated_on_a_copy_in_a_background_thread(qtbot, small_data,
                                                                      worker_factory,
                                                                      monkeypatch):
