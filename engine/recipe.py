@@ -95,10 +95,13 @@ CIFAR_SPEC: list[dict] = [
 ]
 
 #: CIFAR-10's training choices: Adam from 2e-3 on a cosine schedule, batches of 64,
-#: 2-pixel shifts, 8 epochs of the 50,000 training images (6,256 steps). Measured time:
-#: see docs/ARCHITECTURE.md and the report of issue 13 (the real CIFAR-10 was not on
-#: the machine the recipe was written on; its time was measured on a stand-in of the
-#: same format and size).
+#: 2-pixel shifts, 8 epochs of the 50,000 training images (6,256 steps). Measured on a
+#: stand-in of CIFAR-10's format and size (60,000 32x32 colour pictures of ten drawn
+#: shapes, tests/datafiles.shapes_images, written as the official python batches; the real
+#: CIFAR-10 was not on the machine): loaded in 2.8-3.1 s, trained in 458 s on 2 shared
+#: cores of an "Intel(R) Xeon(R) Processor" (load average about 3), 96.4 % on its 10,000
+#: test images. That accuracy says the recipe learns; it is not CIFAR-10's (the CS231n
+#: assignment's shallow CNN reaches roughly 60-70 % there).
 CIFAR_TRAINING = TrainingConfig(lr=2e-3, epochs=8)
 
 
