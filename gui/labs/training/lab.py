@@ -517,6 +517,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.misclassified.class_names = () if dataset.class_names == tuple(
             str(k) for k in range(len(dataset.class_names))) else tuple(dataset.class_names)
         self.misclassified.digits = dataset.is_digits
+        self.controls.set_digits(dataset.is_digits)
         self.retranslate()  # "digit" or "image" in the probe's texts
         if not dataset.is_digits:
             self.canvas.clear()

@@ -47,6 +47,8 @@ def test_a_cifar_folder_makes_a_colour_network_with_named_classes(qtbot, lab, tm
     assert lab.confusion.class_names == tuple(CIFAR_NAMES)
     assert lab.probe_probs.class_names == tuple(CIFAR_NAMES)
     assert "cifar-10-batches-py" in lab.data_panel.current_label.text()
+    assert lab.controls.augment.text() == "shift images by up to 2 pixels"
+    assert lab.picker_label.text() == "Validation image #"
     # the probe is the first test image, in colour (C, H, W) = its CIFAR bytes
     data, _labels = written["test_batch"]
     expected = data[0].reshape(3, 32, 32).astype(np.float32) / 255.0
@@ -107,4 +109,5 @@ def test_back_to_the_embedded_digits(qtbot, lab, tmp_path):
     lab.use_embedded_digits()
     assert lab.session.input_shape == (1, 28, 28)
     assert lab.tabs.isTabVisible(TAB_DRAW)
+    assert lab.controls.augment.text() == "shift digits by up to 2 pixels"
     assert lab.confusion.class_names == tuple(str(k) for k in range(10))
