@@ -32,10 +32,18 @@ from .conv_forward import conv2d_forward
 from .i18n import tr
 from .losses import mse
 
-__all__ = ["KernelFitter", "DIVERGE_FACTOR", "INITS"]
+__all__ = ["KernelFitter", "DIVERGE_FACTOR", "INITS", "CONVERGED_LOSS", "STALL_STEPS",
+           "STALL_GAIN"]
 
 #: The loss may grow to this many times its first value before the run counts as diverged.
 DIVERGE_FACTOR = 1e6
+#: Below this loss the kernels agree to many decimals: the run has converged.
+CONVERGED_LOSS = 1e-12
+#: No progress: over the last STALL_STEPS steps the loss fell by less than STALL_GAIN of
+#: itself (a target no kernel of this size can reproduce, or a learning rate so small the
+#: run crawls): going on would change nothing visible.
+STALL_STEPS = 200
+STALL_GAIN = 1e-4
 #: How the learned kernel starts.
 INITS = ("zeros", "random")
 
@@ -193,6 +201,24 @@ class KernelFitter:
         self._kernel = candidate
         self.iteration += 1
         return loss
+
+    def stop_reason(self) -> str | None:
+        """Why the run should stop by itself now, or None to go on.
+
+        Returns
+        -------
+        "diverged", "converged" (the loss is under ``CONVERGED_LOSS``), "stalled" (over the
+        last ``STALL_STEPS`` steps the loss fell by less than ``STALL_GAIN`` of itself), or
+        None.
+        """
+        if self.status == "diverged":
+            return "diverged"
+        h = self.history
+        if h and h[-1] < CONVERGED_LOSS:
+            return "converged"
+        if len(h) > STALL_STEPS and h[-1 - STALL_STEPS] - h[-1] < STALL_GAIN * h[-1]:
+            return "stalled"
+        return None
 
     def run(self, steps: int) -> float:
         """Up to ``steps`` steps (fewer if the run diverges); returns the last loss."""

@@ -4,7 +4,8 @@ The window lists the labs on the left (``gui.labs.LABS``) and shows the current 
 in the middle. A lab is imported and built the first time it is opened; a lab that
 fails to build shows the reason in its place. The shell calls the optional lab hooks
 of the GUI contract (docs/ARCHITECTURE.md): ``activated``, ``deactivated``,
-``shutdown``, ``menu_actions``, ``prepare_screenshot``, ``export_widget``,
+``shutdown``, ``menu_actions``, ``prepare_screenshot``, ``extra_screenshots``,
+``export_widget``,
 ``open_image``, ``retranslate`` and connects each lab's ``status_message`` signal to
 the status bar.
 
@@ -935,15 +936,26 @@ def show_for_rendering(app: QApplication, window: MainWindow, key: str) -> QWidg
     return widget
 
 
+def _grab(app: QApplication, window: QWidget, path: Path) -> Path:
+    """Save the window as it is now to ``path`` (PNG) once its layouts have settled."""
+    for _ in range(3):  # layouts settle over a few passes
+        app.processEvents()
+    if not window.grab().save(str(path), "PNG"):
+        raise OSError(tr("could not write {path}").format(path=path))
+    return path
+
+
 def _render(out: Path, infos: list[LabInfo], size: tuple[int, int],
             language: str | None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     with offscreen_window(infos[0].key, size, language) as (app, window):
         for info in infos:
-            show_for_rendering(app, window, info.key)
-            path = out / f"{info.key}.png"
-            if not window.grab().save(str(path), "PNG"):
-                raise OSError(tr("could not write {path}").format(path=path))
-            paths.append(path)
+            widget = show_for_rendering(app, window, info.key)
+            paths.append(_grab(app, window, out / f"{info.key}.png"))
+            # a lab with several views shows the others too: <key>-<view>.png
+            for name, prepare in window._call_hook(widget, "extra_screenshots") or ():
+                prepare()
+                window.statusBar().clearMessage()
+                paths.append(_grab(app, window, out / f"{info.key}-{name}.png"))
     return paths

@@ -40,14 +40,14 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
+from engine.symbolic import format_number  # noqa: F401 (the labs import it from here)
 from gui.widgets.form_rows import ERROR_STYLE, int_spin, pair_row, show_refusals_in_place
-from gui.widgets.matrix_view import format_cell
 from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["SettingsLab", "LabSettings", "WidgetSession", "SteppingSettings", "digit_name",
-           "ERROR_STYLE",
-           "format_number", "is_integral", "formula_label", "formula_lines", "problem_label",
+           "ERROR_STYLE", "format_number", "is_integral", "formula_label", "numbers_label",
+           "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
            "title_kernel_items", "SOURCES_DIFFER_STYLE"]
 
@@ -56,20 +56,6 @@ SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
 #: Shown in place of what a lab computes with the engine's kernels while they compile.
 NOT_READY_TEXT = tr_noop("Waiting for the fast kernels (being prepared; only on the first "
                          "start)…")
-_NEGATIVE_ZEROS = ("-0", "", "-0.0", "-0.00")
-
-
-def format_number(v: float, integers: bool) -> str:
-    """A number in an equation; negative numbers get brackets so '+ (−2)' reads right.
-
-    ``integers``: the arrays are whole numbers, write no decimals; otherwise up to three
-    decimals without trailing zeros. A negative value that rounds to zero is written "0".
-    """
-    text = format_cell(v, integers) if integers else f"{v:.3f}".rstrip("0").rstrip(".")
-    if text in _NEGATIVE_ZEROS:
-        text = "0"
-    text = text.replace("-", "−")
-    return f"({text})" if v < 0 and text != "0" else text
 
 
 def is_integral(*arrays) -> bool:
@@ -108,6 +94,17 @@ def formula_label(style: str | None = "font-size: 15px;") -> QLabel:
     if style:
         label.setStyleSheet(style)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def numbers_label(font_px: int = 14) -> QLabel:
+    """A wrapping, selectable line of plain text on a light ground: an equation written with
+    the current numbers (learners copy it into their notes)."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(f"font-size: {font_px}px; padding: 2px 4px; background: #f4f4ee;")
     return label
 
 

@@ -20,8 +20,15 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, QVariantAnimation, pyqtSignal
-from PyQt6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
-from PyQt6.QtWidgets import QGraphicsRectItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PyQt6.QtGui import QBrush, QColor, QCursor, QFont, QFontMetricsF, QPainter, QPen
+from PyQt6.QtWidgets import (
+    QGraphicsRectItem,
+    QLabel,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.widgets.colormaps import diverging_lut, greys_lut, symmetric_levels
 
@@ -329,6 +336,25 @@ class MatrixView(QWidget):
             int(round(r.width()))
 
     # ---------------------------------------------------------------- mouse
+    def enable_value_tips(self) -> None:
+        """Hovering a cell shows its value in a tooltip: a heat map too small for its
+        numbers still gives every number (row and column counted from 1)."""
+        self.graphics.scene().sigMouseMoved.connect(self._on_hover)
+
+    def value_tip(self, row: int, col: int) -> str:
+        """The tooltip of cell (row, col): ``[row, col] = value`` (from 1), "" if empty."""
+        value = float(self._values[row, col]) if self._values.ndim == 2 else math.nan
+        text = MatrixView._texts(np.array([[value]]))[0][0]
+        return f"[{row + 1}, {col + 1}] = {text}" if text else ""
+
+    def _on_hover(self, scene_pos) -> None:
+        cell = self.cell_at(scene_pos)
+        tip = self.value_tip(*cell) if cell is not None else ""
+        if tip:
+            QToolTip.showText(QCursor.pos(), tip, self.graphics)
+        else:
+            QToolTip.hideText()
+
     def cell_at(self, scene_pos) -> tuple[int, int] | None:
         """The (row, col) under a scene position, or None outside the matrix."""
         p = self.graphics.view_box.mapSceneToView(scene_pos)

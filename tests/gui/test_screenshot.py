@@ -30,7 +30,13 @@ def assert_not_blank(rgba: np.ndarray, min_share: float = 0.02) -> None:
 
 def test_every_lab_is_rendered_to_a_non_blank_png(qapp, tmp_path):
     paths = render_screenshots(tmp_path / "shots")
-    assert [p.name for p in paths] == [f"{info.key}.png" for info in LABS]
+    # each lab, then its other views (its extra_screenshots hook): <key>-<view>.png
+    extras = {"convolution": ["worked-example"], "backprop": ["channels", "influence"],
+              "training": ["batchnorm"]}
+    assert [p.name for p in paths] == [name for info in LABS for name in
+                                       [f"{info.key}.png"] + [f"{info.key}-{view}.png"
+                                                              for view in extras.get(info.key,
+                                                                                     [])]]
     for path in paths:
         rgba = pixels(path)
         assert rgba.shape[:2] == (DEFAULT_SIZE[1], DEFAULT_SIZE[0])

@@ -33,6 +33,10 @@ ALLOWED = {
     # formula symbols: floor, max, Σ's operands and the gradients' names
     "floor", "max", "argmax", "dx", "dW", "db", "dout", "ln", "exp", "mod", "KH", "KW",
     "SH", "SW", "PH", "PW", "HO", "WO", "lr", "eps",
+    # the course's backward formula δ_out = pad(δ_in) * rot180(W)
+    "pad",
+    # the course's image-fitting gradient ∂loss/∂w = x * (z − y) (CURRICULUM.md)
+    "loss",
     # units
     "ms", "px", "MB",
     # keys as printed on keyboards (Qt translates Space, Left, Right, Return)

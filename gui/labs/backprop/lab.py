@@ -16,6 +16,8 @@ existing items. An impossible geometry is shown in words, never raised.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
@@ -25,13 +27,14 @@ from PyQt6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 import engine
 from engine import GeometryError, output_size_formula
-from engine.i18n import tr, tr_noop
+from engine.i18n import tr, tr_n, tr_noop
 from gui.labs._base import (
     NOT_READY_TEXT,
     SOURCES_DIFFER_STYLE,
@@ -45,6 +48,9 @@ from gui.labs._base import (
     problem_label,
     strip_or_problem,
 )
+from gui.labs.backprop.channels import ChannelsView
+from gui.labs.backprop.compute import ChannelsBackward, Frame
+from gui.labs.backprop.influence import InfluenceView
 from gui.labs.backprop.settings import GRID_WIDTH_MAX, BackpropSettings, BackpropSetup
 from gui.labs.backprop.views import GradCheckPanel, StepStrip
 from gui.widgets.anim_controls import AnimControls
@@ -149,13 +155,34 @@ class BackpropLab(SettingsLab):
         self._integers = True
 
         self.settings = BackpropSettings()
-        self.main_area = self._build_main_area()
+        self.stage_area = self._build_main_area()
+        # the channels and influence views: every channel and filter at once
+        self.channels_view = ChannelsView()
+        self.influence_view = InfluenceView()
+        self.channels_backward: ChannelsBackward | None = None
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.stage_area, "")
+        self.tabs.addTab(self.channels_view, "")
+        self.tabs.addTab(self.influence_view, "")
+        self.tabs.currentChanged.connect(lambda _index: self.pause())
+        self.main_area = self.tabs
         self._lay_out(max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40))
         self._connect_animation(self.show_frame)
         self.retranslate()  # sets the texts and builds the first trace
 
+    def pause(self) -> None:
+        for view in (self, self.channels_view, self.influence_view):
+            view.controls.pause()
+
     def retranslate(self) -> None:
         super().retranslate()
+        for index, text in enumerate((tr("Stages (channel k, filter m)"),
+                                      tr("Channels and filters"), tr("Influence"))):
+            self.tabs.setTabText(index, text)
+        self.tabs.setTabToolTip(0, tr("The backward pass of the pair the grids edit, stage by "
+                                      "stage: filter m's term of channel k's dx"))
+        self.channels_view.retranslate()
+        self.influence_view.retranslate()
         for key, text in STAGES:
             button = self.stage_buttons[key]
             button.setText(tr(text))
@@ -272,14 +299,21 @@ class BackpropLab(SettingsLab):
             if self.trace is not None else ("delta", 0)
         setup = self.settings.setup()
         self.setup = setup
+        self.stage_setup = setup.pair()  # the stage view follows the edited pair
         self.problem = setup.problem
         self.trace = None
+        self.channels_backward = None
         if self.problem is None:
             try:
-                self.trace = engine.conv2d_backward_trace(setup.dout, setup.x, setup.w,
+                self.trace = engine.conv2d_backward_trace(
+                    self.stage_setup.dout, self.stage_setup.x, self.stage_setup.w,
+                    setup.stride, setup.padding)
+                self.channels_backward = ChannelsBackward(setup.dout, setup.x, setup.w,
                                                           setup.stride, setup.padding)
             except GeometryError as err:  # the settings checked already; belt and braces
                 self.problem = str(err)
+        self.channels_view.set_backward(self.channels_backward)
+        self.influence_view.set_backward(self.channels_backward)
         self._show_formulas(setup)
         if self.trace is None:
             self._show_problem()
@@ -309,11 +343,11 @@ class BackpropLab(SettingsLab):
                      self.dw_view, self.db_view):
             view.set_matrix(np.full((1, 1), np.nan))
             view.clear_window()
-        H, W = self.setup.x.shape[2:]
-        PH, PW = self.setup.padding
-        self.kernel_view.set_matrix(self.setup.w[0, 0])
-        self.rot_view.set_matrix(self.setup.w[0, 0, ::-1, ::-1])
-        self.input_view.set_matrix(np.pad(self.setup.x[0, 0], ((PH, PH), (PW, PW))))
+        H, W = self.stage_setup.x.shape[2:]
+        PH, PW = self.stage_setup.padding
+        self.kernel_view.set_matrix(self.stage_setup.w[0, 0])
+        self.rot_view.set_matrix(self.stage_setup.w[0, 0, ::-1, ::-1])
+        self.input_view.set_matrix(np.pad(self.stage_setup.x[0, 0], ((PH, PH), (PW, PW))))
         self.input_view.clear_window()
         self.stage_group.setExclusive(False)  # an exclusive group cannot have none checked
         for key, _ in STAGES:
@@ -323,8 +357,8 @@ class BackpropLab(SettingsLab):
         for view, text in ((self.delta_view, tr("δ (no output)")),
                            (self.dilated_view, tr("dilated δ")),
                            (self.padded_delta_view, tr("padded δ")),
-                           (self.kernel_view, tr("w {kh}×{kw}").format(kh=self.setup.w.shape[2],
-                                                                      kw=self.setup.w.shape[3])),
+                           (self.kernel_view, tr("w {kh}×{kw}").format(
+                               kh=self.stage_setup.w.shape[2], kw=self.stage_setup.w.shape[3])),
                            (self.rot_view, tr("rot180 w")),
                            (self.input_view, tr("padded input x {h}×{w}").format(
                                h=H + 2 * PH, w=W + 2 * PW)),
@@ -350,6 +384,14 @@ class BackpropLab(SettingsLab):
         what = tr("backward pass of y = x ∗ w: x {h}×{w}, w {kh}×{kw}, stride {stride}, "
                   "padding {pad}; δ = ∂L/∂y comes from the next layer").format(
             h=H, w=W, kh=KH, kw=KW, stride=stride, pad=pad)
+        C, F = setup.x.shape[1], setup.w.shape[0]
+        if C > 1 or F > 1:
+            what += "<br>" + tr("{channels}, {filters}: these stages are channel {k} and "
+                                "filter {m} (filter {m}'s term of dx{k}); the Channels and "
+                                "filters tab shows every pair and the sums").format(
+                channels=tr_n("{n} input channel", "{n} input channels", C).format(n=C),
+                filters=tr_n("{n} filter", "{n} filters", F).format(n=F),
+                k=setup.channel + 1, m=setup.filter + 1)
         self.formula_label.setText(" &nbsp;·&nbsp; ".join(lines) +
                                    f"<br><span style='color:#555'>{what}</span>")
 
@@ -357,7 +399,7 @@ class BackpropLab(SettingsLab):
         """Per-example parts: the stage arrays, the padded input, the colour levels."""
         t, g = self.trace, self.trace.geometry
         delta = t.delta[0, 0]  # (HO, WO)
-        x, w = self.setup.x[0, 0], self.setup.w[0, 0]  # (H, W), (KH, KW)
+        x, w = self.stage_setup.x[0, 0], self.stage_setup.w[0, 0]  # (H, W), (KH, KW)
         dx_full, dw_full, db_full = t.padded_dx()[0, 0], t.dw()[0, 0], t.db()
         self._integers = is_integral(x, w, delta)
         lv = self._levels
@@ -365,7 +407,7 @@ class BackpropLab(SettingsLab):
         # the forward output through the numpy trace (exactly conv2d_forward's numbers): an
         # edit never waits on the GUI thread for a Numba kernel to be compiled
         self._forward_output = engine.conv2d_forward_trace(
-            self.setup.x, self.setup.w, b, (g.SH, g.SW), (g.PH, g.PW)).result()[0, 0]
+            self.stage_setup.x, self.stage_setup.w, b, (g.SH, g.SW), (g.PH, g.PW)).result()[0, 0]
         lv["y"] = symmetric_levels(self._forward_output)
         lv["delta"], lv["kernel"], lv["input"] = (symmetric_levels(delta),
                                                   symmetric_levels(w), symmetric_levels(x))
@@ -575,7 +617,7 @@ class BackpropLab(SettingsLab):
         self._say(tr("<b>Rotate:</b> turning w by 180° (upside down, then left–right) makes the "
                      "forward pass's sliding product a true convolution that carries δ back to "
                      "the inputs."))
-        self.strip.show_arrow(self.setup.w[0, 0], "w", t.rot180_kernel[0, 0], tr("rot180 w"),
+        self.strip.show_arrow(self.stage_setup.w[0, 0], "w", t.rot180_kernel[0, 0], tr("rot180 w"),
                               self._levels["kernel"])
         self.strip.equation.setText("rot180 w [u, v] = w [KH−1−u, KW−1−v]")
 
@@ -617,9 +659,12 @@ class BackpropLab(SettingsLab):
                                 tr("x taps for w[{u}, {v}]").format(u=s.u, v=s.v) + every,
                                 lv["input"], s.delta[0], "δ", lv["delta"], lv["dw_products"],
                                 f"<span style='font-size:16px'>→ Σ = <b>{value}</b></span>")
+        # and the course's way: ∂J/∂F in symbols, then the numbers (the same weight)
+        symbolic = self.channels_backward.dw_text(self.setup.filter, self.setup.channel,
+                                                  s.u, s.v)
         self.strip.equation.setText(
             f"dW[{s.u}, {s.v}] = {_terms(s.window[0], s.delta[0], self._integers)} = "
-            f"<b>{value}</b>")
+            f"<b>{value}</b><br><span style='color:#333'>{html.escape(symbolic)}</span>")
 
     def _show_db(self, s) -> None:
         g = self.trace.geometry
@@ -651,9 +696,33 @@ class BackpropLab(SettingsLab):
             self._jump(self._trace_frame(self.trace.dw_step_index(0, 0, u, v)))
 
     # --------------------------------------------------------- shell hooks
+    def extra_screenshots(self):
+        """The other two views for ``main.py screenshot``: (name, prepare) pairs."""
+        return [("channels", self._screenshot_channels), ("influence", self._screenshot_influence)]
+
+    def _screenshot_channels(self) -> None:
+        """The small example (2 channels, 2 filters), channel 1's sum just built."""
+        self.pause()
+        self.settings.small_example()
+        self.tabs.setCurrentWidget(self.channels_view)
+        view = self.channels_view
+        view.cell = (1, 2)
+        view.controls.set_step(view.frames.index(Frame("sum", 0)))
+
+    def _screenshot_influence(self) -> None:
+        """The small example, an inner input cell chosen, the scatter replay halfway."""
+        self.pause()
+        self.settings.small_example()
+        self.tabs.setCurrentWidget(self.influence_view)
+        view = self.influence_view
+        view.choose(("input", 0, 1, 2))
+        view.set_mode("scatter")
+        view.controls.set_step(view.controls.count // 2)
+
     def prepare_screenshot(self) -> None:
         """The default example in the middle of the dx stage, paused."""
         self.controls.pause()
+        self.tabs.setCurrentWidget(self.stage_area)
         self.settings.reset_defaults()
         # the heart of the stage: the first input cell whose window gathers the most
         # non-zero products (a few dozen tiny steps, computed once)

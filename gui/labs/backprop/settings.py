@@ -1,9 +1,10 @@
 """The settings column of the Backprop lab: the input x, the kernel w, the geometry, delta.
 
-``BackpropSettings`` owns the numbers of one small example (one sample, one channel,
-one filter, so every number fits in a cell) and says ``changed()`` whenever one of
-them moves; ``setup()`` returns the arrays of the backward pass. It never computes a
-gradient. The delta (dout) grid always has the shape of the forward output
+``BackpropSettings`` owns the numbers of one small example (one sample, 1-3 input
+channels, 1-3 filters) and says ``changed()`` whenever one of them moves; ``setup()``
+returns the arrays of the backward pass. The grids edit one input channel k and one
+filter m at a time (the edited pair, which the stage view also follows). It never
+computes a gradient. The delta (dout) grid always has the shape of the forward output
 ``(HO, WO)``; when the geometry is impossible there is no output, so the grid is
 hidden and ``setup().problem`` says why in words.
 """
@@ -29,15 +30,15 @@ from gui.widgets.form_rows import button_row, int_spin, note_label, pair_row, pu
 from gui.widgets.texts import Texts
 
 __all__ = ["BackpropSetup", "BackpropSettings", "default_example", "INPUT_MAX", "KERNEL_MAX",
-           "STRIDE_MAX",
-           "GRID_WIDTH_MAX"]
+           "STRIDE_MAX", "CHANNELS_MAX", "FILTERS_MAX", "GRID_WIDTH_MAX"]
 
 INPUT_MIN, INPUT_MAX = 2, 7  # rows/cols of x: every number stays readable in its cell
 # the widest grid the column must show without scrolling sideways: delta is at most
-# H + K - 1 = 10 cells wide (stride 1, padding K - 1), 26 pixels each, or x at 7 x 36
-GRID_WIDTH_MAX = 10 * 26
-KERNEL_MAX = 4
+# H + K - 1 = 11 cells wide (stride 1, padding K - 1), 26 pixels each, or x at 7 x 36
+GRID_WIDTH_MAX = 11 * 26
+KERNEL_MAX = 5
 STRIDE_MAX = 3
+CHANNELS_MAX = FILTERS_MAX = 3
 _STORE = 16  # stores are larger than any shape the spins allow; the grids show a corner
 
 
@@ -47,12 +48,14 @@ class BackpropSetup:
 
     Attributes
     ----------
-    x : ndarray (1, 1, H, W) float64
-    w : ndarray (1, 1, KH, KW) float64
-    dout : ndarray (1, 1, HO, WO) float64, or None when the geometry is impossible
+    x : ndarray (1, C, H, W) float64
+    w : ndarray (F, C, KH, KW) float64
+    dout : ndarray (1, F, HO, WO) float64, or None when the geometry is impossible
     stride, padding : (h, w) pairs
     problem : str or None
         Why the geometry is impossible (engine.check_conv's sentence), or None.
+    channel, filter : int
+        The pair the grids edit and the stage view shows (0-based).
     """
 
     x: np.ndarray
@@ -61,6 +64,16 @@ class BackpropSetup:
     stride: tuple[int, int]
     padding: tuple[int, int]
     problem: str | None
+    channel: int = 0
+    filter: int = 0
+
+    def pair(self) -> BackpropSetup:
+        """The same example cut to the chosen channel and filter (1 channel, 1 filter): the
+        stage view's backward pass, filter m's term of channel k's dx."""
+        k, m = self.channel, self.filter
+        dout = None if self.dout is None else self.dout[:, m:m + 1].copy()
+        return BackpropSetup(self.x[:, k:k + 1].copy(), self.w[m:m + 1, k:k + 1].copy(), dout,
+                             self.stride, self.padding, self.problem)
 
 
 def default_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,9 +82,13 @@ def default_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     The kernel is deliberately not symmetric, so its 180-degree rotation is visibly
     different from it; delta mixes signs, so the diverging colours show both.
 
+    Channel 0 and filter 0 hold the teaching numbers; the other channels and filters
+    hold other small whole numbers (a fixed seed: the same every start).
+
     Returns
     -------
-    x_store, w_store, delta_store : ndarrays (16, 16); the lab shows top-left corners
+    x_store : ndarray (3, 16, 16); w_store : (3, 3, 16, 16); delta_store : (3, 16, 16)
+        The lab shows top-left corners of the first C channels / F filters.
     """
     x = np.zeros((_STORE, _STORE))
     x[:5, :5] = [[1, 2, 0, 3, 1],
@@ -92,7 +109,12 @@ def default_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows, cols = np.indices((_STORE, _STORE))
     beyond = (rows >= 3) | (cols >= 3)
     delta[beyond] = ((rows + 2 * cols) % 5 - 2)[beyond]  # -2..2, mixed signs
-    return x, w, delta
+    rng = np.random.default_rng(11)
+    xs = rng.integers(0, 10, size=(CHANNELS_MAX, _STORE, _STORE)).astype(np.float64)
+    ws = rng.integers(-2, 3, size=(FILTERS_MAX, CHANNELS_MAX, _STORE, _STORE)).astype(np.float64)
+    ds = rng.integers(-3, 4, size=(FILTERS_MAX, _STORE, _STORE)).astype(np.float64)
+    xs[0], ws[0, 0], ds[0] = x, w, delta
+    return xs, ws, ds
 
 
 
@@ -122,9 +144,15 @@ class BackpropSettings(SteppingSettings):
         t(self.random_all_button.setToolTip, tr_noop("New random x, w and delta with the same "
                                                      "sizes"))
         self.random_all_button.clicked.connect(self._on_random_all)
-        self._stack(self._build_input_group(), self._build_kernel_group(),
-                    self._build_delta_group(),
-                    button_row(self.default_button, self.random_all_button))
+        self.small_button = push_button()
+        t(self.small_button.setText, tr_noop("Small example"))
+        t(self.small_button.setToolTip, tr_noop("Back to sizes where every number shows: 4×4 "
+                                                "input, 2 channels, 2 filters, 2×2 kernels"))
+        self.small_button.clicked.connect(self.small_example)
+        self._stack(self._build_channels_group(), self._build_input_group(),
+                    self._build_kernel_group(), self._build_delta_group(),
+                    button_row(self.default_button, self.random_all_button),
+                    button_row(self.small_button))
         self._sync_all()
         self.retranslate()
 
@@ -139,6 +167,39 @@ class BackpropSettings(SteppingSettings):
         self.texts(button.setText, text)
         self.texts(button.setToolTip, tip)
         return button
+
+    def _build_channels_group(self) -> QGroupBox:
+        t = self.texts
+        box = t.group(tr_noop("Channels and filters"))
+        form = QFormLayout(box)
+        self.channels_spin = int_spin(1, CHANNELS_MAX, 1)
+        self.filters_spin = int_spin(1, FILTERS_MAX, 1)
+        t(self.channels_spin.setToolTip, tr_noop("Input channels C (a colour image has 3)"))
+        t(self.filters_spin.setToolTip, tr_noop("Filters F: one output channel each"))
+        form.addRow(t.label(tr_noop("Input channels C")), self.channels_spin)
+        form.addRow(t.label(tr_noop("Filters F")), self.filters_spin)
+        self.channel_spin = int_spin(1, 1, 1)
+        self.filter_spin = int_spin(1, 1, 1)
+        t(self.channel_spin.setToolTip, tr_noop("The input channel k the grids below edit "
+                                                "(counted from 1)"))
+        t(self.filter_spin.setToolTip, tr_noop("The filter m the grids below edit (counted "
+                                               "from 1)"))
+        form.addRow(t.label(tr_noop("Edit channel k, filter m")),
+                    pair_row(self.channel_spin, self.filter_spin))
+        for spin in (self.channels_spin, self.filters_spin, self.channel_spin,
+                     self.filter_spin):
+            spin.valueChanged.connect(self._on_shape)
+        return box
+
+    @property
+    def channel(self) -> int:
+        """The input channel k the grids edit, 0-based."""
+        return self.channel_spin.value() - 1
+
+    @property
+    def filter(self) -> int:
+        """The filter m the grids edit, 0-based."""
+        return self.filter_spin.value() - 1
 
     def _build_input_group(self) -> QGroupBox:
         t = self.texts
@@ -224,14 +285,16 @@ class BackpropSettings(SteppingSettings):
     def setup(self) -> BackpropSetup:
         """The arrays of the backward pass now (see ``BackpropSetup``)."""
         (H, W), (KH, KW) = self._shapes()
-        x = self._x_store[None, None, :H, :W].copy()  # (1, 1, H, W)
-        w = self._w_store[None, None, :KH, :KW].copy()  # (1, 1, KH, KW)
+        C, F = self.channels_spin.value(), self.filters_spin.value()
+        x = self._x_store[None, :C, :H, :W].copy()  # (1, C, H, W)
+        w = self._w_store[:F, :C, :KH, :KW].copy()  # (F, C, KH, KW)
         out_shape, problem = self._output_shape()
         dout = None
         if out_shape is not None:
             HO, WO = out_shape
-            dout = self._delta_store[None, None, :HO, :WO].copy()  # (1, 1, HO, WO)
-        return BackpropSetup(x, w, dout, self.stride, self.padding, problem)
+            dout = self._delta_store[None, :F, :HO, :WO].copy()  # (1, F, HO, WO)
+        return BackpropSetup(x, w, dout, self.stride, self.padding, problem, self.channel,
+                             self.filter)
 
     # ------------------------------------------------------------ syncing
     def _sync_all(self):
@@ -242,9 +305,11 @@ class BackpropSettings(SteppingSettings):
         # padding 0..K-1: more would only add windows that see nothing but zeros
         self.ph_spin.setMaximum(self.kh_spin.value() - 1)
         self.pw_spin.setMaximum(self.kw_spin.value() - 1)
+        self.channel_spin.setMaximum(self.channels_spin.value())
+        self.filter_spin.setMaximum(self.filters_spin.value())
         (H, W), (KH, KW) = self._shapes()
-        self.x_table.set_values(self._x_store[:H, :W])
-        self.w_table.set_values(self._w_store[:KH, :KW])
+        self.x_table.set_values(self._x_store[self.channel, :H, :W])
+        self.w_table.set_values(self._w_store[self.filter, self.channel, :KH, :KW])
         out_shape, problem = self._output_shape()
         if out_shape is None:
             self.delta_table.setVisible(False)
@@ -253,7 +318,7 @@ class BackpropSettings(SteppingSettings):
             self.delta_hint.setStyleSheet("color: #b00020;")
         else:
             HO, WO = out_shape
-            self.delta_table.set_values(self._delta_store[:HO, :WO])
+            self.delta_table.set_values(self._delta_store[self.filter, :HO, :WO])
             self.delta_table.setVisible(True)
             self.delta_random_button.setEnabled(True)
             self.delta_hint.setText(tr("One value per output cell: {rows}×{cols}").format(
@@ -266,13 +331,13 @@ class BackpropSettings(SteppingSettings):
         self._emit_changed()
 
     def _on_x_edited(self):
-        self._store_edit(self._x_store, self.x_table)
+        self._store_edit(self._x_store[self.channel], self.x_table)
 
     def _on_w_edited(self):
-        self._store_edit(self._w_store, self.w_table)
+        self._store_edit(self._w_store[self.filter, self.channel], self.w_table)
 
     def _on_delta_edited(self):
-        self._store_edit(self._delta_store, self.delta_table)
+        self._store_edit(self._delta_store[self.filter], self.delta_table)
 
     def _randomise(self, which: str) -> None:
         low, high = {"x": (0, 10), "w": (-2, 3), "delta": (-3, 4)}[which]
@@ -303,19 +368,37 @@ class BackpropSettings(SteppingSettings):
 
     # ------------------------------------------------------------ scripted
     def reset_defaults(self) -> None:
-        """The teaching default: 5x5 input, a 3x3 kernel, stride 2, padding 1, 3x3 delta."""
-        self.apply(reset=True, size=(5, 5), kernel=(3, 3), stride=(2, 2), padding=(1, 1))
+        """The teaching default: 5x5 input, a 3x3 kernel, stride 2, padding 1, 3x3 delta;
+        one channel, one filter."""
+        self.apply(reset=True, size=(5, 5), kernel=(3, 3), stride=(2, 2), padding=(1, 1),
+                   channels=1, filters=1, channel=1, filter=1)
+
+    def small_example(self) -> None:
+        """Sizes where every number shows: a 4x4 input with 2 channels, 2 filters of 2x2
+        kernels, stride 1, no padding (the numbers are kept)."""
+        self.apply(size=(4, 4), kernel=(2, 2), stride=(1, 1), padding=(0, 0), channels=2,
+                   filters=2)
 
     def apply(self, **values) -> None:
         """Set several settings at once and emit ``changed`` once (scripts, tests, screenshots).
 
-        Keys: size, kernel, stride, padding (int or (h, w) pair); x, w, delta (2-D arrays
-        written into the top-left corner of their store); reset=True restores the
-        default numbers first.
+        Keys: size, kernel, stride, padding (int or (h, w) pair); channels, filters (C, F)
+        and channel, filter (the edited pair, counted from 1); x, w, delta (2-D arrays
+        written into the top-left corner of the edited channel's / filter's store, or
+        x (C, H, W), w (F, C, KH, KW), delta (F, HO, WO) for all of them); reset=True
+        restores the default numbers first.
         """
         with self._quiet():
             if values.get("reset"):
                 self._x_store, self._w_store, self._delta_store = default_example()
+            for key, spin in (("channels", self.channels_spin), ("filters", self.filters_spin)):
+                if key in values:
+                    spin.setValue(int(values[key]))
+            self.channel_spin.setMaximum(self.channels_spin.value())
+            self.filter_spin.setMaximum(self.filters_spin.value())
+            for key, spin in (("channel", self.channel_spin), ("filter", self.filter_spin)):
+                if key in values:
+                    spin.setValue(int(values[key]))
             for key, (a, b) in (("size", (self.rows_spin, self.cols_spin)),
                                 ("kernel", (self.kh_spin, self.kw_spin)),
                                 ("stride", (self.sh_spin, self.sw_spin))):
@@ -330,10 +413,13 @@ class BackpropSettings(SteppingSettings):
                 ph, pw = (p, p) if np.isscalar(p) else p
                 self.ph_spin.setValue(int(ph))
                 self.pw_spin.setValue(int(pw))
-            for key, store in (("x", self._x_store), ("w", self._w_store),
-                               ("delta", self._delta_store)):
+            k, m = self.channel, self.filter
+            for key, store, one in (("x", self._x_store, self._x_store[k]),
+                                    ("w", self._w_store, self._w_store[m, k]),
+                                    ("delta", self._delta_store, self._delta_store[m])):
                 if key in values:
                     arr = np.asarray(values[key], dtype=np.float64)
-                    store[:arr.shape[0], :arr.shape[1]] = arr
+                    target = one if arr.ndim == 2 else store
+                    target[tuple(slice(0, n) for n in arr.shape)] = arr
         self._sync_all()
         self._emit_changed()

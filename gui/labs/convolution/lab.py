@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QSignalBlocker, Qt
 from PyQt6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
 import engine
 from engine import GeometryError, output_size_formula
 from engine.i18n import tr, tr_n, tr_noop
+from engine.symbolic import conv_cell_text
 from gui.labs._base import (
     SettingsLab,
     format_number,
@@ -36,10 +37,12 @@ from gui.labs._base import (
     formula_lines,
     hline,
     is_integral,
+    numbers_label,
     operator_label,
     problem_label,
     strip_or_problem,
 )
+from gui.labs.convolution.presets import preset
 from gui.labs.convolution.settings import CHANNEL_NAMES, ConvSettings, ConvSetup
 from gui.widgets.anim_controls import AnimControls
 from gui.widgets.colormaps import symmetric_levels
@@ -95,6 +98,9 @@ class _StepStrip(QWidget):
         self.equation.setWordWrap(True)
         self.equation.setStyleSheet("font-size: 15px; padding: 4px;")
         grid.addWidget(self.equation, 4, 0, 1, 8)
+        # the course's way of writing the cell: z11 = X11·F11 + … = numbers = value
+        self.symbolic = numbers_label()
+        grid.addWidget(self.symbolic, 5, 0, 1, 8)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -130,6 +136,8 @@ class ConvolutionLab(SettingsLab):
         # (connected before the rebuild: a change of the settings goes back to them)
         self.settings.changed.connect(self._leave_example)
         self._connect_animation(self.show_step)
+        self.settings.preset_button.clicked.connect(
+            lambda: self.load_preset(self.settings.preset_box.currentData()))
         self.rebuild(step=DEFAULT_STEP)
         self.retranslate()
 
@@ -359,12 +367,39 @@ class ConvolutionLab(SettingsLab):
             nums = " + ".join(format_number(float(v), integers) for v in s.channel_sums)
             terms = f"{names} + b = {nums}"
         value = format_number(s.value, integers).strip("()")
+        strip.symbolic.setText(self.symbolic_text(s))
         strip.equation.setText(
             f"{where} = {terms} + {format_number(s.bias, integers)} = <b>{value}</b>"
             " &nbsp; <span style='color:#555'>" +
             tr("window at row {row}, column {col} of the padded input").format(row=s.row,
                                                                             col=s.col) +
             "</span>")
+
+    def symbolic_text(self, s) -> str:
+        """Step ``s``'s output cell in the course's symbols, then its numbers."""
+        g = self.trace.geometry
+        text, padding_taps, zeros = conv_cell_text(
+            self.setup.x[0], self.setup.w[s.f], float(s.bias), s.i, s.j, (g.SH, g.SW),
+            (g.PH, g.PW), s.value, self._integers, s.f if g.F > 1 else None)
+        if padding_taps:
+            text += " " + tr("({n} taps on the zero padding add 0)").format(n=padding_taps)
+        if zeros:
+            text += " " + tr_n("({n} product that is 0 left out)",
+                               "({n} products that are 0 left out)", zeros).format(n=zeros)
+        return text
+
+    def load_preset(self, key: str) -> None:
+        """Load the course's worked example ``key`` (gui/labs/convolution/presets.py) into
+        the settings and go to its first output cell."""
+        p = preset(key)
+        self.controls.pause()
+        with QSignalBlocker(self.settings.preset_box):
+            self.settings.preset_box.setCurrentIndex(self.settings.preset_box.findData(key))
+        self.settings.apply(source="typed", grid=p.x, w=p.w, b=p.b, stride=p.stride,
+                            padding=p.padding)
+        if self.trace is not None:
+            self.controls.set_step(self.trace.step_index(0, *p.cell))
+        self.status_message.emit(tr(p.note))
 
     # ---------------------------------------------------------- interaction
     def _on_output_clicked(self, f: int, i: int, j: int):
@@ -421,6 +456,10 @@ class ConvolutionLab(SettingsLab):
 
     def _leave_example(self) -> None:
         self._example = None
+
+    def extra_screenshots(self):
+        """The course's 3x3 / 2x2 worked example for ``main.py screenshot``."""
+        return [("worked-example", lambda: self.load_preset("course-3x3-2x2"))]
 
     def prepare_screenshot(self) -> None:
         """The teaching default, a few steps in, paused."""

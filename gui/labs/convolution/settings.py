@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 from engine.i18n import tr, tr_noop
 from gui.labs._base import SteppingSettings, digit_name, geometry_rows, title_kernel_items
 from gui.labs.convolution import inputs
+from gui.labs.convolution.presets import PRESETS
 from gui.widgets import images as photos
 from gui.widgets.form_rows import (
     TypedGridPage,
@@ -110,6 +111,16 @@ class ConvSettings(SteppingSettings):
             "partial sums are added"))
         form.addRow(t.label(tr_noop("Source")), self.source_box)
         form.addRow(t.label(tr_noop("Channels")), self.channels_box)
+        # the course's worked examples: typed numbers, filters and geometry in one go
+        self.preset_box = t.combo([(p.key, p.title) for p in PRESETS], tr_noop(
+            "The course's worked examples: input, filters, stride and padding together"))
+        self.preset_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_box.setMinimumContentsLength(12)
+        self.preset_button = QPushButton()
+        t(self.preset_button.setText, tr_noop("Load"))
+        form.addRow(t.label(tr_noop("Course example")),
+                    pair_row(self.preset_box, self.preset_button, ""))
 
         # one page per source, only the current one visible (a QStackedWidget would keep
         # the tallest page's height and leave a hole under the short ones)
@@ -508,8 +519,28 @@ class ConvSettings(SteppingSettings):
         """Set several settings at once and emit ``changed`` once (scripts, tests, screenshots).
 
         Keys: source ("typed" | "digit" | "photo"), channels, rows, cols, digit, photo,
-        crop, top, left, filters, kernel (int or (KH, KW)), stride, padding (int or pair).
+        crop, top, left, filters, kernel (int or (KH, KW)), stride, padding (int or pair);
+        grid (C, H, W) typed numbers (sets channels, rows and cols too), w (F, C, KH, KW)
+        (sets filters and kernel; the rest of the bank is zeroed), b (F,).
         """
+        values = dict(values)
+        if "grid" in values:
+            grid = np.asarray(values.pop("grid"), dtype=np.float64)
+            self._grid_store[:] = 0.0
+            self._grid_store[:grid.shape[0], :grid.shape[1], :grid.shape[2]] = grid
+            values.setdefault("channels", grid.shape[0])
+            values.setdefault("rows", grid.shape[1])
+            values.setdefault("cols", grid.shape[2])
+        if "w" in values:
+            w = np.asarray(values.pop("w"), dtype=np.float64)
+            self._w_store[:] = 0.0
+            self._w_store[:w.shape[0], :w.shape[1], :w.shape[2], :w.shape[3]] = w
+            values.setdefault("filters", w.shape[0])
+            values.setdefault("kernel", w.shape[2:])
+        if "b" in values:
+            b = np.asarray(values.pop("b"), dtype=np.float64)
+            self._b_store[:] = 0.0
+            self._b_store[:b.shape[0]] = b
         with self._quiet():
             if "source" in values:
                 keys = [k for k, _ in SOURCES]

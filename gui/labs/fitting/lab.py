@@ -34,9 +34,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from engine.fitting import KernelFitter
+from engine.fitting import CONVERGED_LOSS, STALL_GAIN, STALL_STEPS, KernelFitter
 from engine.i18n import tr
-from gui.labs._base import ERROR_STYLE, NOT_READY_TEXT, SettingsLab
+from gui.labs._base import ERROR_STYLE, NOT_READY_TEXT, SettingsLab, numbers_label
+from gui.labs.fitting.explain import comparison_html, gradient_text
 from gui.labs.fitting.settings import FitSettings
 from gui.widgets.colormaps import symmetric_levels
 from gui.widgets.image_panel import ImagePanel
@@ -46,7 +47,6 @@ __all__ = ["FittingLab", "TICK_MS", "MAX_STEPS", "CONVERGED_LOSS", "SCREENSHOT_S
 
 TICK_MS = 50  # 20 redraws a second
 MAX_STEPS = 20_000  # a run stops here (the curve would only flatten further)
-CONVERGED_LOSS = 1e-12  # below this the kernels agree to many decimals: stop
 SCREENSHOT_STEPS = 40
 PADDING = 0  # valid convolution: zero padding would add strong fake edges at the border
 _OK_STYLE = "color: #1b5e20;"
@@ -86,6 +86,10 @@ class FittingLab(SettingsLab):
         self.reset_button.setToolTip(tr("Back to the initial kernel (Home)"))
         self.target_kernel_view.setToolTip(tr("The kernel that made the target output"))
         self.learned_kernel_view.setToolTip(tr("The kernel gradient descent has found so far"))
+        self.gradient_view.setToolTip(tr("The gradient of the loss for each weight at this "
+                                         "step: the next step moves the kernel against it; "
+                                         "click a weight for its numbers"))
+        self.comparison_label.setText(comparison_html())
         self.loss_title.setText(tr("loss (mean squared error), log scale"))
         self.loss_plot.setLabel("bottom", tr("step"))
         for shortcut, what in zip(self._shortcuts, (tr("run / pause gradient descent"),
@@ -132,13 +136,18 @@ class FittingLab(SettingsLab):
         lay.addLayout(bar)
 
         top_widget = QWidget()
-        top_widget.setMinimumHeight(240)  # kernels with readable numbers, a useful curve
+        top_widget.setMinimumHeight(220)  # kernels with readable numbers, a useful curve
         top = QHBoxLayout(top_widget)
         top.setContentsMargins(0, 0, 0, 0)
         self.target_kernel_view = MatrixView("")
         self.learned_kernel_view = MatrixView("")
+        self.gradient_view = MatrixView("")  # ∂loss/∂w = x ∗ (z − y) at this step
+        self.gradient_view.enable_value_tips()
+        self.gradient_view.cell_clicked.connect(self._on_gradient_clicked)
+        self._gradient_cell = (1, 1)
         top.addWidget(self.target_kernel_view, 2)
         top.addWidget(self.learned_kernel_view, 2)
+        top.addWidget(self.gradient_view, 2)
         self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.setLogMode(x=False, y=True)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
@@ -157,6 +166,21 @@ class FittingLab(SettingsLab):
         plot_column.addWidget(self.loss_plot, 1)
         top.addLayout(plot_column, 5)
         lay.addWidget(top_widget, 1)
+
+        # the gradient with this step's numbers, and the course's line vs image table
+        explain_box = QWidget()
+        explain = QHBoxLayout(explain_box)
+        explain.setContentsMargins(0, 0, 0, 0)
+        self.gradient_label = numbers_label()
+        self.comparison_label = QLabel("")
+        self.comparison_label.setTextFormat(Qt.TextFormat.RichText)
+        self.comparison_label.setStyleSheet("font-size: 12px;")
+        # the table's cells wrap: a narrow window gets a taller table, never a wider lab
+        self.comparison_label.setWordWrap(True)
+        self.comparison_label.setMinimumWidth(260)
+        explain.addWidget(self.gradient_label, 1)
+        explain.addWidget(self.comparison_label, 1)
+        lay.addWidget(explain_box)
 
         images = QHBoxLayout()
         self.image_panel = ImagePanel()
@@ -284,20 +308,26 @@ class FittingLab(SettingsLab):
 
     def _may_continue(self) -> bool:
         f = self.fitter
-        if f.status == "diverged" or f.iteration >= MAX_STEPS:
-            return False
-        return not (f.history and f.history[-1] < CONVERGED_LOSS)
+        return f.iteration < MAX_STEPS and f.stop_reason() is None
 
     def _report_stop(self) -> None:
         f = self.fitter
         if f.status == "diverged":
             self.status_message.emit(self._divergence_text())
+        elif f.stop_reason() == "stalled":
+            self.status_message.emit(self._stall_text())
         elif f.iteration >= MAX_STEPS:
             self.status_message.emit(tr("Stopped after {n} steps; press Reset to start "
                                         "again.").format(n=MAX_STEPS))
         else:
             self.status_message.emit(tr("Converged after {n} steps: the learned kernel "
                                         "reproduces the target.").format(n=f.iteration))
+
+    def _stall_text(self) -> str:
+        return tr("Stopped by itself after {n} steps: no progress (the loss fell by less than "
+                  "{gain:g} of itself in the last {window} steps). A kernel of this size cannot "
+                  "match the target more closely at this learning rate.").format(
+            n=self.fitter.iteration, gain=STALL_GAIN, window=STALL_STEPS)
 
     def _divergence_text(self) -> str:
         f = self.fitter
@@ -332,6 +362,7 @@ class FittingLab(SettingsLab):
             return
         kernel = f.kernel
         self.learned_kernel_view.set_matrix(kernel, levels=self._kernel_levels())
+        self._show_gradient()
         self.learned_kernel_view.set_title(tr("learned kernel after {n} steps").format(
             n=f.iteration))
         output = f.output
@@ -361,10 +392,47 @@ class FittingLab(SettingsLab):
             factor = f.history[0] / loss if loss > 0 else math.inf
             if factor >= 10:
                 text += tr(" · the loss fell {by}").format(by=_orders(factor))
-        if f.history and f.history[-1] < CONVERGED_LOSS:
+        reason = f.stop_reason()
+        if reason == "converged":
             text += f"<br><span style='{_OK_STYLE}'>" + tr(
-                "✓ converged: the learned kernel matches the target") + "</span>"
+                "✓ converged: the learned kernel matches the target; training stopped by "
+                "itself") + "</span>"
+        elif reason == "stalled":
+            text += f"<br><span style='{_OK_STYLE}'>" + tr(
+                "■ stopped by itself: no more progress") + "</span>"
         return text
+
+    def shown_gradient(self) -> np.ndarray:
+        """The gradient the view shows now, (KH, KW) (its cells times the unit in its title)."""
+        return self.gradient_view.values * self._gradient_unit
+
+    def _show_gradient(self) -> None:
+        """∂loss/∂w at the current kernel (the engine's, what the next step uses), and one
+        weight's gradient written out with this step's numbers."""
+        f = self.fitter
+        grad = f.gradient()
+        self._gradient_unit = 1.0
+        # a small gradient would read 0.00 in every cell: show it in units of a power of 10
+        largest = float(np.abs(grad).max())
+        unit = 10.0 ** math.floor(math.log10(largest)) if 0 < largest < 0.1 else 1.0
+        self._gradient_unit = unit
+        self.gradient_view.set_matrix(grad / unit, levels=symmetric_levels(grad / unit))
+        title = tr("∂loss/∂w = x ∗ (z − y) · 2/N")
+        if unit != 1.0:
+            title += "<br>" + tr("(in units of {unit:g})").format(unit=unit)
+        self.gradient_view.set_title(title)
+        u, v = (min(self._gradient_cell[0], grad.shape[0] - 1),
+                min(self._gradient_cell[1], grad.shape[1] - 1))
+        self.gradient_view.set_window(u, v, 1, 1)
+        self.gradient_label.setText(
+            tr("z = x ∗ w is the output, y the target, N = {n} output cells; the next step is "
+               "w ← w − {lr:g} · ∂loss/∂w.").format(n=f.target.size, lr=f.lr) + "\n" +
+            gradient_text(f.image, f.kernel, f.target, u, v, float(grad[u, v])))
+
+    def _on_gradient_clicked(self, u: int, v: int) -> None:
+        self._gradient_cell = (u, v)
+        if self.fitter is not None:
+            self._show_gradient()
 
     # --------------------------------------------------------- shell hooks
     def open_image(self, path: str) -> None:

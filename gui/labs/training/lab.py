@@ -64,6 +64,8 @@ from gui.labs.training.views import (
     MisclassifiedView,
     ProbabilityView,
 )
+from gui.labs.training.views.batchnorm import BatchNormView
+from gui.labs.training.views.sandwich import SandwichView
 from gui.labs.training.worker import TrainingWorker
 from gui.widgets import file_dialogs
 from gui.widgets.draw_canvas import DrawCanvas
@@ -77,7 +79,8 @@ _SHORTCUTS = (("Ctrl+Return", "toggle", tr_noop("Training: start, pause or resum
 
 TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW = range(4)
 _TAB_TITLES = (tr_noop("Curves"), tr_noop("Feature && delta maps"), tr_noop("Validation"),
-               tr_noop("Draw a digit"))
+               tr_noop("Draw a digit"), tr_noop("Batch norm"))
+BATCHNORM_IMAGES = 400  # the batch-norm tab's batches come from these training digits
 FRAME_INTERVAL = 1 / 21  # s: 21 frames per second, a margin above the 20 asked for
 DRAW_HINT = tr_noop("draw a digit")
 
@@ -138,6 +141,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self._draw_timer = QTimer(self, singleShot=True, interval=40)
         self._draw_timer.timeout.connect(self._drawing_to_probe)
         self._build_ui(len(data[3]))
+        self.batchnorm_view.set_images(data[0][:BATCHNORM_IMAGES, 0])  # (M, 28, 28) in [0, 1]
         self._actions = self._make_actions()
         self.controls.set_config(DEFAULT_TRAINING)
         try:
@@ -209,6 +213,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.tabs.addTab(self._probe_tab(validation_count), "")
         self.tabs.addTab(self._validation_tab(), "")
         self.tabs.addTab(self._draw_tab(), "")
+        self.batchnorm_view = BatchNormView()  # digits given when the lab has its data
+        self.tabs.addTab(self.batchnorm_view, "")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
@@ -258,6 +264,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         v.addLayout(top, 2)
         v.addWidget(self.feature_caption)
         v.addWidget(self.feature_maps, 3)
+        self.sandwich_view = SandwichView()  # x_j = pool(relu(Σ x_i * w_ij + b_j)), the numbers
+        v.addWidget(self.sandwich_view)
         v.addWidget(self.delta_caption)
         v.addWidget(self.delta_maps, 3)
         return w
@@ -329,7 +337,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
                      self.kernels_view,
                      self.grad_view, self.probe_view, self.probe_probs, self.feature_maps,
                      self.delta_maps, self.confusion, self.misclassified, self.drawn_view,
-                     self.draw_probs, self.draw_maps, self.canvas):
+                     self.draw_probs, self.draw_maps, self.canvas, self.batchnorm_view,
+                     self.sandwich_view):
             part.retranslate()
 
     def _connect(self) -> None:
@@ -445,6 +454,15 @@ class TrainingLab(ModelFilesMixin, QWidget):
         """Train ``steps`` batches synchronously (seeded) and draw the result, so that a
         screenshot shows a network in the middle of learning."""
         self.session.train_now(steps)
+
+    def extra_screenshots(self):
+        """The Batch norm tab for ``main.py screenshot``: a few training steps of its layer."""
+        def batchnorm():
+            self.tabs.setCurrentWidget(self.batchnorm_view)
+            self.batchnorm_view.reset()
+            for _ in range(11):
+                self.batchnorm_view.step()
+        return [("batchnorm", batchnorm)]
 
     # ------------------------------------------------------------------ sharing
     def shared_model(self):
@@ -653,6 +671,9 @@ class TrainingLab(ModelFilesMixin, QWidget):
             return  # the worker sends a snapshot with maps of this probe next
         elif tab == TAB_PROBE:
             self.feature_maps.update_maps(snap.activations)
+            trainer = self.session.trainer
+            self.sandwich_view.update_maps(trainer.network.spec if trainer is not None else [],
+                                           snap.activations)
             self.delta_maps.update_maps(snap.deltas)
             self.probe_probs.set_probabilities(snap.probabilities, self.session.probe.label)
         elif tab == TAB_DRAW and self.session.probe.drawn:

@@ -53,7 +53,7 @@ def note_of(spin):
 
 
 @pytest.mark.parametrize("spin_name, typed, words", [
-    ("rows_spin", "4", ["4 is below the smallest value allowed here, 5",
+    ("rows_spin", "1", ["1 is below the smallest value allowed here, 2",
                         "every number must stay readable", "it stays 7"]),
     ("kh_spin", "8", ["8 is above the largest value allowed here, 7", "up to 7×7",
                       "it stays 3"]),

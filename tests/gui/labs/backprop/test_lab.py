@@ -342,3 +342,13 @@ def test_random_geometry_stage_ends_equal_conv2d_backward(lab, rows, cols, kh, k
     assert lab.problem is None
     assert_stage_ends(lab)
     assert all(e < 1e-6 for e in lab.gradcheck_errors.values())
+
+
+def test_the_dw_step_writes_dj_df_in_symbols_as_the_course_does(lab):
+    """3x3 input, 2x2 kernel, stride 1, no padding: dJ/dF11 written by hand."""
+    lab.settings.apply(size=(3, 3), kernel=(2, 2), stride=(1, 1), padding=(0, 0),
+                       x=[[1, 2, 3], [4, 5, 6], [7, 8, 9]], w=[[1, -1], [0, 1]],
+                       delta=[[1, 0], [-1, 2]])
+    lab.controls.set_step(lab._trace_frame(lab.trace.dw_step_index(0, 0, 0, 0)))
+    assert ("∂J/∂F11 = X11·δ11 + X12·δ12 + X21·δ21 + X22·δ22 = 1·1 + 2·0 + 4·(−1) + 5·2 = 7"
+            in lab.strip.equation.text())

@@ -306,3 +306,60 @@ def test_arrow_keys_in_a_number_grid_move_between_cells_not_the_animation(lab, q
     qtbot.keyClick(table, Qt.Key.Key_Right)
     assert table.currentColumn() == 1
     assert lab.controls.step == step
+
+
+# ---- the course's worked examples (gui/labs/convolution/presets.py)
+def test_the_3x3_2x2_preset_writes_z11_as_the_course_does(lab):
+    lab.load_preset("course-3x3-2x2")
+    assert lab.setup.x.shape == (1, 1, 3, 3) and lab.setup.w.shape == (1, 1, 2, 2)
+    assert lab.controls.step == 0
+    assert lab.strip.symbolic.text() == (
+        "z11 = X11·F11 + X12·F12 + X21·F21 + X22·F22 = 1·1 + 2·(−1) + 4·0 + 5·1 = 4")
+    lab.controls.set_step(1)
+    assert lab.strip.symbolic.text() == (
+        "z12 = X12·F11 + X13·F12 + X22·F21 + X23·F22 = 2·1 + 3·(−1) + 5·0 + 6·1 = 5")
+
+
+@pytest.mark.parametrize("key, x_shape, w_shape, out_shape", [
+    ("course-3x3-2x2", (1, 1, 3, 3), (1, 1, 2, 2), (1, 1, 2, 2)),
+    ("course-4x4-3x3", (1, 1, 4, 4), (1, 1, 3, 3), (1, 1, 2, 2)),
+    ("course-colour-3x3", (1, 3, 3, 3), (2, 3, 2, 2), (1, 2, 2, 2)),
+    ("course-5x5x3-stride2", (1, 3, 5, 5), (2, 3, 3, 3), (1, 2, 3, 3)),
+    ("curve-detector", (1, 1, 12, 12), (1, 1, 7, 7), (1, 1, 6, 6)),
+])
+def test_every_preset_loads_the_course_shapes_and_the_engines_numbers(lab, key, x_shape,
+                                                                     w_shape, out_shape):
+    from engine.symbolic import result_number
+    from gui.labs.convolution.presets import preset
+
+    lab.load_preset(key)
+    p = preset(key)
+    s = lab.setup
+    assert s.x.shape == x_shape and s.w.shape == w_shape
+    np.testing.assert_array_equal(s.x[0], p.x)
+    np.testing.assert_array_equal(s.w, p.w)
+    np.testing.assert_array_equal(s.b, p.b)
+    y = engine.conv2d_forward(s.x, s.w, s.b, s.stride, s.padding)
+    assert y.shape == out_shape
+    np.testing.assert_allclose(lab.trace.result(), y, atol=1e-9)
+    # the written numbers add up to the engine's value for every output cell
+    for k in range(len(lab.trace)):
+        lab.controls.set_step(k)
+        text = lab.strip.symbolic.text()
+        step = lab.trace[k]
+        assert text.startswith("z")
+        written = text.split(" = ")[-1].split(" ")[0]  # before "(n taps on the padding …)"
+        assert written == result_number(y[0, step.f, step.i, step.j], True)
+
+
+def test_the_curve_detector_answers_6600_where_the_curve_is_and_little_elsewhere(lab):
+    lab.load_preset("curve-detector")
+    y = lab.trace.result()[0, 0]
+    assert y[0, 0] == 6600
+    assert np.all(np.delete(y.ravel(), 0) <= 1500)
+
+
+def test_typed_inputs_go_down_to_2x2(lab):
+    lab.settings.apply(source="typed", rows=2, cols=2, kernel=(2, 2), padding=(0, 0))
+    assert lab.setup.x.shape == (1, 1, 2, 2)
+    assert lab.trace.result().shape == (1, 1, 1, 1)

@@ -1,0 +1,62 @@
+"""The probe tab's C-R-P line: x_j = pool(relu(Σ_i x_i * w_ij + b_j)) with the probe's
+numbers for a chosen sandwich (block) and channel (text from
+:mod:`gui.labs.training.sandwich`; this widget only shows it)."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QSignalBlocker
+from PyQt6.QtWidgets import QHBoxLayout, QSpinBox, QWidget
+
+from engine.i18n import tr_noop
+from gui.labs._base import numbers_label
+from gui.labs.training.sandwich import crp_text, find_sandwiches
+from gui.widgets.texts import Texts
+
+__all__ = ["SandwichView"]
+
+
+class SandwichView(QWidget):
+    """Block and channel choosers and the sandwich formula with the probe's numbers."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._spec: list[dict] = []
+        self._activations: list = []
+        t = self.texts = Texts()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.block_spin = QSpinBox(minimum=1, maximum=1)
+        self.channel_spin = QSpinBox(minimum=1, maximum=1)
+        t(self.block_spin.setToolTip, tr_noop("Which conv → activation → pool block"))
+        t(self.channel_spin.setToolTip, tr_noop("Which output channel j of that block"))
+        lay.addWidget(t.label(tr_noop("C-R-P block")))
+        lay.addWidget(self.block_spin)
+        lay.addWidget(t.label(tr_noop("channel j")))
+        lay.addWidget(self.channel_spin)
+        self.text = numbers_label(13)
+        lay.addWidget(self.text, 1)
+        self.block_spin.valueChanged.connect(lambda _v: self.redraw())
+        self.channel_spin.valueChanged.connect(lambda _v: self.redraw())
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.texts.apply()
+        self.redraw()
+
+    def update_maps(self, spec: list[dict], activations: list) -> None:
+        """The network's spec and the probe's activations (one per layer)."""
+        self._spec, self._activations = spec, activations
+        self.redraw()
+
+    def redraw(self) -> None:
+        blocks = find_sandwiches(self._spec) if self._activations else []
+        visible = bool(blocks) and len(self._activations) == len(self._spec)
+        self.setVisible(visible)
+        if not visible:
+            return
+        with QSignalBlocker(self.block_spin), QSignalBlocker(self.channel_spin):
+            self.block_spin.setMaximum(len(blocks))
+            s = blocks[self.block_spin.value() - 1]
+            self.channel_spin.setMaximum(self._activations[s.pool][1].shape[0])
+        self.text.setText(crp_text(self._spec, self._activations, s,
+                                   self.channel_spin.value() - 1))
