@@ -2,10 +2,12 @@
 
 ``python main.py`` opens the window. The subcommands run without one::
 
-    python main.py train [--epochs N] [--seed S] [--out model.npz]
-    python main.py evaluate --model model.npz --data digits.npz
+    python main.py train [--data PATH] [--epochs N] [--seed S] [--out model.npz]
+    python main.py evaluate --model model.npz --data PATH
+    python main.py export --model model.npz --format pytorch --out DIR
     python main.py bench [--json] ...
     python main.py screenshot --out DIR [--lab NAME] [--lang zh_CN|en]
+    python main.py animation --lab convolution|pooling|backprop --out FILE.gif [--lang L]
     python main.py --version
     python main.py --lang zh_CN|en [COMMAND ...]   # the window's and the output's language
 
@@ -145,8 +147,26 @@ def _version() -> str:
     return __version__
 
 
+def _image_size(text: str) -> int:
+    value = _positive_int(text)
+    if not 4 <= value <= 256:
+        raise argparse.ArgumentTypeError(tr("must be 4 to 256 pixels, got {value}").format(
+            value=value))
+    return value
+
+
+def _image_arguments(parser) -> None:
+    parser.add_argument("--image-size", type=_image_size, default=32, metavar="N",
+                        help=tr("an image folder's pictures are resized to N x N pixels "
+                                "(default: 32)"))
+    parser.add_argument("--grey", action="store_true",
+                        help=tr("an image folder's pictures are made grey (default: RGB "
+                                "colour)"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from engine.recipe import DEFAULT_TRAINING  # numpy only: no kernels are loaded
+    # numpy only: no kernels are loaded
+    from engine.recipe import CIFAR_TRAINING, DEFAULT_TRAINING
 
     parser = _Parser(
         prog="main.py",
@@ -160,28 +180,50 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser(
-        "train", help=tr("train the default network on the embedded MNIST digits"),
+        "train", help=tr("train a network on the embedded MNIST digits or on a data set"),
         description=tr("Train the default network (engine/recipe.py) on the 8,000 training "
-                       "digits of the embedded MNIST subset, print its accuracy on the 1,000 "
-                       "validation digits it never saw, and save it."))
+                       "digits of the embedded MNIST subset, or with --data on a data set (the "
+                       "CIFAR-10 recipe for CIFAR-10), print its accuracy on the validation "
+                       "images it never saw, and save it."))
+    train.add_argument("--data", default=None, metavar="PATH",
+                       help=tr("a CIFAR-10 python folder (cifar-10-batches-py), an MNIST IDX "
+                               "folder, an image folder (one subfolder per class) or an .npz "
+                               "file"))
     train.add_argument("--epochs", type=_positive_int, default=None,
-                       help=tr("passes over the training digits (default: {epochs})").format(
-                           epochs=DEFAULT_TRAINING.epochs))
+                       help=tr("passes over the training images (default: {epochs}, "
+                               "CIFAR-10: {cifar})").format(epochs=DEFAULT_TRAINING.epochs,
+                                                            cifar=CIFAR_TRAINING.epochs))
     train.add_argument("--seed", type=_int, default=0,
                        help=tr("random seed for weights, shuffling and augmentation "
                                "(default: 0)"))
     train.add_argument("--out", default="model.npz",
                        help=tr("where to save the trained network (default: model.npz)"))
+    _image_arguments(train)
     # hidden: train and validate on the first N digits only (keeps the CLI test fast)
     train.add_argument("--limit", type=_positive_int, default=None, help=argparse.SUPPRESS)
 
     evaluate = sub.add_parser(
-        "evaluate", help=tr("accuracy of a saved network on a labelled digit set"),
+        "evaluate", help=tr("accuracy of a saved network on a labelled data set"),
         description=tr("Print the accuracy of a saved network on an .npz file holding "
-                       "images (N, 28, 28) uint8 (0 = background, 255 = ink) and labels (N,)."))
+                       "images (N, 28, 28) or (N, C, H, W) uint8 and labels (N,) (every "
+                       "image), or on the validation images of a data set folder (CIFAR-10's "
+                       "test_batch, MNIST's t10k files, an image folder's fixed fifth)."))
     evaluate.add_argument("--model", required=True, help=tr("a network saved by 'train'"))
-    evaluate.add_argument("--data", required=True,
-                          help=tr("an .npz file with images and labels"))
+    evaluate.add_argument("--data", required=True, metavar="PATH",
+                          help=tr("an .npz file with images and labels, or a data set folder"))
+    _image_arguments(evaluate)
+
+    export = sub.add_parser(
+        "export", help=tr("write a saved network as a PyTorch model"),
+        description=tr("Write DIR/model.py (load_model() returns a torch.nn.Module in eval "
+                       "mode with the trained weights), the weights (raw float32 + JSON, no "
+                       "pickle) and a README. Exporting needs no PyTorch; running the result "
+                       "does."))
+    export.add_argument("--model", required=True, help=tr("a network saved by 'train'"))
+    export.add_argument("--format", required=True, choices=["pytorch"],
+                        help=tr("the format to write (pytorch)"))
+    export.add_argument("--out", required=True, metavar="DIR",
+                        help=tr("the folder to write (created if needed)"))
 
     # bench takes its own arguments: main() hands everything after "bench" to it unparsed
     sub.add_parser("bench", add_help=False,
@@ -199,6 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help=tr("window size in pixels, e.g. 1280x720 (default 1400x900)"))
     # SUPPRESS: without it the sub-command's default would hide a top-level --lang
     shot.add_argument("--lang", type=_language_option, default=argparse.SUPPRESS,
+                      metavar="zh_CN|en", help=tr("the language of the labs (default: the "
+                                                  "current one)"))
+
+    anim = sub.add_parser(
+        "animation", help=tr("write a lab's animation as a GIF without a screen"),
+        description=tr("Render every step of the Convolution, Pooling or Backprop lab with "
+                       "its default content and write them as one looping GIF."))
+    anim.add_argument("--lab", required=True, choices=["convolution", "pooling", "backprop"],
+                      help=tr("the lab to animate"))
+    anim.add_argument("--out", required=True, metavar="FILE.gif",
+                      help=tr("the GIF to write (its folder must exist)"))
+    anim.add_argument("--speed", type=_positive_int, default=None, metavar="N",
+                      help=tr("steps per second (default: the lab's)"))
+    anim.add_argument("--lang", type=_language_option, default=argparse.SUPPRESS,
                       metavar="zh_CN|en", help=tr("the language of the labs (default: the "
                                                   "current one)"))
     return parser
@@ -282,12 +338,35 @@ def _warmup(bar: ProgressBar) -> None:
 
 # --------------------------------------------------------------------------- commands
 
+def _load_data(args, bar: ProgressBar):
+    """The data set of ``--data`` (with its progress on the bar)."""
+    from engine.datasets import ImageOptions, load_dataset
+
+    options = ImageOptions(size=args.image_size, colour="grey" if args.grey else "rgb")
+
+    def progress(fraction: float, text: str):
+        if _INTERRUPTS.seen:
+            raise KeyboardInterrupt
+        bar.update(tr("reading data"), fraction, text)  # a log gets a line only after 5 s
+
+    try:
+        return load_dataset(args.data, options, progress=progress)
+    finally:
+        bar.close()
+
+
 def cmd_train(args) -> int:
     from engine import recipe
     from engine.network import check_model_path
 
     check_model_path(args.out)  # fail now, not after the training: /proc/x.npz, '', a long name
     bar = ProgressBar()
+    spec = training = data = None
+    if args.data is not None:
+        dataset = _load_data(args, bar)
+        print(dataset.describe())
+        spec, training = recipe.recipe_for(dataset.input_shape, dataset.num_classes)
+        data = dataset.split()
     _warmup(bar)
 
     def progress(epoch: int, epochs: int, epoch_progress: float, loss: float, final: bool):
@@ -298,7 +377,8 @@ def cmd_train(args) -> int:
 
     try:
         network, report = recipe.train(epochs=args.epochs, seed=args.seed, progress=progress,
-                                       limit=args.limit)
+                                       limit=args.limit, spec=spec, training=training,
+                                       data=data)
     finally:
         bar.close()
     if report.status == "diverged":
@@ -307,13 +387,22 @@ def cmd_train(args) -> int:
     if _INTERRUPTS.seen:  # never save a run that was interrupted
         raise KeyboardInterrupt
     network.save(args.out)
-    print(tr("validation accuracy: {accuracy:.2f}% ({correct} of {count} digits never used "
-             "for training)").format(accuracy=report.val_accuracy * 100,
-                                     correct=report.val_correct, count=report.val_count))
+    if args.data is None:
+        print(tr("validation accuracy: {accuracy:.2f}% ({correct} of {count} digits never "
+                 "used for training)").format(accuracy=report.val_accuracy * 100,
+                                              correct=report.val_correct,
+                                              count=report.val_count))
+    else:
+        print(tr("validation accuracy: {accuracy:.2f}% ({correct} of {count} images never "
+                 "used for training)").format(accuracy=report.val_accuracy * 100,
+                                              correct=report.val_correct,
+                                              count=report.val_count))
     epochs = tr_n("{n} epoch", "{n} epochs", report.epochs).format(n=report.epochs)
-    print(tr("training time: {seconds:.1f} s ({epochs}, {steps} steps of {batch} digits)")
-          .format(seconds=report.seconds, epochs=epochs, steps=report.iterations,
-                  batch=report.batch_size))
+    steps = tr("training time: {seconds:.1f} s ({epochs}, {steps} steps of {batch} digits)") \
+        if args.data is None else \
+        tr("training time: {seconds:.1f} s ({epochs}, {steps} steps of {batch} images)")
+    print(steps.format(seconds=report.seconds, epochs=epochs, steps=report.iterations,
+                       batch=report.batch_size))
     print(tr("saved: {path}").format(path=args.out))
     return EXIT_OK if report.status != "diverged" else EXIT_ERROR
 
@@ -321,21 +410,39 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     import numpy as np
 
-    from engine.data import load_npz_dataset, to_float_images
     from engine.network import Network
 
     network = Network.load(args.model)
-    images, labels = load_npz_dataset(args.data)
-    x = to_float_images(images)
+    dataset = _load_data(args, ProgressBar())
+    if dataset.kind in ("npz", "embedded"):  # a file of labelled images: all of them
+        x = np.concatenate([dataset.train_x, dataset.val_x])
+        labels = np.concatenate([dataset.train_y, dataset.val_y])
+    else:  # a data set folder: the images it keeps for validation (CIFAR-10's test_batch)
+        x, labels = dataset.val_x, dataset.val_y
     expected = tuple(network.input_shape)
     if expected != x.shape[1:]:
         raise UsageError(
             tr("the model expects inputs of shape {expected}, but the data has {shape}")
             .format(expected=expected, shape=x.shape[1:]))
+    if network.num_classes < dataset.num_classes and labels.max() >= network.num_classes:
+        raise UsageError(tr("the model has {outputs} outputs, but the data has {classes} "
+                            "classes").format(outputs=network.num_classes,
+                                              classes=dataset.num_classes))
     predictions = network.predict(x)  # batch by batch inside
     correct = int(np.count_nonzero(predictions == labels))
     print(tr("accuracy: {accuracy:.2f}% ({correct} of {count} correct)").format(
         accuracy=correct / len(labels) * 100, correct=correct, count=len(labels)))
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from engine.export import export_pytorch
+    from engine.network import Network
+
+    network = Network.load(args.model)
+    written = export_pytorch(network, args.out)
+    for path in written:
+        print(path)
     return EXIT_OK
 
 
@@ -356,6 +463,19 @@ def cmd_screenshot(args) -> int:
                                      language=getattr(args, "lang", None))
     for path in written or ():
         print(path)
+    return EXIT_OK
+
+
+def cmd_animation(args) -> int:
+    from engine.gif import check_gif_path
+
+    out = check_gif_path(args.out)  # fail now, before Qt starts and the frames are drawn
+    _import_gui_app()
+    from gui.widgets.gif_export import render_animation
+
+    path, frames = render_animation(args.lab, out, language=getattr(args, "lang", None),
+                                    speed=args.speed)
+    print(tr("saved: {path} ({frames} frames)").format(path=path, frames=frames))
     return EXIT_OK
 
 
@@ -400,8 +520,8 @@ def _run(argv: list[str]) -> tuple[int, str | None]:
         args = build_parser().parse_args(argv)
         if args.command is None:
             return cmd_window(args.lang), None
-        command = {"train": cmd_train, "evaluate": cmd_evaluate,
-                   "screenshot": cmd_screenshot}[args.command]
+        command = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+                   "screenshot": cmd_screenshot, "animation": cmd_animation}[args.command]
         return command(args), None
     except SystemExit as exit_:  # --help, --version, or a subcommand that exits
         code = exit_.code

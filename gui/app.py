@@ -28,7 +28,8 @@ import re
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -65,6 +66,7 @@ from engine import i18n
 from engine.i18n import tr, tr_noop
 from gui import language as ui_language
 from gui.labs import LABS, LabInfo, lab_by_key, load_lab_class
+from gui.sessions import SessionKeeper, last_session_path
 from gui.widgets import file_dialogs
 from gui.widgets.background_indicator import BackgroundIndicator
 from gui.widgets.images import IMAGE_FILE_FILTER
@@ -86,6 +88,8 @@ __all__ = [
     "parse_size",
     "run_app",
     "render_screenshots",
+    "offscreen_window",
+    "show_for_rendering",
 ]
 
 ORGANIZATION = "CNN Explorer"
@@ -289,6 +293,7 @@ class MainWindow(QMainWindow):
         self._threads_stopped = True
         self._warmup_state: tuple | None = None  # what the warm-up label says, to retranslate
 
+        self.sessions = SessionKeeper(self, self._settings)
         self._build_central()
         self._build_status_bar()
         self._build_menus()
@@ -305,6 +310,9 @@ class MainWindow(QMainWindow):
         except KeyError:
             first = LABS[0].key
         self.show_lab(first)
+        if remember:  # the last session's settings (its weights only when asked)
+            self.sessions.open(last_session_path(self._settings), weights=False,
+                               quiet_missing=True, last=True)
 
     # ------------------------------------------------------------------ layout
     def _build_central(self) -> None:
@@ -350,6 +358,14 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("Ctrl+Q", self.close)
         self.file_menu.addAction(self.open_action)
         self.file_menu.addAction(self.export_action)
+        self.file_menu.addSeparator()
+        self.save_session_action = self._action("Ctrl+Shift+S", self.sessions.save_dialog)
+        self.open_session_action = self._action("Ctrl+Shift+O", self.sessions.open_dialog)
+        self.reopen_session_action = self._action(None, self.sessions.reopen_last)
+        for action in (self.save_session_action, self.open_session_action,
+                       self.reopen_session_action):
+            self.file_menu.addAction(action)
+        self.file_menu.addSeparator()
         self._quit_separator = self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
 
@@ -388,7 +404,8 @@ class MainWindow(QMainWindow):
 
     def _action(self, shortcut, slot) -> QAction:
         action = QAction(self)
-        action.setShortcut(QKeySequence(shortcut))
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
         self.addAction(action)  # shortcuts work even while the menu bar is hidden
         return action
@@ -417,6 +434,14 @@ class MainWindow(QMainWindow):
                  tr("Open a PNG, JPEG or BMP file in the current lab")),
                 (self.export_action, tr("&Export current lab as PNG…"),
                  tr("Save a picture of the current lab")),
+                (self.save_session_action, tr("Save &session…"),
+                 tr("Every lab's settings, the network, its trained weights and curves and "
+                    "the data set's path in one file")),
+                (self.open_session_action, tr("Open sess&ion…"),
+                 tr("Put back a saved session (a damaged file changes nothing)")),
+                (self.reopen_session_action, tr("Reopen last session with its weights"),
+                 tr("The session kept when the window last closed, trained weights "
+                    "included")),
                 (self.quit_action, tr("&Quit"), ""),
                 (self.next_action, tr("Next lab"), ""),
                 (self.previous_action, tr("Previous lab"), ""),
@@ -511,6 +536,7 @@ class MainWindow(QMainWindow):
         self._add_lab_actions(info.key, lab)
         self._labs[info.key] = lab
         self.stack.addWidget(lab)
+        self.sessions.lab_built(info.key, lab)  # a session's part waiting for this lab
         return lab
 
     def _find_lab(self, key: str, build: bool = False) -> QWidget | None:
@@ -707,6 +733,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         if self._remember:
             self.save_settings()
+            self.sessions.save_last()
         if self.warmup_runner is not None:
             self.warmup_runner.request_stop()
         for lab in self._labs.values():
@@ -858,15 +885,55 @@ def render_screenshots(out_dir, lab: str | None = None,
         infos = [lab_by_key(lab)] if lab else list(LABS)
     except KeyError as err:
         raise ValueError(err.args[0]) from None
+    return _render(Path(out_dir), infos, size, language)
+
+
+@contextmanager
+def offscreen_window(initial_lab: str, size: tuple[int, int] = DEFAULT_SIZE,
+                     language: str | None = None) -> Iterator[tuple[QApplication, MainWindow]]:
+    """(app, window) for rendering without a screen (``main.py screenshot``, ``main.py
+    animation``): the kernels prepared first, a throw-away settings file (the user's are
+    neither read nor changed), the window not shown on any screen, closed afterwards,
+    and the language in use before back at the end."""
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless: never needs a display
     app = _application([sys.argv[0] if sys.argv else "cnn-explorer"])
     previous_language = i18n.language()
     ui_language.apply_language(language or previous_language)
+    warmup = default_warmup()
+    if warmup is not None:
+        try:
+            warmup()  # compile/load the kernels first, so no lab shows a first-call time
+        except Exception as err:  # noqa: BLE001 - the labs report their own errors
+            print(tr("warning: preparing the fast kernels failed: {error}").format(error=err),
+                  file=sys.stderr)
     try:
-        return _render(app, Path(out_dir), infos, size)
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = QSettings(str(Path(tmp) / "offscreen.ini"), QSettings.Format.IniFormat)
+            window = MainWindow(settings=settings, warmup=False, initial_lab=initial_lab,
+                                remember=False)
+            window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+            window.resize(*size)
+            window.show()
+            try:
+                yield app, window
+            finally:
+                window.close()
+                window.deleteLater()
+                app.processEvents()
+                file_dialogs.use_settings(None)
     finally:
         ui_language.apply_language(previous_language)
+
+
+def show_for_rendering(app: QApplication, window: MainWindow, key: str) -> QWidget:
+    """Show lab ``key`` with its default content (``prepare_screenshot``), settled."""
+    widget = window.show_lab(key)
+    window._call_hook(widget, "prepare_screenshot")
+    window.statusBar().clearMessage()
+    for _ in range(3):  # layouts settle over a few passes
+        app.processEvents()
+    return widget
 
 
 def _grab(app: QApplication, window: QWidget, path: Path) -> Path:
@@ -878,39 +945,17 @@ def _grab(app: QApplication, window: QWidget, path: Path) -> Path:
     return path
 
 
-def _render(app: QApplication, out: Path, infos: list[LabInfo], size: tuple[int, int]
-            ) -> list[Path]:
+def _render(out: Path, infos: list[LabInfo], size: tuple[int, int],
+            language: str | None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    warmup = default_warmup()
-    if warmup is not None:
-        try:
-            warmup()  # compile/load the kernels first, so no lab shows a first-call time
-        except Exception as err:  # noqa: BLE001 - the labs report their own errors
-            print(tr("warning: preparing the fast kernels failed: {error}").format(error=err),
-                  file=sys.stderr)
     paths: list[Path] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        # a throw-away settings file: screenshots neither read nor change the user's
-        settings = QSettings(str(Path(tmp) / "screenshot.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings=settings, warmup=False, initial_lab=infos[0].key,
-                            remember=False)
-        window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-        window.resize(*size)
-        window.show()
-        try:
-            for info in infos:
-                widget = window.show_lab(info.key)
-                window._call_hook(widget, "prepare_screenshot")
+    with offscreen_window(infos[0].key, size, language) as (app, window):
+        for info in infos:
+            widget = show_for_rendering(app, window, info.key)
+            paths.append(_grab(app, window, out / f"{info.key}.png"))
+            # a lab with several views shows the others too: <key>-<view>.png
+            for name, prepare in window._call_hook(widget, "extra_screenshots") or ():
+                prepare()
                 window.statusBar().clearMessage()
-                paths.append(_grab(app, window, out / f"{info.key}.png"))
-                # a lab with several views shows the others too: <key>-<view>.png
-                for name, prepare in window._call_hook(widget, "extra_screenshots") or ():
-                    prepare()
-                    window.statusBar().clearMessage()
-                    paths.append(_grab(app, window, out / f"{info.key}-{name}.png"))
-        finally:
-            window.close()
-            window.deleteLater()
-            app.processEvents()
-            file_dialogs.use_settings(None)
+                paths.append(_grab(app, window, out / f"{info.key}-{name}.png"))
     return paths

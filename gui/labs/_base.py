@@ -25,6 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -44,9 +45,9 @@ from gui.widgets.form_rows import ERROR_STYLE, int_spin, pair_row, show_refusals
 from gui.widgets.number_grid import NumberGrid
 from gui.workers.warmup import when_kernels_ready
 
-__all__ = ["SettingsLab", "LabSettings", "SteppingSettings", "digit_name", "ERROR_STYLE",
-           "format_number", "is_integral", "formula_label", "numbers_label", "formula_lines",
-           "problem_label",
+__all__ = ["SettingsLab", "LabSettings", "WidgetSession", "SteppingSettings", "digit_name",
+           "ERROR_STYLE", "format_number", "is_integral", "formula_label", "numbers_label",
+           "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
            "title_kernel_items", "SOURCES_DIFFER_STYLE"]
 
@@ -195,10 +196,70 @@ class SettingsLab(QWidget):
         self.settings.message.connect(self.status_message)
 
     def _connect_animation(self, show_step) -> None:
-        """Keys and the step slider drive ``show_step(k)``; a settings change rebuilds."""
+        """Keys and the step slider drive ``show_step(k)``; a settings change rebuilds.
+        The lab gets File > Export animation (GIF)… (``gui.widgets.gif_export``)."""
         self.controls.install_shortcuts(self)
         self.controls.step_changed.connect(show_step)
         self.settings.changed.connect(self.rebuild)
+        self._export_animation_action = QAction(self)
+        self._export_animation_action.setShortcut(QKeySequence("Ctrl+G"))
+        self._export_animation_action.triggered.connect(self.export_animation_dialog)
+        self._retranslate_export_action()
+
+    def _retranslate_export_action(self) -> None:
+        from gui.widgets.gif_export import EXPORT_ACTION_TEXT
+
+        action = getattr(self, "_export_animation_action", None)
+        if action is not None:
+            action.setText(tr(EXPORT_ACTION_TEXT))
+            action.setStatusTip(tr("Save the animation with the current settings as a GIF"))
+
+    def menu_actions(self) -> list[QAction]:
+        action = getattr(self, "_export_animation_action", None)
+        return [action] if action is not None else []
+
+    # ------------------------------------------------------------- sessions
+    def session_state(self) -> tuple[dict, dict]:
+        """(part, arrays) for a session file: every input of the settings column and of
+        the main area (``gui.widgets.session_values``: typed numbers included) and the
+        animation's step; no arrays."""
+        from gui.widgets.session_values import widget_values
+
+        part = {"settings": widget_values(self.settings),
+                "main": widget_values(self.main_area)}
+        controls = getattr(self, "controls", None)
+        if controls is not None:
+            part["step"] = controls.step
+        return part, {}
+
+    def restore_session(self, part: dict, arrays: dict, weights: bool = True) -> int:
+        """Put back what :meth:`session_state` gave (the lab redraws through its own
+        signals); returns how many values could not be put back (``weights``: for the
+        labs that keep trained weights; none here)."""
+        from gui.widgets.session_values import restore_widget_values
+
+        skipped = restore_widget_values(self.settings, part.get("settings", []))
+        skipped += restore_widget_values(self.main_area, part.get("main", []))
+        controls = getattr(self, "controls", None)
+        step = part.get("step")
+        if controls is not None and isinstance(step, int) and not isinstance(step, bool):
+            controls.set_step(step)
+        return skipped
+
+    def export_animation_dialog(self) -> None:
+        from gui.widgets.gif_export import export_animation_dialog
+
+        export_animation_dialog(self)
+
+    def export_animation(self, path, first: int | None = None, last: int | None = None,
+                         speed: int | None = None, show_progress: bool = True):
+        """Export steps ``first``..``last`` (from 1; None: all) at ``speed`` steps per
+        second (None: the controls') to the GIF ``path``; returns the running export
+        (its ``done(sentence)`` says how it ended), or None when refused (said)."""
+        from gui.widgets.gif_export import AnimationChoice, start_export
+
+        choice = AnimationChoice(first, last, self.controls.speed if speed is None else speed)
+        return start_export(self, choice, path, show_progress)
 
     def _kernels_ready(self, fill_in) -> bool:
         """True when the engine's kernels may be called on the GUI thread now; otherwise
@@ -217,6 +278,9 @@ class SettingsLab(QWidget):
 
     def shutdown(self) -> None:
         self.pause()
+        export = getattr(self, "_animation_export", None)
+        if export is not None:
+            export.cancel()  # a GIF being drawn stops; its encoder's thread ends
 
     def export_widget(self) -> QWidget:
         return self.main_area
@@ -228,6 +292,7 @@ class SettingsLab(QWidget):
         controls = getattr(self, "controls", None)
         if controls is not None:
             controls.retranslate()
+        self._retranslate_export_action()
 
     def _open_photo(self, path: str, done: str) -> None:
         """Give the photo at ``path`` to the settings; a bad file is reported, not raised.
@@ -285,6 +350,22 @@ def digit_name(label: int) -> str:
     """"a 3", "an 8": the digit a sample shows, for a sentence (a catalog may drop the
     article)."""
     return (tr("an {label}") if label == 8 else tr("a {label}")).format(label=label)
+
+
+class WidgetSession:
+    """``session_state`` / ``restore_session`` for a lab whose inputs are all it keeps
+    (the Kernel gallery, the Network lab): every input under the lab, typed numbers
+    included (``gui.widgets.session_values``)."""
+
+    def session_state(self) -> tuple[dict, dict]:
+        from gui.widgets.session_values import widget_values
+
+        return {"inputs": widget_values(self)}, {}
+
+    def restore_session(self, part: dict, arrays: dict, weights: bool = True) -> int:
+        from gui.widgets.session_values import restore_widget_values
+
+        return restore_widget_values(self, part.get("inputs", []))
 
 
 class LabSettings(QWidget):

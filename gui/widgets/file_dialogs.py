@@ -1,8 +1,9 @@
 """Open and Save dialogs that start in the folder the learner used last.
 
 Every file dialog of the app (File > Open image, File > Export PNG, the labs' own
-Open and Save buttons, the Training lab's model and spec files) goes through
-:func:`open_file_name` or :func:`save_file_name`, so they all start in one folder: the
+Open and Save buttons, the Training lab's model, spec and data set files, sessions,
+animations, exports) goes through :func:`open_file_name`, :func:`open_folder_name` or
+:func:`save_file_name`, so they all start in one folder: the
 last one a file was opened from or saved to, remembered in QSettings under
 ``files/last_dir`` (the home folder the first time). The main window chooses the
 QSettings with :func:`use_settings` (tests pass a temporary one).
@@ -16,7 +17,7 @@ from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QFileDialog, QWidget
 
 __all__ = ["use_settings", "last_folder", "remember_folder", "open_file_name",
-           "save_file_name", "LAST_DIR_KEY"]
+           "open_folder_name", "save_file_name", "LAST_DIR_KEY"]
 
 LAST_DIR_KEY = "files/last_dir"
 
@@ -49,6 +50,16 @@ def remember_folder(path) -> None:
 def open_file_name(parent: QWidget | None, title: str, file_filter: str) -> str | None:
     """Ask for an existing file, starting in :func:`last_folder`; None when cancelled."""
     path, _ = QFileDialog.getOpenFileName(parent, title, str(last_folder()), file_filter)
+    if not path:
+        return None
+    remember_folder(path)
+    return path
+
+
+def open_folder_name(parent: QWidget | None, title: str) -> str | None:
+    """Ask for an existing folder, starting in :func:`last_folder`; None when cancelled.
+    The next dialog starts in the folder that holds it (where its siblings are)."""
+    path = QFileDialog.getExistingDirectory(parent, title, str(last_folder()))
     if not path:
         return None
     remember_folder(path)

@@ -38,6 +38,7 @@ __all__ = [
     "ScaledImage",
     "load_scaled",
     "image_size",
+    "qimage_pixels",
     "ImageLoader",
     "LARGE_PIXELS",
 ]
@@ -176,9 +177,8 @@ def load_scaled(path, max_side: int) -> ScaledImage:
     return ScaledImage(str(path), np.ascontiguousarray(image, dtype=np.float32), factor, w, h)
 
 
-def qimage_to_array(qimage: QImage) -> np.ndarray:
-    """Copy a QImage into float32 (H, W) or (H, W, 3) in [0, 1]."""
-    grey = qimage.isGrayscale()
+def qimage_pixels(qimage: QImage, grey: bool = False) -> np.ndarray:
+    """Copy a QImage into uint8 (H, W, 3) RGB, or (H, W) when ``grey``."""
     fmt = QImage.Format.Format_Grayscale8 if grey else QImage.Format.Format_RGB888
     img = qimage.convertToFormat(fmt)
     h, w = img.height(), img.width()
@@ -186,7 +186,12 @@ def qimage_to_array(qimage: QImage) -> np.ndarray:
     stride = img.bytesPerLine()  # rows are padded to 4 bytes, so stride >= w * channels
     buf = np.frombuffer(img.constBits().asstring(stride * h), dtype=np.uint8)
     rows = buf.reshape(h, stride)[:, : w * channels]  # (H, W*channels), padding dropped
-    pixels = rows.reshape(h, w, channels) if channels == 3 else rows.reshape(h, w)
+    return rows.reshape(h, w, channels).copy() if channels == 3 else rows.reshape(h, w).copy()
+
+
+def qimage_to_array(qimage: QImage) -> np.ndarray:
+    """Copy a QImage into float32 (H, W) or (H, W, 3) in [0, 1]."""
+    pixels = qimage_pixels(qimage, grey=qimage.isGrayscale())
     return pixels.astype(np.float32) / np.float32(255.0)
 
 

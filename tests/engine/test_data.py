@@ -12,6 +12,7 @@ import struct
 
 import numpy as np
 import pytest
+from datafiles import py2_cifar_pickle
 
 from engine.data import (
     MNIST_PATH,
@@ -219,36 +220,6 @@ def test_cifar_labels_as_numpy_array_are_accepted(tmp_path):
     path = tmp_path / "b"
     path.write_bytes(pickle.dumps(batch, protocol=2))
     assert load_cifar10_batch(path)[1].tolist() == batch[b"labels"].tolist()
-
-
-def py2_cifar_pickle(data: np.ndarray, labels: list[int]) -> bytes:
-    """A batch byte for byte as the real CIFAR-10 files: Python 2 cPickle, protocol 2.
-
-    Python 2 strings are SHORT_BINSTRING opcodes and the array is rebuilt through
-    numpy 1's ``numpy.core.multiarray._reconstruct`` with an ndarray state tuple
-    (version, shape, dtype, is_fortran, raw bytes).
-    """
-    def text(b):
-        return b"U" + bytes([len(b)]) + b
-
-    def int1(v):
-        return b"K" + bytes([v])
-
-    def int2(v):
-        return b"M" + struct.pack("<H", v)
-
-    n, d = data.shape
-    raw = data.tobytes()
-    out = b"\x80\x02}q\x00(" + text(b"data")
-    out += (b"cnumpy.core.multiarray\n_reconstruct\nq\x01cnumpy\nndarray\nq\x02"
-            + int1(0) + b"\x85" + text(b"b") + b"\x87R")
-    out += b"(" + int1(1) + int2(n) + int2(d) + b"\x86"
-    out += b"cnumpy\ndtype\n" + text(b"u1") + int1(0) + int1(1) + b"\x87R"
-    out += b"(" + int1(3) + text(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff" + int1(0)
-    out += b"tb\x89T" + struct.pack("<I", len(raw)) + raw + b"tb"
-    out += text(b"labels") + b"](" + b"".join(int1(v) for v in labels) + b"e"
-    out += text(b"batch_label") + text(b"training batch 1 of 5") + b"u."
-    return out
 
 
 def test_cifar_batch_in_the_original_python2_format(tmp_path):

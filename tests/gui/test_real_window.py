@@ -110,6 +110,13 @@ class App:
             time.sleep(0.1)
         raise AssertionError(f"the app never said {start!r}; {self.output()}")
 
+    def answer_dialog(self, title: str, text: str) -> None:
+        """Type ``text`` into the file dialog called ``title`` (its name field) and accept."""
+        dialog = self.window(title)
+        self.xdotool("key", "--clearmodifiers", "ctrl+a")
+        self.type_text(dialog, text)
+        self.focus_and_key(dialog, "Return")
+
     def quit(self, main: str) -> None:
         """Ctrl+Q; the app must end cleanly: exit code 0, no traceback, no destroyed thread."""
         self.focus_and_key(main, "ctrl+q")
@@ -216,3 +223,56 @@ def test_switching_language_from_the_menu_while_labs_work(display, tmp_path):
         app.quit(main)
     finally:
         app.kill()
+
+
+def test_data_sets_animations_and_sessions_in_a_real_window(display, tmp_path):
+    """Export a GIF from the Convolution lab, open a CIFAR-10 folder in the Training lab,
+    save the session and open it again, quit; the next start brings the settings back."""
+    from engine.gif import read_gif_frames
+    from tests.datafiles import write_cifar_folder
+
+    cifar = tmp_path / "data" / "cifar-10-batches-py"
+    write_cifar_folder(cifar, per_batch=20)
+    app = App(display, tmp_path)
+    try:
+        main = app.window("CNN Explorer")
+        app.wait_log(f"lab: {LABS[0].key}")
+        convolution = next(n for n, i in enumerate(LABS, start=1) if i.key == "convolution")
+        app.focus_and_key(main, f"ctrl+{convolution}")
+        app.focus_and_key(main, "ctrl+g")
+        dialog = app.window("Export animation")
+        app.focus_and_key(dialog, "Return")  # all steps, the lab's speed
+        gif = tmp_path / "conv.gif"
+        app.answer_dialog("Save the animation as a GIF", str(gif))
+        line = app.wait_log("Saved the animation")
+        frames, _durations, _size = read_gif_frames(gif)
+        assert f"({frames} frames)" in line and frames > 1
+
+        training = next(n for n, i in enumerate(LABS, start=1) if i.key == "training")
+        app.focus_and_key(main, f"ctrl+{training}")
+        app.wait_log("lab: training")
+        app.focus_and_key(main, "ctrl+d")
+        app.answer_dialog("Open data set folder", str(cifar))
+        assert "3×32×32" in app.wait_log("Opened cifar-10-batches-py")
+
+        session = tmp_path / "my session.cnnsession"
+        app.focus_and_key(main, "ctrl+shift+s")
+        app.answer_dialog("Save session", str(session))
+        app.wait_log("Session saved to")
+        assert session.stat().st_size > 0
+        app.focus_and_key(main, "ctrl+shift+o")
+        app.answer_dialog("Open session", str(session))
+        app.wait_log("Session opened from")
+        app.wait_log("Opened cifar-10-batches-py")  # the session's data set, read again
+        app.quit(main)
+        assert (tmp_path / "config").rglob("last.cnnsession")
+    finally:
+        app.kill()
+    again = App(display, tmp_path)
+    try:
+        main = again.window("CNN Explorer")
+        again.wait_log("The last session's settings are back")
+        again.wait_log("Opened cifar-10-batches-py")
+        again.quit(main)
+    finally:
+        again.kill()

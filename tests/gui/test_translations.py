@@ -27,7 +27,7 @@ ALLOWED = {
     # names of methods, functions, formats, programs, data sets and the app itself
     "CNN", "Explorer", "MNIST", "CIFAR", "ReLU", "Sobel", "Prewitt", "Adam", "SGD", "PNG",
     "JPEG", "BMP", "JSON", "npz", "PyTorch", "Numba", "NumPy", "Qt", "tanh", "sigmoid",
-    "softmax", "RGB",
+    "softmax", "RGB", "GIF", "IDX", "Python",
     # the languages' own names and the menu that lists them (both names, always)
     "English", "Language",
     # formula symbols: floor, max, Σ's operands and the gradients' names

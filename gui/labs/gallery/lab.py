@@ -44,7 +44,7 @@ from PyQt6.QtWidgets import (
 
 from engine import gallery as kernel_gallery
 from engine.i18n import tr, tr_noop
-from gui.labs._base import NOT_READY_TEXT
+from gui.labs._base import NOT_READY_TEXT, WidgetSession
 from gui.labs.gallery.compute import (
     DISPLAY_PERCENTILE,
     GalleryRequest,
@@ -133,7 +133,7 @@ def _fill_combo(combo: QComboBox, items) -> None:
 
 
 # ------------------------------------------------------------------------------ the lab
-class GalleryLab(QWidget):
+class GalleryLab(WidgetSession, QWidget):
     """The Kernel gallery lab (see the module docstring).
 
     Signals

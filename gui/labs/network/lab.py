@@ -37,6 +37,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr
+from gui.labs._base import WidgetSession
 from gui.labs.network.compute import Inspector
 from gui.labs.network.handoff import ConvExample, conv_example
 from gui.labs.network.session import NO_MODEL, Display, Mode, NetworkSession
@@ -56,7 +57,7 @@ SCREENSHOT_STEPS = 300  # what the screenshot trains first (as the Training lab'
 LabFinder = Callable[[str, bool], QWidget | None]
 
 
-class NetworkLab(QWidget):
+class NetworkLab(WidgetSession, QWidget):
     """The Network lab (see the module docstring).
 
     Signals
@@ -324,6 +325,7 @@ class NetworkLab(QWidget):
 
     def show_model(self, model, columns) -> None:
         self.pages.setCurrentIndex(1)
+        self.inputs.class_names = tuple(getattr(model, "class_names", ()) or ())
         self.neuron.set_names([c[1] for c in columns])
         self.neuron.clear()
         self.inputs.show_answer(None, None)

@@ -303,6 +303,16 @@ class NetworkBuilder(QWidget):
         self.refresh_summary()
         self._debounce.stop()
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self._input_shape
+
+    def set_input_shape(self, input_shape) -> None:
+        """The data's images are ``input_shape`` (C, H, W): the summary's first row and
+        every shape after it follow (emits nothing)."""
+        self._input_shape = tuple(int(s) for s in input_shape)
+        self.refresh_summary()
+
     def set_editable(self, editable: bool, reason: str = "") -> None:
         """``reason``: why the network cannot be edited now (a msgid, shown as its tooltip
         in the current language)."""

@@ -127,6 +127,13 @@ class TrainingControls(QGroupBox):
         self.show_progress(Progress(0.0, tr("epoch -"), tr("Not trained yet.")))
         self.retranslate()
 
+    #: the data are digits (the augmentation's text says so); else images
+    digits = True
+
+    def set_digits(self, digits: bool) -> None:
+        self.digits = bool(digits)
+        self.retranslate()
+
     def retranslate(self) -> None:
         """Set every text in the current language (the live texts come from the session)."""
         self.setTitle(tr("Training"))
@@ -140,7 +147,8 @@ class TrainingControls(QGroupBox):
                 (self.lr_label, tr_noop("lr"), ""),
                 (self.epochs_label, tr_noop("Epochs"), ""),
                 (self.seed_label, tr_noop("Seed"), ""),
-                (self.augment, tr_noop("shift digits by up to 2 pixels"), ""),
+                (self.augment, tr_noop("shift digits by up to 2 pixels") if self.digits else
+                 tr_noop("shift images by up to 2 pixels"), ""),
                 (self.start_button, tr_noop("Start"),
                  tr_noop("Build the network and train it (Ctrl+Return)")),
                 (self.pause_button, tr_noop("Pause"), tr_noop("Pause training (Ctrl+Return)")),

@@ -1,10 +1,12 @@
-"""The Training lab: build a small CNN, train it live on MNIST and watch it learn.
+"""The Training lab: build a small CNN, train it live on MNIST (or a data set the learner
+opens: CIFAR-10, MNIST IDX files, an image folder, an .npz) and watch it learn.
 
-Left: the network builder (conv blocks and a dense head, with every layer's
-output shape and parameter count) and the training controls. Right, in tabs:
-the curves with the first layer's kernels and the gradient norms; a probe
-digit's feature maps and delta maps for every layer; the validation confusion
-matrix and misclassified digits; a canvas to draw a digit on.
+Left: the data set (:class:`gui.labs.training.dataset_panel.DataSetPanel`, loaded off
+the GUI thread), the training controls and the network builder (conv blocks and a dense
+head, with every layer's output shape and parameter count). Right, in tabs: the curves
+with the first layer's kernels and the gradient norms; a probe image's feature maps and
+delta maps for every layer; the validation confusion matrix and misclassified images
+(class names); a canvas to draw a digit on (shown only for 28x28 grey digits).
 
 What the lab decides (its states, when a worker starts and stops, the probe, the
 progress texts) is :class:`gui.labs.training.session.TrainingSession`, which needs no
@@ -41,6 +43,7 @@ from engine.i18n import tr, tr_noop
 from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, W6_SPEC
 from gui.labs.training.builder import NetworkBuilder
 from gui.labs.training.controls import TrainingControls
+from gui.labs.training.dataset_panel import DataSetPanel
 from gui.labs.training.files import ModelFilesMixin
 from gui.labs.training.session import (
     INPUT_SHAPE,
@@ -64,6 +67,7 @@ from gui.labs.training.views import (
 from gui.labs.training.views.batchnorm import BatchNormView
 from gui.labs.training.views.sandwich import SandwichView
 from gui.labs.training.worker import TrainingWorker
+from gui.widgets import file_dialogs
 from gui.widgets.draw_canvas import DrawCanvas
 
 __all__ = ["TrainingLab", "default_spec"]
@@ -130,6 +134,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self._last_snapshot = None
         self._snapshot_probe = -1  # the probe request the last snapshot answers
         self._validation_drawn: EpochResult | None = None  # shown in the Validation tab
+        self._pending_export: str | None = None  # a PyTorch export waiting for weights
         # (train_x, train_y, val_x, val_y); tests and benchmarks may pass a subset
         data = tuple(data) if data is not None else self._load_data()
         # drawing -> probe at most every 40 ms, however fast the mouse moves
@@ -145,6 +150,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
             self.builder.set_spec(W6_SPEC)
         self.session = TrainingSession(self, data, self._make_worker, self.builder.spec(),
                                        self.controls.config(), build=False)
+        self.builder.set_input_shape(self.session.input_shape)
+        self.tabs.setTabVisible(TAB_DRAW, self.session.takes_drawings)
         self._connect()
         self.show_probe(self.session.probe)
         self.session.rebuild()
@@ -184,9 +191,14 @@ class TrainingLab(ModelFilesMixin, QWidget):
     def _build_ui(self, validation_count: int) -> None:
         self.builder = NetworkBuilder(INPUT_SHAPE)
         self.controls = TrainingControls()
+        self.data_panel = DataSetPanel()
+        self.data_panel.dataset_loaded.connect(self.use_dataset)
+        self.data_panel.embedded_requested.connect(self.use_embedded_digits)
+        self.data_panel.message.connect(self.status_message)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(4, 4, 4, 4)
+        ll.addWidget(self.data_panel)
         ll.addWidget(self.controls)
         ll.addWidget(self.builder, 1)
         scroll = QScrollArea()
@@ -301,10 +313,14 @@ class TrainingLab(ModelFilesMixin, QWidget):
             shortcut.setWhatsThis(tr(what))  # Help > About lists the keys from these
         for k, title in enumerate(_TAB_TITLES):
             self.tabs.setTabText(k, tr(title))
-        self.probe_spin.setToolTip(tr("Which validation digit to look at"))
+        digits = self.session.takes_drawings if hasattr(self, "session") else True
+        self.probe_spin.setToolTip(tr("Which validation digit to look at") if digits else
+                                   tr("Which validation image to look at"))
         for widget, text in (
-                (self.random_button, tr_noop("Random digit")),
-                (self.picker_label, tr_noop("Validation digit #")),
+                (self.random_button, tr_noop("Random digit") if digits else
+                 tr_noop("Random image")),
+                (self.picker_label, tr_noop("Validation digit #") if digits else
+                 tr_noop("Validation image #")),
                 (self.feature_caption, tr_noop("<b>Feature maps</b> (forward pass: each "
                                                "layer's output for the probe)")),
                 (self.delta_caption, tr_noop("<b>Delta maps</b> ∂L/∂(layer output), the error "
@@ -317,7 +333,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         for action, (text, _slot, _key) in zip(self._actions, self._action_specs(),
                                                strict=True):
             action.setText(tr(text))
-        for part in (self.controls, self.builder, self.curves, self.kernels_view,
+        for part in (self.data_panel, self.controls, self.builder, self.curves,
+                     self.kernels_view,
                      self.grad_view, self.probe_view, self.probe_probs, self.feature_maps,
                      self.delta_maps, self.confusion, self.misclassified, self.drawn_view,
                      self.draw_probs, self.draw_maps, self.canvas, self.batchnorm_view,
@@ -340,12 +357,18 @@ class TrainingLab(ModelFilesMixin, QWidget):
             shortcut.activated.connect(getattr(self, slot))
             self._shortcuts.append((shortcut, what))
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.weights_ready.connect(self._export_weights_ready)
 
     def _action_specs(self):
-        return ((tr_noop("Save trained model…"), self._save_model_dialog, "Ctrl+S"),
+        return ((tr_noop("Open data set folder…"), self.data_panel.open_folder_dialog,
+                 "Ctrl+D"),
+                (tr_noop("Open data set file (.npz)…"), self.data_panel.open_file_dialog,
+                 None),
+                (tr_noop("Save trained model…"), self._save_model_dialog, "Ctrl+S"),
                 (tr_noop("Load trained model…"), self._load_model_dialog, "Ctrl+L"),
                 (tr_noop("Save network spec (JSON)…"), self._save_spec_dialog, None),
-                (tr_noop("Load network spec (JSON)…"), self._load_spec_dialog, None))
+                (tr_noop("Load network spec (JSON)…"), self._load_spec_dialog, None),
+                (tr_noop("Export to PyTorch…"), self._export_pytorch_dialog, None))
 
     def _make_actions(self) -> list[QAction]:
         actions = []
@@ -388,9 +411,38 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.session.deactivated()
 
     def shutdown(self) -> None:
-        """The window is closing: asks the worker to stop and returns at once; the shell
-        waits for every thread afterwards (``gui.workers.threads.stop_all``)."""
+        """The window is closing: asks the worker (and a data set loader) to stop and
+        returns at once; the shell waits for every thread afterwards
+        (``gui.workers.threads.stop_all``)."""
+        self.data_panel.shutdown()
         self.session.shutdown()
+
+    # ------------------------------------------------------------------ data sets
+    @property
+    def dataset(self):
+        """The engine DataSet trained on (None: the data given to the constructor)."""
+        return self.session.dataset
+
+    def open_dataset(self, path: str, options=None) -> None:
+        """Load the data set at ``path`` in the background; ``dataset_loaded`` of the
+        panel switches to it, a bad one is said in place and changes nothing."""
+        self.data_panel.load(path, options)
+
+    def use_dataset(self, dataset) -> None:
+        """Train on ``dataset`` (an engine DataSet) from now on (a new network)."""
+        self.session.use_dataset(dataset)
+        self.status_message.emit(tr("Opened {description}. The network starts again from "
+                                    "the seed.").format(description=dataset.describe()))
+
+    def use_embedded_digits(self) -> None:
+        from engine.data import DataFileError
+        from engine.datasets import embedded_dataset
+
+        try:
+            self.use_dataset(embedded_dataset())
+        except (DataFileError, OSError) as err:
+            self.status_message.emit(tr("The digits could not be loaded: {error}").format(
+                error=err))
 
     def menu_actions(self) -> list[QAction]:
         return list(self._actions)
@@ -472,6 +524,22 @@ class TrainingLab(ModelFilesMixin, QWidget):
     def show_message(self, text: str) -> None:
         self.controls.show_message(text)
 
+    def show_dataset(self, dataset) -> None:
+        self.data_panel.show_dataset(dataset)
+        if dataset.options is not None:
+            self.data_panel.set_options(dataset.options.size, dataset.options.colour)
+        self.builder.set_input_shape(dataset.input_shape)
+        self.tabs.setTabVisible(TAB_DRAW, dataset.is_digits)
+        with QSignalBlocker(self.probe_spin):
+            self.probe_spin.setMaximum(max(0, len(dataset.val_y) - 1))
+        self.misclassified.class_names = () if dataset.class_names == tuple(
+            str(k) for k in range(len(dataset.class_names))) else tuple(dataset.class_names)
+        self.misclassified.digits = dataset.is_digits
+        self.controls.set_digits(dataset.is_digits)
+        self.retranslate()  # "digit" or "image" in the probe's texts
+        if not dataset.is_digits:
+            self.canvas.clear()
+
     def show_network(self, network, planned_iterations: int) -> None:
         self.curves.clear_data()
         self.grad_view.clear_data()
@@ -484,8 +552,10 @@ class TrainingLab(ModelFilesMixin, QWidget):
         for view in (self.feature_maps, self.delta_maps, self.draw_maps):
             view.build(layers)
         self.grad_view.build([info.name for info in summary if info.param_count])
+        names = self.session.class_names
+        names = names if len(names) == network.num_classes else None
         for view in (self.probe_probs, self.draw_probs, self.confusion):
-            view.set_classes(network.num_classes)  # every view follows the network
+            view.set_classes(network.num_classes, names)  # every view follows the network
         self.draw_probs.blank(DRAW_HINT)
         self.plan_iterations(planned_iterations)
         self.model_changed.emit()
@@ -504,18 +574,24 @@ class TrainingLab(ModelFilesMixin, QWidget):
 
     def show_probe(self, probe: Probe) -> None:
         if probe.drawn:
-            self.drawn_view.set_image(probe.image[0])
+            self.drawn_view.set_image(probe.image)
             self.probe_view.set_title(tr_noop("Your drawing"))
         else:
             if self.probe_spin.value() != probe.index:
                 with QSignalBlocker(self.probe_spin):
                     self.probe_spin.setValue(probe.index)
-            self.probe_view.set_title(tr_noop("Validation digit #{index}, label {label}"),
-                                      index=probe.index, label=probe.label)
-        self.probe_view.set_image(probe.image[0])
+            if self.session.takes_drawings:
+                self.probe_view.set_title(tr_noop("Validation digit #{index}, label {label}"),
+                                          index=probe.index, label=probe.label)
+            else:
+                names = self.session.class_names
+                name = names[probe.label] if probe.label < len(names) else str(probe.label)
+                self.probe_view.set_title(tr_noop("Validation image #{index}: {name}"),
+                                          index=probe.index, name=name)
+        self.probe_view.set_image(probe.image)
 
     def clear_drawing(self) -> None:
-        self.drawn_view.set_image(np.zeros(INPUT_SHAPE[1:], np.float32))
+        self.drawn_view.set_image(np.zeros(INPUT_SHAPE[1:], np.float32))  # digits only
         self.draw_probs.blank(DRAW_HINT)
         self.draw_maps.clear_maps()
 
@@ -617,5 +693,152 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.confusion.set_confusion(r.confusion)
         wrong = np.flatnonzero(r.predictions != self.val_y)
         shown = wrong[:40]
-        self.misclassified.set_digits(self.val_x[shown, 0], self.val_y[shown],
+        self.misclassified.set_digits(self.val_x[shown], self.val_y[shown],
                                       r.predictions[shown], shown, len(wrong))
+
+    # ------------------------------------------------------------------ PyTorch
+    #: the request id of the weights a PyTorch export waits for
+    EXPORT_REQUEST = -13
+
+    def _export_pytorch_dialog(self) -> None:
+        path = file_dialogs.open_folder_name(self, tr("Export to PyTorch: choose a folder"))
+        if path:
+            self.export_pytorch(path)
+
+    def export_pytorch(self, folder: str) -> bool:
+        """Write the network with its current weights as a PyTorch model into ``folder``
+        (engine.export: model.py, model.json, weights.bin, README.md); the weights are
+        copied between two training steps. False when there is no network."""
+        self._pending_export = str(folder)
+        if not self.request_weights(self.EXPORT_REQUEST):
+            self._pending_export = None
+            self.status_message.emit(tr("There is no network to export: the spec is invalid."))
+            return False
+        return True
+
+    def _export_weights_ready(self, weights) -> None:
+        if weights.request_id != self.EXPORT_REQUEST or self._pending_export is None:
+            return
+        folder, self._pending_export = self._pending_export, None
+        model = self.shared_model()
+        if model is None or model.generation != weights.generation:
+            self.status_message.emit(tr("The network changed before it could be exported; "
+                                        "please export again."))
+            return
+        from engine.export import ExportError, export_pytorch
+        from engine.network import Network
+
+        try:
+            network = Network(model.spec, model.input_shape)
+            network.set_state(weights.state)
+            export_pytorch(network, folder, class_names=model.class_names or None)
+        except (ExportError, ValueError, OSError) as err:
+            self.status_message.emit(tr("Could not export to PyTorch: {error}").format(
+                error=err))
+            return
+        self.status_message.emit(tr("Exported to PyTorch in {folder} (model.py: "
+                                    "load_model()).").format(folder=folder))
+
+    # ------------------------------------------------------------------ sessions
+    #: the request id of the weights a session file waits for
+    SESSION_REQUEST = -14
+
+    def session_state(self) -> tuple[dict, dict]:
+        """(part, arrays) for a session file: the network spec, the training choices,
+        the data set's path and how it was read, the tab and probe, the curves. The
+        trained weights come separately (:meth:`session_weights`: they are copied
+        between two training steps)."""
+        from dataclasses import asdict
+
+        dataset = self.session.dataset
+        data = None
+        if dataset is not None and dataset.kind != "embedded":
+            data = {"path": dataset.source, "kind": dataset.kind,
+                    "options": dataset.options.as_dict() if dataset.options else None}
+        part = {"spec": self.session.current_spec(), "config": asdict(self.controls.config()),
+                "dataset": data, "tab": self.tabs.currentIndex(),
+                "probe": self.probe_spin.value()}
+        arrays = {f"curves/{k}": v for k, v in self.curves.history().items()}
+        return part, arrays
+
+    def session_weights(self, done) -> bool:
+        """Ask for the weights; ``done({name: array})`` gets a copy (at once when no
+        worker trains them, else between two steps). False when there is no network."""
+        def ready(weights) -> None:
+            if weights.request_id == self.SESSION_REQUEST:
+                self.weights_ready.disconnect(ready)
+                arrays = {f"weights/{k}": v for k, v in weights.state.items()}
+                arrays["weights_iteration"] = np.array(weights.iteration, dtype=np.int64)
+                done(arrays)
+
+        self.weights_ready.connect(ready)
+        if not self.request_weights(self.SESSION_REQUEST):
+            self.weights_ready.disconnect(ready)
+            return False
+        return True
+
+    def restore_session(self, part: dict, arrays: dict, weights: bool = True) -> int:
+        """Put back a part of :meth:`session_state` (and the weights when ``weights`` and
+        the file has them). A data set is read in the background first; the rest follows
+        once it is in (or, if it cannot be read, on the data set trained on now)."""
+        dataset = part.get("dataset")
+        if isinstance(dataset, dict) and isinstance(dataset.get("path"), str):
+            options = None
+            raw = dataset.get("options")
+            if isinstance(raw, dict):
+                from engine.datasets import ImageOptions
+
+                try:
+                    options = ImageOptions(**raw)
+                except (TypeError, ValueError):
+                    options = None
+
+            def then(*_args) -> None:
+                for signal in (self.data_panel.dataset_loaded, self.data_panel.load_failed):
+                    signal.disconnect(then)
+                self._restore_training(part, arrays, weights)
+
+            self.data_panel.dataset_loaded.connect(then)
+            self.data_panel.load_failed.connect(then)
+            self.open_dataset(dataset["path"], options)
+            return 0
+        if self.session.dataset is not None and self.session.dataset.kind != "embedded":
+            self.use_embedded_digits()
+        return self._restore_training(part, arrays, weights)
+
+    def _restore_training(self, part: dict, arrays: dict, weights: bool) -> int:
+        from engine.network import Network
+        from engine.training_loop import TrainingConfig
+
+        skipped = 0
+        config = part.get("config")
+        try:
+            self.set_config(TrainingConfig(**config))
+        except (TypeError, ValueError):
+            skipped += 1
+        spec = part.get("spec")
+        state = {k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")}
+        restored = False
+        if weights and state and isinstance(spec, list):
+            try:
+                network = Network(spec, input_shape=self.session.input_shape)
+                network.set_state(state)
+            except (ValueError, KeyError, TypeError) as err:
+                self.status_message.emit(tr("The trained weights of the session could not be "
+                                            "used: {error}").format(error=err))
+            else:
+                step = arrays.get("weights_iteration")
+                step = int(step) if step is not None and step.ndim == 0 and step >= 0 else 0
+                restored = self.session.use_network(network, tr("the session"), iteration=step)
+        if not restored and isinstance(spec, list) and spec != self.session.current_spec():
+            skipped += 0 if self.session.load_spec(spec) else 1
+        if restored:
+            curves = {k[len("curves/"):]: v for k, v in arrays.items()
+                      if k.startswith("curves/")}
+            skipped += 0 if not curves or self.curves.restore_history(curves) else 1
+        tab, probe = part.get("tab"), part.get("probe")
+        if isinstance(tab, int) and 0 <= tab < self.tabs.count() and self.tabs.isTabVisible(tab):
+            self.tabs.setCurrentIndex(tab)
+        if isinstance(probe, int) and not isinstance(probe, bool):
+            self.probe_spin.setValue(probe)
+        return skipped

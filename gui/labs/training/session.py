@@ -193,6 +193,10 @@ class View(Protocol):
     def show_probe(self, probe: Probe) -> None:
         """The probe image and its caption (and the drawing, when it is one)."""
 
+    def show_dataset(self, dataset) -> None:
+        """A new data set (an engine DataSet): the input shape in the builder, the class
+        names in the views, the drawing only for 28x28 grey digits."""
+
     def clear_drawing(self) -> None:
         """The canvas is blank: no prediction, no maps of a drawing."""
 
@@ -341,9 +345,12 @@ class TrainingSession:
     """
 
     def __init__(self, view: View, data, make_worker: WorkerFactory, spec: list,
-                 config: TrainingConfig, build: bool = True):
+                 config: TrainingConfig, build: bool = True, class_names=None):
         self.view = view
         self.data = tuple(data)
+        self.dataset = None  # the engine DataSet opened (None: the data given here)
+        self.class_names = tuple(class_names) if class_names is not None else \
+            tuple(str(k) for k in range(10))
         self._make_worker = make_worker
         self.spec = [dict(layer) for layer in spec]
         self.config = config
@@ -379,6 +386,34 @@ class TrainingSession:
         return self.data[3]
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """(C, H, W) of the data's images: what the network takes."""
+        return tuple(int(s) for s in self.data[0].shape[1:])
+
+    @property
+    def takes_drawings(self) -> bool:
+        """The images are 28x28 grey digits: a drawing can be the probe."""
+        return self.input_shape == INPUT_SHAPE
+
+    def use_dataset(self, dataset) -> None:
+        """Train on ``dataset`` (an engine DataSet) from now on: a new network for its
+        input shape and classes (the blocks stay; the output layer gets one unit per
+        class), the probe its first validation image. What was trained is let go."""
+        from engine.recipe import with_classes
+
+        self._retire_worker()
+        self.dataset = dataset
+        self.data = dataset.split()
+        self.class_names = tuple(dataset.class_names)
+        self.spec = with_classes(self.spec, dataset.num_classes)
+        self.probe = self._validation_probe(0)
+        self._last_index = 0
+        self.view.show_dataset(dataset)
+        self.view.show_spec(self.spec)
+        self.rebuild()
+        self.view.show_probe(self.probe)
+
+    @property
     def has_worker(self) -> bool:
         return self._worker is not None
 
@@ -398,7 +433,7 @@ class TrainingSession:
         """A new Trainer for ``spec``; raises ValueError with the reason."""
         from engine.network import Network
 
-        network = Network(spec, input_shape=INPUT_SHAPE, seed=config.seed)
+        network = Network(spec, input_shape=self.input_shape, seed=config.seed)
         return self._trainer_for(network, config)
 
     def _trainer_for(self, network, config: TrainingConfig):
@@ -538,25 +573,40 @@ class TrainingSession:
 
         try:
             network = Network.load(path)
-            if tuple(network.input_shape) != INPUT_SHAPE:
-                raise ValueError(tr("it takes inputs of shape {shape}, not 28x28 digits")
-                                 .format(shape=tuple(network.input_shape)))
+        except (ModelFileError, OSError, ValueError) as err:
+            self.view.show_status(tr("Could not load the model: {error}").format(error=err))
+            return False
+        return self.use_network(network, str(path))
+
+    def use_network(self, network, source: str, iteration: int = 0) -> bool:
+        """Train ``network`` (its weights as they are) from now on, paused, if it fits the
+        data and the lab; ``source`` names where it came from (a file, a session).
+        ``iteration``: the steps it was trained for (a session's curves go on from there,
+        and so does the learning-rate schedule)."""
+        try:
+            if tuple(network.input_shape) != self.input_shape:
+                raise ValueError(tr("it takes inputs of shape {shape}, but the images of the "
+                                    "data set are {data}").format(
+                                        shape=tuple(network.input_shape),
+                                        data=self.input_shape))
             if len(network.layers) > MAX_LAYERS:
                 raise ValueError(tr("it has {n} layers; this lab shows at most {limit}")
                                  .format(n=len(network.layers), limit=MAX_LAYERS))
             trainer = self._trainer_for(network, self.config)
-        except (ModelFileError, OSError, ValueError) as err:
+            trainer.iteration = int(iteration)
+            trainer.epoch = int(iteration) // trainer.iterations_per_epoch
+        except (OSError, ValueError) as err:
             self.view.show_status(tr("Could not load the model: {error}").format(error=err))
             return False
         self._retire_worker()
         self.spec = [dict(layer) for layer in network.spec]
-        self.loaded_from = str(path)  # (before the views hear of the new network)
+        self.loaded_from = source  # (before the views hear of the new network)
         self._install(trainer)
         self._set_state(State.PAUSED)
         self.view.show_spec(self.spec)
         self.view.show_progress(self._loaded_progress())
         self.view.show_status(tr("Model loaded from {path}; Resume trains it further.")
-                              .format(path=path))
+                              .format(path=source))
         return True
 
     def load_spec(self, spec) -> bool:
@@ -595,7 +645,7 @@ class TrainingSession:
             return None
         net = self.trainer.network
         return SharedModel(self.generation, net.spec, tuple(net.input_shape), net.num_classes,
-                           self.data, self.loaded_from)
+                           self.data, self.loaded_from, self.class_names)
 
     def request_weights(self, request_id: int) -> bool:
         """Ask for a copy of the weights; ``View.share_weights`` answers, at once when
@@ -661,7 +711,10 @@ class TrainingSession:
 
     def set_drawing(self, image) -> None:
         """The canvas changed: ``image`` (1, 28, 28) in [0, 1], or None / all zeros when
-        blank (the probe goes back to the validation digit, no prediction is shown)."""
+        blank (the probe goes back to the validation digit, no prediction is shown).
+        Ignored unless the data are 28x28 grey digits."""
+        if not self.takes_drawings:
+            return
         if image is None or not np.any(image):
             self.view.clear_drawing()
             if self.probe.drawn:

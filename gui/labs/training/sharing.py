@@ -35,6 +35,7 @@ class SharedModel:
         arrays themselves, not copies: nobody writes to them).
     loaded_from : str or None
         The model file it came from.
+    class_names : the name of each class (output), in order
     """
 
     generation: int
@@ -43,6 +44,7 @@ class SharedModel:
     num_classes: int
     data: tuple = field(repr=False)
     loaded_from: str | None = None
+    class_names: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ class InputPanel(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        #: the model's class names (a data set's, through the Training lab); none: numbers
+        self.class_names: tuple = ()
         self.source_box = QComboBox()
         self.source_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -192,6 +194,14 @@ class InputPanel(QGroupBox):
         self._answer = None if predicted is None else (predicted, probability)
         self._show_caption()
 
+    def _name(self, k) -> str:
+        """Class ``k`` as the caption writes it: its name when the data set names it."""
+        names = self.class_names
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            return str(k)
+        k = int(k)
+        return f"{names[k]} ({k})" if 0 <= k < len(names) and names[k] != str(k) else str(k)
+
     def _show_caption(self) -> None:
         c = self._choice
         if c is None:
@@ -203,17 +213,17 @@ class InputPanel(QGroupBox):
             text = tr("Your drawing (no label: the deltas are for the network's answer).")
         elif c.source == "misclassified":
             text = tr("Validation image #{i}, label <b>{label}</b> (wrong one {k} of {n}).") \
-                .format(i=c.dataset_index, label=c.label, k=c.index + 1, n=c.count)
+                .format(i=c.dataset_index, label=self._name(c.label), k=c.index + 1, n=c.count)
         elif c.source == "training":
-            text = tr("Training image #{i}, label <b>{label}</b>.").format(i=c.index,
-                                                                         label=c.label)
+            text = tr("Training image #{i}, label <b>{label}</b>.").format(
+                i=c.index, label=self._name(c.label))
         else:
-            text = tr("Validation image #{i}, label <b>{label}</b>.").format(i=c.index,
-                                                                           label=c.label)
+            text = tr("Validation image #{i}, label <b>{label}</b>.").format(
+                i=c.index, label=self._name(c.label))
         if self._answer is not None:  # formatted here: a language switch writes it again
             predicted, probability = self._answer
             text += " " + tr("The network says <b>{k}</b> ({p}).").format(
-                k=predicted, p=f"{probability:.0%}")
+                k=self._name(predicted), p=f"{probability:.0%}")
         self.caption.setText(text)
 
 

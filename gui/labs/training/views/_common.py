@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 
 from gui.widgets.colormaps import diverging_lut, greys_lut
 
 __all__ = ["BACKGROUND", "DIVERGING", "GREYS", "LAYER_COLOURS", "image_item", "image_box",
-           "titled_image", "outward_ticks", "FollowsClasses"]
+           "titled_image", "outward_ticks", "FollowsClasses", "short_name", "picture",
+           "set_picture"]
 
 BACKGROUND = "#f4f4f4"
 DIVERGING = diverging_lut()
@@ -46,19 +48,56 @@ def titled_image(widget: pg.GraphicsLayoutWidget, lut=None):
     return label, view, item
 
 
+def short_name(name: str, limit: int = 5) -> str:
+    """A class name short enough for a tick or a tile caption ("automobile" -> "auto…")."""
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+def picture(image: np.ndarray) -> np.ndarray:
+    """An input image for display: (C, H, W) or (H, W) -> (H, W) grey or (H, W, 3) colour."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        return image
+    if image.shape[0] == 3:
+        return np.ascontiguousarray(np.clip(image.transpose(1, 2, 0), 0.0, 1.0))
+    return image[0]  # one channel (or an unusual count: the first channel)
+
+
+def set_picture(item: pg.ImageItem, image: np.ndarray) -> None:
+    """Show ``picture(image)`` in ``item``: greys through its table, colour as RGB."""
+    shown = picture(image)
+    item.setLookupTable(GREYS if shown.ndim == 2 else None)
+    item.setImage(shown, autoLevels=False, levels=(0.0, 1.0))
+
+
 class FollowsClasses:
     """A view with one part per class (bars, matrix cells): :meth:`set_classes` remakes
-    them, through the subclass's ``_show_classes(K)``, only when K changes."""
+    them, through the subclass's ``_show_classes(K)``, only when K (or the names)
+    change. ``class_names`` are what the ticks and captions say (default "0", "1", ...)."""
 
     _classes = 0
+    _names: tuple = ()
 
     @property
     def classes(self) -> int:
         return self._classes
 
-    def set_classes(self, classes: int) -> None:
+    @property
+    def class_names(self) -> tuple:
+        return self._names
+
+    def name(self, k: int) -> str:
+        return self._names[k] if 0 <= k < len(self._names) else str(k)
+
+    def set_classes(self, classes: int, names=None) -> None:
         classes = max(1, int(classes))
-        if classes != self._classes:
+        if names is None:
+            names = self._names if len(self._names) == classes else \
+                tuple(str(k) for k in range(classes))
+        names = tuple(str(n) for n in names)[:classes]
+        names += tuple(str(k) for k in range(len(names), classes))
+        if classes != self._classes or names != self._names:
+            self._names = names
             self._show_classes(classes)
             self._classes = classes
 

@@ -253,6 +253,36 @@ class CurvesView(pg.GraphicsLayoutWidget):
         """key "loss" or "acc"; kind "raw" (every batch) or "smooth"."""
         return self._curves[key, kind]
 
+    def history(self) -> dict[str, np.ndarray]:
+        """The curves' numbers, for a session file: iterations and raw loss/accuracy of
+        every step shown (float64 (n,)), and the validation points (float64 (m,))."""
+        it, loss = self._curves["loss", "raw"].getData()
+        _it, acc = self._curves["acc", "raw"].getData()
+        val_it, val_loss = self._val["loss"].view()
+        _v, val_acc = self._val["acc"].view()
+        return {name: np.array(a, dtype=np.float64) for name, a in (
+            ("iterations", it), ("loss", loss), ("accuracy", acc), ("val_iterations", val_it),
+            ("val_loss", val_loss), ("val_accuracy", val_acc))}
+
+    def restore_history(self, history: dict[str, np.ndarray]) -> bool:
+        """Show the curves of :meth:`history` again (after ``clear_data``); False when
+        the arrays do not fit together (nothing is drawn then)."""
+        try:
+            it, loss, acc, val_it, val_loss, val_acc = (
+                np.asarray(history[k], dtype=np.float64).reshape(-1) for k in (
+                    "iterations", "loss", "accuracy", "val_iterations", "val_loss",
+                    "val_accuracy"))
+        except (KeyError, TypeError, ValueError):
+            return False
+        if not (len(it) == len(loss) == len(acc)) or not (len(val_it) == len(val_loss)
+                                                         == len(val_acc)):
+            return False
+        self.clear_data()
+        self.add_steps(it, loss, acc)
+        for point in zip(val_it, val_loss, val_acc, strict=True):
+            self.add_validation(*point)
+        return True
+
     def validation_accuracies(self) -> np.ndarray:
         return self._val["acc"].view()[1].copy()
 

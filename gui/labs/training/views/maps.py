@@ -20,6 +20,7 @@ from gui.labs.training.views._common import (
     GREYS,
     image_box,
     image_item,
+    set_picture,
     titled_image,
 )
 
@@ -52,9 +53,8 @@ class ImageView(pg.GraphicsLayoutWidget):
             self.retranslate()
 
     def set_image(self, image: np.ndarray) -> None:
-        """image : (H, W) in [0, 1]."""
-        self.item.setImage(np.asarray(image, dtype=np.float32), autoLevels=False,
-                           levels=(0.0, 1.0))
+        """image : (H, W) or (C, H, W) in [0, 1]: grey, or colour when C = 3."""
+        set_picture(self.item, image)
         self.view.autoRange(padding=0.02)
 
 

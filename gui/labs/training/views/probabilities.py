@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from engine.i18n import tr
-from gui.labs.training.views._common import BACKGROUND, FollowsClasses
+from gui.labs.training.views._common import BACKGROUND, FollowsClasses, short_name
 
 __all__ = ["ProbabilityView"]
 
@@ -48,9 +48,9 @@ class ProbabilityView(FollowsClasses, pg.PlotWidget):
             title = tr("Prediction") + (f": {tr(self._empty_hint)}" if self._empty_hint else "")
         else:
             best, p, label = self._reading
-            title = tr("Prediction: {best} ({p})").format(best=best, p=f"{p:.0%}")
+            title = tr("Prediction: {best} ({p})").format(best=self.name(best), p=f"{p:.0%}")
             if label is not None:
-                title += tr(", true {label}").format(label=label)
+                title += tr(", true {label}").format(label=self.name(label))
         if title != self._title:  # the title's rich-text layout only when it reads differently
             self._title = title
             self.plot_item.setTitle(title)
@@ -59,7 +59,7 @@ class ProbabilityView(FollowsClasses, pg.PlotWidget):
         """``classes`` bars from now on, empty."""
         self.plot_item.setXRange(-0.6, classes - 0.4, padding=0)
         step = 1 if classes <= 10 else 2  # past 10 classes every other tick, never crowded
-        self.plot_item.getAxis("bottom").setTicks([[(k, str(k))
+        self.plot_item.getAxis("bottom").setTicks([[(k, short_name(self.name(k), 4))
                                                     for k in range(0, classes, step)]])
         self.bars.setOpts(x=np.arange(classes), height=np.zeros(classes), brushes=None,
                           brush=self._OTHER)

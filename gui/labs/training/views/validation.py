@@ -13,6 +13,8 @@ from gui.labs.training.views._common import (
     GREYS,
     FollowsClasses,
     image_item,
+    picture,
+    short_name,
     titled_image,
 )
 
@@ -55,11 +57,16 @@ class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
         """A (classes, classes) matrix from now on, empty (its text items made here)."""
         for t in self._texts:
             self.plot.removeItem(t)
-        # one tick per class; past 10 every other one, so the numbers never collide
+        # one tick per class; past 10 every other one, so the names never collide; the
+        # true classes (left) are named in full, the predicted ones (bottom) shortly
+        # named classes: "name k" on the left, only k below (names side by side collide)
         step = 1 if classes <= 10 else 2
-        ticks = [[(k + 0.5, str(k)) for k in range(0, classes, step)]]
-        self.plot.getAxis("left").setTicks(ticks)
-        self.plot.getAxis("bottom").setTicks(ticks)
+        named = self.class_names != tuple(str(k) for k in range(classes))
+        self.plot.getAxis("left").setTicks(
+            [[(k + 0.5, f"{self.name(k)} {k}" if named else str(k))
+              for k in range(0, classes, step)]])
+        self.plot.getAxis("bottom").setTicks(
+            [[(k + 0.5, str(k)) for k in range(0, classes, step)]])
         self.item.setImage(np.zeros((classes, classes), np.float32), autoLevels=False,
                            levels=(0, 1))
         self._texts = []
@@ -88,7 +95,8 @@ class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
 
 
 class MisclassifiedView(pg.GraphicsLayoutWidget):
-    """Validation digits the network gets wrong, labelled "true→predicted".
+    """Validation images the network gets wrong, labelled "true→predicted" (class names,
+    shortened), grey or colour, any size (tiles follow the images).
 
     Clicking one emits ``picked`` with its index in the validation set."""
 
@@ -98,16 +106,17 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self._rows, self._cols = rows, cols
         self.label, self.view, self.item = titled_image(self, GREYS)
-        self._cell = 28 + 2 + 10  # image, gap and room for the caption
         self._texts = []
-        for k in range(rows * cols):
-            r, c = divmod(k, cols)
+        for _ in range(rows * cols):
             t = pg.TextItem("", anchor=(0.5, 0.0), color="#b2182b")
-            t.setPos(c * 30 + 14, r * self._cell + 28)
             self.view.addItem(t)
             self._texts.append(t)
+        self.class_names: tuple = ()
+        self.digits = True  # the captions and title speak of digits (else of images)
         self._indices = np.zeros(0, dtype=np.int64)
-        self.item.setImage(np.full((rows * self._cell, cols * 30), np.nan, np.float32),
+        self._tile, self._named = (0, 0), False
+        self._lay_out((28, 28))
+        self.item.setImage(np.full((rows * self._cell, cols * self._pitch), np.nan, np.float32),
                            autoLevels=False, levels=(0, 1))
         self.view.autoRange(padding=0.01)
         self.scene().sigMouseClicked.connect(self._clicked)
@@ -116,33 +125,69 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
 
     def retranslate(self) -> None:
         if self._counts is None:
-            text = tr("Misclassified validation digits<br>(click one to probe it)")
+            text = tr("Misclassified validation digits<br>(click one to probe it)") \
+                if self.digits else tr("Misclassified validation images<br>(click one to "
+                                       "probe it)")
         else:
             wrong, shown = self._counts
-            text = tr("Misclassified validation digits: {wrong}<br>(first {shown} shown, "
-                      "true→predicted; click one to probe it)").format(wrong=wrong, shown=shown)
+            text = (tr("Misclassified validation digits: {wrong}<br>(first {shown} shown, "
+                       "true→predicted; click one to probe it)") if self.digits else
+                    tr("Misclassified validation images: {wrong}<br>(first {shown} shown, "
+                       "true→predicted; click one to probe it)")).format(
+                           wrong=wrong, shown=shown)
         self.label.setText(text, color="#222")
+
+    def _lay_out(self, tile: tuple[int, int]) -> None:
+        """Tiles of ``tile`` (H, W) pixels, a caption under each (placed in view units)."""
+        if (tile, bool(self.class_names)) == (self._tile, self._named):
+            return
+        self._tile, self._named = tile, bool(self.class_names)
+        h, w = tile
+        self._pitch = w + 2
+        # image, gap and room for the caption (two lines, true over predicted, when the
+        # classes have names: side by side they would run into the next tile's)
+        room = int(h * 0.9) if self.class_names else max(10, h // 3)
+        self._cell = h + 2 + room
+        for k, t in enumerate(self._texts):
+            r, c = divmod(k, self._cols)
+            t.setPos(c * self._pitch + w / 2, r * self._cell + h)
+
+    def _caption(self, true: int, pred: int) -> str:
+        names = self.class_names
+        if not names:
+            return f"{true}→{pred}"
+        return f"{short_name(names[true])}\n→{short_name(names[pred])}"
 
     def set_digits(self, images: np.ndarray, true: np.ndarray, pred: np.ndarray,
                    indices: np.ndarray, total_wrong: int) -> None:
-        """images (M, 28, 28) of the first M misclassified digits (M <= rows*cols)."""
-        rows, cols, cell = self._rows, self._cols, self._cell
-        canvas = np.full((rows * cell, cols * 30), np.nan, np.float32)
-        M = min(len(images), rows * cols)
+        """images (M, C, H, W) (C = 1 or 3) or (M, H, W) of the first M misclassified
+        images (M <= rows*cols)."""
+        images = np.asarray(images)
+        tiles = [picture(im) for im in images[:self._rows * self._cols]]
+        shape = tiles[0].shape[:2] if tiles else self._tile
+        self._lay_out(shape)
+        h, w = self._tile
+        colour = bool(tiles) and tiles[0].ndim == 3
+        canvas = np.full((self._rows * self._cell, self._cols * self._pitch)
+                         + ((3,) if colour else ()), np.nan if not colour else 1.0, np.float32)
+        M = len(tiles)
         for k in range(M):
-            r, c = divmod(k, cols)
-            canvas[r * cell:r * cell + 28, c * 30:c * 30 + 28] = images[k]
+            r, c = divmod(k, self._cols)
+            canvas[r * self._cell:r * self._cell + h,
+                   c * self._pitch:c * self._pitch + w] = tiles[k]
+        self.item.setLookupTable(None if colour else GREYS)
         self.item.setImage(canvas, autoLevels=False, levels=(0, 1))
+        self.view.autoRange(padding=0.01)
         for k, t in enumerate(self._texts):
-            t.setText(f"{true[k]}→{pred[k]}" if k < M else "")
+            t.setText(self._caption(int(true[k]), int(pred[k])) if k < M else "")
         self._indices = np.asarray(indices[:M])
         self._counts = (int(total_wrong), M)
         self.retranslate()
 
     def index_at(self, x: float, y: float) -> int | None:
         """The validation index of the tile at view coordinates (x, y), if any."""
-        c, r = int(x // 30), int(y // self._cell)
-        if not (0 <= c < self._cols and 0 <= r < self._rows) or x % 30 >= 28:
+        c, r = int(x // self._pitch), int(y // self._cell)
+        if not (0 <= c < self._cols and 0 <= r < self._rows) or x % self._pitch >= self._tile[1]:
             return None
         k = r * self._cols + c
         return int(self._indices[k]) if k < len(self._indices) else None
