@@ -191,6 +191,7 @@ def test_stack_array_holds_what_a_kernel_writes(dtype):
     assert twice_then_sum(x) == (2 * x.sum(), 3, 5)
 
 
+@pytest.mark.needs_jit  # the dispatchers' signatures exist only when they compile
 def test_float32_kernels_run_in_parallel_and_float64_ones_serially():
     # engine._numba.ParallelFloat32: float64 (small examples, gradient checks) compiles
     # serially, a fraction of a parallel kernel's first-start compilation
@@ -203,6 +204,10 @@ def test_float32_kernels_run_in_parallel_and_float64_ones_serially():
         w = np.ones((2, 1, 3, 3), dtype=dtype)
         y = engine.conv2d_forward(x, w, np.zeros(2, dtype=dtype), 1, 1)
         engine.conv2d_backward(np.ones_like(y), x, w, 1, 1)
+        # float64 plain convolutions take the direct loops; the fused block keeps the flat
+        # kernels in both dtypes
+        z, winners = conv_forward.conv2d_relu_pool_forward(x, w, np.zeros(2, dtype=dtype), 1, 1)
+        conv_backward.conv2d_relu_pool_backward(np.ones_like(z), winners, x, w, 1, 1)
         p, a = engine.max_pool2d_forward(x, 2, 2)
         engine.max_pool2d_backward(np.ones_like(p), a, x.shape)
         q = engine.avg_pool2d_forward(x, 2, 2)
