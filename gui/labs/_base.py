@@ -354,7 +354,7 @@ def digit_name(label: int) -> str:
 
 class WidgetSession:
     """``session_state`` / ``restore_session`` for a lab whose inputs are all it keeps
-    (the Kernel gallery, the Network lab): every input under the lab, typed numbers
+    (the Kernel gallery): every input under the lab, typed numbers
     included (``gui.widgets.session_values``)."""
 
     def session_state(self) -> tuple[dict, dict]:

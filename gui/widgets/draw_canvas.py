@@ -152,6 +152,21 @@ class DrawCanvas(QWidget):
     def is_empty(self) -> bool:
         return not bool(self.drawing().any())
 
+    def set_drawing(self, drawing: np.ndarray) -> None:
+        """Put a drawing back: (R, R) values in [0, 1] (:meth:`drawing`'s; R = resolution).
+
+        Raises ValueError for another shape."""
+        drawing = np.asarray(drawing, dtype=np.float32)
+        r = self.resolution
+        if drawing.shape != (r, r):
+            raise ValueError(f"a drawing is {r}×{r}, not {drawing.shape}")
+        ptr = self._image.bits()
+        ptr.setsize(self._image.sizeInBytes())
+        raw = np.frombuffer(ptr, dtype=np.uint8).reshape(r, self._image.bytesPerLine())
+        raw[:, :r] = np.round(np.clip(drawing, 0.0, 1.0) * 255.0).astype(np.uint8)
+        self.update()
+        self.changed.emit()
+
     def clear(self) -> None:
         self._image.fill(0)
         self.update()

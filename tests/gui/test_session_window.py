@@ -169,3 +169,45 @@ def test_the_last_session_comes_back_on_start_without_its_weights(qtbot, trainin
     assert training.session.trainer.iteration == 0  # the weights only when asked
     again.sessions.reopen_last()
     assert training.session.trainer.iteration > 0
+
+
+def test_the_network_labs_model_file_and_view_come_back(qtbot, make_window, tmp_path):
+    """The Network lab's part: its model file loaded again by its path (a file that has
+    gone is said after the session's own sentence), its image, δ picture and scale."""
+    from engine.network import Network
+    from gui.labs.network.session import Mode, Scale
+
+    model = tmp_path / "model.npz"
+    Network([{"type": "conv", "filters": 3, "kernel": 3, "padding": 1}, {"type": "relu"},
+             {"type": "flatten"}, {"type": "dense", "units": 10}], seed=2).save(model)
+    window = make_window(initial_lab="network")
+    lab = window.current_lab()
+    assert lab.load_model(str(model))
+    qtbot.waitUntil(lambda: lab.session.inspection is not None, timeout=30000)
+    lab.inputs.index_spin.setValue(5)
+    lab.display.backward_radio.setChecked(True)
+    lab.display.scale_box.setCurrentIndex(lab.display.scale_box.findData(Scale.GLOBAL))
+    path = save_and_wait(qtbot, window, tmp_path / "net")
+
+    other = other_window(make_window, tmp_path, "n", initial_lab="pooling")
+    assert other.sessions.open(path, weights=False)  # the weights not asked: the file is
+    restored = other.current_lab()
+    assert other.current_key() == "network"
+    qtbot.waitUntil(lambda: restored.session.model is not None
+                    and restored.session.model.loaded_from == str(model.resolve()),
+                    timeout=30000)
+    s = restored.session
+    assert (s.choice.source, s.choice.index) == ("validation", 5)
+    assert s.mode is Mode.BACKWARD and s.scale is Scale.GLOBAL
+
+    model.unlink()
+    gone = other_window(make_window, tmp_path, "g", initial_lab="pooling")
+    messages = []
+    gone.statusBar().messageChanged.connect(messages.append)
+    assert gone.sessions.open(path, weights=False)
+    qtbot.waitUntil(lambda: messages and "Could not load the model" in messages[-1],
+                    timeout=10000)
+    assert "model.npz" in messages[-1]
+    s = gone.current_lab().session
+    assert s.mode is Mode.BACKWARD and s.scale is Scale.GLOBAL
+    assert (s.choice.source, s.choice.index) == ("validation", 5)

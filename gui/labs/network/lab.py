@@ -21,6 +21,7 @@ while the lab is shown; this widget lays out and draws, and is the session's Vie
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
@@ -37,10 +38,9 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr
-from gui.labs._base import WidgetSession
 from gui.labs.network.compute import Inspector
 from gui.labs.network.handoff import ConvExample, conv_example
-from gui.labs.network.session import NO_MODEL, Display, Mode, NetworkSession
+from gui.labs.network.session import NO_MODEL, SOURCES, Display, Mode, NetworkSession, Scale
 from gui.labs.network.views.controls import DisplayPanel, InputPanel
 from gui.labs.network.views.neuron import NeuronView
 from gui.labs.network.views.overview import OverviewArea
@@ -57,7 +57,7 @@ SCREENSHOT_STEPS = 300  # what the screenshot trains first (as the Training lab'
 LabFinder = Callable[[str, bool], QWidget | None]
 
 
-class NetworkLab(WidgetSession, QWidget):
+class NetworkLab(QWidget):
     """The Network lab (see the module docstring).
 
     Signals
@@ -82,8 +82,9 @@ class NetworkLab(WidgetSession, QWidget):
         self._build_ui()
         self._timer = QTimer(self, interval=TICK_MS)
         self._timer.timeout.connect(self.session.tick)
-        self._actions = [QAction(self)]
+        self._actions = [QAction(self), QAction(self)]
         self._actions[0].triggered.connect(self._load_model_dialog)
+        self._actions[1].triggered.connect(self._export_pytorch_dialog)
         self.retranslate()
 
     # ------------------------------------------------------------------ layout
@@ -164,6 +165,9 @@ class NetworkLab(WidgetSession, QWidget):
         self.open_training_button.setText(tr("Open the Training lab"))
         self.load_button.setText(tr("Load a trained model…"))
         self._actions[0].setText(tr("Load trained model into the Network lab…"))
+        self._actions[1].setText(tr("Export to PyTorch…"))
+        self._actions[1].setStatusTip(tr("Save the network shown here, with its current "
+                                         "weights, as a PyTorch model"))
         for part in (self.inputs, self.display, self.overview.view, self.neuron):
             part.retranslate()
         self.empty_text.setText(tr(NO_MODEL))  # hidden while a model is shown: set it anyway
@@ -201,10 +205,135 @@ class NetworkLab(WidgetSession, QWidget):
             return False
         return bool(self._training.load_model(str(path)))
 
+    def _training_lab(self):
+        """The Training lab (built when needed), or None (said in the status bar)."""
+        if self._connect_training(build=True):
+            return self._training
+        self.status_message.emit(tr("The Training lab is not available: it holds the "
+                                    "network this lab shows."))
+        return None
+
+    def export_pytorch(self, folder: str) -> bool:
+        """Export the network shown here (the Training lab's, with the weights it has now)
+        as a PyTorch model into ``folder``: the Training lab's own export (engine.export),
+        which says how it went in the status bar."""
+        training = self._training_lab()
+        return training is not None and bool(training.export_pytorch(str(folder)))
+
+    def _export_pytorch_dialog(self) -> None:
+        training = self._training_lab()
+        if training is not None:
+            training._export_pytorch_dialog()  # the same dialog and export as File there
+
     def _load_model_dialog(self) -> None:
         path = file_dialogs.open_file_name(self, tr("Load trained model"), tr("Model (*.npz)"))
         if path:
             self.load_model(path)
+
+    # ------------------------------------------------------------------ sessions
+    def session_state(self) -> tuple[dict, dict]:
+        """(part, arrays) for a session file: where the network came from (the Training
+        lab's own, or the model file loaded, by its path), the image (its source and
+        number; a drawing as the array ``drawing`` (R, R)), forward or δ, the colour
+        scale, the selected neuron and the page of maps."""
+        s = self.session
+        model = {"source": "none", "path": None}
+        if s.model is not None:
+            loaded = s.model.loaded_from
+            if loaded is not None and Path(loaded).is_file():  # (not "the session")
+                model = {"source": "file", "path": str(Path(loaded).resolve())}
+            else:
+                model = {"source": "training", "path": None}
+        arrays = {}
+        image = None
+        if s.choice is not None:
+            image = {"source": s.choice.source, "index": int(s.choice.index)}
+            if s.choice.source == "drawing":
+                arrays["drawing"] = self.inputs.canvas.drawing()
+        neuron = None if s.selection is None else {
+            "layer": int(s.selection.layer), "index": [int(i) for i in s.selection.index]}
+        part = {"model": model, "image": image, "mode": s.mode.value, "scale": s.scale.value,
+                "neuron": neuron, "page": int(s.pager.page)}
+        return part, arrays
+
+    def restore_session(self, part: dict, arrays: dict, weights: bool = True) -> int:
+        """Put back a part of :meth:`session_state`; returns how many values did not fit.
+        A model file is loaded again the usual way (:meth:`load_model`); one that is gone
+        or damaged is said in the usual sentence and the rest is put back all the same."""
+        skipped = self._restore_model(part.get("model"), weights)
+        skipped += self._restore_image(part.get("image"), arrays.get("drawing"))
+        try:
+            mode, scale = Mode(part.get("mode", "forward")), Scale(part.get("scale", "layer"))
+        except ValueError:
+            mode, scale, skipped = Mode.FORWARD, Scale.LAYER, skipped + 1
+        (self.display.backward_radio if mode is Mode.BACKWARD
+         else self.display.forward_radio).setChecked(True)
+        self.display.scale_box.setCurrentIndex(self.display.scale_box.findData(scale))
+        neuron = part.get("neuron")
+        if neuron is not None:
+            try:
+                from engine.neuron import Neuron
+
+                index = tuple(_whole(i) for i in neuron["index"])
+                self.session.select(Neuron(_whole(neuron["layer"]), index))
+            except (KeyError, TypeError, ValueError):
+                skipped += 1
+        page = part.get("page", 0)
+        if isinstance(page, int) and not isinstance(page, bool) and page >= 0:
+            self.session.restore_page(page)
+        else:
+            skipped += 1
+        return skipped
+
+    def _restore_model(self, model, weights: bool) -> int:
+        if not isinstance(model, dict) or model.get("source") not in ("none", "training",
+                                                                       "file"):
+            return 1
+        self._connect_training(build=model["source"] != "none")
+        path = model.get("path")
+        if model["source"] != "file":
+            return 0
+        if not isinstance(path, str):
+            return 1
+        shown = self.session.model
+        came_from = None if shown is None else shown.loaded_from
+        if came_from is not None and Path(came_from).resolve() == Path(path).resolve():
+            return 0  # the Training lab has it already
+        if weights and came_from is not None and not Path(came_from).is_file():
+            return 0  # the session's own weights (trained further than the file) stay
+        said: list[str] = []
+        training = self._training
+        if training is not None:
+            training.status_message.connect(said.append)
+        try:
+            loaded = self.load_model(path)
+        finally:
+            if training is not None:
+                training.status_message.disconnect(said.append)
+        if not loaded and said:
+            # said again after the session's own sentence, which would hide it
+            QTimer.singleShot(0, lambda: self.status_message.emit(said[-1]))
+        return 0
+
+    def _restore_image(self, image, drawing) -> int:
+        if image is None:
+            return 0
+        sources = [key for key, _ in SOURCES]
+        if not isinstance(image, dict) or image.get("source") not in sources:
+            return 1
+        source, index = image["source"], image.get("index", 0)
+        if source == "drawing":
+            try:
+                self.inputs.canvas.set_drawing(drawing)
+            except (TypeError, ValueError):
+                return 1
+            self.session.set_drawing(self.inputs.canvas.network_input())
+            return 0
+        try:
+            self.session.pick(source, _whole(index))
+        except (TypeError, ValueError):
+            return 1
+        return 0
 
     # ------------------------------------------------------------------ compute (the session's)
     def submit(self, request) -> None:
@@ -325,7 +454,8 @@ class NetworkLab(WidgetSession, QWidget):
 
     def show_model(self, model, columns) -> None:
         self.pages.setCurrentIndex(1)
-        self.inputs.class_names = tuple(getattr(model, "class_names", ()) or ())
+        names = tuple(getattr(model, "class_names", ()) or ())
+        self.inputs.class_names = self.overview.view.class_names = names
         self.neuron.set_names([c[1] for c in columns])
         self.neuron.clear()
         self.inputs.show_answer(None, None)
@@ -363,3 +493,10 @@ class NetworkLab(WidgetSession, QWidget):
         if inspection is not None:
             self.overview.view.draw(inspection, self.session.display)
         self.display.set_page(self.session.pager.page, self.session.pager.pages)
+
+
+def _whole(value) -> int:
+    """``value`` as an int when it is a whole number from a JSON file, else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"not a whole number: {value!r}")
+    return value

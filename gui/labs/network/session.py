@@ -45,7 +45,7 @@ from gui.labs.training.sharing import SharedModel, SharedWeights
 
 __all__ = ["Mode", "Scale", "Display", "InputChoice", "InputSource", "Pager", "View",
            "ModelSource", "Compute", "NetworkSession", "REFRESH_INTERVAL", "WEIGHTS_TIMEOUT",
-           "NO_MODEL", "SOURCES", "column_infos"]
+           "NO_MODEL", "SOURCES", "column_infos", "class_label"]
 
 #: seconds between two weight copies while training runs: 2.5 refreshes a second
 REFRESH_INTERVAL = 0.4
@@ -140,11 +140,15 @@ class Pager:
 
     def __init__(self):
         self.page, self.pages, self.per_page = 0, 1, 1
+        self.wanted: int | None = None  # a session's page, until the layout has it
 
     def set_pages(self, pages: int, per_page: int) -> bool:
         """The layout's paging; returns whether the page had to move."""
         self.pages, self.per_page = max(1, int(pages)), max(1, int(per_page))
-        return self.go(self.page)
+        page = self.page
+        if self.wanted is not None and self.wanted < self.pages:
+            page, self.wanted = self.wanted, None
+        return self.go(page)
 
     def go(self, page: int) -> bool:
         page = min(max(0, int(page)), self.pages - 1)
@@ -191,6 +195,20 @@ class Compute(Protocol):
     """The background worker: answers ``on_inspection`` / ``on_misclassified``."""
 
     def submit(self, request) -> None: ...
+
+
+def class_label(k, names, short: int | None = None) -> str:
+    """Class ``k`` as the lab writes it: "cat (3)" when the data set names it (``names``),
+    else "3"; ``short``: the name cut to that many characters (the probability column)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        return str(k)
+    k = int(k)
+    if not (0 <= k < len(names)) or str(names[k]) == str(k):
+        return str(k)
+    name = str(names[k])
+    if short is not None and len(name) > short:
+        name = name[:short - 1] + "…"
+    return f"{name} ({k})"
 
 
 def column_infos(model: SharedModel) -> list[tuple]:
@@ -242,6 +260,8 @@ class NetworkSession:
         self._again = False                 # something changed while it computed
         self._finding: int | None = None    # the misclassified request in the worker
         self._wanted_misclassified = 0      # which one to show when it arrives
+        self._misclassified_later: int | None = None  # asked for before the weights came
+        self._sent_neuron: Neuron | None = None  # the neuron of the request in the worker
 
     # ------------------------------------------------------------------ state
     @property
@@ -289,6 +309,7 @@ class NetworkSession:
         self.pager.page = 0
         self._asked = None
         self._computing = self._finding = None
+        self._misclassified_later = None
         self._again = False
         self.throttle.consumed()
 
@@ -345,6 +366,9 @@ class NetworkSession:
         self._asked = None
         same = self.weights is not None and self.weights.iteration == weights.iteration
         self.weights = weights
+        later, self._misclassified_later = self._misclassified_later, None
+        if later is not None:
+            self.show_misclassified(later)
         if same and self.inspection is not None and not self._again:
             self.throttle.consumed()  # nothing new: no need to run the image again
             self._show_info()
@@ -371,6 +395,7 @@ class NetworkSession:
             return
         self._again = False
         self._computing = request.request_id
+        self._sent_neuron = request.neuron
         self.compute.submit(request)
 
     def make_request(self) -> InspectRequest | None:
@@ -383,8 +408,9 @@ class NetworkSession:
         self._computing = None
         if self.model is not None and inspection.generation == self.model.generation:
             self.inspection = inspection
-            if inspection.neuron is None and self.selection is not None:
-                self.selection = None  # no such neuron (any more)
+            if inspection.neuron is None and self.selection is not None \
+                    and self._sent_neuron == self.selection:
+                self.selection = None  # no such neuron (any more); not one chosen since
             if self.visible:
                 self.view.show_inspection(inspection, self.display)
                 self.refreshes += 1
@@ -462,7 +488,10 @@ class NetworkSession:
                 return
             self._choose(self.inputs.misclassified(wrong, k))
             return
-        if self.weights is None or self._finding is not None:
+        if self.weights is None:
+            self._misclassified_later = k  # (a session's choice, before the weights)
+            return
+        if self._finding is not None:
             return
         m, w = self.model, self.weights
         request = MisclassifiedRequest(self._next_id(), m.generation, m.spec, m.input_shape,
@@ -526,8 +555,15 @@ class NetworkSession:
             self.view.show_page(self.display)
 
     def go_to_page(self, page: int) -> None:
+        self.pager.wanted = None
         if self.pager.go(page):
             self.view.show_page(self.display)
+
+    def restore_page(self, page: int) -> None:
+        """A session's page: shown now if the layout has it, else once it has."""
+        self.go_to_page(page)
+        if self.pager.page != int(page):
+            self.pager.wanted = max(0, int(page))
 
     def _redraw(self) -> None:
         if self.inspection is not None and self.visible:

@@ -25,7 +25,14 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.i18n import tr, tr_noop
-from gui.labs.network.session import SOURCES, InputChoice, InputSource, Mode, Scale
+from gui.labs.network.session import (
+    SOURCES,
+    InputChoice,
+    InputSource,
+    Mode,
+    Scale,
+    class_label,
+)
 from gui.labs.training.views._common import BACKGROUND, image_box, image_item
 from gui.widgets.draw_canvas import DrawCanvas
 from gui.widgets.form_rows import int_spin, show_refusals_in_place
@@ -196,11 +203,7 @@ class InputPanel(QGroupBox):
 
     def _name(self, k) -> str:
         """Class ``k`` as the caption writes it: its name when the data set names it."""
-        names = self.class_names
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            return str(k)
-        k = int(k)
-        return f"{names[k]} ({k})" if 0 <= k < len(names) and names[k] != str(k) else str(k)
+        return class_label(k, self.class_names)
 
     def _show_caption(self) -> None:
         c = self._choice

@@ -30,7 +30,7 @@ from gui.labs.network.layout import (
     make_layout,
     rect_segments,
 )
-from gui.labs.network.session import Display, Mode, Scale
+from gui.labs.network.session import Display, Mode, Scale, class_label
 from gui.labs.training.views._common import BACKGROUND, DIVERGING, GREYS
 
 __all__ = ["OverviewView", "OverviewArea"]
@@ -43,6 +43,7 @@ SOURCES = QColor(140, 60, 200)        # the cells its delta came from
 BAR = np.array([70, 110, 190, 255], np.uint8)
 BAR_TARGET = np.array([40, 150, 70, 255], np.uint8)
 MAX_SOURCES = 12                      # delta sources outlined
+CLASS_CHARS = 6                       # a class name in the probability column, at most
 
 
 def _pen(colour: QColor, width: float) -> QPen:
@@ -97,6 +98,8 @@ class OverviewView(pg.GraphicsView):
         self._per_map: list = []
         self._outlined = None
         self.levels: dict[int, tuple[float, float]] = {}  # column layer -> levels shown
+        #: the model's class names (a data set's); none: the probabilities are numbered
+        self.class_names: tuple = ()
         self.scene().sigMouseClicked.connect(self._on_click)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
 
@@ -215,7 +218,7 @@ class OverviewView(pg.GraphicsView):
             self._canvas[rows, x0:x0 + bar_w] = 0
             n = int(round(float(p[d]) * bar_w))
             self._canvas[rows, x0:x0 + n] = BAR_TARGET if d == inspection.target else BAR
-            label = f"{d}  {float(p[d]):.0%}"
+            label = f"{class_label(d, self.class_names, CLASS_CHARS)}  {float(p[d]):.0%}"
             if text.textItem.toPlainText() != label:  # a text layout only when it changes
                 text.setText(label)
 

@@ -35,11 +35,18 @@ def small_data(warm_mnist):
 def labs(qtbot, small_data):
     """(network lab, the Training lab's holder): the Training lab is built when the
     Network lab asks for it with build=True, like the shell does."""
+    lab, held = open_labs(qtbot, small_data)
+    yield lab, held
+    close_labs([(lab, held)])
+
+
+def open_labs(qtbot, data):
+    """A shown Network lab whose finder builds a Training lab on ``data`` when asked."""
     held: dict = {}
 
     def finder(key, build):
         if key == "training" and "training" not in held and build:
-            held["training"] = TrainingLab(data=small_data)
+            held["training"] = TrainingLab(data=data)
             qtbot.addWidget(held["training"])
         return held.get(key)
 
@@ -49,10 +56,15 @@ def labs(qtbot, small_data):
     lab.resize(*SIZE)
     lab.show()
     qtbot.waitExposed(lab)
-    yield lab, held
-    lab.shutdown()
-    if "training" in held:
-        held["training"].shutdown()
+    return lab, held
+
+
+def close_labs(made) -> None:
+    """Shut the (lab, held) pairs down and wait for every thread."""
+    for lab, held in made:
+        lab.shutdown()
+        if "training" in held:
+            held["training"].shutdown()
     assert stop_all(timeout_s=60)
     QCoreApplication.processEvents()
 
