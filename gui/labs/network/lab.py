@@ -84,7 +84,7 @@ class NetworkLab(QWidget):
         self._timer.timeout.connect(self.session.tick)
         self._actions = [QAction(self), QAction(self)]
         self._actions[0].triggered.connect(self._load_model_dialog)
-        self._actions[1].triggered.connect(self._export_pytorch_dialog)
+        self._actions[1].triggered.connect(self.export_pytorch_dialog)
         self.retranslate()
 
     # ------------------------------------------------------------------ layout
@@ -220,10 +220,10 @@ class NetworkLab(QWidget):
         training = self._training_lab()
         return training is not None and bool(training.export_pytorch(str(folder)))
 
-    def _export_pytorch_dialog(self) -> None:
+    def export_pytorch_dialog(self) -> None:
         training = self._training_lab()
         if training is not None:
-            training._export_pytorch_dialog()  # the same dialog and export as File there
+            training.export_pytorch_dialog()  # the same dialog and export as File there
 
     def _load_model_dialog(self) -> None:
         path = file_dialogs.open_file_name(self, tr("Load trained model"), tr("Model (*.npz)"))

@@ -368,7 +368,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
                 (tr_noop("Load trained model…"), self._load_model_dialog, "Ctrl+L"),
                 (tr_noop("Save network spec (JSON)…"), self._save_spec_dialog, None),
                 (tr_noop("Load network spec (JSON)…"), self._load_spec_dialog, None),
-                (tr_noop("Export to PyTorch…"), self._export_pytorch_dialog, None))
+                (tr_noop("Export to PyTorch…"), self.export_pytorch_dialog, None))
 
     def _make_actions(self) -> list[QAction]:
         actions = []
@@ -700,7 +700,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
     #: the request id of the weights a PyTorch export waits for
     EXPORT_REQUEST = -13
 
-    def _export_pytorch_dialog(self) -> None:
+    def export_pytorch_dialog(self) -> None:
         path = file_dialogs.open_folder_name(self, tr("Export to PyTorch: choose a folder"))
         if path:
             self.export_pytorch(path)
