@@ -59,6 +59,19 @@ class ProbabilityView(FitsTitles, FollowsClasses, pg.PlotWidget):
     def _titles(self):
         return [(self.plot_item.titleLabel, self.plot_item)]
 
+    SMALL_TITLE_BELOW = 320  # px: a narrower view writes its title smaller (fewer lines)
+
+    def _fit_titles(self) -> None:
+        label = self.plot_item.titleLabel
+        small = self.width() < self.SMALL_TITLE_BELOW
+        if small != ("size" in label.opts):
+            if small:
+                label.opts["size"] = "8pt"
+            else:
+                label.opts.pop("size")
+            label.setText(label.text)
+        super()._fit_titles()
+
     def _show_classes(self, classes: int) -> None:
         """``classes`` bars from now on, empty."""
         self.plot_item.setXRange(-0.6, classes - 0.4, padding=0)
