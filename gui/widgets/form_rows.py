@@ -28,7 +28,8 @@ from gui.widgets.number_grid import NumberGrid
 
 __all__ = ["int_spin", "double_spin", "RangeSpinBox", "RangeDoubleSpinBox", "pair_row",
            "keyed_combo", "set_keyed_texts", "button_row", "push_button", "TypedGridPage",
-           "note_label", "show_refusals_in_place", "ERROR_STYLE"]
+           "note_label", "show_refusals_in_place", "show_refusal_in_place",
+           "ERROR_STYLE"]
 
 ERROR_STYLE = "color: #b00020;"
 
@@ -162,11 +163,17 @@ def show_refusals_in_place(root: QWidget, also=None) -> None:
     value. ``also(sentence)`` is called too (e.g. the status bar signal).
     """
     for spin in root.findChildren((RangeSpinBox, RangeDoubleSpinBox)):
-        note = _row_note(spin, root)
-        spin.refused.connect(lambda text, note=note, spin=spin: _show_note(note, spin, text))
-        spin.valueChanged.connect(lambda _v, note=note, spin=spin: _clear_note(note, spin))
-        if also is not None:
-            spin.refused.connect(also)
+        show_refusal_in_place(spin, root, also)
+
+
+def show_refusal_in_place(spin, root: QWidget, also=None) -> None:
+    """:func:`show_refusals_in_place` for one spin box below ``root`` (one made later,
+    e.g. in a table row)."""
+    note = _row_note(spin, root)
+    spin.refused.connect(lambda text, note=note, spin=spin: _show_note(note, spin, text))
+    spin.valueChanged.connect(lambda _v, note=note, spin=spin: _clear_note(note, spin))
+    if also is not None:
+        spin.refused.connect(also)
 
 
 def _row_note(spin: QWidget, root: QWidget) -> QLabel:

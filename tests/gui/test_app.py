@@ -370,11 +370,10 @@ def test_every_lab_fits_a_small_window_without_cut_controls(qtbot, make_window, 
         lab = window.show_lab(info.key)
         QApplication.processEvents()
         scroll = getattr(lab, "settings_scroll", None) or getattr(lab, "controls_scroll", None)
-        if scroll is None:
-            continue  # the Training lab lays itself out (its engineer's)
         column = scroll.widget()
         assert not scroll.horizontalScrollBar().isVisible(), info.key
         assert column.width() >= column.minimumSizeHint().width(), info.key  # nothing cut
+    training_fits(window.show_lab("training"))
     lab = window.show_lab("convolution")
     QApplication.processEvents()
     products = lab.strip.products[0]
@@ -382,6 +381,44 @@ def test_every_lab_fits_a_small_window_without_cut_controls(qtbot, make_window, 
     cell_w = products.graphics.viewport().width() / cols
     cell_h = products.graphics.viewport().height() / rows
     assert number_font_px("-1", cell_w, cell_h) is not None  # the products keep their numbers
+
+
+def training_fits(lab) -> None:
+    """The Training lab's tabs all in sight on the tab bar, and the confusion matrix's
+    cells and every misclassified tile inside their views."""
+    from PyQt6.QtCore import QRectF
+    from PyQt6.QtGui import QPolygonF
+
+    QApplication.processEvents()
+    bar = lab.tabs.tabBar()
+    for k in range(lab.tabs.count()):
+        if lab.tabs.isTabVisible(k):
+            assert bar.rect().contains(bar.tabRect(k)), (k, bar.tabRect(k), bar.rect())
+    lab.tabs.setCurrentIndex(2)  # Validation
+    lab.confusion.set_confusion(np.diag(np.arange(1, 11)))
+    lab.misclassified.set_digits(np.zeros((40, 1, 28, 28), np.float32), np.zeros(40, int),
+                                 np.ones(40, int), np.arange(40), 40)
+    for _ in range(3):
+        QApplication.processEvents()
+
+    def inside(view, box, rect) -> bool:
+        shown = view.mapFromScene(box.mapViewToScene(QPolygonF(rect))).boundingRect()
+        return view.viewport().rect().adjusted(-1, -1, 1, 1).contains(shown)
+
+    K = lab.confusion.classes
+    assert inside(lab.confusion, lab.confusion.plot.vb, QRectF(0, 0, K, K))
+    mis = lab.misclassified
+    assert inside(mis, mis.view, mis.item.boundingRect())
+    for tab, views in ((2, (lab.confusion, mis)),
+                       (0, (lab.curves, lab.kernels_view, lab.grad_view)),
+                       (1, (lab.probe_view, lab.probe_probs))):
+        lab.tabs.setCurrentIndex(tab)
+        for _ in range(3):
+            QApplication.processEvents()
+        for view in views:  # no title or legend makes a view's items wider than it
+            width = view.centralWidget.geometry().width()
+            assert width <= view.width() + 1, (type(view).__name__, width, view.size())
+    lab.tabs.setCurrentIndex(0)
 
 
 def test_training_behind_another_lab_shows_in_the_status_bar_and_pauses_in_one_click(

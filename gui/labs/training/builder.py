@@ -21,7 +21,6 @@ from PyQt6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -42,11 +41,13 @@ from gui.labs.training.blocks import (
     layer_type_text,
     spec_to_blocks,
 )
+from gui.widgets.form_rows import int_spin, show_refusal_in_place
 
 __all__ = ["NetworkBuilder"]
 
 _COLUMNS = (tr_noop("Filters"), tr_noop("Kernel"), tr_noop("Stride"), tr_noop("Pad"),
             tr_noop("Act."), tr_noop("BN"), tr_noop("Pool"), tr_noop("Size"))
+_NUMBER_COLUMNS = (0, 1, 2, 3, 7)  # the spin boxes of a block's row
 
 
 def _choice_text(key: str) -> str:
@@ -77,9 +78,12 @@ class NetworkBuilder(QWidget):
     Signals
     -------
     spec_changed(list) : the spec after an edit (debounced), valid or not.
+    refused(str) : a typed value outside a field's range, why it was not taken (the
+        sentence is shown under the table or the head too)
     """
 
     spec_changed = pyqtSignal(list)
+    refused = pyqtSignal(str)
 
     def __init__(self, input_shape=(1, 28, 28), parent=None):
         super().__init__(parent)
@@ -128,7 +132,8 @@ class NetworkBuilder(QWidget):
         hl = QHBoxLayout(self.head_box)
         self.hidden_label = QLabel()
         hl.addWidget(self.hidden_label)
-        self.hidden_spin = QSpinBox(minimum=0, maximum=1024, singleStep=16)
+        self.hidden_spin = int_spin(0, 1024, 0)
+        self.hidden_spin.setSingleStep(16)
         self.hidden_spin.valueChanged.connect(self._head_edited)
         hl.addWidget(self.hidden_spin)
         self.hidden_act = _combo(ACTIVATIONS, "relu")
@@ -151,6 +156,7 @@ class NetworkBuilder(QWidget):
         self.error_label.setStyleSheet("color: #b2182b; font-weight: bold;")
         self.error_label.hide()
         layout.addWidget(self.error_label)
+        show_refusal_in_place(self.hidden_spin, self, self.refused.emit)
 
     def retranslate(self) -> None:
         """Set every text in the current language."""
@@ -163,12 +169,14 @@ class NetworkBuilder(QWidget):
         self.down_button.setText(tr("Down"))
         self.hidden_label.setText(tr("Hidden units"))
         self.hidden_spin.setSpecialValueText(tr("none"))
+        self.hidden_spin.set_subject(tr("Hidden units"))
         _retranslate_combo(self.hidden_act)
         for row in range(self.table.rowCount()):
             for col in (4, 6):  # the activation and pooling combo boxes
                 _retranslate_combo(self.table.cellWidget(row, col))
             self.table.cellWidget(row, 5).setToolTip(
                 tr("spatial batch normalisation after the convolution"))
+            self._name_fields(row)
         self.summary.setHorizontalHeaderLabels((tr("Layer"), tr("Output shape"),
                                                 tr("Parameters")))
         self._show_head_title()
@@ -188,9 +196,15 @@ class NetworkBuilder(QWidget):
         if self.table.isEnabled():
             self.add_button.setEnabled(not full)
 
+    def _name_fields(self, row: int) -> None:
+        """Name the row's number fields for their refusal sentences ("Block 2, Kernel")."""
+        for col in _NUMBER_COLUMNS:
+            self.table.cellWidget(row, col).set_subject(
+                tr("Block {k}, {field}").format(k=row + 1, field=tr(_COLUMNS[col])))
+
     def _row_widgets(self, row: int, block: ConvBlock) -> None:
         def spin(value, lo, hi, key):
-            w = QSpinBox(minimum=lo, maximum=hi, value=value)
+            w = int_spin(lo, hi, value)
             w.valueChanged.connect(lambda v, r=row, k=key: self._block_edited(r, k, v))
             return w
 
@@ -210,6 +224,9 @@ class NetworkBuilder(QWidget):
                  combo(POOLS, block.pool, "pool"), spin(block.pool_size, 1, 4, "pool_size")]
         for col, w in enumerate(cells):
             self.table.setCellWidget(row, col, w)
+        for col in _NUMBER_COLUMNS:  # a typed value out of range: said under the table
+            show_refusal_in_place(cells[col], self, self.refused.emit)
+        self._name_fields(row)
 
     def _refill_table(self, select: int | None = None) -> None:
         self.table.setRowCount(0)

@@ -11,20 +11,19 @@ from PyQt6.QtCore import QSignalBlocker, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
 )
 
 from engine.i18n import tr, tr_noop
 from engine.training_loop import TrainingConfig
 from gui.labs.training.session import Progress, State
+from gui.widgets.form_rows import double_spin, int_spin, show_refusals_in_place
 from gui.widgets.live_text import LiveLabel, LiveProgressBar
 
 __all__ = ["TrainingControls"]
@@ -49,6 +48,8 @@ class TrainingControls(QGroupBox):
     start, pause, resume, step, reset : the buttons
     config_changed(TrainingConfig) : any setting, after the learner changed it (the rate,
         schedule and epochs apply at once, also while training; the rest on Reset)
+    refused(str) : a typed value outside its range, why it was not taken (the sentence
+        is shown under the settings too)
     """
 
     start = pyqtSignal()
@@ -57,6 +58,7 @@ class TrainingControls(QGroupBox):
     step = pyqtSignal()
     reset = pyqtSignal()
     config_changed = pyqtSignal(object)
+    refused = pyqtSignal(str)  # why a typed value was not taken (also said in place)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -64,10 +66,12 @@ class TrainingControls(QGroupBox):
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.optimizer = _combo(OPTIMIZERS)
-        self.lr = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=100.0, singleStep=1e-4)
-        self.batch = QSpinBox(minimum=1, maximum=1024, singleStep=16)
-        self.epochs = QSpinBox(minimum=1, maximum=200)
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
+        # a typed value outside a range is explained in place (show_refusals_in_place)
+        self.lr = double_spin(1e-5, 100.0, 1e-3, decimals=5, step=1e-4)
+        self.batch = int_spin(1, 1024, 64)
+        self.batch.setSingleStep(16)
+        self.epochs = int_spin(1, 200, 10)
+        self.seed = int_spin(0, 2**31 - 1, 0)
         self.augment = QCheckBox()
         self.schedule = _combo(SCHEDULES)
         self.lr_label, self.epochs_label, self.seed_label = QLabel(), QLabel(), QLabel()
@@ -123,6 +127,7 @@ class TrainingControls(QGroupBox):
                        self.seed.valueChanged, self.augment.toggled,
                        self.schedule.currentIndexChanged):
             signal.connect(self._emit_config)
+        show_refusals_in_place(self, self.refused.emit)
         self.set_state(State.IDLE)
         self.show_progress(Progress(0.0, tr("epoch -"), tr("Not trained yet.")))
         self.retranslate()
@@ -158,6 +163,9 @@ class TrainingControls(QGroupBox):
                  tr_noop("Forget the training: new weights from the seed (Ctrl+Shift+R)"))):
             widget.setText(tr(text))
             widget.setToolTip(tr(tip) if tip else "")
+        for spin, subject in ((self.lr, tr("Learning rate")), (self.batch, tr("Batch size")),
+                              (self.epochs, tr("Epochs")), (self.seed, tr("Seed"))):
+            spin.set_subject(subject)  # names the value in a refusal's sentence
         self.lr.setToolTip(tr("The learning rate (the peak of a cosine schedule); may be "
                               "changed while training runs"))
         self.schedule.setToolTip(tr("cosine: the learning rate falls from the value above to "

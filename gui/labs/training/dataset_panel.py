@@ -23,13 +23,12 @@ from PyQt6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
 )
 
 from engine.i18n import tr, tr_noop
 from gui.widgets import file_dialogs
-from gui.widgets.form_rows import ERROR_STYLE
+from gui.widgets.form_rows import ERROR_STYLE, int_spin, show_refusals_in_place
 from gui.workers.threads import Worker, start_worker, stop_worker
 
 __all__ = ["DataSetLoader", "LoadTracker", "DataSetPanel", "DATA_FILE_FILTER"]
@@ -145,7 +144,7 @@ class DataSetPanel(QGroupBox):
         self.classes_label.setStyleSheet("color: #555;")
         options = QHBoxLayout()
         self.size_label = QLabel()
-        self.size_spin = QSpinBox(minimum=4, maximum=256, value=32)
+        self.size_spin = int_spin(4, 256, 32)
         self.colour_combo = QComboBox()
         for text, key in _COLOURS:
             self.colour_combo.addItem(tr(text), key)
@@ -180,6 +179,7 @@ class DataSetPanel(QGroupBox):
         layout.addWidget(self.error_label)
         self._show_loading(False)
         self.error_label.hide()
+        show_refusals_in_place(self, self.message.emit)  # a typed size out of range
         self.retranslate()
 
     # ------------------------------------------------------------------ texts
@@ -189,6 +189,7 @@ class DataSetPanel(QGroupBox):
         self.size_spin.setSuffix(tr(" px"))
         self.size_spin.setToolTip(tr("The pictures of an image folder are resized to this "
                                      "many pixels square"))
+        self.size_spin.set_subject(tr("Image size"))
         for k, (text, _) in enumerate(_COLOURS):
             self.colour_combo.setItemText(k, tr(text))
         self.folder_button.setText(tr("Open folder…"))

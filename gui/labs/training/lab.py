@@ -27,12 +27,12 @@ import numpy as np
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
+    QBoxLayout,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -64,11 +64,13 @@ from gui.labs.training.views import (
     MisclassifiedView,
     ProbabilityView,
 )
+from gui.labs.training.views._common import flow
 from gui.labs.training.views.batchnorm import BatchNormView
 from gui.labs.training.views.sandwich import SandwichView
 from gui.labs.training.worker import TrainingWorker
 from gui.widgets import file_dialogs
 from gui.widgets.draw_canvas import DrawCanvas
+from gui.widgets.form_rows import int_spin, show_refusals_in_place
 
 __all__ = ["TrainingLab", "default_spec"]
 
@@ -94,6 +96,64 @@ def _wrapped() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)  # long captions must not set the lab's minimum width
     return label
+
+
+class _CurvesTab(QWidget):
+    """The Curves tab: the curves left of the kernels over the gradient norms; when the
+    tab is narrower than ``NARROW`` px, the curves above and the two small views side by
+    side below them (each keeps a readable width)."""
+
+    NARROW = 640
+
+    def __init__(self, curves: QWidget, kernels: QWidget, grads: QWidget):
+        super().__init__()
+        self._views = (curves, kernels, grads)
+        self._grid = QGridLayout(self)
+        self.narrow: bool | None = None
+        self._arrange(False)
+
+    #: (row, col, row span, col span) of the curves, the kernels and the norms; the row
+    #: and column stretches. Narrow: the norms' axes and legend get the wider column.
+    _PLACES = {False: (((0, 0, 2, 1), (0, 1, 1, 1), (1, 1, 1, 1)), (1, 1), (3, 2)),
+               True: (((0, 0, 1, 2), (1, 0, 1, 1), (1, 1, 1, 1)), (4, 3), (2, 3))}
+
+    def _arrange(self, narrow: bool) -> None:
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        places, rows, cols = self._PLACES[narrow]
+        for view in self._views:
+            self._grid.removeWidget(view)
+        for view, place in zip(self._views, places, strict=True):
+            self._grid.addWidget(view, *place)
+        for k in range(2):
+            self._grid.setRowStretch(k, rows[k])
+            self._grid.setColumnStretch(k, cols[k])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._arrange(event.size().width() < self.NARROW)
+
+
+class _FlowTab(QWidget):
+    """Parts (widgets or layouts, with their stretches) side by side; below each other
+    when the tab is narrower than ``narrow`` px (side by side, each would be too narrow
+    to read)."""
+
+    def __init__(self, parts, narrow: int):
+        super().__init__()
+        self._narrow = narrow
+        self._box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        for part in parts:
+            part, stretch = part if isinstance(part, tuple) else (part, 1)
+            if isinstance(part, QWidget):
+                self._box.addWidget(part, stretch)
+            else:
+                self._box.addLayout(part, stretch)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        flow(self._box, event.size().width(), self._narrow)
 
 
 class TrainingLab(ModelFilesMixin, QWidget):
@@ -205,10 +265,16 @@ class TrainingLab(ModelFilesMixin, QWidget):
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(440)
+        # never narrower than the column's own minimum: no control is ever cut
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(left.minimumSizeHint().width() + bar + 4)
         scroll.setMaximumWidth(560)
+        self.settings_scroll = scroll
 
         self.tabs = QTabWidget()
+        # every tab stays in sight however narrow: titles shorten (the tooltip has them whole)
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.tabs.addTab(self._curves_tab(), "")
         self.tabs.addTab(self._probe_tab(validation_count), "")
         self.tabs.addTab(self._validation_tab(), "")
@@ -230,19 +296,13 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.curves = CurvesView()
         self.kernels_view = KernelMosaicView()
         self.grad_view = GradNormView()
-        w = QWidget()
-        grid = QGridLayout(w)
-        grid.addWidget(self.curves, 0, 0, 2, 1)
-        grid.addWidget(self.kernels_view, 0, 1)
-        grid.addWidget(self.grad_view, 1, 1)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 2)
-        return w
+        self.curves_tab = _CurvesTab(self.curves, self.kernels_view, self.grad_view)
+        return self.curves_tab
 
     def _probe_tab(self, validation_count: int) -> QWidget:
         self.probe_view = ImageView()
         self.probe_probs = ProbabilityView()
-        self.probe_spin = QSpinBox(minimum=0, maximum=max(0, validation_count - 1))
+        self.probe_spin = int_spin(0, max(0, validation_count - 1), 0)
         self.random_button = QPushButton()
         self.random_button.clicked.connect(lambda: self.session.random_probe())
         self.probe_spin.valueChanged.connect(lambda i: self.session.set_probe_index(i))
@@ -268,17 +328,14 @@ class TrainingLab(ModelFilesMixin, QWidget):
         v.addWidget(self.sandwich_view)
         v.addWidget(self.delta_caption)
         v.addWidget(self.delta_maps, 3)
+        show_refusals_in_place(w, self.status_message.emit)  # the probe's, the C-R-P's
         return w
 
     def _validation_tab(self) -> QWidget:
         self.confusion = ConfusionView()
         self.misclassified = MisclassifiedView(rows=5, cols=8)
         self.misclassified.picked.connect(self._pick_misclassified)
-        w = QWidget()
-        h = QHBoxLayout(w)
-        h.addWidget(self.confusion, 1)
-        h.addWidget(self.misclassified, 1)
-        return w
+        return _FlowTab((self.confusion, self.misclassified), narrow=600)
 
     def _draw_tab(self) -> QWidget:
         self.canvas = DrawCanvas()
@@ -301,11 +358,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         right.addLayout(row, 2)
         right.addWidget(self.draw_maps_caption)
         right.addWidget(self.draw_maps, 3)
-        w = QWidget()
-        h = QHBoxLayout(w)
-        h.addLayout(left, 2)
-        h.addLayout(right, 3)
-        return w
+        return _FlowTab(((left, 2), (right, 3)), narrow=480)
 
     def retranslate(self) -> None:
         """Set every text in the current language (and in every part of the lab)."""
@@ -313,9 +366,12 @@ class TrainingLab(ModelFilesMixin, QWidget):
             shortcut.setWhatsThis(tr(what))  # Help > About lists the keys from these
         for k, title in enumerate(_TAB_TITLES):
             self.tabs.setTabText(k, tr(title))
+            self.tabs.setTabToolTip(k, tr(title).replace("&&", "&"))
         digits = self.session.takes_drawings if hasattr(self, "session") else True
         self.probe_spin.setToolTip(tr("Which validation digit to look at") if digits else
                                    tr("Which validation image to look at"))
+        self.probe_spin.set_subject(tr("Validation digit #") if digits else
+                                    tr("Validation image #"))
         for widget, text in (
                 (self.random_button, tr_noop("Random digit") if digits else
                  tr_noop("Random image")),
@@ -350,6 +406,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         c.reset.connect(self.reset)
         c.config_changed.connect(s.set_config)
         self.builder.spec_changed.connect(s.set_spec)
+        for part in (c, self.builder):  # a refused typed value: in place and in the status bar
+            part.refused.connect(self.status_message)
         self._shortcuts = []
         for key, slot, what in _SHORTCUTS:
             shortcut = QShortcut(QKeySequence(key), self)

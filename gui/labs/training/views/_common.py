@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QTextOption
+from PyQt6.QtWidgets import QBoxLayout
 
 from gui.widgets.colormaps import diverging_lut, greys_lut
 
 __all__ = ["BACKGROUND", "DIVERGING", "GREYS", "LAYER_COLOURS", "image_item", "image_box",
            "titled_image", "outward_ticks", "FollowsClasses", "short_name", "picture",
-           "set_picture"]
+           "set_picture", "fit_label", "FitsTitles", "flow"]
 
 BACKGROUND = "#f4f4f4"
 DIVERGING = diverging_lut()
@@ -103,3 +106,64 @@ class FollowsClasses:
 
     def _show_classes(self, classes: int) -> None:
         raise NotImplementedError
+
+
+def flow(box: QBoxLayout, width: int, narrow: int) -> None:
+    """Lay ``box`` out left to right, or top to bottom when ``width`` is below ``narrow``
+    px (side by side, its parts would be too narrow to read)."""
+    box.setDirection(QBoxLayout.Direction.TopToBottom if width < narrow else
+                     QBoxLayout.Direction.LeftToRight)
+
+
+def fit_label(label: pg.LabelItem, width: float, plot: pg.PlotItem | None = None) -> None:
+    """Wrap ``label``'s text at ``width`` screen pixels when it is wider (and only then), so
+    that a long title never makes its layout wider than its widget, which would cut the
+    view beside it (a confusion matrix's last columns, a grid's last tiles).
+
+    ``plot``: the PlotItem whose title ``label`` is; its title row grows to the lines.
+    """
+    item = label.item
+    item.setTextWidth(-1)
+    if width > 20 and item.boundingRect().width() > width:
+        item.setTextWidth(width)
+        option = QTextOption(Qt.AlignmentFlag.AlignHCenter)
+        # between words, or inside a word longer than the width (it must not stick out)
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        item.document().setDefaultTextOption(option)
+    label.updateMin()
+    label.resizeEvent(None)
+    if plot is not None and label.maximumHeight() > 0:  # a hidden title has none
+        height = max(30.0, label.itemRect().height())
+        label.setMaximumHeight(height)
+        plot.layout.setRowFixedHeight(0, height)
+
+
+class FitsTitles:
+    """A pyqtgraph widget whose titles wrap at its width (:func:`fit_label`), now and on
+    every resize. Subclasses list them in ``_titles()`` and call :meth:`fit_titles` after
+    setting a text."""
+
+    def _titles(self) -> list[tuple[pg.LabelItem, pg.PlotItem | None]]:
+        """(label, the PlotItem it is the title of, or None) of every title."""
+        return []
+
+    def fit_titles(self) -> None:
+        """Wrap the titles at the widget's width now and lay the items out again (a
+        narrower title lowers the layout's minimum width)."""
+        self._fit_titles()
+        pg.GraphicsView.resizeEvent(self, None)
+
+    def _fit_titles(self) -> None:
+        for label, plot in self._titles():
+            # the layout's margins, and a plot title sits right of the left axis
+            margin = 24 + (plot.getAxis("left").width() if plot is not None else 0)
+            fit_label(label, self.width() - margin, plot)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if event is not None:  # pyqtgraph calls it with None while it is being built
+            self._fit_titles()  # before the items get their new geometry
+        super().resizeEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.fit_titles()  # laid out while hidden (another tab): at its size now

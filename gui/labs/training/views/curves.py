@@ -10,12 +10,17 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRectF
+from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QPainterPath
 
 from engine.i18n import tr, tr_noop
 from gui.labs.training.arrays import Series, ema, thin
-from gui.labs.training.views._common import BACKGROUND, LAYER_COLOURS, outward_ticks
+from gui.labs.training.views._common import (
+    BACKGROUND,
+    LAYER_COLOURS,
+    FitsTitles,
+    outward_ticks,
+)
 
 __all__ = ["LiveTail", "GrowingCurve", "CurvesView", "GradNormView", "TAIL_FRACTION"]
 
@@ -293,7 +298,7 @@ class CurvesView(pg.GraphicsLayoutWidget):
             item.setData(*self._val[key].view())
 
 
-class GradNormView(pg.PlotWidget):
+class GradNormView(FitsTitles, pg.PlotWidget):
     """Per-layer gradient norms over the iterations, on a log scale, so that
     vanishing (tiny, falling) or exploding (huge, rising) gradients stand out.
 
@@ -307,7 +312,10 @@ class GradNormView(pg.PlotWidget):
         self.plot_item = self.getPlotItem()
         self.plot_item.setLogMode(y=True)
         outward_ticks(self.plot_item)
-        self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=2)
+        # the legend in a row of its own under the plot: over it, it hid the curves
+        self.legend = pg.LegendItem(colCount=3, labelTextSize="8pt", verSpacing=-6)
+        self.plot_item.layout.addItem(self.legend, 5, 1)
+        self.plot_item.legend = self.legend  # curves added with a name get an entry
         self._curves: dict[str, GrowingCurve] = {}  # fed log10 of the norms
         # y spans whole decades and only grows: auto-range moved the axis (and so
         # repainted the whole plot) on nearly every frame
@@ -322,6 +330,21 @@ class GradNormView(pg.PlotWidget):
         """Set every text in the current language (the legend holds layer names)."""
         self.plot_item.setTitle(tr("Gradient norms ‖∂L/∂W‖"))
         self.plot_item.setLabel("bottom", tr("iteration"))
+        self.fit_titles()
+
+    def _titles(self):
+        return [(self.plot_item.titleLabel, self.plot_item)]
+
+    def _fit_titles(self) -> None:
+        super()._fit_titles()
+        # as many legend columns (3 at most) as the plot's width holds beside the axis
+        room = self.width() - 24 - self.plot_item.getAxis("left").width()
+        for columns in range(3, 0, -1):
+            if columns != self.legend.columnCount:
+                self.legend.setColumnCount(columns)
+            self.legend.layout.activate()
+            if self.legend.layout.effectiveSizeHint(Qt.SizeHint.MinimumSize).width() <= room:
+                break
 
     def set_planned_iterations(self, total: int) -> None:
         self._planned = max(1, int(total))

@@ -18,6 +18,7 @@ from gui.labs.training.views._common import (
     BACKGROUND,
     DIVERGING,
     GREYS,
+    FitsTitles,
     image_box,
     image_item,
     set_picture,
@@ -27,7 +28,7 @@ from gui.labs.training.views._common import (
 __all__ = ["ImageView", "KernelMosaicView", "LayerMapsView"]
 
 
-class ImageView(pg.GraphicsLayoutWidget):
+class ImageView(FitsTitles, pg.GraphicsLayoutWidget):
     """One titled image (a probe digit), greys in [0, 1].
 
     The title is a msgid and its values (``set_title``), so that :meth:`retranslate`
@@ -42,6 +43,10 @@ class ImageView(pg.GraphicsLayoutWidget):
     def retranslate(self) -> None:
         msgid, values = self._title
         self.label.setText(tr(msgid).format(**values) if msgid else "", color="#222")
+        self.fit_titles()
+
+    def _titles(self):
+        return [(self.label, None)]
 
     def title(self) -> str:
         return self.label.text
@@ -58,7 +63,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.view.autoRange(padding=0.02)
 
 
-class KernelMosaicView(pg.GraphicsLayoutWidget):
+class KernelMosaicView(FitsTitles, pg.GraphicsLayoutWidget):
     """The first conv layer's kernels, one tile each, in the diverging map
     (red positive, blue negative, white zero, levels +-max|w|).
 
@@ -91,6 +96,10 @@ class KernelMosaicView(pg.GraphicsLayoutWidget):
         if text != self._text:  # rich-text layout and repaint only when it reads differently
             self._text = text
             self.label.setText(text, color="#222")
+            self.fit_titles()
+
+    def _titles(self):
+        return [(self.label, None)]
 
     @property
     def values(self) -> np.ndarray | None:
@@ -136,7 +145,10 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
     Labels (name, shape, largest value) are text in screen pixels over a canvas that
     is scaled to the widget: when the view is small, the band above a square holds
     fewer lines, so a label keeps only the lines that fit (name, then shape, then the
-    value; none at all when not even the name fits) and never covers a square.
+    value; none at all when not even the name fits) and never covers a square; when
+    the labels are wider than a square's pitch on the screen, the row of squares wraps
+    into fewer columns (at most ``columns``), and lines go until the labels fit side by
+    side, so two labels never run into each other.
     """
 
     CELL = 96  # canvas pixels per layer square at least (more if a mosaic is larger)
@@ -149,6 +161,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground(BACKGROUND)
         self._signed = signed
+        self._max_columns = columns  # the columns asked for; fewer when labels need room
         self._columns = columns
         self.view = self.addViewBox(row=0, col=0)
         image_box(self.view)
@@ -163,6 +176,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         self._band = self.LABEL  # canvas pixels of the label band above each square
         self._fitting = False  # laying out again: ignore the transform changes it makes
         self._line_heights: dict[int, float] = {}  # lines -> label height in pixels
+        self._widths: dict[str, float] = {}  # label html -> its width in screen pixels
         self.view.sigTransformChanged.connect(self._fit_labels)
 
     def retranslate(self) -> None:
@@ -255,14 +269,58 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
             finally:
                 self._fitting = False
             width, _height = self.view.viewPixelSize()
+        columns = self._columns_for_labels()
+        if columns != self._columns:  # labels side by side need a wider pitch: wrap
+            self._columns = columns
+            self._fitting = True
+            try:
+                self._lay_out()
+            finally:
+                self._fitting = False
+            width, _height = self.view.viewPixelSize()
         room = (self._band - 2 + self.GAP) / width  # screen pixels above a square's top
+        pitch = (self._cell + self.GAP) / width  # screen pixels between squares' centres
         lines = self.MAX_LINES
-        while lines > 0 and self._line_height(lines) > room:
+        while lines > 0 and (self._line_height(lines) > room or
+                             (len(self._cells) > 1 and self._widest(lines) > pitch - 4)):
             lines -= 1
         if lines != self._lines:
             self._lines = lines
             for cell in self._cells.values():
                 self._show_label(cell)
+
+    def _widest(self, lines: int) -> float:
+        """Screen pixels of the widest label of ``lines`` lines (measured once per text)."""
+        widest = 0.0
+        for cell in self._cells.values():
+            html = "<br>".join(self._label_lines(cell)[:lines])
+            if html not in self._widths:
+                probe = pg.TextItem()
+                probe.setHtml(_label_html(html))
+                self._widths[html] = probe.textItem.boundingRect().width()
+            widest = max(widest, self._widths[html])
+        return widest
+
+    def _columns_for_labels(self) -> int:
+        """The most columns (at most those asked for) at which the whole labels fit side
+        by side at the scale the canvas would get in the view; else the columns that give
+        the widest pitch (the labels then keep fewer lines)."""
+        count = len(self._cells)
+        view_w, view_h = self.view.width(), self.view.height()
+        if count < 2 or view_w <= 0 or view_h <= 0:
+            return self._columns
+        need = self._widest(self.MAX_LINES) + 4
+        best, best_pitch = self._columns, 0.0
+        for cols in range(min(self._max_columns, count), 0, -1):
+            rows = math.ceil(count / cols)
+            canvas_w = (cols * (self._cell + self.GAP) - self.GAP) * 1.04  # autoRange pads
+            canvas_h = (rows * (self._band + self._cell + self.GAP) - self.GAP) * 1.04
+            pitch = (self._cell + self.GAP) * min(view_w / canvas_w, view_h / canvas_h)
+            if pitch >= need:
+                return cols
+            if pitch > best_pitch + 0.5:
+                best, best_pitch = cols, pitch
+        return best
 
     def _band_for(self, width: float) -> int:
         """The band (canvas pixels, at least LABEL) that holds every label line at a scale

@@ -6,12 +6,12 @@ import numpy as np
 import pyqtgraph as pg
 
 from engine.i18n import tr
-from gui.labs.training.views._common import BACKGROUND, FollowsClasses, short_name
+from gui.labs.training.views._common import BACKGROUND, FitsTitles, FollowsClasses, short_name
 
 __all__ = ["ProbabilityView"]
 
 
-class ProbabilityView(FollowsClasses, pg.PlotWidget):
+class ProbabilityView(FitsTitles, FollowsClasses, pg.PlotWidget):
     """The network's probability for each class, the predicted bar highlighted.
 
     The number of bars follows the probabilities given (:meth:`set_classes`); with
@@ -54,6 +54,23 @@ class ProbabilityView(FollowsClasses, pg.PlotWidget):
         if title != self._title:  # the title's rich-text layout only when it reads differently
             self._title = title
             self.plot_item.setTitle(title)
+            self.fit_titles()
+
+    def _titles(self):
+        return [(self.plot_item.titleLabel, self.plot_item)]
+
+    SMALL_TITLE_BELOW = 320  # px: a narrower view writes its title smaller (fewer lines)
+
+    def _fit_titles(self) -> None:
+        label = self.plot_item.titleLabel
+        small = self.width() < self.SMALL_TITLE_BELOW
+        if small != ("size" in label.opts):
+            if small:
+                label.opts["size"] = "8pt"
+            else:
+                label.opts.pop("size")
+            label.setText(label.text)
+        super()._fit_titles()
 
     def _show_classes(self, classes: int) -> None:
         """``classes`` bars from now on, empty."""

@@ -5,11 +5,13 @@ numbers for a chosen sandwich (block) and channel (text from
 from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker
-from PyQt6.QtWidgets import QHBoxLayout, QSpinBox, QWidget
+from PyQt6.QtWidgets import QBoxLayout, QHBoxLayout, QWidget
 
 from engine.i18n import tr_noop
 from gui.labs._base import numbers_label
 from gui.labs.training.sandwich import crp_text, find_sandwiches
+from gui.labs.training.views._common import flow
+from gui.widgets.form_rows import int_spin
 from gui.widgets.texts import Texts
 
 __all__ = ["SandwichView"]
@@ -23,21 +25,33 @@ class SandwichView(QWidget):
         self._spec: list[dict] = []
         self._activations: list = []
         t = self.texts = Texts()
-        lay = QHBoxLayout(self)
+        # the choosers left of the text; above it when narrow (see resizeEvent)
+        self._box = lay = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.block_spin = QSpinBox(minimum=1, maximum=1)
-        self.channel_spin = QSpinBox(minimum=1, maximum=1)
+        self.block_spin = int_spin(1, 1, 1)  # a typed number out of range is explained
+        self.channel_spin = int_spin(1, 1, 1)
         t(self.block_spin.setToolTip, tr_noop("Which conv → activation → pool block"))
         t(self.channel_spin.setToolTip, tr_noop("Which output channel j of that block"))
-        lay.addWidget(t.label(tr_noop("C-R-P block")))
-        lay.addWidget(self.block_spin)
-        lay.addWidget(t.label(tr_noop("channel j")))
-        lay.addWidget(self.channel_spin)
+        t(self.block_spin.set_subject, tr_noop("C-R-P block"))
+        t(self.channel_spin.set_subject, tr_noop("channel j"))
+        choosers = QHBoxLayout()
+        choosers.addWidget(t.label(tr_noop("C-R-P block")))
+        choosers.addWidget(self.block_spin)
+        choosers.addWidget(t.label(tr_noop("channel j")))
+        choosers.addWidget(self.channel_spin)
+        choosers.addStretch(1)
+        lay.addLayout(choosers)
         self.text = numbers_label(13)
         lay.addWidget(self.text, 1)
         self.block_spin.valueChanged.connect(lambda _v: self.redraw())
         self.channel_spin.valueChanged.connect(lambda _v: self.redraw())
         self.retranslate()
+
+    NARROW = 640  # px: below it the text goes under the choosers
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        flow(self._box, event.size().width(), self.NARROW)
 
     def retranslate(self) -> None:
         self.texts.apply()

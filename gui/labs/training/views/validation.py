@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, pyqtSignal
@@ -11,6 +13,7 @@ from engine.i18n import tr
 from gui.labs.training.views._common import (
     BACKGROUND,
     GREYS,
+    FitsTitles,
     FollowsClasses,
     image_item,
     picture,
@@ -21,7 +24,7 @@ from gui.labs.training.views._common import (
 __all__ = ["ConfusionView", "MisclassifiedView"]
 
 
-class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
+class ConfusionView(FitsTitles, FollowsClasses, pg.GraphicsLayoutWidget):
     """The (K, K) confusion matrix on the validation set, counts written in the cells.
 
     Rows are the true classes, columns the predicted ones; the colour is the
@@ -52,6 +55,10 @@ class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
         self.plot.setTitle(tr("Confusion matrix (validation)"))
         self.plot.setLabel("left", tr("true class"))
         self.plot.setLabel("bottom", tr("predicted class"))
+        self.fit_titles()
+
+    def _titles(self):
+        return [(self.plot.titleLabel, self.plot)]
 
     def _show_classes(self, classes: int) -> None:
         """A (classes, classes) matrix from now on, empty (its text items made here)."""
@@ -94,7 +101,7 @@ class ConfusionView(FollowsClasses, pg.GraphicsLayoutWidget):
                 t.setColor(QColor("white") if share[r, c] > 0.5 else QColor("#222"))
 
 
-class MisclassifiedView(pg.GraphicsLayoutWidget):
+class MisclassifiedView(FitsTitles, pg.GraphicsLayoutWidget):
     """Validation images the network gets wrong, labelled "true→predicted" (class names,
     shortened), grey or colour, any size (tiles follow the images).
 
@@ -121,6 +128,8 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
         self.view.autoRange(padding=0.01)
         self.scene().sigMouseClicked.connect(self._clicked)
         self._counts: tuple[int, int] | None = None  # (wrong, shown) of the last set_digits
+        self._caption_px = 0  # the captions' font size in pixels (0: not set yet)
+        self.view.sigTransformChanged.connect(self._fit_captions)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -136,6 +145,10 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
                        "true→predicted; click one to probe it)")).format(
                            wrong=wrong, shown=shown)
         self.label.setText(text, color="#222")
+        self.fit_titles()
+
+    def _titles(self):
+        return [(self.label, None)]
 
     def _lay_out(self, tile: tuple[int, int]) -> None:
         """Tiles of ``tile`` (H, W) pixels, a caption under each (placed in view units)."""
@@ -146,11 +159,28 @@ class MisclassifiedView(pg.GraphicsLayoutWidget):
         self._pitch = w + 2
         # image, gap and room for the caption (two lines, true over predicted, when the
         # classes have names: side by side they would run into the next tile's)
-        room = int(h * 0.9) if self.class_names else max(10, h // 3)
+        room = int(h * 0.9) if self.class_names else max(12, h // 2)
         self._cell = h + 2 + room
         for k, t in enumerate(self._texts):
             r, c = divmod(k, self._cols)
             t.setPos(c * self._pitch + w / 2, r * self._cell + h)
+
+    CAPTION_PX = 12  # the captions' font size in pixels when the tiles leave room
+
+    def _fit_captions(self, *_) -> None:
+        """Captions small enough that two neighbours never run into each other: a
+        "5→6" is about two font sizes wide (a name caption about three)."""
+        per_pixel, _h = self.view.viewPixelSize()  # tile pixels per screen pixel
+        if not per_pixel or not math.isfinite(per_pixel):
+            return
+        pitch = self._pitch / per_pixel  # screen pixels from one tile to the next
+        size = int(max(6, min(self.CAPTION_PX, pitch / (3.2 if self.class_names else 2.4))))
+        if size != self._caption_px:
+            self._caption_px = size
+            font = QFont()
+            font.setPixelSize(size)
+            for t in self._texts:
+                t.setFont(font)
 
     def _caption(self, true: int, pred: int) -> str:
         names = self.class_names

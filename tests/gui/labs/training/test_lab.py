@@ -20,6 +20,7 @@ from gui.labs.training.lab import TrainingLab
 from gui.labs.training.session import State
 from gui.workers.threads import stop_all
 
+TAB_PROBE, TAB_DRAW = 1, 3
 SMALL_BLOCKS = [ConvBlock(filters=4, kernel=3, stride=1, padding=1, pool="max", pool_size=2)]
 SMALL_CONFIG = TrainingConfig(optimizer="adam", lr=3e-3, batch_size=32, epochs=1, seed=0,
                               augment=False, schedule="constant")
@@ -105,6 +106,45 @@ def test_editing_a_block_updates_the_summary(qtbot, lab):
         pass  # the debounced rebuild
     assert lab.state is State.IDLE
     assert lab.trainer.network.layers[3].params["w"].shape[0] == 12
+
+
+@pytest.mark.parametrize("spin, typed, words", [
+    (lambda lab: lab.controls.epochs, "500",
+     ["Epochs: 500 is above the largest value allowed here, 200", "it stays 1"]),
+    (lambda lab: lab.controls.batch, "0",
+     ["Batch size: 0 is below the smallest value allowed here, 1", "it stays 32"]),
+    (lambda lab: lab.controls.lr, "200", ["Learning rate: 200 is above", "100.00000"]),
+    (lambda lab: lab.controls.seed, "3000000000", ["Seed: 3e+09 is above", "2147483647"]),
+    (lambda lab: lab.builder.table.cellWidget(0, 1), "12",
+     ["Block 1, Kernel: 12 is above the largest value allowed here, 11", "it stays 3"]),
+    (lambda lab: lab.builder.hidden_spin, "2000",
+     ["Hidden units: 2000 is above the largest value allowed here, 1024"]),
+    (lambda lab: lab.data_panel.size_spin, "2",
+     ["Image size: 2 is below the smallest value allowed here, 4;", "it stays 32"]),
+    (lambda lab: lab.probe_spin, "5000",
+     ["5000 is above the largest value allowed here, 199", "it stays 0"]),
+])
+def test_a_typed_value_outside_the_range_is_explained_in_place(qtbot, lab, spin, typed, words):
+    from tests.gui.labs.test_base import note_of, type_and_enter
+
+    lab.show()
+    qtbot.waitExposed(lab)
+    spin = spin(lab)
+    if spin is lab.probe_spin:
+        lab.tabs.setCurrentIndex(TAB_PROBE)
+    before, config, blocks = spin.value(), lab.controls.config(), lab.builder.blocks()
+    with qtbot.waitSignal(lab.status_message, timeout=2000) as message:
+        type_and_enter(qtbot, spin, typed)
+    assert spin.value() == before  # nothing changes ...
+    assert lab.controls.config() == config and lab.builder.blocks() == blocks
+    note = note_of(spin)
+    assert note is not None and note.isVisible()  # ... and the lab says why, in place
+    qtbot.waitUntil(lambda: note.visibleRegion().boundingRect().height() > 0)  # in view
+    for word in words:
+        assert word in note.text(), note.text()
+        assert word in message.args[0]
+    spin.setValue(spin.minimum() if before != spin.minimum() else spin.maximum())
+    assert not note.isVisible()  # the next accepted value takes the note away
 
 
 # -- training through the GUI ----------------------------------------------------
@@ -498,11 +538,10 @@ def test_a_blank_canvas_shows_no_prediction(qtbot, lab):
     assert lab.draw_probs._title == "Prediction: draw a digit"
 
 
-TAB_PROBE, TAB_DRAW = 1, 3
-
 
 def label_overlaps(view) -> list[tuple[str, str]]:
-    """(label, map) pairs where a layer's label covers a drawn map, in scene pixels."""
+    """(label, map) pairs where a layer's label covers a drawn map, and (label, label)
+    pairs where two labels cover each other, in scene pixels."""
     from PyQt6.QtCore import QRectF
     from PyQt6.QtGui import QPolygonF
 
@@ -513,18 +552,27 @@ def label_overlaps(view) -> list[tuple[str, str]]:
         if rect is not None:
             corners = QPolygonF(QRectF(*rect))
             squares[name] = view.view.mapViewToScene(corners).boundingRect()
-    hits = []
+    hits, texts = [], {}
     for name in view.names():
         label = view.label_item(name)
         if not label.isVisible():
             continue
-        text = label.textItem.sceneBoundingRect()
+        text = texts[name] = label.textItem.sceneBoundingRect()
         hits += [(name, other) for other, square in squares.items() if text.intersects(square)]
+    names = list(texts)  # and no label runs into another ("maxpool1conv2")
+    hits += [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+             if texts[a].intersects(texts[b])]
     return hits
 
 
-@pytest.mark.parametrize("size", [(1400, 900), (1210, 840), (900, 600)])
+@pytest.mark.parametrize("size", [(1400, 900), (1210, 840), (1110, 720), (900, 600),
+                                  (850, 640)])
 def test_layer_labels_never_cover_a_map(qtbot, lab, size):
+    two_blocks = SMALL_BLOCKS + [ConvBlock(filters=8, kernel=3, stride=1, padding=1, pool="max",
+                                           pool_size=2)]
+    lab.builder.set_blocks(two_blocks, Head())  # 7 layers: side by side, labels crowd
+    lab.session.set_spec(lab.builder.spec())
+    lab.reset()
     lab.resize(*size)
     lab.show()
     qtbot.waitExposed(lab)
