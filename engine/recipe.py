@@ -52,29 +52,23 @@ __all__ = [
     "train",
 ]
 
-DEFAULT_SPEC: list[dict] = [
-    {"type": "conv", "filters": 16, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "conv", "filters": 32, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 10},
-]
+
+def _two_sandwiches(first: int, second: int) -> list[dict]:
+    """conv(first) - relu - maxpool - conv(second) - relu - maxpool - flatten - dense(10):
+    the course's C-R-P sandwich twice (3x3 kernels, padding 1, 2x2 pooling), then the
+    class scores. The recipes below differ only in their widths."""
+    def sandwich(filters: int) -> list[dict]:
+        return [{"type": "conv", "filters": filters, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "relu"}, {"type": "maxpool", "size": 2, "stride": 2}]
+    return [*sandwich(first), *sandwich(second), {"type": "flatten"},
+            {"type": "dense", "units": 10}]
+
+
+DEFAULT_SPEC: list[dict] = _two_sandwiches(16, 32)
 
 #: The W6 benchmark network (docs/ARCHITECTURE.md): half as wide as DEFAULT_SPEC. The
 #: Training lab falls back to it when a spec cannot be shown.
-W6_SPEC: list[dict] = [
-    {"type": "conv", "filters": 8, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "conv", "filters": 16, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 10},
-]
+W6_SPEC: list[dict] = _two_sandwiches(8, 16)
 
 #: The default recipe's training choices (their reasons: engine/training_loop.py).
 DEFAULT_TRAINING = TrainingConfig()
@@ -83,16 +77,7 @@ DEFAULT_TRAINING = TrainingConfig()
 #: two conv-ReLU-maxpool sandwiches (32 and 64 filters of 3x3, padding 1) and a dense
 #: head, 60,362 parameters. Twice as wide as DEFAULT_SPEC: colour photographs of ten
 #: classes need more filters than digits. Its accuracy and time: see CIFAR_TRAINING.
-CIFAR_SPEC: list[dict] = [
-    {"type": "conv", "filters": 32, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "conv", "filters": 64, "kernel": 3, "stride": 1, "padding": 1},
-    {"type": "relu"},
-    {"type": "maxpool", "size": 2, "stride": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 10},
-]
+CIFAR_SPEC: list[dict] = _two_sandwiches(32, 64)
 
 #: CIFAR-10's training choices: Adam from 2e-3 on a cosine schedule, batches of 64,
 #: 2-pixel shifts, 8 epochs of the 50,000 training images (6,256 steps). Measured on a
