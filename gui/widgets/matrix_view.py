@@ -227,6 +227,13 @@ class MatrixView(QWidget):
         self.title_label.setText(title)
         self.title_label.setVisible(bool(title))
 
+    def set_used(self, used: bool) -> None:
+        """Show or hide the view; a hidden one forgets its title, which is set again when
+        the view is used again (a language switch meanwhile leaves no stale text)."""
+        self.setVisible(used)
+        if not used:
+            self.set_title("")
+
     def set_cmap(self, cmap: str) -> None:
         self._cmap = cmap
         self._lut = _lut(cmap)

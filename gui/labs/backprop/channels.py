@@ -172,14 +172,14 @@ class ChannelsView(QWidget):
     def _show_used(self, C: int, F: int) -> None:
         """Only the first C channels and F filters are shown; the columns share the room."""
         for m in range(FILTERS_MAX):
-            self.padded_views[m].setVisible(m < F)
-            self.db_views[m].setVisible(m < F)
+            self.padded_views[m].set_used(m < F)
+            self.db_views[m].set_used(m < F)
             for k in range(CHANNELS_MAX):
-                self.term_views[m][k].setVisible(m < F and k < C)
-                self.dw_views[m][k].setVisible(m < F and k < C)
+                self.term_views[m][k].set_used(m < F and k < C)
+                self.dw_views[m][k].set_used(m < F and k < C)
         for k in range(CHANNELS_MAX):
-            self.dx_views[k].setVisible(k < C)
-            self.x_views[k].setVisible(k < C)
+            self.dx_views[k].set_used(k < C)
+            self.x_views[k].set_used(k < C)
             self.equals_labels[k].setVisible(k < C)
             for m in range(FILTERS_MAX - 1):
                 self.plus_labels[k][m].setVisible(k < C and m < F - 1)

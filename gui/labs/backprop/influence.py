@@ -152,13 +152,13 @@ class InfluenceView(QWidget):
                                          symmetric_levels(cb.delta))
         lv["dx"] = symmetric_levels(cb.dx)
         for k in range(CHANNELS_MAX):
-            self.x_views[k].setVisible(k < g.C)
-            self.replay_views[k].setVisible(k < g.C)
+            self.x_views[k].set_used(k < g.C)
+            self.replay_views[k].set_used(k < g.C)
             for m in range(FILTERS_MAX):
-                self.w_views[m][k].setVisible(k < g.C and m < g.F)
+                self.w_views[m][k].set_used(k < g.C and m < g.F)
         for m in range(FILTERS_MAX):
-            self.delta_views[m].setVisible(m < g.F)
-            self.factor_views[m].setVisible(m < g.F)
+            self.delta_views[m].set_used(m < g.F)
+            self.factor_views[m].set_used(m < g.F)
         for k in range(g.C):
             self.x_views[k].set_title(tr("x{k}").format(k=k + 1))
             self.x_views[k].set_matrix(cb.x[k], levels=lv["x"])

@@ -139,6 +139,10 @@ def _title(text: str, active: bool) -> str:
     return f"<span style='{_ACTIVE}'>{text}</span>" if active else text
 
 
+#: the views of tabs 1 and 2, built on first use (BackpropLab._lazy_view)
+_LAZY_VIEWS = (ChannelsView, InfluenceView)
+
+
 class BackpropLab(SettingsLab):
     """The Backprop lab (see the module docstring).
 
@@ -156,22 +160,50 @@ class BackpropLab(SettingsLab):
 
         self.settings = BackpropSettings()
         self.stage_area = self._build_main_area()
-        # the channels and influence views: every channel and filter at once
-        self.channels_view = ChannelsView()
-        self.influence_view = InfluenceView()
+        # the channels and influence views (every channel and filter at once) are built
+        # when first shown or asked for: their 50 matrix views were most of the lab's
+        # construction, a stall of the GUI thread when the lab is first opened
+        self._lazy_views: dict[int, QWidget] = {}  # tab index -> the built view
         self.channels_backward: ChannelsBackward | None = None
         self.tabs = QTabWidget()
         self.tabs.addTab(self.stage_area, "")
-        self.tabs.addTab(self.channels_view, "")
-        self.tabs.addTab(self.influence_view, "")
-        self.tabs.currentChanged.connect(lambda _index: self.pause())
+        for _ in _LAZY_VIEWS:
+            page = QWidget()
+            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+            self.tabs.addTab(page, "")
+        self.tabs.currentChanged.connect(self._tab_shown)
         self.main_area = self.tabs
         self._lay_out(max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40))
         self._connect_animation(self.show_frame)
         self.retranslate()  # sets the texts and builds the first trace
 
+    @property
+    def channels_view(self) -> ChannelsView:
+        return self._lazy_view(1)
+
+    @property
+    def influence_view(self) -> InfluenceView:
+        return self._lazy_view(2)
+
+    def _lazy_view(self, index: int):
+        """The view of tab ``index``, built (with the current texts and backward pass) on
+        first use."""
+        view = self._lazy_views.get(index)
+        if view is None:
+            view = _LAZY_VIEWS[index - 1]()
+            self._lazy_views[index] = view
+            self.tabs.widget(index).layout().addWidget(view)
+            view.retranslate()
+            view.set_backward(self.channels_backward)
+        return view
+
+    def _tab_shown(self, index: int) -> None:
+        self.pause()
+        if index in (1, 2):
+            self._lazy_view(index)
+
     def pause(self) -> None:
-        for view in (self, self.channels_view, self.influence_view):
+        for view in (self, *self._lazy_views.values()):
             view.controls.pause()
 
     def retranslate(self) -> None:
@@ -181,8 +213,8 @@ class BackpropLab(SettingsLab):
             self.tabs.setTabText(index, text)
         self.tabs.setTabToolTip(0, tr("The backward pass of the pair the grids edit, stage by "
                                       "stage: filter m's term of channel k's dx"))
-        self.channels_view.retranslate()
-        self.influence_view.retranslate()
+        for view in self._lazy_views.values():
+            view.retranslate()
         for key, text in STAGES:
             button = self.stage_buttons[key]
             button.setText(tr(text))
@@ -312,8 +344,8 @@ class BackpropLab(SettingsLab):
                                                           setup.stride, setup.padding)
             except GeometryError as err:  # the settings checked already; belt and braces
                 self.problem = str(err)
-        self.channels_view.set_backward(self.channels_backward)
-        self.influence_view.set_backward(self.channels_backward)
+        for view in self._lazy_views.values():
+            view.set_backward(self.channels_backward)
         self._show_formulas(setup)
         if self.trace is None:
             self._show_problem()
@@ -704,7 +736,7 @@ class BackpropLab(SettingsLab):
         """The small example (2 channels, 2 filters), channel 1's sum just built."""
         self.pause()
         self.settings.small_example()
-        self.tabs.setCurrentWidget(self.channels_view)
+        self.tabs.setCurrentIndex(1)  # (builds the view: see _lazy_view)
         view = self.channels_view
         view.cell = (1, 2)
         view.controls.set_step(view.frames.index(Frame("sum", 0)))
@@ -713,7 +745,7 @@ class BackpropLab(SettingsLab):
         """The small example, an inner input cell chosen, the scatter replay halfway."""
         self.pause()
         self.settings.small_example()
-        self.tabs.setCurrentWidget(self.influence_view)
+        self.tabs.setCurrentIndex(2)
         view = self.influence_view
         view.choose(("input", 0, 1, 2))
         view.set_mode("scatter")

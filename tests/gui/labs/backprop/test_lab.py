@@ -352,3 +352,19 @@ def test_the_dw_step_writes_dj_df_in_symbols_as_the_course_does(lab):
     lab.controls.set_step(lab._trace_frame(lab.trace.dw_step_index(0, 0, 0, 0)))
     assert ("∂J/∂F11 = X11·δ11 + X12·δ12 + X21·δ21 + X22·δ22 = 1·1 + 2·0 + 4·(−1) + 5·2 = 7"
             in lab.strip.equation.text())
+
+
+def test_the_other_views_are_built_when_first_shown_with_the_current_numbers(lab):
+    # the Channels and Influence views are built on first show (the lab opens faster);
+    # built late, they show the same backward pass as the stage view
+    assert lab._lazy_views == {}
+    lab.settings.small_example()
+    lab.tabs.setCurrentIndex(2)
+    assert lab.tabs.currentWidget().isAncestorOf(lab.influence_view)
+    assert lab.influence_view.cb is lab.channels_backward
+    assert set(lab._lazy_views) == {2}
+    for name, prepare in lab.extra_screenshots():  # each screenshot shows its own tab
+        prepare()
+        view = {"channels": lab.channels_view, "influence": lab.influence_view}[name]
+        assert lab.tabs.currentWidget().isAncestorOf(view), name
+        assert view.cb is lab.channels_backward
