@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.needs_torch  # .ci/run installs torch and runs these with -m needs_torch
 
 from benchmarks import bench_recipe  # noqa: E402
 from engine.data import mnist_split  # noqa: E402
