@@ -26,9 +26,11 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QStyle,
     QVBoxLayout,
     QWidget,
@@ -177,9 +179,16 @@ class FittingLab(SettingsLab):
         self.comparison_label.setStyleSheet("font-size: 12px;")
         # the table's cells wrap: a narrow window gets a taller table, never a wider lab
         self.comparison_label.setWordWrap(True)
-        self.comparison_label.setMinimumWidth(260)
+        # in a scroll area: on a short screen (1280x720) the table scrolls instead of
+        # claiming more height than the lab has, which laid it over the loss plot
+        table = QScrollArea()
+        table.setWidget(self.comparison_label)
+        table.setWidgetResizable(True)
+        table.setFrameShape(QFrame.Shape.NoFrame)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.setMinimumWidth(260)
         explain.addWidget(self.gradient_label, 1)
-        explain.addWidget(self.comparison_label, 1)
+        explain.addWidget(table, 1)
         lay.addWidget(explain_box)
 
         images = QHBoxLayout()
