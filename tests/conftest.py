@@ -12,9 +12,6 @@ Hypothesis profiles (chosen with ``HYPOTHESIS_PROFILE=<name>`` or pytest's
 - ``ci`` (.ci/run): derandomized, so a CI run is reproducible from the source
   alone, and no example database, so an old local failure can never be replayed
   in CI (nor a CI run write one). ``print_blob`` prints what reproduces a failure.
-- ``coverage`` (.ci/run's second, NUMBA_DISABLE_JIT=1 run of tests/engine): as ``ci`` with
-  10 examples a test. That run is for the kernels' line coverage, and its examples run as
-  plain Python loops; the compiled run before it already tried the full count.
 """
 
 import os
@@ -29,5 +26,4 @@ os.environ["LANGUAGE"] = "en"
 settings.register_profile("dev")
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
                           deadline=None)
-settings.register_profile("coverage", parent=settings.get_profile("ci"), max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
