@@ -9,11 +9,14 @@ click. No Qt here: the GUI's warm-up worker calls this function in a thread.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["warmup", "kernel_count", "warmup_tasks"]
+__all__ = ["warmup", "kernel_count", "warmup_tasks", "warmup_parts", "compile_processes",
+           "child_command", "serialize_cache_writes"]
 
 Progress = Callable[[int, int, str], None]
 
@@ -71,24 +74,47 @@ def _colour(dtype):
     colour_map_into(out, np.array([-1.0, 1.0], dtype=dtype), np.array([[0, 1]]), lut, lut)
 
 
-_TASKS: list[tuple[str, Callable]] = [
-    ("convolution forward", _conv),
-    ("convolution backward", _conv_backward),
-    ("max pooling", _max_pool),
-    ("average pooling", _avg_pool),
-    ("dense layer", _dense),
-    ("activations", _activations),
-    ("heat-map colouring", _colour),
+# (name, warm-up call, compile cost): the cost is the group's first-start compile time in
+# seconds, float32 and float64 together (benchmarks/cold_start.py on an AMD EPYC, Zen 5).
+# Only the proportions matter: they share the groups out between compiling processes.
+_TASKS: list[tuple[str, Callable, float]] = [
+    ("convolution forward", _conv, 7.8),
+    ("convolution backward", _conv_backward, 14.7),
+    ("max pooling", _max_pool, 3.9),
+    ("average pooling", _avg_pool, 3.5),
+    ("dense layer", _dense, 3.4),
+    ("activations", _activations, 0.7),
+    ("heat-map colouring", _colour, 0.5),
 ]
 
 
-def warmup_tasks(dtypes: Sequence = (np.float32,)) -> list[tuple[str, Callable[[], None]]]:
-    """(name, call) pairs, one per kernel group and dtype, in the order warmup runs them."""
+def warmup_parts(parts: int) -> list[list[int]]:
+    """Share the kernel groups (indices into the task list) out between ``parts`` processes.
+
+    Longest first, each to the part with the least work so far; a group keeps all its
+    dtypes in one part, because the parallel float32 and serial float64 kernels of a
+    group share one cache file (engine._numba.ParallelFloat32).
+    """
+    shares: list[list[int]] = [[] for _ in range(max(1, parts))]
+    loads = [0.0] * len(shares)
+    for index in sorted(range(len(_TASKS)), key=lambda i: -_TASKS[i][2]):
+        least = loads.index(min(loads))
+        shares[least].append(index)
+        loads[least] += _TASKS[index][2]
+    return [sorted(share) for share in shares]
+
+
+def warmup_tasks(dtypes: Sequence = (np.float32,), part: int = 0,
+                 parts: int = 1) -> list[tuple[str, Callable[[], None]]]:
+    """(name, call) pairs, one per kernel group and dtype, in the order warmup runs them;
+    with ``parts`` > 1 only those of share ``part`` (see :func:`warmup_parts`)."""
+    groups = warmup_parts(parts)[part]
     tasks = []
     for dtype in dtypes:
         dt = np.dtype(dtype)
         suffix = "" if len(dtypes) == 1 else f" ({dt.name})"
-        for name, fn in _TASKS:
+        for index in groups:
+            name, fn, _ = _TASKS[index]
             tasks.append((name + suffix, lambda fn=fn, dt=dt: fn(dt)))
     return tasks
 
@@ -98,7 +124,8 @@ def kernel_count(dtypes: Sequence = (np.float32,)) -> int:
     return len(warmup_tasks(dtypes))
 
 
-def warmup(progress: Progress | None = None, dtypes: Sequence = (np.float32,)) -> int:
+def warmup(progress: Progress | None = None, dtypes: Sequence = (np.float32,), part: int = 0,
+           parts: int = 1) -> int:
     """Compile or load every engine kernel the app uses, for each dtype.
 
     Parameters
@@ -108,15 +135,85 @@ def warmup(progress: Progress | None = None, dtypes: Sequence = (np.float32,)) -
         and the name of the step just finished.
     dtypes : sequence of numpy dtypes
         float32 is what the app trains in; add float64 for gradient checks.
+    part, parts : int
+        Run only share ``part`` of ``parts`` (:func:`warmup_parts`): the first start
+        compiles the shares in that many processes at once (:func:`child_command`).
 
     Returns
     -------
     int
-        The number of steps run (equal to :func:`kernel_count`).
+        The number of steps run (:func:`kernel_count` when ``parts`` is 1).
     """
-    tasks = warmup_tasks(dtypes)
+    tasks = warmup_tasks(dtypes, part, parts)
     for done, (name, call) in enumerate(tasks, start=1):
         call()
         if progress is not None:
             progress(done, len(tasks), name)
     return len(tasks)
+
+
+# ---------------------------------------------------------------- compiling processes
+# A first start compiles for about 35 s of one core (Numba's compiler is Python code under
+# one interpreter lock): in one process on two cores, half the machine waits. Each share of
+# warmup_parts() is compiled in a process of its own instead; they all write the one
+# on-disk cache, which the app then loads (gui/workers/warmup.py).
+
+#: What each compiling process runs: ``python -c CHILD_CODE part parts``. One progress
+#: line per kernel group ("done<TAB>total<TAB>name", counting within its share). No Qt.
+CHILD_CODE = """\
+import sys
+import numpy as np
+from engine.warmup import serialize_cache_writes, warmup
+
+def progress(done, total, name):
+    print(done, total, name, sep="\\t", flush=True)
+
+serialize_cache_writes()
+warmup(progress, dtypes=(np.float32, np.float64), part=int(sys.argv[1]), parts=int(sys.argv[2]))
+"""
+
+
+def child_command(part: int, parts: int) -> list[str]:
+    """The command line of the process that compiles share ``part`` of ``parts``."""
+    return [sys.executable, "-c", CHILD_CODE, str(part), str(parts)]
+
+
+def compile_processes() -> int:
+    """How many processes compile a first start at once: one per core, at most three
+    (the largest group, the convolution's backward pass, is then the whole share of
+    one), and one where cache writes cannot be serialized (no ``fcntl``: Windows)."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return 1
+    return max(1, min(3, os.cpu_count() or 1))
+
+
+def serialize_cache_writes() -> bool:
+    """Make this process's writes of Numba's cache exclusive of other processes' (POSIX).
+
+    Numba saves a compiled kernel by reading the function's index file, picking the
+    first free data-file number and writing both back: two processes saving different
+    signatures of one function at once would pick the same number and one would
+    overwrite the other's machine code under its index entry. An advisory lock on a
+    file of the cache folder around each save makes the read-modify-write one step.
+    Returns False (nothing changed) where that is not possible.
+    """
+    try:
+        import fcntl
+
+        from numba.core.caching import IndexDataCacheFile
+    except ImportError:
+        return False
+    save = getattr(IndexDataCacheFile, "save", None)
+    if save is None or getattr(save, "serialized", False):
+        return save is not None
+
+    def locked_save(self, key, data):
+        with open(os.path.join(self._cache_path, "cnn-explorer-save.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            save(self, key, data)
+
+    locked_save.serialized = True
+    IndexDataCacheFile.save = locked_save
+    return True

@@ -10,11 +10,12 @@ worker only emits signals carrying plain values; it never touches a widget.
 The engine's own warm-up first tries to load every kernel from the cache in the
 worker (a later start: well under a second), refusing to compile. As soon as a kernel
 would have to be compiled (the first start, or after an engine update), it compiles
-them in a *child process* that fills Numba's on-disk cache, then loads them from
-there. Compiling is mostly Python code: in a thread of this process it would hold the
-interpreter lock half the time and every lab the learner opens meanwhile would take
-twice as long to build; in a child it has its own lock and its own core (at a lower
-priority), and a stop request ends it at once (the child is killed).
+them in *child processes* that fill Numba's on-disk cache, one per core, each with its
+share of the kernels (engine.warmup.warmup_parts), then loads them from there. Compiling
+is mostly Python code: in a thread of this process it would hold the interpreter lock
+half the time and every lab the learner opens meanwhile would take twice as long to
+build; in children it has locks of its own and the cores the window leaves idle (they
+run at a lower priority), and a stop request ends it at once (the children are killed).
 
 Two rules keep the GUI thread from ever waiting on that worker:
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -47,19 +49,8 @@ from engine.i18n import tr
 from gui.workers.threads import Worker, start_worker, stop_worker
 
 __all__ = ["WarmupWorker", "WarmupRunner", "default_warmup",
-           "kernels_ready", "when_kernels_ready", "CHILD_WARMUP"]
+           "kernels_ready", "when_kernels_ready"]
 
-#: What the child process runs: the engine's warm-up for both dtypes, one progress line
-#: ("done<TAB>total<TAB>name") per kernel group. It imports no Qt.
-CHILD_WARMUP = """\
-import numpy as np
-from engine.warmup import warmup
-
-def progress(done, total, name):
-    print(done, total, name, sep="\\t", flush=True)
-
-warmup(progress, dtypes=(np.float32, np.float64))
-"""
 _ROOT = Path(__file__).resolve().parents[2]  # the folder holding engine/
 
 
@@ -116,10 +107,10 @@ def _refuse_compiling_in(thread_id: int | None) -> None:
 class WarmupWorker(Worker):
     """Calls ``warmup_fn(progress)`` once and reports through signals.
 
-    With ``in_child=True`` the kernels are first compiled in a child process
-    (:data:`CHILD_WARMUP`), which reports the progress; ``warmup_fn`` then only loads
-    them from the cache (and compiles in this process whatever the child could not,
-    e.g. when the cache folder is not writable). A stop request kills the child at
+    With ``in_child=True`` the kernels are first compiled in child processes
+    (engine.warmup.child_command), which report the progress; ``warmup_fn`` then only
+    loads them from the cache (and compiles in this process whatever the child could not,
+    e.g. when the cache folder is not writable). A stop request kills the children at
     once; in this process it ends the warm-up at the next kernel boundary (one
     kernel's compilation cannot be interrupted).
 
@@ -141,14 +132,15 @@ class WarmupWorker(Worker):
         super().__init__()
         self._warmup_fn = warmup_fn
         self._in_child = in_child
-        self._child: subprocess.Popen | None = None
+        self._children: list[subprocess.Popen] = []
         self._child_lock = threading.Lock()
 
     def request_stop(self) -> None:
         super().request_stop()
         with self._child_lock:
-            if self._child is not None and self._child.poll() is None:
-                self._child.kill()
+            for child in self._children:
+                if child.poll() is None:
+                    child.kill()
 
     def run(self) -> None:
         start = time.perf_counter()
@@ -191,30 +183,62 @@ class WarmupWorker(Worker):
             _refuse_compiling_in(None)
 
     def _compile_in_child(self) -> bool:
-        """Run :data:`CHILD_WARMUP` in a child Python; True when it succeeded."""
+        """Compile in child processes (engine.warmup.child_command), each its share of
+        the kernels, reporting their summed progress; True when every one succeeded."""
+        import numpy as np
+
+        from engine.warmup import child_command, compile_processes, kernel_count
+
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH"))
                                             if p)
-        try:
-            with self._child_lock:
-                if self.stop_requested:
-                    return False
-                self._child = subprocess.Popen(
-                    [sys.executable, "-c", CHILD_WARMUP], stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env, text=True,
-                    **_low_priority())
-                _lower_priority(self._child.pid)
-        except OSError:
-            return False  # no child possible: compile in this process instead
-        child = self._child
-        for line in child.stdout:  # blocks in the OS, not holding the interpreter lock
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
-                self.progress.emit(int(parts[0]), int(parts[1]), parts[2])
-        code = child.wait()
+        parts = compile_processes()
+        lines: queue.Queue = queue.Queue()
+        readers = []
         with self._child_lock:
-            self._child = None
-        return code == 0
+            for part in range(parts):
+                if self.stop_requested:
+                    break
+                try:
+                    child = subprocess.Popen(
+                        child_command(part, parts), stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env,
+                        text=True, **_low_priority())
+                except OSError:
+                    break  # no child possible: compile in this process instead
+                _lower_priority(child.pid)
+                self._children.append(child)
+                readers.append(threading.Thread(target=_read_lines, args=(part, child, lines),
+                                                name=f"numba-warmup-child-{part}",
+                                                daemon=True))
+            children = list(self._children)
+        for reader in readers:
+            reader.start()
+        total = kernel_count((np.float32, np.float64))  # as default_warmup's
+        done, open_pipes = [0] * parts, len(readers)
+        while open_pipes:
+            part, line = lines.get()  # blocks in the OS, not holding the interpreter lock
+            if line is None:
+                open_pipes -= 1
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) == 3 and fields[0].isdigit():
+                done[part] = int(fields[0])
+                self.progress.emit(min(sum(done), total), total, fields[2])
+        for reader in readers:
+            reader.join()
+        codes = [child.wait() for child in children]
+        with self._child_lock:
+            self._children.clear()
+        return len(children) == parts and all(code == 0 for code in codes)
+
+
+def _read_lines(part: int, child: subprocess.Popen, lines: queue.Queue) -> None:
+    """Pass every line a compiling child prints to ``lines`` as (part, line), then
+    (part, None) when its output ends (it finished, failed or was killed)."""
+    for line in child.stdout:
+        lines.put((part, line))
+    lines.put((part, None))
 
 
 def _low_priority() -> dict:

@@ -68,3 +68,55 @@ def test_a_kernel_that_needs_compiling_sends_the_warmup_to_the_child(qtbot, monk
         runner.start()
     assert calls == ["load", "child"]
     assert runner.stop(timeout_s=5)
+
+
+def _fake_children(monkeypatch, script: str, parts: int = 2):
+    """Compiling children that run ``script`` (given its part as argv[1]) instead."""
+    import sys
+
+    import engine.warmup as engine_warmup
+    monkeypatch.setattr(engine_warmup, "compile_processes", lambda: parts)
+    monkeypatch.setattr(engine_warmup, "child_command",
+                        lambda part, n: [sys.executable, "-c", script, str(part), str(n)])
+
+
+def test_the_progress_of_every_compiling_child_adds_up(qtbot, monkeypatch):
+    # two children, 2 and 3 steps of their shares: the bar counts 5 steps of the whole
+    script = ("import sys\n"
+              "part = int(sys.argv[1])\n"
+              "steps = 2 + part\n"
+              "for done in range(1, steps + 1):\n"
+              "    print(done, steps, f'kernel {part}.{done}', sep='\\t', flush=True)\n")
+    _fake_children(monkeypatch, script)
+    worker = warmup_module.WarmupWorker(lambda progress: None, in_child=True)
+    monkeypatch.setattr(warmup_module.WarmupWorker, "_load_from_cache", lambda self: False)
+    seen = []
+    worker.progress.connect(lambda done, total, name: seen.append((done, name)))
+    assert worker._compile_in_child()
+    assert sorted(done for done, _ in seen) == [1, 2, 3, 4, 5]
+    assert {name for _, name in seen} == {"kernel 0.1", "kernel 0.2", "kernel 1.1",
+                                          "kernel 1.2", "kernel 1.3"}
+
+
+def test_a_failing_child_means_compiling_in_this_process(monkeypatch):
+    script = "import sys\nsys.exit(3 if sys.argv[1] == '1' else 0)\n"
+    _fake_children(monkeypatch, script)
+    worker = warmup_module.WarmupWorker(lambda progress: None, in_child=True)
+    assert worker._compile_in_child() is False
+
+
+def test_a_stop_request_kills_every_compiling_child(qtbot, monkeypatch):
+    script = ("import sys, time\n"
+              "print(1, 9, 'started', sep='\\t', flush=True)\n"
+              "time.sleep(120)\n")
+    _fake_children(monkeypatch, script)
+    monkeypatch.setattr(warmup_module.WarmupWorker, "_load_from_cache", lambda self: False)
+    runner = WarmupRunner(parent=None)
+    started = []
+    runner.progress.connect(lambda done, total, name: started.append(done))
+    assert runner.start()
+    qtbot.waitUntil(lambda: len(started) == 2, timeout=30_000)  # both children run
+    children = list(runner._worker._children)
+    assert len(children) == 2
+    assert runner.stop(timeout_s=10)  # far below the children's 120 s
+    assert all(child.poll() is not None for child in children)
