@@ -5,7 +5,8 @@ asks the whole panel to lay itself out again; during training, at 7 updates a
 second, the two cost the GUI thread about 1.2 ms per update, which the training
 thread pays too (they share the interpreter lock and two cores). These widgets
 only store the new state and schedule an ordinary repaint, which Qt merges with
-the window's other repaints; their size never depends on the text.
+the window's other repaints; their size never depends on the text (LiveNumbers: only
+on how many lines it wraps to).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QColor, QPainter
 from PyQt6.QtWidgets import (
+    QFrame,
+    QPlainTextEdit,
     QProgressBar,
     QSizePolicy,
     QStyle,
@@ -21,7 +24,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["LiveProgressBar", "LiveLabel"]
+__all__ = ["LiveProgressBar", "LiveLabel", "LiveNumbers"]
 
 
 class LiveProgressBar(QProgressBar):
@@ -94,3 +97,51 @@ class LiveLabel(QWidget):
         text = self.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideRight,
                                              rect.width())
         painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+
+
+class LiveNumbers(QPlainTextEdit):
+    """Wrapped, selectable plain text (an equation with the current numbers) whose
+    changes repaint only itself.
+
+    A word-wrapped QLabel asks its whole panel to lay itself out again on every
+    ``setText``; the Training lab's C-R-P line, set on every frame, made the probe tab
+    repaint four times a frame (11 ms of GUI time per frame instead of 4, measured
+    with benchmarks/bench_gui.py). Here the height follows the number of lines the
+    text wraps to and changes only when that does.
+    """
+
+    def __init__(self, font_px: int = 14, parent=None):
+        super().__init__(parent)
+        self._text = ""
+        self._lines = -1
+        self.setReadOnly(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setStyleSheet(f"font-size: {font_px}px; padding: 2px 4px; background: #f4f4ee;")
+        self._fit()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - QLabel's name, so it reads the same
+        if text != self._text:
+            self._text = text
+            self.setPlainText(text)
+            self._fit()
+
+    def text(self) -> str:
+        return self._text
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Height for the lines the text wraps to now (a relayout only when they change)."""
+        lines = max(1, int(self.document().documentLayout().documentSize().height()))
+        if lines != self._lines:
+            self._lines = lines
+            margins = self.contentsMargins()
+            self.setFixedHeight(int(lines * self.fontMetrics().lineSpacing()
+                                    + 2 * self.document().documentMargin()
+                                    + margins.top() + margins.bottom()) + 4)

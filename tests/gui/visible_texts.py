@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QMenu,
+    QPlainTextEdit,
     QProgressBar,
     QSpinBox,
     QTabBar,
@@ -36,6 +37,8 @@ from PyQt6.QtWidgets import (
     QTextBrowser,
     QWidget,
 )
+
+from gui.widgets.live_text import LiveLabel
 
 __all__ = ["visible_texts", "plain"]
 
@@ -130,8 +133,10 @@ def _widget_texts(w: QWidget) -> Iterator[tuple[str, str]]:
         yield f"{where}:specialValue", w.specialValueText()
     if isinstance(w, QProgressBar) and w.isTextVisible():
         yield f"{where}:format", w.format()
-    if isinstance(w, QTextBrowser):
+    if isinstance(w, (QTextBrowser, QPlainTextEdit)):
         yield f"{where}:text", w.toPlainText()
+    if isinstance(w, LiveLabel):
+        yield f"{where}:text", w.text()
     if isinstance(w, (QListWidget, QAbstractItemView)) and not isinstance(w, QComboBox):
         yield from _model_texts(w, where)
     if isinstance(w, QMenu):

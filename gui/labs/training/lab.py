@@ -396,6 +396,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
                      self.draw_probs, self.draw_maps, self.canvas, self.batchnorm_view,
                      self.sandwich_view):
             part.retranslate()
+        if hasattr(self, "session"):  # (the first call comes before the session exists)
+            self.session.retranslate()
 
     def _connect(self) -> None:
         c, s = self.controls, self.session

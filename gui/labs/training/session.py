@@ -368,6 +368,7 @@ class TrainingSession:
         self._token = 0              # the current worker's; its events carry it
         self._started_at: int | None = None  # iteration when Start/Resume was pressed
         self._draw_failed = False    # a frame failed to draw: reported once
+        self._remade_progress: Callable[[], Progress | None] | None = None  # (retranslate)
         self._background = ""
         self.generation = 0          # a new one whenever the network is replaced
         self.probe_id = 0
@@ -456,7 +457,7 @@ class TrainingSession:
             return False
         self._install(trainer, worker)
         self._set_state(State.IDLE)
-        self.view.show_progress(Progress(0.0, tr("epoch -"), tr("Not trained yet.")))
+        self._show_progress(lambda: Progress(0.0, tr("epoch -"), tr("Not trained yet.")))
         return True
 
     def _install(self, trainer, worker: bool = True) -> None:
@@ -483,7 +484,7 @@ class TrainingSession:
         self._ensure_worker(running=True).resume()
         self._set_state(State.RUNNING)
         self.view.show_status(tr("Training…"))
-        self.view.show_progress(self._starting_progress())
+        self._show_progress(self._starting_progress)
 
     def pause(self) -> None:
         """Pause training (also the shell's one-click pause while another lab is shown)."""
@@ -557,7 +558,7 @@ class TrainingSession:
         if (self.state is State.FINISHED and self.trainer is not None
                 and self.trainer.epoch < epochs):
             self._set_state(State.PAUSED)
-            self.view.show_progress(self._paused_progress(self.trainer.iteration,
+            self._show_progress(lambda: self._paused_progress(self.trainer.iteration,
                                                           self.trainer.lr))
 
     def set_spec(self, spec: list) -> None:
@@ -604,7 +605,7 @@ class TrainingSession:
         self._install(trainer)
         self._set_state(State.PAUSED)
         self.view.show_spec(self.spec)
-        self.view.show_progress(self._loaded_progress())
+        self._show_progress(self._loaded_progress)
         self.view.show_status(tr("Model loaded from {path}; Resume trains it further.")
                               .format(path=source))
         return True
@@ -625,7 +626,7 @@ class TrainingSession:
         self._install(trainer)
         self._set_state(State.IDLE)
         self.view.show_spec(self.spec)
-        self.view.show_progress(Progress(0.0, tr("epoch -"), tr("Not trained yet.")))
+        self._show_progress(lambda: Progress(0.0, tr("epoch -"), tr("Not trained yet.")))
         return True
 
     def save_model(self, path: str) -> None:
@@ -787,9 +788,7 @@ class TrainingSession:
             self.frames_drawn += 1
         # a progress bar repaints at once: every third frame (~7 Hz) is plenty
         if self.frames_received % 3 == 1 or not frame.running:
-            progress = self._progress(frame)
-            if progress is not None:
-                self.view.show_progress(progress)
+            self._show_progress(lambda: self._progress(frame))
 
     def on_evaluated(self, token: int, result: EpochResult) -> None:
         if self._current(token):
@@ -807,7 +806,7 @@ class TrainingSession:
                                   .format(n=result.epoch, acc=f"{r.accuracy:.1%}",
                                           loss=f"{r.loss:.3f}"))
         elif self.loaded_from is not None and self.state is State.PAUSED:
-            self.view.show_progress(self._loaded_progress())
+            self._show_progress(self._loaded_progress)
 
     def on_diverged(self, token: int, message: str) -> None:
         if not self._current(token):
@@ -820,7 +819,7 @@ class TrainingSession:
         if not self._current(token):
             return
         self._set_state(State.FINISHED)
-        self.view.show_progress(self._finished_progress())
+        self._show_progress(self._finished_progress)
         self.view.show_status(message)
 
     def on_saved(self, token: int, path: str, error: str) -> None:
@@ -868,6 +867,21 @@ class TrainingSession:
             n=min(self._epoch_of(iteration), self.config.epochs), total=self.config.epochs,
             percent=f"{fraction:.0%}")
         return fraction, text
+
+    def _show_progress(self, make: Callable[[], Progress | None]) -> None:
+        """Show ``make()`` (None: leave the panel as it is) and keep ``make`` to write the
+        same progress again in another language (:meth:`retranslate`)."""
+        progress = make()
+        if progress is not None:
+            self._remade_progress = make
+            self.view.show_progress(progress)
+
+    def retranslate(self) -> None:
+        """The language changed: the progress panel's texts again, in the new one."""
+        if self._remade_progress is not None:
+            progress = self._remade_progress()
+            if progress is not None:
+                self.view.show_progress(progress)
 
     def _starting_progress(self) -> Progress:
         # the first start compiles the fast kernels (about a minute on two cores); a

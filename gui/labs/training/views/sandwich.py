@@ -8,10 +8,10 @@ from PyQt6.QtCore import QSignalBlocker
 from PyQt6.QtWidgets import QBoxLayout, QHBoxLayout, QWidget
 
 from engine.i18n import tr_noop
-from gui.labs._base import numbers_label
 from gui.labs.training.sandwich import crp_text, find_sandwiches
 from gui.labs.training.views._common import flow
 from gui.widgets.form_rows import int_spin
+from gui.widgets.live_text import LiveNumbers
 from gui.widgets.texts import Texts
 
 __all__ = ["SandwichView"]
@@ -41,7 +41,7 @@ class SandwichView(QWidget):
         choosers.addWidget(self.channel_spin)
         choosers.addStretch(1)
         lay.addLayout(choosers)
-        self.text = numbers_label(13)
+        self.text = LiveNumbers(13)  # set on every frame: no relayout
         lay.addWidget(self.text, 1)
         self.block_spin.valueChanged.connect(lambda _v: self.redraw())
         self.channel_spin.valueChanged.connect(lambda _v: self.redraw())
@@ -69,8 +69,13 @@ class SandwichView(QWidget):
         if not visible:
             return
         with QSignalBlocker(self.block_spin), QSignalBlocker(self.channel_spin):
-            self.block_spin.setMaximum(len(blocks))
+            _set_maximum(self.block_spin, len(blocks))  # (each setMaximum repaints)
             s = blocks[self.block_spin.value() - 1]
-            self.channel_spin.setMaximum(self._activations[s.pool][1].shape[0])
+            _set_maximum(self.channel_spin, self._activations[s.pool][1].shape[0])
         self.text.setText(crp_text(self._spec, self._activations, s,
                                    self.channel_spin.value() - 1))
+
+
+def _set_maximum(spin, maximum: int) -> None:
+    if spin.maximum() != maximum:
+        spin.setMaximum(maximum)

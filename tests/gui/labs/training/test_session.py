@@ -626,3 +626,25 @@ def test_a_loaded_model_is_shared_with_its_file(make, tmp_path):
     view.show_network.side_effect = lambda *a: seen.append(session.shared_model())
     assert session.load_model(str(path))
     assert seen[-1].loaded_from == str(path)  # known when the views hear of it
+
+
+@pytest.mark.parametrize("state", [State.IDLE, State.RUNNING, State.PAUSED, State.FINISHED])
+def test_a_language_switch_writes_the_progress_again_in_the_new_language(make, state):
+    from engine import i18n
+    session, view, factory = make()
+    _put_in(session, factory, state)
+    if state is State.RUNNING:
+        session.on_frame(factory.last["token"], frame(1, rate=50.0))
+    english = last_progress(view)
+    try:
+        i18n.set_language("zh_CN")
+        session.retranslate()
+        chinese = last_progress(view)
+    finally:
+        i18n.set_language("en")
+    assert chinese is not english
+    for text in (chinese.bar, chinese.info):  # no English word left (numbers stay)
+        assert not any(word.isascii() and word.isalpha() and len(word) > 2
+                       for word in text.replace(";", " ").split()), text
+    session.retranslate()
+    assert last_progress(view) == english  # and back
