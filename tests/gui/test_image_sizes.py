@@ -142,3 +142,51 @@ def test_a_file_that_is_not_an_image_is_explained_on_the_worker_path(qtbot, tmp_
     with qtbot.waitSignal(loader.failed, timeout=WAIT_MS) as failed:
         loader.load(bogus, 96)
     assert "bogus.png" in failed.args[1] and "could not be read" in failed.args[1]
+
+
+def write_huge_png(path, h: int, w: int) -> None:
+    """A large picture with a small file: stripes 1,000 pixels wide, dark then light."""
+    image = QImage(w, h, QImage.Format.Format_Grayscale8)
+    image.fill(40)
+    from PyQt6.QtGui import QColor, QPainter
+    painter = QPainter(image)
+    for x in range(1000, w, 2000):
+        painter.fillRect(x, 0, 1000, h, QColor(220, 220, 220))
+    painter.end()
+    assert image.save(str(path), "PNG")
+
+
+@pytest.mark.slow
+def test_an_8000_by_8000_photo_is_read_in_a_worker_and_scaled_down(qtbot, make_lab, tmp_path,
+                                                                   monkeypatch):
+    """The issue's 64-megapixel PNG (it blocked the GUI for 1.9 s): read off the GUI thread,
+    its stripes still where they were after the downscaling."""
+    from gui.labs.convolution.lab import ConvolutionLab
+
+    write_huge_png(tmp_path / "huge.png", 8000, 8000)
+    readers = []
+    real = images.load_scaled
+
+    def spy(path, max_side):
+        readers.append(threading.get_ident())
+        return real(path, max_side)
+
+    monkeypatch.setattr(images, "load_scaled", spy)
+    loader = ImageLoader()
+    with qtbot.waitSignal(loader.loaded, timeout=WAIT_MS) as loaded:
+        assert loader.load(tmp_path / "huge.png", 96) is False  # in the worker
+    assert readers and threading.get_ident() not in readers
+    result = loaded.args[0]
+    assert max(result.image.shape[:2]) <= 96
+    row = result.image[result.image.shape[0] // 2].astype(float).reshape(-1)
+    # 8 stripes of 1,000 pixels: dark, light, dark, ... -> about 12 pixels each after /83
+    stripe = row.size / 8
+    for k in range(8):
+        middle = row[int((k + 0.5) * stripe)]
+        assert (middle > 0.5) == (k % 2 == 1), (k, row)  # (grey values 0..1)
+    lab = make_lab(ConvolutionLab)
+    with qtbot.waitSignal(lab.status_message, timeout=WAIT_MS) as done:
+        lab.open_image(str(tmp_path / "huge.png"))
+        assert lab.settings.photo_note.isVisibleTo(lab.settings)  # "Reading huge.png…"
+    assert "Convolving a crop" in done.args[0]
+    assert lab.settings.setup().kind == "photo"
