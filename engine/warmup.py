@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["warmup", "kernel_count", "warmup_tasks", "warmup_parts", "compile_processes",
-           "child_command", "serialize_cache_writes"]
+from .i18n import tr_noop
+
+__all__ = ["warmup", "kernel_count", "warmup_tasks", "warmup_costs", "warmup_parts",
+           "compile_processes", "child_command", "serialize_cache_writes"]
 
 Progress = Callable[[int, int, str], None]
 
@@ -74,18 +76,24 @@ def _colour(dtype):
     colour_map_into(out, np.array([-1.0, 1.0], dtype=dtype), np.array([[0, 1]]), lut, lut)
 
 
-# (name, warm-up call, compile cost): the cost is the group's first-start compile time in
-# seconds, float32 and float64 together (benchmarks/cold_start.py on an AMD EPYC, Zen 5).
-# Only the proportions matter: they share the groups out between compiling processes.
-_TASKS: list[tuple[str, Callable, float]] = [
-    ("convolution forward", _conv, 7.8),
-    ("convolution backward", _conv_backward, 14.7),
-    ("max pooling", _max_pool, 3.9),
-    ("average pooling", _avg_pool, 3.5),
-    ("dense layer", _dense, 3.4),
-    ("activations", _activations, 0.7),
-    ("heat-map colouring", _colour, 0.5),
+# (name, warm-up call, compile cost in seconds for float32 and for float64): the first start's
+# compile times (benchmarks/cold_start.py on an AMD EPYC, Zen 5). Only their proportions
+# matter: they share the groups out between compiling processes and weight the progress bar.
+# The names are message ids: the GUI shows them translated.
+_TASKS: list[tuple[str, Callable, tuple[float, float]]] = [
+    (tr_noop("convolution forward"), _conv, (7.4, 0.5)),
+    (tr_noop("convolution backward"), _conv_backward, (14.0, 0.6)),
+    (tr_noop("max pooling"), _max_pool, (2.8, 1.1)),
+    (tr_noop("average pooling"), _avg_pool, (2.8, 0.7)),
+    (tr_noop("dense layer"), _dense, (2.4, 1.0)),
+    (tr_noop("activations"), _activations, (0.3, 0.4)),
+    (tr_noop("heat-map colouring"), _colour, (0.5, 0.05)),
 ]
+
+
+def _cost(index: int, dtype) -> float:
+    """The compile cost of group ``index`` for ``dtype`` (float64's for any other)."""
+    return _TASKS[index][2][0 if np.dtype(dtype) == np.float32 else 1]
 
 
 def warmup_parts(parts: int) -> list[list[int]]:
@@ -97,26 +105,37 @@ def warmup_parts(parts: int) -> list[list[int]]:
     """
     shares: list[list[int]] = [[] for _ in range(max(1, parts))]
     loads = [0.0] * len(shares)
-    for index in sorted(range(len(_TASKS)), key=lambda i: -_TASKS[i][2]):
+    for index in sorted(range(len(_TASKS)), key=lambda i: -sum(_TASKS[i][2])):
         least = loads.index(min(loads))
         shares[least].append(index)
-        loads[least] += _TASKS[index][2]
+        loads[least] += sum(_TASKS[index][2])
     return [sorted(share) for share in shares]
+
+
+def _share(dtypes: Sequence, part: int, parts: int) -> list[tuple[int, np.dtype]]:
+    """(group index, dtype) of every step of share ``part``, in the order warmup runs them."""
+    groups = warmup_parts(parts)[part]
+    return [(index, np.dtype(dtype)) for dtype in dtypes for index in groups]
 
 
 def warmup_tasks(dtypes: Sequence = (np.float32,), part: int = 0,
                  parts: int = 1) -> list[tuple[str, Callable[[], None]]]:
     """(name, call) pairs, one per kernel group and dtype, in the order warmup runs them;
-    with ``parts`` > 1 only those of share ``part`` (see :func:`warmup_parts`)."""
-    groups = warmup_parts(parts)[part]
+    with ``parts`` > 1 only those of share ``part`` (see :func:`warmup_parts`). A name is
+    the group's message id, with `` (float32)`` etc. when there are several dtypes."""
     tasks = []
-    for dtype in dtypes:
-        dt = np.dtype(dtype)
+    for index, dt in _share(dtypes, part, parts):
+        name, fn, _ = _TASKS[index]
         suffix = "" if len(dtypes) == 1 else f" ({dt.name})"
-        for index in groups:
-            name, fn, _ = _TASKS[index]
-            tasks.append((name + suffix, lambda fn=fn, dt=dt: fn(dt)))
+        tasks.append((name + suffix, lambda fn=fn, dt=dt: fn(dt)))
     return tasks
+
+
+def warmup_costs(dtypes: Sequence = (np.float32,), part: int = 0,
+                 parts: int = 1) -> list[float]:
+    """The relative compile cost of each step of :func:`warmup_tasks` (same arguments):
+    what a progress bar of a first start should advance by when the step is done."""
+    return [_cost(index, dt) for index, dt in _share(dtypes, part, parts)]
 
 
 def kernel_count(dtypes: Sequence = (np.float32,)) -> int:

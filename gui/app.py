@@ -680,13 +680,14 @@ class MainWindow(QMainWindow):
         if name is None:
             self.warmup_label.setText(tr("Preparing the fast kernels…"))
         else:
+            base, paren, dtype = name.partition(" (")  # "convolution forward (float32)"
             self.warmup_label.setText(tr("Preparing the fast kernels (slow only on the first "
-                                         "run): {name}").format(name=name))
+                                         "run): {name}").format(name=tr(base) + paren + dtype))
 
     def _on_warmup_progress(self, done: int, total: int, name: str) -> None:
         self.warmup_bar.setRange(0, max(total, 1))
         self.warmup_bar.setValue(done)
-        self.warmup_bar.setFormat(f"{done}/{total}")
+        self.warmup_bar.setFormat(f"{round(100 * done / max(total, 1))} %")
         self._show_warmup_state(name)
 
     def _on_warmup_finished(self, seconds: float) -> None:

@@ -184,10 +184,11 @@ class WarmupWorker(Worker):
 
     def _compile_in_child(self) -> bool:
         """Compile in child processes (engine.warmup.child_command), each its share of
-        the kernels, reporting their summed progress; True when every one succeeded."""
+        the kernels, reporting their summed progress (per mille of the compile time,
+        engine.warmup.warmup_costs); True when every one succeeded."""
         import numpy as np
 
-        from engine.warmup import child_command, compile_processes, kernel_count
+        from engine.warmup import child_command, compile_processes, warmup_costs
 
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH"))
@@ -214,8 +215,10 @@ class WarmupWorker(Worker):
             children = list(self._children)
         for reader in readers:
             reader.start()
-        total = kernel_count((np.float32, np.float64))  # as default_warmup's
-        done, open_pipes = [0] * parts, len(readers)
+        # the bar advances by compile time, not by kernel group: in per mille
+        costs = [warmup_costs((np.float32, np.float64), part, parts) for part in range(parts)]
+        total = sum(map(sum, costs)) or 1.0
+        done, open_pipes = [0.0] * parts, len(readers)
         while open_pipes:
             part, line = lines.get()  # blocks in the OS, not holding the interpreter lock
             if line is None:
@@ -223,8 +226,8 @@ class WarmupWorker(Worker):
                 continue
             fields = line.rstrip("\n").split("\t")
             if len(fields) == 3 and fields[0].isdigit():
-                done[part] = int(fields[0])
-                self.progress.emit(min(sum(done), total), total, fields[2])
+                done[part] = sum(costs[part][:int(fields[0])])
+                self.progress.emit(min(round(1000 * sum(done) / total), 1000), 1000, fields[2])
         for reader in readers:
             reader.join()
         codes = [child.wait() for child in children]

@@ -133,3 +133,26 @@ def test_the_compiling_processes_together_fill_the_cache(tmp_path):
     out = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True,
                          text=True, check=True, timeout=600)
     assert out.stdout.split()[0] == "0", out.stdout
+
+
+def test_the_costs_follow_the_steps_and_weigh_the_compilation():
+    from engine.warmup import warmup_costs, warmup_tasks
+    dtypes = (np.float32, np.float64)
+    for part in range(2):
+        assert len(warmup_costs(dtypes, part, 2)) == len(warmup_tasks(dtypes, part, 2))
+    costs = dict(zip((n for n, _ in warmup_tasks(dtypes)), warmup_costs(dtypes), strict=True))
+    assert all(c > 0 for c in costs.values())
+    # the parallel float32 convolution takes far longer to compile than anything float64
+    assert costs["convolution backward (float32)"] > 5 * max(
+        c for n, c in costs.items() if n.endswith("(float64)"))
+
+
+def test_the_group_names_are_translated_message_ids():
+    from engine import i18n
+    from engine.warmup import warmup_tasks
+    try:
+        i18n.set_language("zh_CN")
+        for name, _ in warmup_tasks():
+            assert i18n.tr(name) != name, name  # the GUI shows each one in Chinese
+    finally:
+        i18n.set_language("en")

@@ -81,21 +81,27 @@ def _fake_children(monkeypatch, script: str, parts: int = 2):
 
 
 def test_the_progress_of_every_compiling_child_adds_up(qtbot, monkeypatch):
-    # two children, 2 and 3 steps of their shares: the bar counts 5 steps of the whole
+    # two children, 2 and 3 steps of their shares, the steps weighted by compile time:
+    # the bar shows per mille of the whole first start
+    import engine.warmup as engine_warmup
     script = ("import sys\n"
               "part = int(sys.argv[1])\n"
               "steps = 2 + part\n"
               "for done in range(1, steps + 1):\n"
               "    print(done, steps, f'kernel {part}.{done}', sep='\\t', flush=True)\n")
     _fake_children(monkeypatch, script)
+    costs = {0: [3.0, 1.0], 1: [1.0, 1.0, 2.0]}  # 8 in all
+    monkeypatch.setattr(engine_warmup, "warmup_costs", lambda dtypes, part, parts: costs[part])
     worker = warmup_module.WarmupWorker(lambda progress: None, in_child=True)
-    monkeypatch.setattr(warmup_module.WarmupWorker, "_load_from_cache", lambda self: False)
     seen = []
-    worker.progress.connect(lambda done, total, name: seen.append((done, name)))
+    worker.progress.connect(lambda done, total, name: seen.append((done, total, name)))
     assert worker._compile_in_child()
-    assert sorted(done for done, _ in seen) == [1, 2, 3, 4, 5]
-    assert {name for _, name in seen} == {"kernel 0.1", "kernel 0.2", "kernel 1.1",
-                                          "kernel 1.2", "kernel 1.3"}
+    values = [done for done, _, _ in seen]
+    assert len(values) == 5 and values == sorted(values)  # each child's part only grows
+    assert values[0] in (375, 125) and values[-1] == 1000
+    assert {total for _, total, _ in seen} == {1000}
+    assert {name for _, _, name in seen} == {"kernel 0.1", "kernel 0.2", "kernel 1.1",
+                                             "kernel 1.2", "kernel 1.3"}
 
 
 def test_a_failing_child_means_compiling_in_this_process(monkeypatch):
@@ -115,8 +121,11 @@ def test_a_stop_request_kills_every_compiling_child(qtbot, monkeypatch):
     started = []
     runner.progress.connect(lambda done, total, name: started.append(done))
     assert runner.start()
-    qtbot.waitUntil(lambda: len(started) == 2, timeout=30_000)  # both children run
-    children = list(runner._worker._children)
-    assert len(children) == 2
-    assert runner.stop(timeout_s=10)  # far below the children's 120 s
-    assert all(child.poll() is not None for child in children)
+    try:
+        qtbot.waitUntil(lambda: len(started) == 2, timeout=30_000)  # both children run
+        children = list(runner._worker._children)
+        assert len(children) == 2
+        assert runner.stop(timeout_s=10)  # far below the children's 120 s
+        assert all(child.poll() is not None for child in children)
+    finally:  # a stopped warm-up leaves the kernels "not ready" (the app is quitting then)
+        warmup_module._state().set_ready(True)
