@@ -55,7 +55,7 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     """
     if signed not in ("auto", "always"):
         raise ValueError(f'signed must be "auto" or "always", not {signed!r}')
-    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    flat = _read_only(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
     index_map = np.asarray(index_map)
     if out.dtype != np.uint32 or out.ndim != 2 or out.shape != index_map.shape:
         raise ValueError(f"out must be a 2-D uint32 array of the index map's shape "
@@ -66,7 +66,7 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     for lut in (signed_lut, unsigned_lut):
         if lut.dtype != np.uint8 or lut.ndim != 2 or lut.shape[1] != 4 or lut.shape[0] < 1:
             raise ValueError(f"a colour table must be (n, 4) uint8, not {lut.dtype} {lut.shape}")
-        luts.append(np.ascontiguousarray(lut).view(np.uint32).reshape(-1))  # (n,) pixels
+        luts.append(_read_only(np.ascontiguousarray(lut).view(np.uint32).reshape(-1)))
     low, high, negative = _finite_range(flat)
     is_signed = signed == "always" or negative
     if is_signed:
@@ -77,7 +77,7 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     lut = luts[0] if is_signed else luts[1]
     # pyqtgraph's scale, rounded to float32 the way numpy rounds it for float32 images
     scale = np.float32(lut.shape[0] / ((levels[1] - levels[0]) or 1.0))
-    index_map = np.ascontiguousarray(index_map, dtype=np.int64)
+    index_map = _read_only(np.ascontiguousarray(index_map, dtype=np.int64))
     pixels, row_stride = _as_rows(out)
     if pixels is None:  # rows that are not evenly spaced uint32s: colour a copy
         pixels = np.empty(out.shape, np.uint32)
@@ -87,6 +87,15 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     elif out.size:
         _colour_kernel(pixels, row_stride, flat, index_map, lut, np.float32(levels[0]), scale)
     return levels, bool(is_signed)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array``: Numba types read-only and writable arrays apart, so
+    every input reaches the kernels as the one type the warm-up compiled, whether the
+    caller's array was writable or not (the shared colour tables are read-only)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _as_rows(out: np.ndarray) -> tuple[np.ndarray | None, int]:

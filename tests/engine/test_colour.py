@@ -154,9 +154,20 @@ def test_every_kind_of_out_view_gets_the_loops_colours(name):
 def test_views_of_a_canvas_need_no_second_compilation():
     # the warm-up compiles the kernel once (for a contiguous out); the Network lab colours
     # blocks of its canvas: a second signature would compile on the GUI thread
-    from engine.colour import _colour_kernel
+    from engine.colour import _colour_kernel, _finite_range
+
+    def read_only(array):
+        array = array.copy()
+        array.flags.writeable = False
+        return array
 
     values = np.linspace(-2, 3, 12).astype(np.float32)
     for out in _views().values():
-        colour_map_into(out, values, np.zeros(out.shape, np.int64), SIGNED_LUT, UNSIGNED_LUT)
+        index_map = np.zeros(out.shape, np.int64)
+        colour_map_into(out, values, index_map, SIGNED_LUT, UNSIGNED_LUT)
+        # the shared colour tables (gui.widgets.colormaps), cached values and index maps
+        # are read-only arrays: another type to Numba
+        colour_map_into(out, read_only(values), read_only(index_map), read_only(SIGNED_LUT),
+                        read_only(UNSIGNED_LUT))
     assert len(_colour_kernel.signatures) == 1, _colour_kernel.signatures
+    assert len(_finite_range.signatures) == 1, _finite_range.signatures
