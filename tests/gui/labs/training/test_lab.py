@@ -845,3 +845,23 @@ def test_echo_signals_are_blocked_with_context_managers_only():
     package = Path(gui.labs.training.__file__).parent
     offenders = [str(p) for p in package.rglob("*.py") if "blockSignals(" in p.read_text()]
     assert offenders == []
+
+
+def test_the_lab_takes_the_digits_read_in_the_background(qtbot, monkeypatch):
+    # the shell calls prefetch() in an idle moment before the lab is first opened
+    import gui.labs.training.lab as training
+    from engine.data import mnist_split
+
+    monkeypatch.setattr(training, "_reader", None)
+    training.prefetch()
+    reader = training._reader
+    lab = TrainingLab()
+    qtbot.addWidget(lab)
+    try:
+        assert training._reader is None and reader.done.is_set()  # taken, once
+        assert lab.val_x is reader.split.val_x  # these digits, not a second read
+        expected = mnist_split()
+        np.testing.assert_array_equal(lab.val_x, expected.val_x)
+        np.testing.assert_array_equal(lab.val_y, expected.val_y)
+    finally:
+        lab.shutdown()
