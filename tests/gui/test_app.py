@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -51,11 +52,43 @@ def test_lab_shortcuts_switch_labs(qtbot, make_window):
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert window.current_key() == "gallery"
+    # a lab not built yet is shown at the next turn of the event loop (MainWindow.open_lab)
+    qtbot.waitUntil(lambda: window.current_key() == "gallery")
     qtbot.keyClick(window, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
     assert window.current_key() == "pooling"
     qtbot.keyClick(window, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
     assert window.current_key() == "gallery"
+
+
+def test_a_lab_asked_for_is_built_at_once_and_shown_at_the_next_turn(qtbot, make_window):
+    # its construction and its first paint are two stalls of the GUI thread, not one
+    window = make_window(initial_lab="pooling")
+    window.open_lab("fitting")
+    fitting = window.lab_widget("fitting")
+    assert fitting is not None and window.current_key() == "pooling"
+    assert window.lab_list.currentRow() == [info.key for info in LABS].index("fitting")
+    with qtbot.waitSignal(window.lab_changed, timeout=WAIT_MS) as changed:
+        pass
+    assert changed.args == ["fitting"] and window.stack.currentWidget() is fitting
+    # asked for another lab before the first was shown: only the last one is shown
+    window.open_lab("backprop")
+    window.show_lab("pooling")
+    qtbot.wait(50)
+    assert window.current_key() == "pooling"
+    assert window.lab_widget("backprop") is not None  # built, kept for later
+
+
+def test_the_labs_not_opened_yet_are_prepared_in_idle_moments(qtbot, make_window, monkeypatch):
+    import gui.labs.training.lab as training
+
+    monkeypatch.setattr(training, "_reader", None)
+    started = []
+    monkeypatch.setattr(training, "prefetch", lambda: started.append(True))
+    window = make_window(initial_lab="pooling", prepare_labs=True)
+    qtbot.waitUntil(lambda: not window._prepare_timer.isActive(), timeout=WAIT_MS)
+    assert started == [True]  # the Training lab's digits were asked for, once
+    assert all(info.module in sys.modules for info in LABS)
+    assert [key for key in (info.key for info in LABS) if window.lab_widget(key)] == ["pooling"]
     assert window._lab_menu_actions["training"].shortcut().toString() == "Ctrl+6"
     assert window.open_action.shortcut().toString() == "Ctrl+O"
     assert window.export_action.shortcut().toString() == "Ctrl+E"
