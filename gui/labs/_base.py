@@ -20,6 +20,7 @@ step equations the same way in every lab.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -44,13 +45,15 @@ from engine.i18n import tr, tr_noop
 from engine.symbolic import format_number  # noqa: F401 (the labs import it from here)
 from gui.widgets.form_rows import ERROR_STYLE, int_spin, pair_row, show_refusals_in_place
 from gui.widgets.number_grid import NumberGrid
+from gui.workers.threads import Worker, start_worker
 from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["SettingsLab", "LabSettings", "WidgetSession", "SteppingSettings", "digit_name",
            "ERROR_STYLE", "format_number", "is_integral", "formula_label", "numbers_label",
            "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
-           "title_kernel_items", "SOURCES_DIFFER_STYLE", "LazyTabs", "OnTab"]
+           "title_kernel_items", "SOURCES_DIFFER_STYLE", "LazyTabs", "OnTab",
+           "embedded_digits", "prefetch_digits"]
 
 #: The line that says where a lab's result differs from a course source, and why.
 SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
@@ -141,6 +144,65 @@ def strip_or_problem(strip: QWidget, problem: QLabel) -> QStackedWidget:
     stack.addWidget(problem)
     stack.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     return stack
+
+
+class _DigitsReader(Worker):
+    """Reads the embedded MNIST digits (``engine.data.load_embedded_mnist``) in a
+    registered thread: unzipping them was 35-70 ms of the GUI thread the first time a lab's
+    input became a digit."""
+
+    def __init__(self):
+        super().__init__()
+        self.done = threading.Event()
+        self.digits = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self.digits = _read_digits()
+        except (ImportError, ValueError, OSError) as err:
+            self.error = err
+        finally:
+            self.done.set()
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    from engine.data import load_embedded_mnist
+
+    images, labels = load_embedded_mnist()
+    for array in (images, labels):  # one copy for every lab: nobody may change it
+        array.flags.writeable = False
+    return images, labels
+
+
+_digits: tuple[np.ndarray, np.ndarray] | None = None
+_digits_reader: _DigitsReader | None = None
+
+
+def prefetch_digits() -> None:
+    """Start reading the embedded digits in the background (the shell calls the lab
+    modules' ``prefetch`` in an idle moment: gui.app.MainWindow._prepare_labs)."""
+    global _digits_reader
+    if _digits is None and _digits_reader is None:
+        _digits_reader = _DigitsReader()
+        start_worker(_digits_reader, "embedded digits for the labs")
+
+
+def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 28, 28) uint8, labels (N,) int64), read-only, read once per process
+    (waiting for the rest of a read ``prefetch_digits`` started: a file, never a
+    compilation). Raises what the read raised (ValueError, OSError)."""
+    global _digits, _digits_reader
+    if _digits is None:
+        reader, _digits_reader = _digits_reader, None
+        if reader is not None:
+            reader.done.wait()
+            if reader.error is not None:
+                raise reader.error
+            _digits = reader.digits
+        else:
+            _digits = _read_digits()
+    return _digits
 
 
 class LazyTabs:
@@ -517,9 +579,7 @@ class LabSettings(QWidget):
         """
         if self._digits is None:
             try:
-                from engine.data import load_embedded_mnist
-
-                self._digits, self._digit_labels = load_embedded_mnist()
+                self._digits, self._digit_labels = embedded_digits()
             except (ImportError, ValueError, OSError) as err:
                 self.message.emit(tr("The MNIST digits could not be loaded: {error}").format(
                     error=err))

@@ -39,6 +39,7 @@ from PyQt6.QtWidgets import (
 from engine.fitting import CONVERGED_LOSS, STALL_GAIN, STALL_STEPS, KernelFitter
 from engine.i18n import tr
 from gui.labs._base import ERROR_STYLE, NOT_READY_TEXT, SettingsLab, numbers_label
+from gui.labs._base import prefetch_digits as prefetch  # noqa: F401 (gui.app._prepare_labs)
 from gui.labs.fitting.explain import comparison_html, gradient_text
 from gui.labs.fitting.settings import FitSettings
 from gui.widgets.colormaps import symmetric_levels
