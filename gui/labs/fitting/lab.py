@@ -151,7 +151,7 @@ class FittingLab(SettingsLab):
         top.addWidget(self.target_kernel_view, 2)
         top.addWidget(self.learned_kernel_view, 2)
         top.addWidget(self.gradient_view, 2)
-        self.loss_plot = pg.PlotWidget(background="w")
+        self.loss_plot = pg.PlotWidget(background="w", enableMenu=False)
         self.loss_plot.setLogMode(x=False, y=True)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
         self.loss_plot.setMouseEnabled(x=False, y=False)

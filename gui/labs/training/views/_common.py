@@ -43,7 +43,7 @@ def titled_image(widget: pg.GraphicsLayoutWidget, lut=None):
     """A title over an image box in ``widget``: (label, view box, image item)."""
     widget.setBackground(BACKGROUND)
     label = widget.addLabel("", row=0, col=0, color="#222")
-    view = widget.addViewBox(row=1, col=0)
+    view = widget.addViewBox(row=1, col=0, enableMenu=False)  # (no menu: none is built)
     image_box(view)
     item = image_item()
     if lut is not None:
