@@ -53,7 +53,7 @@ __all__ = ["SettingsLab", "LabSettings", "WidgetSession", "SteppingSettings", "d
            "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
            "title_kernel_items", "SOURCES_DIFFER_STYLE", "LazyTabs", "OnTab",
-           "embedded_digits", "prefetch_digits"]
+           "embedded_digits", "prefetch_digits", "BackgroundRead"]
 
 #: The line that says where a lab's result differs from a course source, and why.
 SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
@@ -146,24 +146,40 @@ def strip_or_problem(strip: QWidget, problem: QLabel) -> QStackedWidget:
     return stack
 
 
-class _DigitsReader(Worker):
-    """Reads the embedded MNIST digits (``engine.data.load_embedded_mnist``) in a
-    registered thread: unzipping them was 35-70 ms of the GUI thread the first time a lab's
-    input became a digit."""
+class BackgroundRead(Worker):
+    """``read()`` (a file: the embedded digits) in a registered thread, for a lab opened
+    later; :meth:`result` hands over what it read, or raises what it raised.
 
-    def __init__(self):
+    Unzipping and converting the embedded digits on the GUI thread were 35-75 ms of a
+    lab's first opening or first edit (2 cores); the shell starts these reads in an idle
+    moment before (the lab modules' ``prefetch``: gui.app.MainWindow._prepare_labs)."""
+
+    def __init__(self, read: Callable[[], object]):
         super().__init__()
-        self.done = threading.Event()
-        self.digits = None
-        self.error: Exception | None = None
+        self._read = read
+        self._done = threading.Event()
+        self.value = None
+        self._error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.digits = _read_digits()
-        except (ImportError, ValueError, OSError) as err:
-            self.error = err
+            self.value = self._read()
+        except Exception as err:  # noqa: BLE001 - raised again on the GUI thread by result()
+            self._error = err
         finally:
-            self.done.set()
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self):
+        """What ``read()`` returned, waiting for the rest of the read (a file, never a
+        compilation); raises what it raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self.value
 
 
 def _read_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +192,7 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 _digits: tuple[np.ndarray, np.ndarray] | None = None
-_digits_reader: _DigitsReader | None = None
+_digits_reader: BackgroundRead | None = None
 
 
 def prefetch_digits() -> None:
@@ -184,7 +200,7 @@ def prefetch_digits() -> None:
     modules' ``prefetch`` in an idle moment: gui.app.MainWindow._prepare_labs)."""
     global _digits_reader
     if _digits is None and _digits_reader is None:
-        _digits_reader = _DigitsReader()
+        _digits_reader = BackgroundRead(_read_digits)
         start_worker(_digits_reader, "embedded digits for the labs")
 
 
@@ -195,13 +211,7 @@ def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
     global _digits, _digits_reader
     if _digits is None:
         reader, _digits_reader = _digits_reader, None
-        if reader is not None:
-            reader.done.wait()
-            if reader.error is not None:
-                raise reader.error
-            _digits = reader.digits
-        else:
-            _digits = _read_digits()
+        _digits = reader.result() if reader is not None else _read_digits()
     return _digits
 
 

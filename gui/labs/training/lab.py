@@ -23,8 +23,6 @@ asks the worker to stop and returns at once; the shell then waits for every thre
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
@@ -43,7 +41,7 @@ from PyQt6.QtWidgets import (
 
 from engine.i18n import tr, tr_noop
 from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, W6_SPEC
-from gui.labs._base import LazyTabs, OnTab
+from gui.labs._base import BackgroundRead, LazyTabs, OnTab
 from gui.labs.training.builder import NetworkBuilder
 from gui.labs.training.controls import TrainingControls
 from gui.labs.training.dataset_panel import DataSetPanel
@@ -74,7 +72,7 @@ from gui.labs.training.worker import TrainingWorker
 from gui.widgets import file_dialogs
 from gui.widgets.draw_canvas import DrawCanvas
 from gui.widgets.form_rows import int_spin, show_refusals_in_place
-from gui.workers.threads import Worker, start_worker
+from gui.workers.threads import start_worker
 
 __all__ = ["TrainingLab", "default_spec", "prefetch"]
 
@@ -96,53 +94,27 @@ def default_spec() -> list[dict]:
     return [dict(layer) for layer in DEFAULT_SPEC]
 
 
-class _DigitsReader(Worker):
-    """Reads the embedded digits (``engine.data.mnist_split``) in a registered thread.
-
-    Reading and converting them took some 75 ms of the lab's first opening on 2 cores
-    (unzipping, uint8 to float32); the shell starts this in an idle moment before
-    (``prefetch``), and the lab takes the result when it is built (``_load_data``)."""
-
-    def __init__(self):
-        super().__init__()
-        self.done = threading.Event()
-        self.split = None
-        self.error: Exception | None = None
-
-    def run(self) -> None:
-        from engine.data import DataFileError, mnist_split
-
-        try:
-            self.split = mnist_split()
-        except (DataFileError, OSError) as err:
-            self.error = err
-        finally:
-            self.done.set()
-
-
-_reader: _DigitsReader | None = None
+_reader: BackgroundRead | None = None  # the embedded digits, read for the lab built next
 
 
 def prefetch() -> None:
-    """Start reading the embedded digits in the background for the lab built next (the
-    shell calls this before the lab is first opened: gui.app.MainWindow._prepare_labs)."""
+    """Start reading the embedded digits (engine.data.mnist_split: unzipped and converted
+    to float32, some 75 ms on 2 cores) in the background for the lab built next; the
+    shell calls this before the lab is first opened (gui.app.MainWindow._prepare_labs)."""
     global _reader
     if _reader is None:
-        _reader = _DigitsReader()
+        from engine.data import mnist_split
+
+        _reader = BackgroundRead(mnist_split)
         start_worker(_reader, "embedded digits")
 
 
 def _prefetched_digits():
-    """The digits ``prefetch`` read (waiting for the rest of a read under way: a file, never
-    a compilation), None when nothing was prefetched; raises what the read raised."""
+    """The digits ``prefetch`` read (waiting for the rest of a read under way), None when
+    nothing was prefetched; raises what the read raised."""
     global _reader
     reader, _reader = _reader, None
-    if reader is None:
-        return None
-    reader.done.wait()
-    if reader.error is not None:
-        raise reader.error
-    return reader.split
+    return reader.result() if reader is not None else None
 
 
 def _wrapped() -> QLabel:

@@ -858,8 +858,8 @@ def test_the_lab_takes_the_digits_read_in_the_background(qtbot, monkeypatch):
     lab = TrainingLab()
     qtbot.addWidget(lab)
     try:
-        assert training._reader is None and reader.done.is_set()  # taken, once
-        assert lab.val_x is reader.split.val_x  # these digits, not a second read
+        assert training._reader is None and reader.done  # taken, once
+        assert lab.val_x is reader.value.val_x  # these digits, not a second read
         expected = mnist_split()
         np.testing.assert_array_equal(lab.val_x, expected.val_x)
         np.testing.assert_array_equal(lab.val_y, expected.val_y)
