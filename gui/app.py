@@ -23,7 +23,6 @@ QThread (which aborts the process).
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.util
 import os
@@ -567,9 +566,6 @@ class MainWindow(QMainWindow):
                 traceback.print_exc()
             return
         self._prepare_timer.stop()
-        # what start-up made lives as long as the window: a full garbage collection need
-        # not walk it again (one took 50-110 ms of the GUI thread in the first-start probe)
-        gc.freeze()
 
     def _build_lab(self, info: LabInfo) -> QWidget:
         try:
