@@ -55,7 +55,7 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     """
     if signed not in ("auto", "always"):
         raise ValueError(f'signed must be "auto" or "always", not {signed!r}')
-    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    flat = _read_only(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
     index_map = np.asarray(index_map)
     if out.dtype != np.uint32 or out.ndim != 2 or out.shape != index_map.shape:
         raise ValueError(f"out must be a 2-D uint32 array of the index map's shape "
@@ -66,7 +66,7 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     for lut in (signed_lut, unsigned_lut):
         if lut.dtype != np.uint8 or lut.ndim != 2 or lut.shape[1] != 4 or lut.shape[0] < 1:
             raise ValueError(f"a colour table must be (n, 4) uint8, not {lut.dtype} {lut.shape}")
-        luts.append(np.ascontiguousarray(lut).view(np.uint32).reshape(-1))  # (n,) pixels
+        luts.append(_read_only(np.ascontiguousarray(lut).view(np.uint32).reshape(-1)))
     low, high, negative = _finite_range(flat)
     is_signed = signed == "always" or negative
     if is_signed:
@@ -77,9 +77,46 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     lut = luts[0] if is_signed else luts[1]
     # pyqtgraph's scale, rounded to float32 the way numpy rounds it for float32 images
     scale = np.float32(lut.shape[0] / ((levels[1] - levels[0]) or 1.0))
-    _colour_kernel(out, flat, np.ascontiguousarray(index_map, dtype=np.int64), lut,
-                   np.float32(levels[0]), scale)
+    index_map = _read_only(np.ascontiguousarray(index_map, dtype=np.int64))
+    pixels, row_stride = _as_rows(out)
+    if pixels is None:  # rows that are not evenly spaced uint32s: colour a copy
+        pixels = np.empty(out.shape, np.uint32)
+        _colour_kernel(pixels.reshape(-1), out.shape[1], flat, index_map, lut,
+                       np.float32(levels[0]), scale)
+        out[...] = pixels
+    elif out.size:
+        _colour_kernel(pixels, row_stride, flat, index_map, lut, np.float32(levels[0]), scale)
     return levels, bool(is_signed)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array``: Numba types read-only and writable arrays apart, so
+    every input reaches the kernels as the one type the warm-up compiled, whether the
+    caller's array was writable or not (the shared colour tables are read-only)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _as_rows(out: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """``out`` (OH, OW) as one flat run of pixels and the distance of its rows in pixels.
+
+    The kernel always gets this one array type, a C-contiguous (n,) uint32 array: a strided
+    view (a block of a larger canvas, the Network lab's columns) would otherwise be another
+    type and a second compilation, on the GUI thread, after the warm-up compiled the first.
+    (None, 0) when the columns are not adjacent pixels or the rows run backwards or overlap.
+    """
+    rows, cols = out.shape
+    row_bytes, col_bytes = out.strides
+    if rows == 0 or cols == 0:
+        return np.empty(0, np.uint32), cols
+    if rows > 1 and (row_bytes % 4 or row_bytes < 4 * cols):
+        return None, 0
+    if cols > 1 and col_bytes != 4:
+        return None, 0
+    row_stride = row_bytes // 4 if rows > 1 else cols
+    length = (rows - 1) * row_stride + cols
+    return np.lib.stride_tricks.as_strided(out, shape=(length,), strides=(4,)), row_stride
 
 
 @kernel
@@ -101,21 +138,23 @@ def _finite_range(flat):
 
 
 @kernel
-def _colour_kernel(out, flat, index_map, lut, low, scale):
+def _colour_kernel(pixels, row_stride, flat, index_map, lut, low, scale):
+    """Pixel (r, c) of the (OH, OW) image is ``pixels[r * row_stride + c]``."""
     top = np.float32(lut.shape[0] - 1)
     zero = np.float32(0.0)
-    for r in range(out.shape[0]):
-        for c in range(out.shape[1]):
+    for r in range(index_map.shape[0]):
+        row = r * row_stride
+        for c in range(index_map.shape[1]):
             k = index_map[r, c]
             if k < 0:
-                out[r, c] = 0
+                pixels[row + c] = 0
                 continue
             s = (flat[k] - low) * scale
             if s != s:  # NaN: transparent
-                out[r, c] = 0
+                pixels[row + c] = 0
                 continue
             if s < zero:
                 s = zero
             elif s > top:
                 s = top
-            out[r, c] = lut[int(s)]
+            pixels[row + c] = lut[int(s)]

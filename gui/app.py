@@ -23,7 +23,10 @@ QThread (which aborts the process).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import pkgutil
 import re
 import sys
 import tempfile
@@ -40,6 +43,7 @@ from PyQt6.QtCore import (
     QSettings,
     QSignalBlocker,
     Qt,
+    QTimer,
     pyqtSignal,
     qInstallMessageHandler,
 )
@@ -102,6 +106,8 @@ MINIMUM_SIZE = (1024, 640)
 STATUS_TIMEOUT_MS = 10_000
 #: How long closing waits for the background threads before ending the process anyway.
 SHUTDOWN_WAIT_S = 1.5
+#: ms between two idle steps of preparing the labs not opened yet (MainWindow._prepare_labs)
+PREPARE_INTERVAL_MS = 40
 #: Qt messages that say nothing to a user (the offscreen platform of `main.py screenshot`).
 SILENCED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
 
@@ -272,6 +278,9 @@ class MainWindow(QMainWindow):
         Key of the lab to open first; defaults to the last one used.
     remember : bool
         Save geometry and the last lab when the window closes.
+    prepare_labs : bool, optional
+        Import the labs not opened yet in idle moments and let them read their data in
+        the background (``_prepare_labs``); by default whenever there is a warm-up.
     """
 
     lab_changed = pyqtSignal(str)
@@ -279,7 +288,8 @@ class MainWindow(QMainWindow):
     language_changed = pyqtSignal(str)
 
     def __init__(self, settings: QSettings | None = None, warmup: bool | Callable = False,
-                 initial_lab: str | None = None, remember: bool = True):
+                 initial_lab: str | None = None, remember: bool = True,
+                 prepare_labs: bool | None = None):
         super().__init__()
         self._settings = settings if settings is not None else QSettings(ORGANIZATION,
                                                                         APPLICATION)
@@ -290,6 +300,7 @@ class MainWindow(QMainWindow):
         self._current_key: str | None = None
         self._about: AboutDialog | None = None
         self._closed = False
+        self._pending_key: str | None = None  # built by open_lab, shown at the next turn
         self._threads_stopped = True
         self._warmup_state: tuple | None = None  # what the warm-up label says, to retranslate
 
@@ -313,6 +324,11 @@ class MainWindow(QMainWindow):
         if remember:  # the last session's settings (its weights only when asked)
             self.sessions.open(last_session_path(self._settings), weights=False,
                                quiet_missing=True, last=True)
+        self._preparing: list[str] = []  # modules still to import, then "prefetch:<module>"
+        if prepare_labs is None:
+            prepare_labs = warmup is not False
+        if prepare_labs:
+            self._prepare_labs()
 
     # ------------------------------------------------------------------ layout
     def _build_central(self) -> None:
@@ -387,7 +403,7 @@ class MainWindow(QMainWindow):
         self._lab_menu_actions: dict[str, QAction] = {}
         for number, info in enumerate(LABS, start=1):
             action = self._action(f"Ctrl+{number}",
-                                  lambda _=False, key=info.key: self.show_lab(key))
+                                  lambda _=False, key=info.key: self.open_lab(key))
             action.setCheckable(True)
             self._lab_group.addAction(action)
             self.labs_menu.addAction(action)
@@ -492,6 +508,7 @@ class MainWindow(QMainWindow):
     def show_lab(self, key: str) -> QWidget:
         """Make the lab ``key`` current (building it on first use) and return it."""
         info = lab_by_key(key)
+        self._pending_key = None  # a lab open_lab was about to show is not wanted now
         if info.key == self._current_key:
             return self._labs[info.key]
         previous = self.current_lab()
@@ -511,6 +528,44 @@ class MainWindow(QMainWindow):
         _log_status(f"lab: {info.key}")
         self.lab_changed.emit(info.key)
         return lab
+
+    def _prepare_labs(self) -> None:
+        """Import every lab not built yet, one module per idle step, then call its
+        module's ``prefetch()`` if it has one (the Training lab starts reading its digits
+        in the background).
+
+        Importing a lab's modules (compiling their sources on a first run) was a large
+        part of the GUI thread's stall when a lab was first opened: done here, a step at
+        a time with the event loop turning between them, opening it later only builds
+        widgets. Building a lab needs no preparation: an unprepared one imports itself."""
+        for info in LABS:
+            if info.key in self._labs:
+                continue
+            package = info.module.rpartition(".")[0]
+            self._preparing += [name for name in _submodules(package) if name != info.module]
+            self._preparing += [info.module, f"prefetch:{info.module}"]
+        self._prepare_timer = QTimer(self, interval=PREPARE_INTERVAL_MS)
+        self._prepare_timer.timeout.connect(self._prepare_next)
+        self._prepare_timer.start()
+
+    def _prepare_next(self) -> None:
+        """One step of ``_prepare_labs``: the next module not imported yet."""
+        while self._preparing:
+            name = self._preparing.pop(0)
+            prefetch = name.startswith("prefetch:")
+            if not prefetch and name in sys.modules:
+                continue
+            try:
+                if prefetch:
+                    hook = getattr(sys.modules.get(name[len("prefetch:"):]), "prefetch", None)
+                    if callable(hook):
+                        hook()
+                else:
+                    importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the lab says so in place when it is opened
+                traceback.print_exc()
+            return
+        self._prepare_timer.stop()
 
     def _build_lab(self, info: LabInfo) -> QWidget:
         try:
@@ -584,12 +639,47 @@ class MainWindow(QMainWindow):
 
     def _on_row_changed(self, row: int) -> None:
         if 0 <= row < len(LABS):
-            self.show_lab(LABS[row].key)
+            self.open_lab(LABS[row].key)
 
     def _step_lab(self, delta: int) -> None:
         keys = [info.key for info in LABS]
         index = keys.index(self._current_key) if self._current_key in keys else 0
-        self.show_lab(keys[(index + delta) % len(keys)])
+        self.open_lab(keys[(index + delta) % len(keys)])
+
+    def open_lab(self, key: str) -> None:
+        """Show lab ``key`` as the learner asked for it (the lab list, the Labs menu, its
+        keys). A lab not built yet is imported (if ``_prepare_labs`` has not yet), built
+        and shown in three turns of the event loop (``_open_step``): its import, its
+        construction and its first layout and paint are then short stalls of the GUI
+        thread, with the clicks and the timers answered between them, instead of one
+        long one. The list marks the lab at once. ``show_lab`` does it all at once."""
+        info = lab_by_key(key)
+        if info.key in self._labs:
+            self.show_lab(info.key)
+            return
+        self._pending_key = info.key
+        row = next(i for i, entry in enumerate(LABS) if entry.key == info.key)
+        with QSignalBlocker(self.lab_list):
+            self.lab_list.setCurrentRow(row)
+        self._open_step(info)
+
+    def _open_step(self, info: LabInfo) -> None:
+        """One step of ``open_lab`` per event-loop turn: import the lab's modules (when
+        ``_prepare_labs`` has not yet), build it, show it; unless another lab was asked
+        for since."""
+        if self._pending_key != info.key or self._closed:
+            return
+        if info.key in self._labs:
+            self.show_lab(info.key)
+            return
+        if info.module not in sys.modules:
+            try:
+                importlib.import_module(info.module)
+            except Exception:  # noqa: BLE001 - _build_lab says so in place
+                pass
+        else:
+            self._build_lab(info)
+        QTimer.singleShot(0, lambda: self._open_step(info))
 
     # ------------------------------------------------------------ file actions
     def show_message(self, text: str, timeout_ms: int = STATUS_TIMEOUT_MS) -> None:
@@ -850,6 +940,20 @@ def parse_size(text: str) -> tuple[int, int]:
             raise ValueError(tr("--size {text}: each side must be 200 to 10000 pixels").format(
                 text=text.strip()))
     return width, height
+
+
+def _submodules(package: str) -> list[str]:
+    """The modules below ``package`` (imported here: none), those of subpackages first."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    found = []
+    for module in pkgutil.iter_modules(spec.submodule_search_locations):
+        name = f"{package}.{module.name}"
+        if module.ispkg:
+            found = [*_submodules(name), *found]
+        found.append(name)
+    return found
 
 
 def render_screenshots(out_dir, lab: str | None = None,

@@ -20,7 +20,8 @@ step equations the same way in every lab.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -35,6 +36,7 @@ from PyQt6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -43,13 +45,15 @@ from engine.i18n import tr, tr_noop
 from engine.symbolic import format_number  # noqa: F401 (the labs import it from here)
 from gui.widgets.form_rows import ERROR_STYLE, int_spin, pair_row, show_refusals_in_place
 from gui.widgets.number_grid import NumberGrid
+from gui.workers.threads import Worker, start_worker
 from gui.workers.warmup import when_kernels_ready
 
 __all__ = ["SettingsLab", "LabSettings", "WidgetSession", "SteppingSettings", "digit_name",
            "ERROR_STYLE", "format_number", "is_integral", "formula_label", "numbers_label",
            "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
-           "title_kernel_items", "SOURCES_DIFFER_STYLE"]
+           "title_kernel_items", "SOURCES_DIFFER_STYLE", "LazyTabs", "OnTab",
+           "embedded_digits", "prefetch_digits", "BackgroundRead"]
 
 #: The line that says where a lab's result differs from a course source, and why.
 SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
@@ -140,6 +144,152 @@ def strip_or_problem(strip: QWidget, problem: QLabel) -> QStackedWidget:
     stack.addWidget(problem)
     stack.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     return stack
+
+
+class BackgroundRead(Worker):
+    """``read()`` (a file: the embedded digits) in a registered thread, for a lab opened
+    later; :meth:`result` hands over what it read, or raises what it raised.
+
+    Unzipping and converting the embedded digits on the GUI thread were 35-75 ms of a
+    lab's first opening or first edit (2 cores); the shell starts these reads in an idle
+    moment before (the lab modules' ``prefetch``: gui.app.MainWindow._prepare_labs)."""
+
+    def __init__(self, read: Callable[[], object]):
+        super().__init__()
+        self._read = read
+        self._done = threading.Event()
+        self.value = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.value = self._read()
+        except Exception as err:  # noqa: BLE001 - raised again on the GUI thread by result()
+            self._error = err
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self):
+        """What ``read()`` returned, waiting for the rest of the read (a file, never a
+        compilation); raises what it raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self.value
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    from engine.data import load_embedded_mnist
+
+    images, labels = load_embedded_mnist()
+    for array in (images, labels):  # one copy for every lab: nobody may change it
+        array.flags.writeable = False
+    return images, labels
+
+
+_digits: tuple[np.ndarray, np.ndarray] | None = None
+_digits_reader: BackgroundRead | None = None
+
+
+def prefetch_digits() -> None:
+    """Start reading the embedded digits in the background (the shell calls the lab
+    modules' ``prefetch`` in an idle moment: gui.app.MainWindow._prepare_labs)."""
+    global _digits_reader
+    if _digits is None and _digits_reader is None:
+        _digits_reader = BackgroundRead(_read_digits)
+        start_worker(_digits_reader, "embedded digits for the labs")
+
+
+def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 28, 28) uint8, labels (N,) int64), read-only, read once per process
+    (waiting for the rest of a read ``prefetch_digits`` started: a file, never a
+    compilation). Raises what the read raised (ValueError, OSError)."""
+    global _digits, _digits_reader
+    if _digits is None:
+        reader, _digits_reader = _digits_reader, None
+        _digits = reader.result() if reader is not None else _read_digits()
+    return _digits
+
+
+class LazyTabs:
+    """Pages of a QTabWidget built when first shown or asked for, not with the lab.
+
+    A lab's first opening is a stall of the GUI thread as long as its construction and
+    first paint: the pages out of sight (every channel and filter of the Backprop lab,
+    the Training lab's maps, validation, drawing and batch-norm tabs) are most of it.
+    Each such page is an empty placeholder until :meth:`view` builds its view (when the
+    tab is made current, before it is painted, or when code asks for the view);
+    ``built(index, view)`` then gives the new view what the lab shows now (its texts, its
+    data), so a late view looks as if it had been there all along.
+
+    The lab's own ``currentChanged`` slots run after the page was built (this object
+    connects first: make it before them).
+    """
+
+    def __init__(self, tabs: QTabWidget, built: Callable[[int, QWidget], None]):
+        self.tabs = tabs
+        self._built = built
+        self._factories: dict[int, Callable[[], QWidget]] = {}
+        self._views: dict[int, QWidget] = {}  # tab index -> the built view
+        tabs.currentChanged.connect(self._shown)
+
+    def add(self, factory: Callable[[], QWidget], title: str = "") -> int:
+        """A tab whose view ``factory()`` makes on first use; returns its index."""
+        page = QWidget()
+        QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+        index = self.tabs.addTab(page, title)
+        self._factories[index] = factory
+        return index
+
+    def view(self, index: int) -> QWidget:
+        """Tab ``index``'s view, built (and given the lab's current state) if need be."""
+        view = self._views.get(index)
+        if view is None:
+            view = self._factories[index]()
+            self._views[index] = view
+            self.tabs.widget(index).layout().addWidget(view)
+            self._built(index, view)
+            # shown now (not at the layout's next turn: the tab is painted with it), and
+            # after it got its content: a view that fits itself when shown sees it all
+            view.show()
+        return view
+
+    def is_built(self, index: int) -> bool:
+        """Whether tab ``index`` has its view (a tab not made lazily always has)."""
+        return index not in self._factories or index in self._views
+
+    def views(self) -> list[QWidget]:
+        """The views built so far."""
+        return list(self._views.values())
+
+    def _shown(self, index: int) -> None:
+        if index in self._factories:
+            self.view(index)
+
+
+class OnTab:
+    """An attribute of a lab made by a lazily built tab's factory (``lab.lazy_tabs``):
+    reading it before the tab was built builds the tab. The factory sets it as a plain
+    attribute, which hides this descriptor from then on."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, lab, owner=None):
+        if lab is None:
+            return self
+        lab.lazy_tabs.view(self.index)
+        try:
+            return lab.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(f"tab {self.index} did not make {self.name}") from None
 
 
 class SettingsLab(QWidget):
@@ -439,9 +589,7 @@ class LabSettings(QWidget):
         """
         if self._digits is None:
             try:
-                from engine.data import load_embedded_mnist
-
-                self._digits, self._digit_labels = load_embedded_mnist()
+                self._digits, self._digit_labels = embedded_digits()
             except (ImportError, ValueError, OSError) as err:
                 self.message.emit(tr("The MNIST digits could not be loaded: {error}").format(
                     error=err))

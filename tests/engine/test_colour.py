@@ -122,3 +122,52 @@ def test_bad_arguments_are_refused_in_words():
         colour_map_into(out, values, index_map, SIGNED_LUT[:, :3], UNSIGNED_LUT)
     with pytest.raises(ValueError, match="signed"):
         colour_map_into(out, values, index_map, SIGNED_LUT, UNSIGNED_LUT, signed="never")
+
+
+def _views():
+    """The same (3, 4) image as every kind of ``out`` a caller may pass."""
+    canvas = np.full((7, 12, 4), 9, np.uint8)
+    canvas32 = canvas.view(np.uint32)[..., 0]
+    return {
+        "contiguous": np.zeros((3, 4), np.uint32),
+        "block of a canvas": canvas32[2:5, 3:7],
+        "one row of a canvas": canvas32[4:5, 1:5],
+        "every other column": canvas32[1:4, 0:8:2],
+        "rows backwards": canvas32[5:2:-1, 2:6],
+    }
+
+
+@pytest.mark.parametrize("name", list(_views()))
+def test_every_kind_of_out_view_gets_the_loops_colours(name):
+    values = np.linspace(-2, 3, 12).astype(np.float32)
+    index_map = np.arange(12).reshape(3, 4)[..., ::-1].copy()
+    index_map[1, 2] = -1
+    out = _views()[name]
+    index_map = index_map[:out.shape[0]]
+    values = values[:index_map.max() + 1]
+    colour_map_into(out, values, index_map, SIGNED_LUT, UNSIGNED_LUT)
+    expected, _, _ = reference(values, index_map, "auto")
+    np.testing.assert_array_equal(out.copy().view(np.uint8).reshape(expected.shape), expected)
+
+
+@pytest.mark.needs_jit  # the dispatchers' signatures exist only when they compile
+def test_views_of_a_canvas_need_no_second_compilation():
+    # the warm-up compiles the kernel once (for a contiguous out); the Network lab colours
+    # blocks of its canvas: a second signature would compile on the GUI thread
+    from engine.colour import _colour_kernel, _finite_range
+
+    def read_only(array):
+        array = array.copy()
+        array.flags.writeable = False
+        return array
+
+    values = np.linspace(-2, 3, 12).astype(np.float32)
+    for out in _views().values():
+        index_map = np.zeros(out.shape, np.int64)
+        colour_map_into(out, values, index_map, SIGNED_LUT, UNSIGNED_LUT)
+        # the shared colour tables (gui.widgets.colormaps), cached values and index maps
+        # are read-only arrays: another type to Numba
+        colour_map_into(out, read_only(values), read_only(index_map), read_only(SIGNED_LUT),
+                        read_only(UNSIGNED_LUT))
+    assert len(_colour_kernel.signatures) == 1, _colour_kernel.signatures
+    assert len(_finite_range.signatures) == 1, _finite_range.signatures

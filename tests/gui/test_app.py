@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -51,11 +52,47 @@ def test_lab_shortcuts_switch_labs(qtbot, make_window):
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert window.current_key() == "gallery"
+    # a lab not built yet is shown at the next turn of the event loop (MainWindow.open_lab)
+    qtbot.waitUntil(lambda: window.current_key() == "gallery")
     qtbot.keyClick(window, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
     assert window.current_key() == "pooling"
     qtbot.keyClick(window, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
     assert window.current_key() == "gallery"
+
+
+def test_a_lab_asked_for_is_shown_a_few_turns_later(qtbot, make_window):
+    # its import, construction and first paint are separate stalls of the GUI thread
+    window = make_window(initial_lab="pooling")
+    window.open_lab("fitting")
+    assert window.current_key() == "pooling"  # not yet ...
+    assert window.lab_list.currentRow() == [info.key for info in LABS].index("fitting")
+    with qtbot.waitSignal(window.lab_changed, timeout=WAIT_MS) as changed:
+        pass
+    fitting = window.lab_widget("fitting")
+    assert changed.args == ["fitting"] and window.stack.currentWidget() is fitting
+    # another lab asked for before the first was shown: only the last one is shown
+    window.open_lab("backprop")
+    window.show_lab("pooling")
+    qtbot.wait(100)
+    assert window.current_key() == "pooling"
+    window.open_lab("gallery")
+    window.open_lab("convolution")
+    qtbot.waitUntil(lambda: window.current_key() == "convolution", timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.current_key() == "convolution"
+
+
+def test_the_labs_not_opened_yet_are_prepared_in_idle_moments(qtbot, make_window, monkeypatch):
+    import gui.labs.training.lab as training
+
+    monkeypatch.setattr(training, "_reader", None)
+    started = []
+    monkeypatch.setattr(training, "prefetch", lambda: started.append(True))
+    window = make_window(initial_lab="pooling", prepare_labs=True)
+    qtbot.waitUntil(lambda: not window._prepare_timer.isActive(), timeout=WAIT_MS)
+    assert started == [True]  # the Training lab's digits were asked for, once
+    assert all(info.module in sys.modules for info in LABS)
+    assert [key for key in (info.key for info in LABS) if window.lab_widget(key)] == ["pooling"]
     assert window._lab_menu_actions["training"].shortcut().toString() == "Ctrl+6"
     assert window.open_action.shortcut().toString() == "Ctrl+O"
     assert window.export_action.shortcut().toString() == "Ctrl+E"

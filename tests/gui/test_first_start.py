@@ -25,7 +25,13 @@ from pathlib import Path
 
 import pytest
 
+from gui.labs import LABS
+
 PROBE = Path(__file__).with_name("first_start_probe.py")
+#: the real first start opens every lab, the Kernel gallery first (the one whose first run
+#: once stalled the window), the Training and Network labs last
+REAL_START_ORDER = ("gallery", "backprop", "fitting", "pooling", "convolution", "training",
+                    "network")
 HANG_GUARD_S = 8.0  # the design bound is SHUTDOWN_WAIT_S (1.5 s) plus the teardown
 
 
@@ -77,12 +83,16 @@ def test_the_gui_thread_never_waits_for_a_compilation(tmp_path):
 @pytest.mark.slow
 def test_a_real_first_start_never_makes_the_gui_thread_wait(tmp_path):
     """A fresh Numba cache: the warm-up really compiles (in its child process) while every
-    lab is opened, edited and stepped. The stall numbers are printed for the report."""
-    done, _ = run_probe(tmp_path, "labs", "--order",
-                        "gallery,backprop,fitting,pooling,convolution", fresh_cache=True)
+    lab of the app is opened, edited and stepped. The stall numbers are printed for the
+    report (the Kernel gallery first: it is the window's first lab, built before the event
+    loop runs, so its row is its edit only; window_with_first_lab_ms is its build)."""
+    done, _ = run_probe(tmp_path, "labs", "--order", ",".join(REAL_START_ORDER),
+                        fresh_cache=True)
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
-    print({key: result[key] for key in ("stall_per_lab_ms", "stall_per_lab_ready_ms",
+    assert sorted(result["stall_per_lab_ms"]) == sorted(info.key for info in LABS)
+    print({key: result[key] for key in ("stall_per_lab_ms", "stall_while_compiling_ms",
+                                        "window_with_first_lab_ms", "stall_per_lab_ready_ms",
                                         "stall_rest_of_warmup_ms", "stall_fill_in_ms",
                                         "warmup_s")})
     assert result["errors"] == []

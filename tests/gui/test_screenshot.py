@@ -32,7 +32,7 @@ def test_every_lab_is_rendered_to_a_non_blank_png(qapp, tmp_path):
     paths = render_screenshots(tmp_path / "shots")
     # each lab, then its other views (its extra_screenshots hook): <key>-<view>.png
     extras = {"convolution": ["worked-example"], "backprop": ["channels", "influence"],
-              "training": ["batchnorm"]}
+              "training": ["maps", "validation", "draw", "batchnorm"]}
     assert [p.name for p in paths] == [name for info in LABS for name in
                                        [f"{info.key}.png"] + [f"{info.key}-{view}.png"
                                                               for view in extras.get(info.key,

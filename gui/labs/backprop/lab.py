@@ -38,6 +38,7 @@ from engine.i18n import tr, tr_n, tr_noop
 from gui.labs._base import (
     NOT_READY_TEXT,
     SOURCES_DIFFER_STYLE,
+    LazyTabs,
     SettingsLab,
     format_number,
     formula_label,
@@ -139,7 +140,7 @@ def _title(text: str, active: bool) -> str:
     return f"<span style='{_ACTIVE}'>{text}</span>" if active else text
 
 
-#: the views of tabs 1 and 2, built on first use (BackpropLab._lazy_view)
+#: the views of tabs 1 and 2, built on first use (_base.LazyTabs)
 _LAZY_VIEWS = (ChannelsView, InfluenceView)
 
 
@@ -163,14 +164,12 @@ class BackpropLab(SettingsLab):
         # the channels and influence views (every channel and filter at once) are built
         # when first shown or asked for: their 50 matrix views were most of the lab's
         # construction, a stall of the GUI thread when the lab is first opened
-        self._lazy_views: dict[int, QWidget] = {}  # tab index -> the built view
         self.channels_backward: ChannelsBackward | None = None
         self.tabs = QTabWidget()
         self.tabs.addTab(self.stage_area, "")
-        for _ in _LAZY_VIEWS:
-            page = QWidget()
-            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
-            self.tabs.addTab(page, "")
+        self.lazy_tabs = LazyTabs(self.tabs, self._view_built)
+        for view_class in _LAZY_VIEWS:
+            self.lazy_tabs.add(view_class)
         self.tabs.currentChanged.connect(self._tab_shown)
         self.main_area = self.tabs
         self._lay_out(max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40))
@@ -179,31 +178,22 @@ class BackpropLab(SettingsLab):
 
     @property
     def channels_view(self) -> ChannelsView:
-        return self._lazy_view(1)
+        return self.lazy_tabs.view(1)
 
     @property
     def influence_view(self) -> InfluenceView:
-        return self._lazy_view(2)
+        return self.lazy_tabs.view(2)
 
-    def _lazy_view(self, index: int):
-        """The view of tab ``index``, built (with the current texts and backward pass) on
-        first use."""
-        view = self._lazy_views.get(index)
-        if view is None:
-            view = _LAZY_VIEWS[index - 1]()
-            self._lazy_views[index] = view
-            self.tabs.widget(index).layout().addWidget(view)
-            view.retranslate()
-            view.set_backward(self.channels_backward)
-        return view
+    def _view_built(self, _index: int, view) -> None:
+        """A lazily built view gets the current texts and backward pass."""
+        view.retranslate()
+        view.set_backward(self.channels_backward)
 
-    def _tab_shown(self, index: int) -> None:
-        self.pause()
-        if index in (1, 2):
-            self._lazy_view(index)
+    def _tab_shown(self, _index: int) -> None:
+        self.pause()  # (the page shown was built first: LazyTabs)
 
     def pause(self) -> None:
-        for view in (self, *self._lazy_views.values()):
+        for view in (self, *self.lazy_tabs.views()):
             view.controls.pause()
 
     def retranslate(self) -> None:
@@ -213,7 +203,7 @@ class BackpropLab(SettingsLab):
             self.tabs.setTabText(index, text)
         self.tabs.setTabToolTip(0, tr("The backward pass of the pair the grids edit, stage by "
                                       "stage: filter m's term of channel k's dx"))
-        for view in self._lazy_views.values():
+        for view in self.lazy_tabs.views():
             view.retranslate()
         for key, text in STAGES:
             button = self.stage_buttons[key]
@@ -344,7 +334,7 @@ class BackpropLab(SettingsLab):
                                                           setup.stride, setup.padding)
             except GeometryError as err:  # the settings checked already; belt and braces
                 self.problem = str(err)
-        for view in self._lazy_views.values():
+        for view in self.lazy_tabs.views():
             view.set_backward(self.channels_backward)
         self._show_formulas(setup)
         if self.trace is None:
@@ -736,7 +726,7 @@ class BackpropLab(SettingsLab):
         """The small example (2 channels, 2 filters), channel 1's sum just built."""
         self.pause()
         self.settings.small_example()
-        self.tabs.setCurrentIndex(1)  # (builds the view: see _lazy_view)
+        self.tabs.setCurrentIndex(1)  # (builds the view: see _base.LazyTabs)
         view = self.channels_view
         view.cell = (1, 2)
         view.controls.set_step(view.frames.index(Frame("sum", 0)))

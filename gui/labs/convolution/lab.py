@@ -42,6 +42,7 @@ from gui.labs._base import (
     problem_label,
     strip_or_problem,
 )
+from gui.labs._base import prefetch_digits as prefetch  # noqa: F401 (gui.app._prepare_labs)
 from gui.labs.convolution.presets import preset
 from gui.labs.convolution.settings import CHANNEL_NAMES, ConvSettings, ConvSetup
 from gui.widgets.anim_controls import AnimControls

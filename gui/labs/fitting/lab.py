@@ -39,6 +39,7 @@ from PyQt6.QtWidgets import (
 from engine.fitting import CONVERGED_LOSS, STALL_GAIN, STALL_STEPS, KernelFitter
 from engine.i18n import tr
 from gui.labs._base import ERROR_STYLE, NOT_READY_TEXT, SettingsLab, numbers_label
+from gui.labs._base import prefetch_digits as prefetch  # noqa: F401 (gui.app._prepare_labs)
 from gui.labs.fitting.explain import comparison_html, gradient_text
 from gui.labs.fitting.settings import FitSettings
 from gui.widgets.colormaps import symmetric_levels
@@ -150,7 +151,7 @@ class FittingLab(SettingsLab):
         top.addWidget(self.target_kernel_view, 2)
         top.addWidget(self.learned_kernel_view, 2)
         top.addWidget(self.gradient_view, 2)
-        self.loss_plot = pg.PlotWidget(background="w")
+        self.loss_plot = pg.PlotWidget(background="w", enableMenu=False)
         self.loss_plot.setLogMode(x=False, y=True)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
         self.loss_plot.setMouseEnabled(x=False, y=False)

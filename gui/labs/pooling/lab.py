@@ -46,6 +46,7 @@ from gui.labs._base import (
     is_integral,
     problem_label,
 )
+from gui.labs._base import prefetch_digits as prefetch  # noqa: F401 (gui.app._prepare_labs)
 from gui.labs.pooling.settings import PoolSettings, PoolSetup
 from gui.widgets.anim_controls import AnimControls
 from gui.widgets.colormaps import symmetric_levels

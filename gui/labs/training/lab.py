@@ -41,6 +41,7 @@ from PyQt6.QtWidgets import (
 
 from engine.i18n import tr, tr_noop
 from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, W6_SPEC
+from gui.labs._base import BackgroundRead, LazyTabs, OnTab
 from gui.labs.training.builder import NetworkBuilder
 from gui.labs.training.controls import TrainingControls
 from gui.labs.training.dataset_panel import DataSetPanel
@@ -71,15 +72,16 @@ from gui.labs.training.worker import TrainingWorker
 from gui.widgets import file_dialogs
 from gui.widgets.draw_canvas import DrawCanvas
 from gui.widgets.form_rows import int_spin, show_refusals_in_place
+from gui.workers.threads import start_worker
 
-__all__ = ["TrainingLab", "default_spec"]
+__all__ = ["TrainingLab", "default_spec", "prefetch"]
 
 #: (key, slot, what it does): the lab's keys, listed in Help > About
 _SHORTCUTS = (("Ctrl+Return", "toggle", tr_noop("Training: start, pause or resume")),
               ("Ctrl+.", "step", tr_noop("Training: train one batch")),
               ("Ctrl+Shift+R", "reset", tr_noop("Training: reset (new weights from the seed)")))
 
-TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW = range(4)
+TAB_CURVES, TAB_PROBE, TAB_VALIDATION, TAB_DRAW, TAB_BATCHNORM = range(5)
 _TAB_TITLES = (tr_noop("Curves"), tr_noop("Feature && delta maps"), tr_noop("Validation"),
                tr_noop("Draw a digit"), tr_noop("Batch norm"))
 BATCHNORM_IMAGES = 400  # the batch-norm tab's batches come from these training digits
@@ -90,6 +92,29 @@ DRAW_HINT = tr_noop("draw a digit")
 def default_spec() -> list[dict]:
     """engine.recipe.DEFAULT_SPEC (the network the CLI trains), a copy."""
     return [dict(layer) for layer in DEFAULT_SPEC]
+
+
+_reader: BackgroundRead | None = None  # the embedded digits, read for the lab built next
+
+
+def prefetch() -> None:
+    """Start reading the embedded digits (engine.data.mnist_split: unzipped and converted
+    to float32, some 75 ms on 2 cores) in the background for the lab built next; the
+    shell calls this before the lab is first opened (gui.app.MainWindow._prepare_labs)."""
+    global _reader
+    if _reader is None:
+        from engine.data import mnist_split
+
+        _reader = BackgroundRead(mnist_split)
+        start_worker(_reader, "embedded digits")
+
+
+def _prefetched_digits():
+    """The digits ``prefetch`` read (waiting for the rest of a read under way), None when
+    nothing was prefetched; raises what the read raised."""
+    global _reader
+    reader, _reader = _reader, None
+    return reader.result() if reader is not None else None
 
 
 def _wrapped() -> QLabel:
@@ -188,6 +213,26 @@ class TrainingLab(ModelFilesMixin, QWidget):
     model_changed = pyqtSignal()          # the network was replaced: see shared_model()
     weights_ready = pyqtSignal(object)    # SharedWeights answering request_weights
 
+    # The tabs but the Curves tab are built when first shown (_base.LazyTabs): together
+    # they were most of the lab's first opening. Reading one of their views builds its tab.
+    probe_view = OnTab(TAB_PROBE)
+    probe_probs = OnTab(TAB_PROBE)
+    feature_maps = OnTab(TAB_PROBE)
+    delta_maps = OnTab(TAB_PROBE)
+    sandwich_view = OnTab(TAB_PROBE)
+    feature_caption = OnTab(TAB_PROBE)
+    delta_caption = OnTab(TAB_PROBE)
+    confusion = OnTab(TAB_VALIDATION)
+    misclassified = OnTab(TAB_VALIDATION)
+    canvas = OnTab(TAB_DRAW)
+    clear_button = OnTab(TAB_DRAW)
+    drawn_view = OnTab(TAB_DRAW)
+    draw_probs = OnTab(TAB_DRAW)
+    draw_maps = OnTab(TAB_DRAW)
+    draw_caption = OnTab(TAB_DRAW)
+    draw_maps_caption = OnTab(TAB_DRAW)
+    batchnorm_view = OnTab(TAB_BATCHNORM)
+
     def __init__(self, parent=None, live_views: bool = True, data=None):
         super().__init__(parent)
         self._live_views = live_views
@@ -195,13 +240,14 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self._snapshot_probe = -1  # the probe request the last snapshot answers
         self._validation_drawn: EpochResult | None = None  # shown in the Validation tab
         self._pending_export: str | None = None  # a PyTorch export waiting for weights
+        self._network_shown: tuple | None = None  # (layers, classes, names): for late tabs
         # (train_x, train_y, val_x, val_y); tests and benchmarks may pass a subset
         data = tuple(data) if data is not None else self._load_data()
         # drawing -> probe at most every 40 ms, however fast the mouse moves
         self._draw_timer = QTimer(self, singleShot=True, interval=40)
         self._draw_timer.timeout.connect(self._drawing_to_probe)
+        self._batchnorm_images = data[0][:BATCHNORM_IMAGES, 0]  # (M, 28, 28) in [0, 1]
         self._build_ui(len(data[3]))
-        self.batchnorm_view.set_images(data[0][:BATCHNORM_IMAGES, 0])  # (M, 28, 28) in [0, 1]
         self._actions = self._make_actions()
         self.controls.set_config(DEFAULT_TRAINING)
         try:
@@ -221,7 +267,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
     def _load_data(self):
         from engine.data import DataFileError, mnist_split
         try:
-            return mnist_split()
+            return _prefetched_digits() or mnist_split()
         except (DataFileError, OSError) as err:
             message = tr("The digits could not be loaded: {error}").format(error=err)
             QTimer.singleShot(0, lambda: self.status_message.emit(message))
@@ -276,11 +322,17 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.tabs.setUsesScrollButtons(False)
         self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.tabs.addTab(self._curves_tab(), "")
-        self.tabs.addTab(self._probe_tab(validation_count), "")
-        self.tabs.addTab(self._validation_tab(), "")
-        self.tabs.addTab(self._draw_tab(), "")
-        self.batchnorm_view = BatchNormView()  # digits given when the lab has its data
-        self.tabs.addTab(self.batchnorm_view, "")
+        # the probe's picker is made now: the data set, the probe and the session set it
+        self.probe_spin = int_spin(0, max(0, validation_count - 1), 0)
+        self.random_button = QPushButton()
+        self.random_button.clicked.connect(lambda: self.session.random_probe())
+        self.probe_spin.valueChanged.connect(lambda i: self.session.set_probe_index(i))
+        self.picker_label = QLabel()
+        self.lazy_tabs = LazyTabs(self.tabs, self._tab_built)
+        for index, build in ((TAB_PROBE, self._probe_tab), (TAB_VALIDATION, self._validation_tab),
+                             (TAB_DRAW, self._draw_tab), (TAB_BATCHNORM, self._batchnorm_tab)):
+            added = self.lazy_tabs.add(build)
+            assert added == index
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
@@ -299,14 +351,9 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.curves_tab = _CurvesTab(self.curves, self.kernels_view, self.grad_view)
         return self.curves_tab
 
-    def _probe_tab(self, validation_count: int) -> QWidget:
+    def _probe_tab(self) -> QWidget:
         self.probe_view = ImageView()
         self.probe_probs = ProbabilityView()
-        self.probe_spin = int_spin(0, max(0, validation_count - 1), 0)
-        self.random_button = QPushButton()
-        self.random_button.clicked.connect(lambda: self.session.random_probe())
-        self.probe_spin.valueChanged.connect(lambda i: self.session.set_probe_index(i))
-        self.picker_label = QLabel()
         picker = QVBoxLayout()
         picker.addWidget(self.picker_label)
         picker.addWidget(self.probe_spin)
@@ -360,6 +407,49 @@ class TrainingLab(ModelFilesMixin, QWidget):
         right.addWidget(self.draw_maps, 3)
         return _FlowTab(((left, 2), (right, 3)), narrow=480)
 
+    def _batchnorm_tab(self) -> QWidget:
+        self.batchnorm_view = BatchNormView()
+        self.batchnorm_view.set_images(self._batchnorm_images)
+        return self.batchnorm_view
+
+    #: the parts of each lazily built tab that have texts to set (retranslate)
+    _TAB_PARTS = {TAB_PROBE: ("probe_view", "probe_probs", "feature_maps", "delta_maps",
+                              "sandwich_view"),
+                  TAB_VALIDATION: ("confusion", "misclassified"),
+                  TAB_DRAW: ("drawn_view", "draw_probs", "draw_maps", "canvas"),
+                  TAB_BATCHNORM: ("batchnorm_view",)}
+    _TAB_TEXTS = {
+        TAB_PROBE: (("feature_caption", tr_noop("<b>Feature maps</b> (forward pass: each "
+                                                "layer's output for the probe)")),
+                    ("delta_caption", tr_noop("<b>Delta maps</b> ∂L/∂(layer output), the error "
+                                              "backpropagated for the probe's label: red "
+                                              "positive, blue negative, white zero"))),
+        TAB_DRAW: (("clear_button", tr_noop("Clear")),
+                   ("draw_caption", tr_noop("Draw a digit (left button); right click clears.")),
+                   ("draw_maps_caption", tr_noop("<b>Feature maps</b> of your digit")))}
+
+    def _built(self, tab: int) -> bool:
+        return self.lazy_tabs.is_built(tab)
+
+    def _tab_built(self, tab: int, _view: QWidget) -> None:
+        """A tab built late gets what the lab shows now: its texts, the network's layers
+        and classes, the probe, the data set's names (the rest is drawn when it is shown)."""
+        self._retranslate_tab(tab)
+        if not hasattr(self, "session"):
+            return  # built during the construction: the constructor shows everything
+        if self._network_shown is not None:
+            self._show_network_in(tab, *self._network_shown)
+        if tab in (TAB_PROBE, TAB_DRAW):
+            self.show_probe(self.session.probe)
+        if tab == TAB_VALIDATION and self.session.dataset is not None:
+            self._show_dataset_names(self.session.dataset)
+
+    def _retranslate_tab(self, tab: int) -> None:
+        for name, text in self._TAB_TEXTS.get(tab, ()):
+            getattr(self, name).setText(tr(text))
+        for name in self._TAB_PARTS.get(tab, ()):
+            getattr(self, name).retranslate()
+
     def retranslate(self) -> None:
         """Set every text in the current language (and in every part of the lab)."""
         for shortcut, what in self._shortcuts:
@@ -376,26 +466,17 @@ class TrainingLab(ModelFilesMixin, QWidget):
                 (self.random_button, tr_noop("Random digit") if digits else
                  tr_noop("Random image")),
                 (self.picker_label, tr_noop("Validation digit #") if digits else
-                 tr_noop("Validation image #")),
-                (self.feature_caption, tr_noop("<b>Feature maps</b> (forward pass: each "
-                                               "layer's output for the probe)")),
-                (self.delta_caption, tr_noop("<b>Delta maps</b> ∂L/∂(layer output), the error "
-                                             "backpropagated for the probe's label: red "
-                                             "positive, blue negative, white zero")),
-                (self.clear_button, tr_noop("Clear")),
-                (self.draw_caption, tr_noop("Draw a digit (left button); right click clears.")),
-                (self.draw_maps_caption, tr_noop("<b>Feature maps</b> of your digit"))):
+                 tr_noop("Validation image #"))):
             widget.setText(tr(text))
         for action, (text, _slot, _key) in zip(self._actions, self._action_specs(),
                                                strict=True):
             action.setText(tr(text))
         for part in (self.data_panel, self.controls, self.builder, self.curves,
-                     self.kernels_view,
-                     self.grad_view, self.probe_view, self.probe_probs, self.feature_maps,
-                     self.delta_maps, self.confusion, self.misclassified, self.drawn_view,
-                     self.draw_probs, self.draw_maps, self.canvas, self.batchnorm_view,
-                     self.sandwich_view):
+                     self.kernels_view, self.grad_view):
             part.retranslate()
+        for tab in self._TAB_PARTS:
+            if self._built(tab):
+                self._retranslate_tab(tab)
         if hasattr(self, "session"):  # (the first call comes before the session exists)
             self.session.retranslate()
 
@@ -516,13 +597,21 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.session.train_now(steps)
 
     def extra_screenshots(self):
-        """The Batch norm tab for ``main.py screenshot``: a few training steps of its layer."""
+        """The other tabs for ``main.py screenshot`` (each built when first shown): the
+        probe's maps, the validation, the drawing canvas (digits only) and the Batch norm
+        tab after a few training steps of its layer."""
+        def tab(index: int):
+            return lambda: self.tabs.setCurrentIndex(index)
+
         def batchnorm():
-            self.tabs.setCurrentWidget(self.batchnorm_view)
+            self.tabs.setCurrentIndex(TAB_BATCHNORM)
             self.batchnorm_view.reset()
             for _ in range(11):
                 self.batchnorm_view.step()
-        return [("batchnorm", batchnorm)]
+        views = [("maps", tab(TAB_PROBE)), ("validation", tab(TAB_VALIDATION))]
+        if self.tabs.isTabVisible(TAB_DRAW):
+            views.append(("draw", tab(TAB_DRAW)))
+        return [*views, ("batchnorm", batchnorm)]
 
     # ------------------------------------------------------------------ sharing
     def shared_model(self):
@@ -592,13 +681,17 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.tabs.setTabVisible(TAB_DRAW, dataset.is_digits)
         with QSignalBlocker(self.probe_spin):
             self.probe_spin.setMaximum(max(0, len(dataset.val_y) - 1))
+        if self._built(TAB_VALIDATION):
+            self._show_dataset_names(dataset)
+        self.controls.set_digits(dataset.is_digits)
+        self.retranslate()  # "digit" or "image" in the probe's texts
+        if not dataset.is_digits and self._built(TAB_DRAW):
+            self.canvas.clear()
+
+    def _show_dataset_names(self, dataset) -> None:
         self.misclassified.class_names = () if dataset.class_names == tuple(
             str(k) for k in range(len(dataset.class_names))) else tuple(dataset.class_names)
         self.misclassified.digits = dataset.is_digits
-        self.controls.set_digits(dataset.is_digits)
-        self.retranslate()  # "digit" or "image" in the probe's texts
-        if not dataset.is_digits:
-            self.canvas.clear()
 
     def show_network(self, network, planned_iterations: int) -> None:
         self.curves.clear_data()
@@ -609,16 +702,28 @@ class TrainingLab(ModelFilesMixin, QWidget):
         summary = network.summary()
         layers = [(info.name, tuple(info.output_shape)) for info in summary
                   if info.type != "flatten"]
-        for view in (self.feature_maps, self.delta_maps, self.draw_maps):
-            view.build(layers)
         self.grad_view.build([info.name for info in summary if info.param_count])
         names = self.session.class_names
         names = names if len(names) == network.num_classes else None
-        for view in (self.probe_probs, self.draw_probs, self.confusion):
-            view.set_classes(network.num_classes, names)  # every view follows the network
-        self.draw_probs.blank(DRAW_HINT)
+        self._network_shown = (layers, network.num_classes, names)
+        for tab in (TAB_PROBE, TAB_VALIDATION, TAB_DRAW):  # a tab not built gets it then
+            if self._built(tab):
+                self._show_network_in(tab, *self._network_shown)
         self.plan_iterations(planned_iterations)
         self.model_changed.emit()
+
+    def _show_network_in(self, tab: int, layers, classes: int, names) -> None:
+        """Every view of ``tab`` follows the network: its layers' maps, its classes."""
+        if tab == TAB_PROBE:
+            for view in (self.feature_maps, self.delta_maps):
+                view.build(layers)
+            self.probe_probs.set_classes(classes, names)
+        elif tab == TAB_VALIDATION:
+            self.confusion.set_classes(classes, names)
+        elif tab == TAB_DRAW:
+            self.draw_maps.build(layers)
+            self.draw_probs.set_classes(classes, names)
+            self.draw_probs.blank(DRAW_HINT)
 
     def plan_iterations(self, total: int) -> None:
         self.curves.set_planned_iterations(total)
@@ -633,13 +738,16 @@ class TrainingLab(ModelFilesMixin, QWidget):
                                          .format(error=err))
 
     def show_probe(self, probe: Probe) -> None:
-        if probe.drawn:
+        if not probe.drawn and self.probe_spin.value() != probe.index:
+            with QSignalBlocker(self.probe_spin):
+                self.probe_spin.setValue(probe.index)
+        if probe.drawn and self._built(TAB_DRAW):
             self.drawn_view.set_image(probe.image)
+        if not self._built(TAB_PROBE):
+            return  # the tab shows the probe when it is built
+        if probe.drawn:
             self.probe_view.set_title(tr_noop("Your drawing"))
         else:
-            if self.probe_spin.value() != probe.index:
-                with QSignalBlocker(self.probe_spin):
-                    self.probe_spin.setValue(probe.index)
             if self.session.takes_drawings:
                 self.probe_view.set_title(tr_noop("Validation digit #{index}, label {label}"),
                                           index=probe.index, label=probe.label)
@@ -651,6 +759,8 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self.probe_view.set_image(probe.image)
 
     def clear_drawing(self) -> None:
+        if not self._built(TAB_DRAW):
+            return  # nothing was drawn: the tab was never shown
         self.drawn_view.set_image(np.zeros(INPUT_SHAPE[1:], np.float32))  # digits only
         self.draw_probs.blank(DRAW_HINT)
         self.draw_maps.clear_maps()
@@ -722,7 +832,7 @@ class TrainingLab(ModelFilesMixin, QWidget):
         """Only the visible tab's items are redrawn: hidden ones catch up when shown."""
         snap = self._last_snapshot
         tab = self.tabs.currentIndex()
-        if snap is None:
+        if snap is None or not self._built(tab):
             return
         if tab == TAB_CURVES:
             if snap.kernels.shape[0]:

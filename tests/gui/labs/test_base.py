@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
@@ -93,3 +94,39 @@ def test_the_gallery_explains_a_refused_pooling_window(qtbot, make_lab):
     assert "40 is above the largest value allowed here, 32" in message.args[0]
     assert note_of(lab.pool_size_spin).isVisible()
     lab.shutdown()
+
+
+def test_the_embedded_digits_are_read_once_in_the_background_and_shared(monkeypatch):
+    import gui.labs._base as base
+    from engine.data import load_embedded_mnist
+
+    monkeypatch.setattr(base, "_digits", None)
+    monkeypatch.setattr(base, "_digits_reader", None)
+    base.prefetch_digits()
+    reader = base._digits_reader
+    assert reader is not None
+    images, labels = base.embedded_digits()
+    assert base._digits_reader is None and reader.done
+    assert images is reader.value[0]  # the background read's, not a second one
+    assert base.embedded_digits()[0] is images  # one copy for every lab
+    assert not images.flags.writeable and not labels.flags.writeable
+    expected_images, expected_labels = load_embedded_mnist()
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(labels, expected_labels)
+
+
+def test_a_background_read_hands_over_its_result_or_its_error(qtbot):
+    from gui.labs._base import BackgroundRead
+    from gui.workers.threads import start_worker
+
+    read = BackgroundRead(lambda: 41 + 1)
+    start_worker(read, "test read")
+    assert read.result() == 42 and read.done
+
+    def fails():
+        raise OSError("no such file")
+
+    read = BackgroundRead(fails)
+    start_worker(read, "test read")
+    with pytest.raises(OSError, match="no such file"):
+        read.result()

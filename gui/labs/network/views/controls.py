@@ -49,7 +49,7 @@ class _Preview(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setBackground(BACKGROUND)
-        self.view = self.addViewBox()
+        self.view = self.addViewBox(enableMenu=False)
         image_box(self.view)
         self.item = image_item()
         self.view.addItem(self.item)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt
+from PyQt6 import sip
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QTextOption
 from PyQt6.QtWidgets import QBoxLayout
 
@@ -42,7 +43,7 @@ def titled_image(widget: pg.GraphicsLayoutWidget, lut=None):
     """A title over an image box in ``widget``: (label, view box, image item)."""
     widget.setBackground(BACKGROUND)
     label = widget.addLabel("", row=0, col=0, color="#222")
-    view = widget.addViewBox(row=1, col=0)
+    view = widget.addViewBox(row=1, col=0, enableMenu=False)  # (no menu: none is built)
     image_box(view)
     item = image_item()
     if lut is not None:
@@ -163,6 +164,19 @@ class FitsTitles:
         if event is not None:  # pyqtgraph calls it with None while it is being built
             self._fit_titles()  # before the items get their new geometry
         super().resizeEvent(event)
+        if event is not None and self._clamped():
+            # laid out for the first time (a tab built when first shown): the items kept
+            # the minimum width their layout had before this size; it is smaller once the
+            # layout has taken the new titles in, at the next turn of the event loop
+            QTimer.singleShot(0, self._size_again)
+
+    def _clamped(self) -> bool:
+        central = getattr(self, "centralWidget", None)
+        return central is not None and central.geometry().width() > self.width() + 0.5
+
+    def _size_again(self) -> None:
+        if not sip.isdeleted(self) and self._clamped():
+            pg.GraphicsView.resizeEvent(self, None)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)

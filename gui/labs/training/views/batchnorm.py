@@ -90,7 +90,7 @@ class BatchNormView(QWidget):
 
         self.numbers = numbers_label()
         lay.addWidget(self.numbers)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background="w", enableMenu=False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.25)

@@ -163,7 +163,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         self._signed = signed
         self._max_columns = columns  # the columns asked for; fewer when labels need room
         self._columns = columns
-        self.view = self.addViewBox(row=0, col=0)
+        self.view = self.addViewBox(row=0, col=0, enableMenu=False)
         image_box(self.view)
         self.item = image_item()  # fed the RGBA canvas: no lookup table
         self.view.addItem(self.item)

@@ -19,7 +19,7 @@ class ProbabilityView(FitsTitles, FollowsClasses, pg.PlotWidget):
     empty and the title says why."""
 
     def __init__(self, classes: int = 10, parent=None):
-        super().__init__(parent, background=BACKGROUND)
+        super().__init__(parent, background=BACKGROUND, enableMenu=False)
         self.plot_item = self.getPlotItem()
         self.plot_item.setYRange(0, 1, padding=0)
         self.plot_item.setMouseEnabled(False, False)

@@ -34,7 +34,7 @@ class ConfusionView(FitsTitles, FollowsClasses, pg.GraphicsLayoutWidget):
     def __init__(self, classes: int = 10, parent=None):
         super().__init__(parent)
         self.setBackground(BACKGROUND)
-        self.plot = self.addPlot()
+        self.plot = self.addPlot(enableMenu=False)  # no context menu is even built
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
         self.plot.setMouseEnabled(False, False)

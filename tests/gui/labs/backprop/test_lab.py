@@ -357,12 +357,12 @@ def test_the_dw_step_writes_dj_df_in_symbols_as_the_course_does(lab):
 def test_the_other_views_are_built_when_first_shown_with_the_current_numbers(lab):
     # the Channels and Influence views are built on first show (the lab opens faster);
     # built late, they show the same backward pass as the stage view
-    assert lab._lazy_views == {}
+    assert not lab.lazy_tabs.is_built(1) and not lab.lazy_tabs.is_built(2)
     lab.settings.small_example()
     lab.tabs.setCurrentIndex(2)
     assert lab.tabs.currentWidget().isAncestorOf(lab.influence_view)
     assert lab.influence_view.cb is lab.channels_backward
-    assert set(lab._lazy_views) == {2}
+    assert lab.lazy_tabs.views() == [lab.influence_view]  # only the tab shown
     for name, prepare in lab.extra_screenshots():  # each screenshot shows its own tab
         prepare()
         view = {"channels": lab.channels_view, "influence": lab.influence_view}[name]

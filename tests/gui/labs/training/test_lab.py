@@ -845,3 +845,50 @@ def test_echo_signals_are_blocked_with_context_managers_only():
     package = Path(gui.labs.training.__file__).parent
     offenders = [str(p) for p in package.rglob("*.py") if "blockSignals(" in p.read_text()]
     assert offenders == []
+
+
+def test_the_lab_takes_the_digits_read_in_the_background(qtbot, monkeypatch):
+    # the shell calls prefetch() in an idle moment before the lab is first opened
+    import gui.labs.training.lab as training
+    from engine.data import mnist_split
+
+    monkeypatch.setattr(training, "_reader", None)
+    training.prefetch()
+    reader = training._reader
+    lab = TrainingLab()
+    qtbot.addWidget(lab)
+    try:
+        assert training._reader is None and reader.done  # taken, once
+        assert lab.val_x is reader.value.val_x  # these digits, not a second read
+        expected = mnist_split()
+        np.testing.assert_array_equal(lab.val_x, expected.val_x)
+        np.testing.assert_array_equal(lab.val_y, expected.val_y)
+    finally:
+        lab.shutdown()
+
+
+def test_a_tab_built_when_first_shown_shows_what_the_lab_shows_now(qtbot, lab):
+    # the hidden tabs are built when first shown (the lab opens faster): built late, they
+    # follow the network, the probe and the session as if they had been there all along
+    from gui.labs.training.lab import TAB_BATCHNORM, TAB_VALIDATION
+
+    hidden = (TAB_PROBE, TAB_VALIDATION, TAB_DRAW, TAB_BATCHNORM)
+    assert not any(lab.lazy_tabs.is_built(tab) for tab in hidden)
+    lab.probe_spin.setValue(7)
+    lab.tabs.setCurrentIndex(TAB_PROBE)
+    assert lab.lazy_tabs.is_built(TAB_PROBE)
+    assert lab.tabs.currentWidget().isAncestorOf(lab.feature_maps)
+    network = lab.trainer.network
+    layers = [info.name for info in network.summary() if info.type != "flatten"]
+    assert list(lab.feature_maps._cells) == layers == list(lab.delta_maps._cells)
+    assert lab.probe_probs.classes == network.num_classes
+    assert lab.session.probe.index == 7
+    np.testing.assert_array_equal(lab.probe_view.item.image, lab.val_x[7, 0])
+    assert not lab.lazy_tabs.is_built(TAB_VALIDATION)  # only the tab shown
+    # a session that was on the Validation tab opens it, built
+    part, arrays = lab.session_state()
+    part["tab"] = TAB_VALIDATION
+    assert lab.restore_session(part, arrays) == 0
+    assert lab.tabs.currentIndex() == TAB_VALIDATION
+    assert lab.confusion.classes == network.num_classes
+    assert lab.tabs.currentWidget().isAncestorOf(lab.confusion)
