@@ -24,6 +24,7 @@ asks the worker to stop and returns at once; the shell then waits for every thre
 from __future__ import annotations
 
 import numpy as np
+from PyQt6 import sip
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
@@ -529,15 +530,22 @@ class TrainingLab(ModelFilesMixin, QWidget):
                            frame_interval=FRAME_INTERVAL, live_views=self._live_views,
                            maps=maps, background=background)
         s = self.session
-        # lambdas run in this (the GUI) thread: queued from the worker's
-        w.frame.connect(lambda frame, t=token: s.on_frame(t, frame))
-        w.evaluated.connect(lambda result, t=token: s.on_evaluated(t, result))
-        w.diverged.connect(lambda message, t=token: s.on_diverged(t, message))
-        w.finished_training.connect(lambda message, t=token: s.on_finished(t, message))
-        w.saved.connect(lambda path, error, t=token: s.on_saved(t, path, error))
-        w.failed.connect(lambda message, t=token: s.on_failed(t, message))
-        w.state_ready.connect(lambda request, it, state, t=token:
-                              s.on_state(t, request, it, state))
+
+        def to_session(handler):
+            """``handler(token, *args)`` on the GUI thread (a lambda's connection is queued
+            from the worker's thread), dropped once this lab is gone: a lambda has no
+            receiver whose deletion would end the connection."""
+            return lambda *args: None if sip.isdeleted(self) else handler(token, *args)
+
+        w.frame.connect(to_session(s.on_frame))
+        w.evaluated.connect(to_session(s.on_evaluated))
+        w.diverged.connect(to_session(s.on_diverged))
+        w.finished_training.connect(to_session(s.on_finished))
+        w.saved.connect(to_session(s.on_saved))
+        w.failed.connect(to_session(s.on_failed))
+        w.state_ready.connect(to_session(s.on_state))
+        # a lab deleted without shutdown() (a test's, an embedding's) stops its worker too
+        self.destroyed.connect(w.request_stop, Qt.ConnectionType.DirectConnection)
         w.start()
         return w
 

@@ -206,6 +206,31 @@ def test_worker_stops_within_a_second_when_the_window_closes(qtbot, lab):
     assert not lab.session.has_worker
 
 
+def test_a_lab_deleted_while_training_stops_its_worker_and_hears_nothing_after(
+        qtbot, small_data):
+    """A lab deleted without shutdown() (a test's, an embedding's): its worker stops, and
+    what it still sends is dropped instead of reaching a deleted widget."""
+    from PyQt6 import sip
+    doomed = TrainingLab(data=small_data)
+    doomed.builder.set_blocks(SMALL_BLOCKS, Head())
+    doomed.session.set_spec(doomed.builder.spec())
+    doomed.set_config(SMALL_CONFIG)
+    doomed.reset()
+    doomed.controls.epochs.setValue(50)
+    click(qtbot, doomed.controls.start_button)
+    qtbot.waitUntil(lambda: doomed.session.frames_received > 1, timeout=30000)
+    session, worker = doomed.session, doomed.session._worker
+    thread = worker.thread()
+    received = session.frames_received
+    doomed.deleteLater()
+    qtbot.waitUntil(lambda: sip.isdeleted(doomed), timeout=5000)
+    qtbot.waitUntil(thread.isFinished, timeout=10000)  # stopped without shutdown()
+    from PyQt6.QtWidgets import QApplication
+    QApplication.processEvents()  # what it queued before it stopped arrives: dropped
+    assert session.frames_received <= received + 1
+    assert stop_all(timeout_s=60)
+
+
 def test_switching_labs_keeps_training_in_the_background(qtbot, lab):
     lab.controls.epochs.setValue(50)
     statuses = []
