@@ -32,6 +32,19 @@ def write_png(path, h: int, w: int, seed: int = 0, colour: bool = False) -> np.n
     return pixels
 
 
+def reading_threads(monkeypatch) -> list[int]:
+    """The threads that will read image files (images.load_scaled), as they do."""
+    readers = []
+    real = images.load_scaled
+
+    def spy(path, max_side):
+        readers.append(threading.get_ident())
+        return real(path, max_side)
+
+    monkeypatch.setattr(images, "load_scaled", spy)
+    return readers
+
+
 @pytest.mark.parametrize("h, w", THIN)
 @pytest.mark.parametrize("max_side", [96, 128, 800])
 def test_a_thin_image_shrinks_to_at_least_one_pixel_of_block_means(tmp_path, h, w, max_side):
@@ -101,14 +114,7 @@ def test_the_fitting_lab_explains_a_thin_photo(qtbot, make_lab, tmp_path, h, w):
 
 def test_a_large_file_is_read_in_a_worker_thread(qtbot, tmp_path, monkeypatch):
     write_png(tmp_path / "large.png", 1200, 1000, colour=True)  # 1.2 MP > LARGE_PIXELS
-    readers = []
-    real = images.load_scaled
-
-    def spy(path, max_side):
-        readers.append(threading.get_ident())
-        return real(path, max_side)
-
-    monkeypatch.setattr(images, "load_scaled", spy)
+    readers = reading_threads(monkeypatch)
     loader = ImageLoader()
     with qtbot.waitSignal(loader.loaded, timeout=WAIT_MS) as loaded:
         assert loader.load(tmp_path / "large.png", 96) is False  # not done yet: in the worker
@@ -164,14 +170,7 @@ def test_an_8000_by_8000_photo_is_read_in_a_worker_and_scaled_down(qtbot, make_l
     from gui.labs.convolution.lab import ConvolutionLab
 
     write_huge_png(tmp_path / "huge.png", 8000, 8000)
-    readers = []
-    real = images.load_scaled
-
-    def spy(path, max_side):
-        readers.append(threading.get_ident())
-        return real(path, max_side)
-
-    monkeypatch.setattr(images, "load_scaled", spy)
+    readers = reading_threads(monkeypatch)
     loader = ImageLoader()
     with qtbot.waitSignal(loader.loaded, timeout=WAIT_MS) as loaded:
         assert loader.load(tmp_path / "huge.png", 96) is False  # in the worker
