@@ -16,9 +16,10 @@ bar, so the window answers clicks from the start.
 Closing the window hides it at once, saves the settings, asks every lab and the
 warm-up to stop and waits for every background thread at most ``SHUTDOWN_WAIT_S``
 seconds (``gui.workers.threads.stop_all``). A thread still busy after that can only
-be inside a Numba compilation, which cannot be interrupted: ``run_app`` then ends the
-process with ``os._exit`` after flushing its output, so Qt never destroys a running
-QThread (which aborts the process).
+be inside a Numba compilation, which cannot be interrupted. ``run_app`` then ends the
+process with ``os._exit`` after flushing its output, whether or not a thread is still
+busy: Qt never destroys a running QThread (which aborts the process), and Python never
+tears the Qt wrappers down in an order that crashes.
 """
 
 from __future__ import annotations
@@ -917,9 +918,13 @@ def run_app(argv: list[str] | None = None, language: str | None = None) -> int:
     window.show()
     window.show_font_notice_if_due()
     code = app.exec()
-    if not window.shutdown():
-        flush_and_exit(code)
-    return code
+    window.shutdown()  # the settings and the last session are saved (and synced) here
+    # No interpreter teardown after that: Python destroying the Qt wrappers (registered
+    # threads, module-level workers) in its own order after the QApplication crashed a
+    # process now and then at exit (SIGSEGV, seen in the first-start probe); and a thread
+    # still compiling after the deadline must never be destroyed by Qt.
+    flush_and_exit(code)
+    return code  # (not reached)
 
 
 def parse_size(text: str) -> tuple[int, int]:

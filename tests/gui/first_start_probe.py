@@ -343,6 +343,9 @@ def main() -> int:
     else:
         result = run_labs(app, args.order.split(","), args.hold, args.in_thread)
     print(json.dumps(result), flush=True)
+    from gui.app import flush_and_exit
+
+    flush_and_exit(0)  # the end of every run of the app (gui.app.run_app): no teardown
     return 0
 
 
