@@ -113,7 +113,7 @@ class LiveNumbers(QPlainTextEdit):
     def __init__(self, font_px: int = 14, parent=None):
         super().__init__(parent)
         self._text = ""
-        self._lines = -1
+        self._height = -1
         self.setReadOnly(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -137,11 +137,17 @@ class LiveNumbers(QPlainTextEdit):
         self._fit()
 
     def _fit(self) -> None:
-        """Height for the lines the text wraps to now (a relayout only when they change)."""
-        lines = max(1, int(self.document().documentLayout().documentSize().height()))
-        if lines != self._lines:
-            self._lines = lines
-            margins = self.contentsMargins()
-            self.setFixedHeight(int(lines * self.fontMetrics().lineSpacing()
-                                    + 2 * self.document().documentMargin()
-                                    + margins.top() + margins.bottom()) + 4)
+        """Height for the text as it wraps now, in its real line heights (a Chinese line
+        is taller than the Latin font's spacing); a relayout only when that changes."""
+        document = self.document()
+        layout = document.documentLayout()
+        text_height, block = 0.0, document.begin()
+        while block.isValid():
+            text_height += layout.blockBoundingRect(block).height()
+            block = block.next()
+        margins = self.contentsMargins()
+        height = (int(text_height + 2 * document.documentMargin()) + margins.top()
+                  + margins.bottom() + 4)
+        if height != self._height:
+            self._height = height
+            self.setFixedHeight(height)

@@ -88,3 +88,30 @@ def test_live_label_draws_its_text_in_the_colour_it_is_given(panel):
     label.set_colour(None)
     plain = pixels(label).reshape(-1, 3)
     assert not np.any((plain[:, 0] > 200) & (plain[:, 1] < 60) & (plain[:, 2] < 60))
+
+
+def test_live_numbers_show_every_wrapped_line_in_any_script(qtbot):
+    # the Chinese C-R-P line was cut to four of its five lines (its glyphs are taller
+    # than the Latin font's line spacing); a word-wrapped QLabel of the same font and
+    # width is the oracle for the height the text needs
+    from PyQt6.QtWidgets import QLabel
+
+    from gui.widgets.live_text import LiveNumbers
+    text = ("x_j = pool(relu(Σ_i x_i * w_ij + b_j))：conv1 → relu1 → maxpool1，通道 j = 1，"
+            "maxpool1 的格子 [6,6]\nΣ_i x_i * w_ij + b_j 在池化窗口里的值 = [0.423, 0.918, "
+            "0.481, 0.826] → relu → [0.423, 0.918, 0.481, 0.826] → max = 0.9181\n形状：conv1 "
+            "16×28×28 → maxpool1 16×14×14：池化没有参数，深度不变，D2 = D1 = 16")
+    numbers = LiveNumbers(13)
+    qtbot.addWidget(numbers)
+    numbers.resize(420, 40)
+    numbers.show()
+    numbers.setText(text)
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("font-size: 13px;")
+    label.ensurePolished()
+    needed = label.heightForWidth(420 - 8 - 2 * 4)  # the text's width inside the padding
+    assert numbers.height() >= needed, (numbers.height(), needed)
+    height = numbers.height()
+    numbers.setText(text.replace("0.918", "0.917"))  # new numbers, same lines
+    assert numbers.height() == height and numbers.text().count("0.917") == 3
