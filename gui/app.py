@@ -24,6 +24,8 @@ tears the Qt wrappers down in an order that crashes.
 
 from __future__ import annotations
 
+import functools
+import gc
 import importlib
 import importlib.util
 import os
@@ -71,6 +73,7 @@ from engine import i18n
 from engine.i18n import tr, tr_noop
 from gui import language as ui_language
 from gui.labs import LABS, LabInfo, lab_by_key, load_lab_class
+from gui.labs._base import staged_construction
 from gui.sessions import SessionKeeper, last_session_path
 from gui.widgets import file_dialogs
 from gui.widgets.background_indicator import BackgroundIndicator
@@ -109,6 +112,9 @@ STATUS_TIMEOUT_MS = 10_000
 SHUTDOWN_WAIT_S = 1.5
 #: ms between two idle steps of preparing the labs not opened yet (MainWindow._prepare_labs)
 PREPARE_INTERVAL_MS = 40
+#: ms between two steps of opening a lab (MainWindow.open_lab): long enough to be a timer
+#: (Qt runs a zero-delay call before the input and timers waiting), too short to see
+OPEN_STEP_MS = 1
 #: Qt messages that say nothing to a user (the offscreen platform of `main.py screenshot`).
 SILENCED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
 
@@ -262,6 +268,11 @@ class LabLoadError(QWidget):
         self.message_label.setText(tr("This lab could not be loaded: {error}").format(
             error=self.error))
 
+    def activated(self) -> None:
+        """Shown: the status bar says it too (showing a lab clears the bar first)."""
+        self.status_message.emit(tr("The {title} lab could not be loaded: {error}").format(
+            title=tr(self.info.title), error=self.error))
+
 
 class MainWindow(QMainWindow):
     """Lab list on the left, the current lab in the middle, status bar and menus.
@@ -297,6 +308,8 @@ class MainWindow(QMainWindow):
         file_dialogs.use_settings(self._settings)
         self._remember = remember
         self._labs: dict[str, QWidget] = {}
+        self._building: dict[str, QWidget] = {}  # labs constructed in steps, not complete yet
+        self._revealing: str | None = None  # the lab whose parts are being shown (_reveal_step)
         self._lab_actions: dict[str, list[QAction]] = {}
         self._current_key: str | None = None
         self._about: AboutDialog | None = None
@@ -517,7 +530,7 @@ class MainWindow(QMainWindow):
             self._call_hook(previous, "deactivated")
             self._set_actions_enabled(self._current_key, False)
         self.statusBar().clearMessage()  # a message about the previous lab is stale now
-        lab = self._labs.get(info.key) or self._build_lab(info)
+        lab = self._lab_now(info)
         self._current_key = info.key
         self.stack.setCurrentWidget(lab)
         row = next(i for i, entry in enumerate(LABS) if entry.key == info.key)
@@ -550,7 +563,10 @@ class MainWindow(QMainWindow):
         self._prepare_timer.start()
 
     def _prepare_next(self) -> None:
-        """One step of ``_prepare_labs``: the next module not imported yet."""
+        """One step of ``_prepare_labs``: the next module not imported yet; none while a
+        lab is being opened (its steps and this one would make one stall together)."""
+        if self._pending_key is not None or self._revealing is not None:
+            return
         while self._preparing:
             name = self._preparing.pop(0)
             prefetch = name.startswith("prefetch:")
@@ -567,15 +583,55 @@ class MainWindow(QMainWindow):
                 traceback.print_exc()
             return
         self._prepare_timer.stop()
+        # what the start-up made lives as long as the app: out of the garbage collector's
+        # sight, a full collection is a few ms, not the 50-80 ms stall it was
+        gc.freeze()
 
-    def _build_lab(self, info: LabInfo) -> QWidget:
+    def _build_lab(self, info: LabInfo, staged: bool = False) -> QWidget:
+        """Lab ``info``'s widget, constructed and registered (its signals, actions, page).
+
+        ``staged``: construct only its first step (``gui.labs._base.StagedConstruction``)
+        and keep it in ``_building``; ``_finish_lab`` runs the rest."""
         try:
-            lab = load_lab_class(info)()
+            lab_class = load_lab_class(info)
+            if staged:
+                with staged_construction():
+                    lab = lab_class()
+            else:
+                lab = lab_class()
         except Exception as err:  # noqa: BLE001 - a broken lab must not take the app down
-            traceback.print_exc()
-            lab = LabLoadError(info, str(err))
-            self.show_message(tr("The {title} lab could not be loaded: {error}").format(
-                title=tr(info.title), error=err))
+            lab = self._load_error(info, err)
+        if not getattr(lab, "constructed", True):
+            self._building[info.key] = lab
+            return lab
+        return self._register_lab(info, lab)
+
+    def _finish_lab(self, info: LabInfo, one_step: bool = False) -> QWidget:
+        """Run the construction steps left of lab ``info`` (``one_step``: the next only);
+        a lab complete now is registered."""
+        lab = self._building[info.key]
+        try:
+            if one_step:
+                done = lab.construction_step()
+            else:  # wanted whole now: nothing left hidden either
+                lab.finish_construction()
+                lab.reveal_all()
+                done = True
+        except Exception as err:  # noqa: BLE001 - a broken lab must not take the app down
+            lab.deleteLater()
+            lab, done = self._load_error(info, err), True
+        if not done:
+            return lab
+        del self._building[info.key]
+        return self._register_lab(info, lab)
+
+    def _load_error(self, info: LabInfo, err: Exception) -> QWidget:
+        traceback.print_exc()
+        self.show_message(tr("The {title} lab could not be loaded: {error}").format(
+            title=tr(info.title), error=err))
+        return LabLoadError(info, str(err))
+
+    def _register_lab(self, info: LabInfo, lab: QWidget) -> QWidget:
         signal = getattr(lab, "status_message", None)
         if signal is not None:
             signal.connect(self.show_message)
@@ -595,12 +651,21 @@ class MainWindow(QMainWindow):
         self.sessions.lab_built(info.key, lab)  # a session's part waiting for this lab
         return lab
 
+    def _lab_now(self, info: LabInfo) -> QWidget:
+        """Lab ``info``'s registered widget, constructed (or finished) now if need be."""
+        lab = self._labs.get(info.key)
+        if lab is not None:
+            return lab
+        if info.key in self._building:
+            return self._finish_lab(info)
+        return self._build_lab(info)
+
     def _find_lab(self, key: str, build: bool = False) -> QWidget | None:
         """Lab ``key``'s widget for another lab; ``build``: build it (not shown) if needed."""
         info = lab_by_key(key)
         lab = self._labs.get(info.key)
         if lab is None and build:
-            lab = self._build_lab(info)
+            lab = self._lab_now(info)
             self._call_hook(lab, "deactivated")  # built behind the current lab
         return lab
 
@@ -649,11 +714,12 @@ class MainWindow(QMainWindow):
 
     def open_lab(self, key: str) -> None:
         """Show lab ``key`` as the learner asked for it (the lab list, the Labs menu, its
-        keys). A lab not built yet is imported (if ``_prepare_labs`` has not yet), built
-        and shown in three turns of the event loop (``_open_step``): its import, its
-        construction and its first layout and paint are then short stalls of the GUI
-        thread, with the clicks and the timers answered between them, instead of one
-        long one. The list marks the lab at once. ``show_lab`` does it all at once."""
+        keys). A lab not built yet is imported (if ``_prepare_labs`` has not yet),
+        constructed (in steps, for the labs made of ``StagedConstruction``) and shown,
+        each part in a turn of the event loop of its own (``_open_step``): they are then
+        short stalls of the GUI thread, with the clicks, the timers and the paint of the
+        list answered between them, instead of one long one. The list marks the lab at
+        once. ``show_lab`` does it all at once."""
         info = lab_by_key(key)
         if info.key in self._labs:
             self.show_lab(info.key)
@@ -662,25 +728,53 @@ class MainWindow(QMainWindow):
         row = next(i for i, entry in enumerate(LABS) if entry.key == info.key)
         with QSignalBlocker(self.lab_list):
             self.lab_list.setCurrentRow(row)
-        self._open_step(info)
+        self._next_open_step(info)
+
+    def _next_open_step(self, info: LabInfo) -> None:
+        # a timer, not a posted call (QTimer.singleShot(0) is one): posted events run
+        # before the timers and the input, so the steps ran back to back as one stall
+        QTimer.singleShot(OPEN_STEP_MS, lambda: self._open_step(info))
+
+    def _reveal_step(self, key: str) -> None:
+        """Show the next hidden part of lab ``key`` (``StagedConstruction.reveal_step``);
+        all of them at once when another lab is shown now (nothing to paint)."""
+        lab = self._labs.get(key)
+        if lab is None or self._closed:
+            self._revealing = None
+            return
+        if key != self._current_key:
+            lab.reveal_all()
+        elif not lab.reveal_step():
+            QTimer.singleShot(OPEN_STEP_MS, lambda: self._reveal_step(key))
+            return
+        self._revealing = None
 
     def _open_step(self, info: LabInfo) -> None:
         """One step of ``open_lab`` per event-loop turn: import the lab's modules (when
-        ``_prepare_labs`` has not yet), build it, show it; unless another lab was asked
-        for since."""
+        ``_prepare_labs`` has not yet), one step of its construction, show it; unless
+        another lab was asked for since (a lab half made waits, complete, for then)."""
         if self._pending_key != info.key or self._closed:
             return
         if info.key in self._labs:
-            self.show_lab(info.key)
+            lab = self.show_lab(info.key)
+            if not getattr(lab, "reveal_step", lambda: True)():  # its parts, a turn each
+                self._revealing = info.key
+                QTimer.singleShot(OPEN_STEP_MS, lambda: self._reveal_step(info.key))
             return
-        if info.module not in sys.modules:
+        if info.key in self._building:
+            self._finish_lab(info, one_step=True)
+        elif info.module not in sys.modules:
+            # one of its modules a turn (its submodules first, as _prepare_labs does)
+            package = info.module.rpartition(".")[0]
+            name = next((name for name in [*_submodules(package), info.module]
+                         if name not in sys.modules), info.module)
             try:
-                importlib.import_module(info.module)
-            except Exception:  # noqa: BLE001 - _build_lab says so in place
-                pass
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - _build_lab says so in place, now
+                self._build_lab(info)
         else:
-            self._build_lab(info)
-        QTimer.singleShot(0, lambda: self._open_step(info))
+            self._build_lab(info, staged=True)
+        self._next_open_step(info)
 
     # ------------------------------------------------------------ file actions
     def show_message(self, text: str, timeout_ms: int = STATUS_TIMEOUT_MS) -> None:
@@ -947,18 +1041,19 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _submodules(package: str) -> list[str]:
+@functools.cache
+def _submodules(package: str) -> tuple[str, ...]:
     """The modules below ``package`` (imported here: none), those of subpackages first."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        return []
-    found = []
+        return ()
+    found: list[str] = []
     for module in pkgutil.iter_modules(spec.submodule_search_locations):
         name = f"{package}.{module.name}"
         if module.ispkg:
             found = [*_submodules(name), *found]
         found.append(name)
-    return found
+    return tuple(found)
 
 
 def render_screenshots(out_dir, lab: str | None = None,

@@ -53,7 +53,8 @@ __all__ = ["SettingsLab", "LabSettings", "WidgetSession", "SteppingSettings", "d
            "formula_lines", "problem_label",
            "strip_or_problem", "operator_label", "hline", "NOT_READY_TEXT", "geometry_rows",
            "title_kernel_items", "SOURCES_DIFFER_STYLE", "LazyTabs", "OnTab",
-           "embedded_digits", "prefetch_digits", "BackgroundRead"]
+           "embedded_digits", "prefetch_digits", "BackgroundRead", "StagedConstruction",
+           "staged_construction"]
 
 #: The line that says where a lab's result differs from a course source, and why.
 SOURCES_DIFFER_STYLE = "color: #7a4b00; font-size: 13px;"
@@ -215,6 +216,100 @@ def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
     return _digits
 
 
+_staged = False  # labs constructed now leave their later steps (staged_construction)
+
+
+@contextmanager
+def staged_construction() -> Iterator[None]:
+    """Labs constructed inside this block run only the first step of their construction
+    (``StagedConstruction``); ``gui.app.MainWindow.open_lab`` runs the others, one per
+    turn of the event loop. GUI thread only."""
+    global _staged
+    before, _staged = _staged, True
+    try:
+        yield
+    finally:
+        _staged = before
+
+
+class StagedConstruction:
+    """A lab whose construction is a generator of steps, each a short stall of the GUI
+    thread.
+
+    Opening a big lab for the first time (its widgets made, its texts set, its first
+    run prepared: 50-100 ms for the Kernel fitting and Training labs on a fast core,
+    twice that while the first start compiles on the other one) was the longest stall
+    of the event loop. The lab's ``__init__`` hands ``_construct`` a generator that
+    yields between parts. Constructed normally, every step runs at once and the lab
+    is complete when ``__init__`` returns (tests, screenshots, a lab another lab asks
+    for). Inside ``staged_construction()`` only the first step runs: the window runs
+    the rest (``construction_step``) in later turns, before it shows the lab, and
+    registers the lab when it is complete.
+    """
+
+    _rest: Iterator[None] | None = None
+    _unrevealed: list[tuple[QWidget, QSizePolicy]] | None = None  # staged: shown later
+
+    def _construct(self, steps: Iterator[None]) -> None:
+        global _staged
+        if not _staged:
+            for _ in steps:
+                pass
+            return
+        self._unrevealed = []
+        _staged = False  # a lab made inside a step is made whole
+        try:
+            next(steps, None)
+        finally:
+            _staged = True
+        self._rest = steps
+
+    @property
+    def constructed(self) -> bool:
+        """Whether every step of the construction has run."""
+        return self._rest is None
+
+    def construction_step(self) -> bool:
+        """Run the next step of the construction; returns whether it is complete."""
+        if self._rest is not None and next(self._rest, StopIteration) is StopIteration:
+            self._rest = None
+        return self._rest is None
+
+    def finish_construction(self) -> None:
+        """Run every step left."""
+        while not self.construction_step():
+            pass
+
+    def _reveal_later(self, *widgets: QWidget) -> None:
+        """In a staged construction: keep ``widgets`` hidden (their room kept in the
+        layout) when the lab is first shown; ``reveal_step`` shows them one by one. A
+        lab's first paint (each widget's first rendering: its style, its glyphs, its
+        plots' pictures) was one stall as long as its construction; painted in parts,
+        it is several short ones. Constructed normally, nothing is hidden."""
+        if self._unrevealed is None:
+            return
+        for widget in widgets:
+            policy = widget.sizePolicy()
+            kept = QSizePolicy(policy)
+            kept.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(kept)
+            widget.hide()
+            self._unrevealed.append((widget, policy))
+
+    def reveal_step(self) -> bool:
+        """Show the next widget ``_reveal_later`` hid; returns whether all are shown."""
+        if self._unrevealed:
+            widget, policy = self._unrevealed.pop(0)
+            widget.show()
+            widget.setSizePolicy(policy)
+        return not self._unrevealed
+
+    def reveal_all(self) -> None:
+        """Show every widget ``_reveal_later`` hid."""
+        while not self.reveal_step():
+            pass
+
+
 class LazyTabs:
     """Pages of a QTabWidget built when first shown or asked for, not with the lab.
 
@@ -292,7 +387,7 @@ class OnTab:
             raise AttributeError(f"tab {self.index} did not make {self.name}") from None
 
 
-class SettingsLab(QWidget):
+class SettingsLab(StagedConstruction, QWidget):
     """A lab made of a settings column (left) and a main area (right).
 
     Subclasses set ``self.settings`` (a ``LabSettings``) and build ``self.main_area``,

@@ -82,6 +82,55 @@ def test_a_lab_asked_for_is_shown_a_few_turns_later(qtbot, make_window):
     assert window.current_key() == "convolution"
 
 
+@pytest.mark.parametrize("key", ["fitting", "training", "backprop", "convolution", "gallery",
+                                 "pooling"])
+def test_a_big_lab_is_constructed_and_painted_in_parts_a_turn_each(qtbot, make_window, key):
+    # each part of its construction and of its first paint is a stall of its own
+    window = make_window(initial_lab="pooling" if key != "pooling" else "gallery")
+    window.open_lab(key)
+    qtbot.waitUntil(lambda: key in window._building, timeout=WAIT_MS)
+    lab = window._building[key]
+    assert window.lab_widget(key) is None and not lab.constructed  # not whole yet
+    hidden_when_shown = []
+    window.lab_changed.connect(lambda _key: hidden_when_shown.extend(
+        w for w, _policy in lab._unrevealed))
+    with qtbot.waitSignal(window.lab_changed, timeout=WAIT_MS):
+        pass
+    assert window.lab_widget(key) is lab and lab.constructed
+    assert hidden_when_shown  # painted first without these ...
+    qtbot.waitUntil(lambda: all(w.isVisible() for w in hidden_when_shown), timeout=WAIT_MS)
+    assert window._revealing is None  # ... then with them, one turn after another
+    assert not isinstance(lab, LabLoadError)
+
+
+def test_a_lab_half_constructed_is_finished_at_once_when_wanted_now(qtbot, make_window):
+    window = make_window(initial_lab="pooling")
+    window.open_lab("fitting")
+    qtbot.waitUntil(lambda: "fitting" in window._building, timeout=WAIT_MS)
+    lab = window.show_lab("fitting")  # a session or another lab's hand-off wants it now
+    assert window.current_key() == "fitting" and lab.constructed and not window._building
+    assert lab.image_panel.isVisible() and lab.fitter is not None or lab.info_label.text()
+    assert lab._unrevealed == []
+
+
+def test_a_lab_whose_construction_fails_half_way_says_so_in_place(qtbot, make_window,
+                                                                  monkeypatch):
+    from gui.labs.fitting.lab import FittingLab
+
+    def broken(self):
+        raise RuntimeError("no panels today")
+
+    monkeypatch.setattr(FittingLab, "_add_image_panels", broken)
+    window = make_window(initial_lab="pooling")
+    with qtbot.waitSignal(window.lab_changed, timeout=WAIT_MS):
+        window.open_lab("fitting")
+    lab = window.current_lab()
+    assert isinstance(lab, LabLoadError) and "no panels today" in lab.message_label.text()
+    assert "no panels today" in window.statusBar().currentMessage()
+    window.show_lab("pooling")  # the window goes on
+    assert window.current_key() == "pooling"
+
+
 def test_the_labs_not_opened_yet_are_prepared_in_idle_moments(qtbot, make_window, monkeypatch):
     import gui.labs.training.lab as training
 
@@ -344,7 +393,10 @@ def test_the_engine_warmup_runs_in_the_worker(qtbot):
         runner.stop()
     assert failures == []
     assert steps and steps[-1][0] == steps[-1][1]
-    assert [s[0] for s in steps] == list(range(1, steps[-1][1] + 1))
+    # kernels loaded from the cache count one by one; compiled in child processes, the
+    # bar counts per mille of the compile time: either way it only moves forward
+    done = [s[0] for s in steps]
+    assert done == sorted(done) and done[0] >= 1 and len(set(s[1] for s in steps)) == 1
 
 
 def test_the_propagate_size_hints_warning_is_silenced_and_others_pass(capfd):

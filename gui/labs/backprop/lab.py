@@ -159,7 +159,12 @@ class BackpropLab(SettingsLab):
         self._levels: dict[str, tuple[float, float]] = {}
         self._integers = True
 
+        self._construct(self._construction())
+
+    def _construction(self):
+        """The steps of the construction (gui.labs._base.StagedConstruction)."""
         self.settings = BackpropSettings()
+        yield
         self.stage_area = self._build_main_area()
         # the channels and influence views (every channel and filter at once) are built
         # when first shown or asked for: their 50 matrix views were most of the lab's
@@ -174,6 +179,8 @@ class BackpropLab(SettingsLab):
         self.main_area = self.tabs
         self._lay_out(max(self.settings.sizeHint().width(), GRID_WIDTH_MAX + 40))
         self._connect_animation(self.show_frame)
+        self._reveal_later(self.tabs)  # painted a turn after the settings column
+        yield
         self.retranslate()  # sets the texts and builds the first trace
 
     @property

@@ -130,15 +130,22 @@ class ConvolutionLab(SettingsLab):
         self._shown_step: int | None = None
         self._levels = {}
 
-        self.settings = ConvSettings()
         self._example: ConvSetup | None = None  # numbers another lab handed over
+        self._construct(self._construction())
+
+    def _construction(self):
+        """The steps of the construction (gui.labs._base.StagedConstruction)."""
+        self.settings = ConvSettings()
+        yield
         self.main_area = self._build_main_area()
         self._lay_out()
+        self._reveal_later(self.main_area)  # painted a turn after the settings column
         # (connected before the rebuild: a change of the settings goes back to them)
         self.settings.changed.connect(self._leave_example)
         self._connect_animation(self.show_step)
         self.settings.preset_button.clicked.connect(
             lambda: self.load_preset(self.settings.preset_box.currentData()))
+        yield
         self.rebuild(step=DEFAULT_STEP)
         self.retranslate()
 

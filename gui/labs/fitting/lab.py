@@ -70,11 +70,20 @@ class FittingLab(SettingsLab):
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
+        self._construct(self._construction())
 
+    def _construction(self):
+        """The steps of the construction (gui.labs._base.StagedConstruction)."""
         self.settings = FitSettings()
         self.main_area = self._build_main_area()
         self._lay_out()
         self._install_shortcuts()
+        yield
+        self._add_image_panels()
+        # painted a part a turn, after the settings column (StagedConstruction)
+        self._reveal_later(self._top_widget, self._explain_box, self.image_panel,
+                           self.target_panel, self.output_panel, self.difference_panel)
+        yield
         self.settings.problem_changed.connect(self.rebuild)
         self.settings.lr_changed.connect(self._on_lr)
         self.retranslate()  # sets the texts and builds the first run
@@ -169,6 +178,7 @@ class FittingLab(SettingsLab):
         plot_column.addWidget(self.loss_plot, 1)
         top.addLayout(plot_column, 5)
         lay.addWidget(top_widget, 1)
+        self._top_widget = top_widget
 
         # the gradient with this step's numbers, and the course's line vs image table
         explain_box = QWidget()
@@ -191,8 +201,13 @@ class FittingLab(SettingsLab):
         explain.addWidget(self.gradient_label, 1)
         explain.addWidget(table, 1)
         lay.addWidget(explain_box)
+        self._explain_box = explain_box
+        self._images = QHBoxLayout()
+        lay.addLayout(self._images, 1)
+        return area
 
-        images = QHBoxLayout()
+    def _add_image_panels(self) -> None:
+        images = self._images
         self.image_panel = ImagePanel()
         # target and output share one colour scale (given in the caption), so equal values
         # look equal; only the difference, whose scale is the news, has a colour bar
@@ -202,8 +217,6 @@ class FittingLab(SettingsLab):
         for panel in (self.image_panel, self.target_panel, self.output_panel,
                       self.difference_panel):
             images.addWidget(panel, 1)
-        lay.addLayout(images, 1)
-        return area
 
     def _install_shortcuts(self) -> None:
         keys = {Qt.Key.Key_Space: self.toggle, Qt.Key.Key_Right: self.step_once,

@@ -44,7 +44,7 @@ from PyQt6.QtWidgets import (
 
 from engine import gallery as kernel_gallery
 from engine.i18n import tr, tr_noop
-from gui.labs._base import NOT_READY_TEXT, WidgetSession
+from gui.labs._base import NOT_READY_TEXT, StagedConstruction, WidgetSession
 from gui.labs.gallery.compute import (
     DISPLAY_PERCENTILE,
     GalleryRequest,
@@ -133,7 +133,7 @@ def _fill_combo(combo: QComboBox, items) -> None:
 
 
 # ------------------------------------------------------------------------------ the lab
-class GalleryLab(WidgetSession, QWidget):
+class GalleryLab(StagedConstruction, WidgetSession, QWidget):
     """The Kernel gallery lab (see the module docstring).
 
     Signals
@@ -178,7 +178,18 @@ class GalleryLab(WidgetSession, QWidget):
         self._info: tuple = ("", {})              # the info line: msgid and values
 
         self.texts = Texts()
+        self._construct(self._construction())
+
+    def _construction(self):
+        """The steps of the construction (gui.labs._base.StagedConstruction)."""
         self._build_ui()
+        yield
+        self.original_panel = ImagePanel()
+        self.conv_panel = ImagePanel(colorbar=True)
+        yield
+        self._build_panels()
+        self._reveal_later(self.panels_widget)  # painted a turn after the settings
+        yield
         first = DEFAULT_PHOTO if DEFAULT_PHOTO in self._photos else next(iter(self._photos), None)
         if first is not None:
             self._show_photo(load_scaled(self._photos[first], MAX_SIDE), name=first)
@@ -224,9 +235,12 @@ class GalleryLab(WidgetSession, QWidget):
         bar = scroll.verticalScrollBar().sizeHint().width()
         scroll.setFixedWidth(CONTROLS_WIDTH + bar + 4)  # room for the vertical scroll bar
         self.controls_scroll = scroll
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(scroll)
 
-        self.original_panel = ImagePanel()
-        self.conv_panel = ImagePanel(colorbar=True)
+    def _build_panels(self) -> None:
+        """The image panels (the first two made already) and the lines under them."""
         self.activation_panel = ImagePanel(colorbar=True)
         self.pool_panel = ImagePanel(colorbar=True)
         grid = QGridLayout()
@@ -247,11 +261,7 @@ class GalleryLab(WidgetSession, QWidget):
         right.addWidget(self.info_label)
         self.panels_widget = QWidget()
         self.panels_widget.setLayout(right)
-
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(scroll)
-        layout.addWidget(self.panels_widget, stretch=1)
+        self.layout().addWidget(self.panels_widget, stretch=1)
 
     def _build_photo_box(self) -> QGroupBox:
         t = self.texts

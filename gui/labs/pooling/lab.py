@@ -140,10 +140,17 @@ class PoolingLab(SettingsLab):
         self._integers = True
         self._shown_kind: str | None = None  # the input kind the speed was chosen for
 
+        self._construct(self._construction())
+
+    def _construction(self):
+        """The steps of the construction (gui.labs._base.StagedConstruction)."""
         self.settings = PoolSettings()
+        yield
         self.main_area = self._build_main_area()
         self._lay_out()
         self._connect_animation(self.show_step)
+        self._reveal_later(self.main_area)  # painted a turn after the settings column
+        yield
         self.rebuild(step=DEFAULT_STEP)
         self.retranslate()
 

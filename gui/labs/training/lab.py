@@ -42,7 +42,7 @@ from PyQt6.QtWidgets import (
 
 from engine.i18n import tr, tr_noop
 from engine.recipe import DEFAULT_SPEC, DEFAULT_TRAINING, W6_SPEC
-from gui.labs._base import BackgroundRead, LazyTabs, OnTab
+from gui.labs._base import BackgroundRead, LazyTabs, OnTab, StagedConstruction
 from gui.labs.training.builder import NetworkBuilder
 from gui.labs.training.controls import TrainingControls
 from gui.labs.training.dataset_panel import DataSetPanel
@@ -182,7 +182,7 @@ class _FlowTab(QWidget):
         flow(self._box, event.size().width(), self._narrow)
 
 
-class TrainingLab(ModelFilesMixin, QWidget):
+class TrainingLab(StagedConstruction, ModelFilesMixin, QWidget):
     """Build, train and inspect a CNN on the embedded MNIST digits.
 
     Parameters
@@ -242,13 +242,33 @@ class TrainingLab(ModelFilesMixin, QWidget):
         self._validation_drawn: EpochResult | None = None  # shown in the Validation tab
         self._pending_export: str | None = None  # a PyTorch export waiting for weights
         self._network_shown: tuple | None = None  # (layers, classes, names): for late tabs
-        # (train_x, train_y, val_x, val_y); tests and benchmarks may pass a subset
-        data = tuple(data) if data is not None else self._load_data()
         # drawing -> probe at most every 40 ms, however fast the mouse moves
         self._draw_timer = QTimer(self, singleShot=True, interval=40)
         self._draw_timer.timeout.connect(self._drawing_to_probe)
+        self._construct(self._construction(data))
+
+    def _construction(self, data):
+        """The steps of the construction (gui.labs._base.StagedConstruction)."""
+        if data is None and self._unrevealed is not None:
+            # staged: the turns go on while the digits are read in the background (the
+            # lab opened before the shell's preparation asked for them, or during it)
+            prefetch()
+            while _reader is not None and not _reader.done:
+                yield
+        # (train_x, train_y, val_x, val_y); tests and benchmarks may pass a subset
+        data = tuple(data) if data is not None else self._load_data()
         self._batchnorm_images = data[0][:BATCHNORM_IMAGES, 0]  # (M, 28, 28) in [0, 1]
         self._build_ui(len(data[3]))
+        yield
+        self.curves = CurvesView()
+        yield
+        self.kernels_view = KernelMosaicView()
+        self.grad_view = GradNormView()
+        self.curves_tab = _CurvesTab(self.curves, self.kernels_view, self.grad_view)
+        self.tabs.widget(TAB_CURVES).layout().addWidget(self.curves_tab)
+        # painted a part a turn, after the settings column (StagedConstruction)
+        self._reveal_later(self.curves, self.kernels_view, self.grad_view)
+        yield
         self._actions = self._make_actions()
         self.controls.set_config(DEFAULT_TRAINING)
         try:
@@ -322,7 +342,10 @@ class TrainingLab(ModelFilesMixin, QWidget):
         # every tab stays in sight however narrow: titles shorten (the tooltip has them whole)
         self.tabs.setUsesScrollButtons(False)
         self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
-        self.tabs.addTab(self._curves_tab(), "")
+        # the Curves tab's page: its views come in the next steps of the construction
+        page = QWidget()
+        QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+        self.tabs.addTab(page, "")
         # the probe's picker is made now: the data set, the probe and the session set it
         self.probe_spin = int_spin(0, max(0, validation_count - 1), 0)
         self.random_button = QPushButton()
@@ -344,13 +367,6 @@ class TrainingLab(ModelFilesMixin, QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
-
-    def _curves_tab(self) -> QWidget:
-        self.curves = CurvesView()
-        self.kernels_view = KernelMosaicView()
-        self.grad_view = GradNormView()
-        self.curves_tab = _CurvesTab(self.curves, self.kernels_view, self.grad_view)
-        return self.curves_tab
 
     def _probe_tab(self) -> QWidget:
         self.probe_view = ImageView()

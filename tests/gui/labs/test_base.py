@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
+from gui.labs._base import StagedConstruction, staged_construction
 from gui.labs.backprop.settings import BackpropSettings
 from gui.labs.convolution.settings import ConvSettings
 from gui.labs.fitting.settings import FitSettings
@@ -130,3 +132,77 @@ def test_a_background_read_hands_over_its_result_or_its_error(qtbot):
     start_worker(read, "test read")
     with pytest.raises(OSError, match="no such file"):
         read.result()
+
+
+# ------------------------------------------------------------ staged construction
+class _ThreeSteps(StagedConstruction, QWidget):
+    """A lab in three steps; ``ran`` lists the steps run, ``failing`` makes step 2 raise."""
+
+    def __init__(self, failing: bool = False):
+        super().__init__()
+        self.ran: list[int] = []
+        self.failing = failing
+        self._construct(self._construction())
+
+    def _construction(self):
+        layout = QHBoxLayout(self)
+        self.left, self.right = QLabel("left"), QLabel("right")
+        layout.addWidget(self.left)
+        layout.addWidget(self.right)
+        self.ran.append(1)
+        yield
+        if self.failing:
+            raise RuntimeError("step 2 broke")
+        self._reveal_later(self.right)
+        self.ran.append(2)
+        yield
+        self.ran.append(3)
+
+
+def test_a_lab_constructed_normally_is_complete_with_nothing_hidden(qtbot):
+    lab = _ThreeSteps()
+    qtbot.addWidget(lab)
+    assert lab.ran == [1, 2, 3] and lab.constructed
+    lab.show()
+    assert lab.right.isVisible() and lab.reveal_step()
+
+
+def test_a_staged_construction_runs_one_step_at_a_time(qtbot):
+    with staged_construction():
+        lab = _ThreeSteps()
+    qtbot.addWidget(lab)
+    assert lab.ran == [1] and not lab.constructed
+    assert not lab.construction_step() and lab.ran == [1, 2]
+    assert lab.construction_step() and lab.ran == [1, 2, 3] and lab.constructed
+    assert lab.construction_step()  # nothing left: stays complete
+    # the widget revealed later keeps its room while it waits
+    lab.resize(400, 100)
+    lab.show()
+    qtbot.waitExposed(lab)
+    assert not lab.right.isVisible() and lab.left.width() < 300
+    assert lab.reveal_step() and lab.right.isVisible()
+    assert not lab.right.sizePolicy().retainSizeWhenHidden()  # its own policy is back
+
+
+def test_a_lab_made_inside_a_staged_step_is_made_whole(qtbot):
+    inner = []
+
+    class Outer(_ThreeSteps):
+        def _construction(self):
+            inner.append(_ThreeSteps())
+            yield from super()._construction()
+
+    with staged_construction():
+        lab = Outer()
+    qtbot.addWidget(lab)
+    assert inner[0].ran == [1, 2, 3] and lab.ran == [1]
+    lab.finish_construction()
+    assert lab.ran == [1, 2, 3]
+
+
+def test_a_failing_step_raises_from_the_step_that_failed(qtbot):
+    with staged_construction():
+        lab = _ThreeSteps(failing=True)
+    qtbot.addWidget(lab)
+    with pytest.raises(RuntimeError, match="step 2"):
+        lab.construction_step()
