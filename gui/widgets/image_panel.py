@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.i18n import tr
@@ -26,6 +26,16 @@ from gui.widgets.form_rows import note_label
 __all__ = ["ImagePanel"]
 
 _MODES = ("greys", "diverging", "rgb")
+
+
+class _Graphics(pg.GraphicsLayoutWidget):
+    """The picture's view, asking for the same room whatever it shows: a graphics view's
+    size hint is its scene's size, which follows what was shown before (in the Kernel
+    gallery's grid the row that had pictures kept most of the height, the other row the
+    minimum, while the first start's kernels were being compiled)."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(240, 240)
 
 
 class ImagePanel(QWidget):
@@ -61,7 +71,7 @@ class ImagePanel(QWidget):
         self.caption_label.setMinimumHeight(2 * lines + 4)
         self.caption_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = _Graphics()
         self.graphics.setBackground("w")
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.graphics.setMinimumSize(110, 90)  # four in a row fit a 1024-pixel window
