@@ -113,6 +113,17 @@ def test_a_lab_half_constructed_is_finished_at_once_when_wanted_now(qtbot, make_
     assert lab._unrevealed == []
 
 
+def test_a_language_switch_while_a_lab_is_half_constructed_reaches_it(qtbot, make_window):
+    window = make_window(initial_lab="pooling")
+    window.open_lab("training")
+    qtbot.waitUntil(lambda: "training" in window._building, timeout=WAIT_MS)
+    window.set_language("zh_CN")  # the lab is not registered yet: its last step sets the texts
+    with qtbot.waitSignal(window.lab_changed, timeout=WAIT_MS):
+        pass
+    lab = window.current_lab()
+    assert lab.tabs.tabText(0) == "曲线" and lab.controls.start_button.text() == "开始"
+
+
 def test_a_lab_whose_construction_fails_half_way_says_so_in_place(qtbot, make_window,
                                                                   monkeypatch):
     from gui.labs.fitting.lab import FittingLab
