@@ -43,8 +43,10 @@ The samples of a block lie end to end on the tile axis (``LT = TH * WQ2`` positi
 each); each thread keeps its own scratch.
 
 Numerics: fp32 errors about 2.5x the direct kernels' (6.1e-7 against 2.4e-7 relative to
-the sums of absolute values, :func:`check`'s shapes; the transforms add up to nine values). Non-finite inputs would spread into cells the true convolution never reaches,
-so a real integration must fall back to the direct kernels for them.
+the sums of absolute values, :func:`check`'s shapes; the transforms add up to nine
+values). Non-finite inputs would spread into cells the true convolution never reaches
+(a tile transform mixes 16 cells), so a real integration must fall back to the direct
+kernels for them (engine.conv_backward's _all_finite_kernel).
 """
 
 from __future__ import annotations
