@@ -137,7 +137,7 @@ def bench_lab(app, data, spec, seconds: float, tab: int, hidden: bool = False,
     from gui.workers.threads import stop_all
     set_idle = worker_module._set_idle
     if not idle_validation:
-        worker_module._set_idle = lambda tid, idle: None
+        worker_module._set_idle = lambda tid: None
     lab = TrainingLab(data=data)
     lab.resize(1400, 900)
     lab.show()

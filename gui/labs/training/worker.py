@@ -19,7 +19,8 @@ mode) frames come twice a second without the probe's maps.
 
 Validation after each epoch runs on a copy of the weights in a background service
 (:class:`BackgroundValidation`, its own registered thread) at the lowest CPU priority,
-so it uses the time the training threads leave idle instead of stopping training.
+so it uses the time the training threads leave idle instead of stopping training; a
+result still missing when training needs it is computed by the training thread.
 """
 
 from __future__ import annotations
@@ -361,24 +362,25 @@ def _wake() -> None:
 class _ValidationService(Worker):
     """The validation thread's worker: evaluates one state of the weights per request."""
 
-    requested = pyqtSignal(int, int, object)  # epoch, iteration, state (a copy)
+    requested = pyqtSignal(object)  # a _ValidationJob (its state: a copy of the weights)
 
     def __init__(self, owner: BackgroundValidation):
         super().__init__()
         self._owner = owner
         self.requested.connect(self._validate)  # queued: runs in the service's thread
 
-    def request_stop(self) -> None:
-        super().request_stop()
-        self._owner.stopped()
+    @pyqtSlot(object)
+    def _validate(self, job) -> None:
+        self._owner.validate(job)
 
-    @pyqtSlot(int, int, object)
-    def _validate(self, epoch: int, iteration: int, state: dict) -> None:
-        try:
-            if not self.stop_requested:
-                self._owner.validate(epoch, iteration, state, lambda: self.stop_requested)
-        finally:
-            self._owner.done.set()
+
+class _ValidationJob:
+    """One request: the weights of an epoch's end, and whether its result went out."""
+
+    def __init__(self, epoch: int, iteration: int, state: dict):
+        self.epoch, self.iteration, self.state = epoch, iteration, state
+        self.delivered = False  # its EpochResult was emitted (or its failure reported)
+        self.taken_over = False  # a waiter evaluates it itself: the service drops it
 
 
 class BackgroundValidation:
@@ -390,29 +392,32 @@ class BackgroundValidation:
     about a third of the second core idle (while the first runs the Python between
     kernels), so validation costs training about 0.5 % of its speed there, against
     3-4 % in the training thread and 2 % at nice 19 (benchmarks/bench_gui.py).
-    Whoever has to wait for a validation (the next epoch's, the end of training)
-    first lifts it back to normal priority, so it cannot starve on a machine that
-    other programs keep busy; stopping lifts it too and interrupts it between two
-    batches. One validation at a time.
+
+    Nobody ever waits for that thread: on a machine that other programs keep busy it
+    may get no time at all, and a normal user cannot lift a thread out of SCHED_IDLE
+    again (the kernel refuses it without CAP_SYS_NICE or a raised RLIMIT_NICE). So
+    whoever needs a result that has not arrived (the next epoch's validation, the end
+    of training) takes the request over: it evaluates the same weights itself, on
+    its own copy of the network, and the service drops the request at its next
+    batch. Each request's result is emitted exactly once, by whoever finishes first,
+    and in order: one validation at a time.
 
     Parameters
     ----------
     trainer : engine.training.Trainer
         Its validation set and network spec are read; its weights never are.
     emit, fail : callables taking an EpochResult / a message, called from the
-        validation thread (the training worker's signals' ``emit``)
+        validation thread or a waiter's (the training worker's signals' ``emit``)
     """
 
     def __init__(self, trainer, emit, fail):
         self._trainer = trainer
         self._emit, self._fail = emit, fail
-        self._network = None  # a second Network with the same layers, made on first use
         self._service = _ValidationService(self)
-        self.done = threading.Event()  # no validation pending or running
-        self.done.set()
-        self._lock = threading.Lock()
-        self._tid: int | None = None  # the service thread's native id, while validating
-        self._urgent = False  # somebody waits: run at normal priority
+        self._networks = {}  # per thread that evaluates: a Network with the same layers
+        self._lock = threading.Lock()  # guards the jobs' flags and the emission
+        self._job: _ValidationJob | None = None  # the latest request
+        self._idle_set = False  # the service thread is under SCHED_IDLE (for good)
 
     def start_service(self) -> None:
         """Start the service's thread (GUI thread: its QThread must live in one with an
@@ -424,76 +429,89 @@ class BackgroundValidation:
         self.wait()
         if self._trainer.val_x is None or self._service.stop_requested:
             return  # nothing to validate on, or stopping
+        job = _ValidationJob(epoch, iteration, state)
         with self._lock:
-            self._urgent = False
-        self.done.clear()
-        self._service.requested.emit(epoch, iteration, state)
+            self._job = job
+        self._service.requested.emit(job)
 
     def wait(self) -> None:
-        """Block until the requested validation (if any) has delivered its result (or
-        was stopped)."""
-        self.hurry()
-        self.done.wait()
-
-    def hurry(self) -> None:
-        """Run the current validation (if any) at normal priority from now on."""
+        """Return once the latest request's result has been emitted (or stopping was
+        asked): if the service has not delivered it yet, evaluate it in this thread."""
         with self._lock:
-            self._urgent = True
-            if self._tid is not None:
-                _set_idle(self._tid, False)
+            job = self._job
+            if job is None or job.delivered:
+                return
+            job.taken_over = True
+        self._evaluate(job)
 
     def request_stop(self) -> None:
         """Interrupt the validation between two batches (any thread; returns at once)."""
         self._service.request_stop()
 
-    def stopped(self) -> None:
-        """The service was asked to stop: lift its priority, release whoever waits."""
-        self.hurry()
-        self.done.set()
-
     def stop(self) -> None:
         """Stop the service and wait for its thread (the training thread, as it ends)."""
         stop_worker(self._service)
 
-    def validate(self, epoch: int, iteration: int, state: dict, stop) -> None:
+    def validate(self, job: _ValidationJob) -> None:
         """The service thread's work for one request."""
         import numba
 
-        from engine.network import Network
+        if not self._idle_set:
+            self._idle_set = True
+            _set_idle(threading.get_native_id())
+            numba.set_num_threads(1)  # per thread: training keeps all of them
+        self._evaluate(job, dropped=lambda: job.taken_over)
+
+    def _evaluate(self, job: _ValidationJob, dropped=lambda: False) -> None:
+        """Evaluate ``job`` in this thread and emit its result unless another thread
+        did first; between batches, stop if asked to or if ``dropped()``."""
         from engine.training import evaluate_network
 
-        with self._lock:
-            self._tid = threading.get_native_id()
-            if not self._urgent:
-                _set_idle(self._tid, True)
-        numba.set_num_threads(1)  # per thread: training keeps all of them
-        trainer = self._trainer
+        def stop() -> bool:
+            return self._service.stop_requested or dropped()
+
+        if stop():
+            return
         try:
-            if self._network is None:
-                net = trainer.network
-                self._network = Network(net.spec, input_shape=net.input_shape)
-            self._network.set_state(state)
-            result = evaluate_network(self._network, trainer.val_x, trainer.val_y, stop=stop)
+            network = self._network()
+            network.set_state(job.state)
+            result = evaluate_network(network, self._trainer.val_x, self._trainer.val_y,
+                                      stop=stop)
         except EvaluationStopped:
             return
         except Exception as err:  # noqa: BLE001 - reported to the learner, not swallowed
-            self._fail(tr("Validation failed: {error}").format(
-                error=f"{type(err).__name__}: {err}"))
+            message = tr("Validation failed: {error}").format(
+                error=f"{type(err).__name__}: {err}")
+            self._deliver(job, lambda: self._fail(message))
             return
-        finally:
-            with self._lock:
-                _set_idle(self._tid, False)  # between validations: a normal, sleeping thread
-                self._tid = None
-        self._emit(EpochResult(epoch, iteration, result))
+        self._deliver(job, lambda: self._emit(EpochResult(job.epoch, job.iteration, result)))
+
+    def _deliver(self, job: _ValidationJob, send) -> None:
+        # under the lock, so a waiter that returns finds the result already emitted
+        # (the training thread emits "finished" after it: the order the GUI sees)
+        with self._lock:
+            if not job.delivered:
+                job.delivered = True
+                send()
+
+    def _network(self):
+        """This thread's Network (the layers of the trainer's, its own weights and
+        scratch: two threads never share one)."""
+        from engine.network import Network
+
+        tid = threading.get_ident()
+        if tid not in self._networks:
+            net = self._trainer.network
+            self._networks[tid] = Network(net.spec, input_shape=net.input_shape)
+        return self._networks[tid]
 
 
-def _set_idle(tid: int, idle: bool) -> None:
-    """Put thread ``tid`` under SCHED_IDLE (or back to the normal policy). Linux only:
+def _set_idle(tid: int) -> None:
+    """Put thread ``tid`` under SCHED_IDLE for the rest of its life. Linux only:
     elsewhere, or where it is refused, the thread keeps its priority."""
     if not hasattr(os, "SCHED_IDLE"):
         return
-    policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
     try:
-        os.sched_setscheduler(tid, policy, os.sched_param(0))
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
         pass  # not allowed here: validation then runs at normal priority
