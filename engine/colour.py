@@ -3,7 +3,8 @@
 The Training lab colours the feature and delta maps of every layer on every
 frame. Done in numpy that is some thirty small calls per layer, all holding the
 interpreter lock that the training thread needs between its kernels; here it is
-one call per layer into a kernel that releases the lock. No Qt: the GUI passes
+one call per layer into a kernel that releases the lock, through a
+:class:`ColourMapper` that checked the pixels and the index map once. No Qt: the GUI passes
 plain arrays (an RGBA canvas viewed as uint32 pixels) and draws the result.
 
 The scaling is pyqtgraph's own (the numpy oracle ``rgba_image`` in
@@ -20,31 +21,96 @@ import numpy as np
 
 from ._numba import kernel
 
-__all__ = ["colour_map_into", "FLOOR"]
+__all__ = ["ColourMapper", "colour_map_into", "FLOOR"]
 
 FLOOR = 1e-12  # the smallest level span: an all-zero map still has a colour scale
+_INT32_MAX, _INT32_MIN = 2**31 - 1, -(2**31)
 
 
-def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
-                    signed_lut: np.ndarray, unsigned_lut: np.ndarray,
-                    signed: str = "auto") -> tuple[tuple[float, float], bool]:
-    """Colour ``values`` into the pixels ``out``, choosing the levels from the values.
+class ColourMapper:
+    """Colours one index map's pixels from values, many times (a heat map drawn every frame).
+
+    Everything but the values is checked and converted once, here; :meth:`colour` then
+    costs one kernel call and a few numpy views (the Training lab colours some ten
+    layers a frame, and every microsecond of the GUI thread is one of training's).
 
     Parameters
     ----------
-    out : (OH, OW) uint32 array, written in place
+    out : (OH, OW) uint32 array, written in place by :meth:`colour`
         RGBA pixels (a (OH, OW, 4) uint8 array viewed as uint32); may be a strided
         view into a larger canvas. A pixel whose value is NaN or whose index is -1
         becomes 0 (transparent).
-    values : float array of any shape
-        Read as float32, flattened in C order.
     index_map : (OH, OW) integer array
-        For each pixel, the flat index of its value in ``values``, or -1.
+        For each pixel, the flat index of its value in the values, or -1.
     signed_lut, unsigned_lut : (n, 4) uint8 colour tables
         The first (a diverging map) when the levels are signed, the second otherwise.
     signed : "auto" or "always"
         "always": levels (-m, m) with m = max |finite value|. "auto": the same when
         any value is negative, else (0, max finite value).
+    """
+
+    def __init__(self, out: np.ndarray, index_map: np.ndarray, signed_lut: np.ndarray,
+                 unsigned_lut: np.ndarray, signed: str = "auto"):
+        if signed not in ("auto", "always"):
+            raise ValueError(f'signed must be "auto" or "always", not {signed!r}')
+        index_map = np.asarray(index_map)
+        if out.dtype != np.uint32 or out.ndim != 2 or out.shape != index_map.shape:
+            raise ValueError(f"out must be a 2-D uint32 array of the index map's shape "
+                             f"{index_map.shape}, not {out.dtype} {out.shape}")
+        if index_map.size and index_map.min() < -1:
+            raise ValueError("the index map points outside the values (an index below -1)")
+        # the values needed: one past the largest index
+        self.size = int(index_map.max()) + 1 if index_map.size else 0
+        if self.size > _INT32_MAX:
+            raise ValueError(f"the index map points beyond {_INT32_MAX} values")
+        self._luts = []
+        for lut in (signed_lut, unsigned_lut):
+            if lut.dtype != np.uint8 or lut.ndim != 2 or lut.shape[1] != 4 or lut.shape[0] < 1:
+                raise ValueError(f"a colour table must be (n, 4) uint8, not {lut.dtype} "
+                                 f"{lut.shape}")
+            self._luts.append(_read_only(np.ascontiguousarray(lut).view(np.uint32).reshape(-1)))
+        self._always = signed == "always"
+        self._index_map = _read_only(np.ascontiguousarray(index_map, dtype=np.int32))
+        self._out = out
+        self._copy = None
+        self._pixels, self._row_stride = _as_rows(out)
+        if self._pixels is None:  # rows that are not evenly spaced uint32s: colour a copy
+            self._copy = np.empty(out.shape, np.uint32)
+            self._pixels, self._row_stride = self._copy.reshape(-1), out.shape[1]
+
+    def colour(self, values: np.ndarray) -> tuple[tuple[float, float], bool]:
+        """Colour the pixels from ``values``, choosing the levels from the values.
+
+        Parameters
+        ----------
+        values : float array of any shape
+            Read as float32, flattened in C order; at least :attr:`size` of them.
+
+        Returns
+        -------
+        levels : (low, high)
+            The values mapped to the first and the last colour.
+        signed : bool
+            Whether the signed colour table was used.
+        """
+        flat = _read_only(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
+        if flat.size < self.size:
+            raise ValueError(f"the index map points outside the {flat.size} values")
+        if self._out.size == 0:
+            return _levels_of(flat, self._always)
+        low, high, is_signed = _colour_kernel(
+            self._pixels, self._row_stride, flat, flat.view(np.int32), self._index_map,
+            self._luts[0], self._luts[1], self._always)
+        if self._copy is not None:
+            self._out[...] = self._copy
+        return (low, high), bool(is_signed)
+
+
+def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
+                    signed_lut: np.ndarray, unsigned_lut: np.ndarray,
+                    signed: str = "auto") -> tuple[tuple[float, float], bool]:
+    """Colour ``values`` into the pixels ``out`` once (:class:`ColourMapper` for the
+    parameters; a view drawn every frame keeps its mapper).
 
     Returns
     -------
@@ -53,40 +119,17 @@ def colour_map_into(out: np.ndarray, values: np.ndarray, index_map: np.ndarray,
     signed : bool
         Whether ``signed_lut`` was used.
     """
-    if signed not in ("auto", "always"):
-        raise ValueError(f'signed must be "auto" or "always", not {signed!r}')
-    flat = _read_only(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
-    index_map = np.asarray(index_map)
-    if out.dtype != np.uint32 or out.ndim != 2 or out.shape != index_map.shape:
-        raise ValueError(f"out must be a 2-D uint32 array of the index map's shape "
-                         f"{index_map.shape}, not {out.dtype} {out.shape}")
-    if index_map.size and (index_map.min() < -1 or index_map.max() >= flat.size):
-        raise ValueError(f"the index map points outside the {flat.size} values")
-    luts = []
-    for lut in (signed_lut, unsigned_lut):
-        if lut.dtype != np.uint8 or lut.ndim != 2 or lut.shape[1] != 4 or lut.shape[0] < 1:
-            raise ValueError(f"a colour table must be (n, 4) uint8, not {lut.dtype} {lut.shape}")
-        luts.append(_read_only(np.ascontiguousarray(lut).view(np.uint32).reshape(-1)))
-    low, high, negative = _finite_range(flat)
-    is_signed = signed == "always" or negative
+    return ColourMapper(out, index_map, signed_lut, unsigned_lut, signed).colour(values)
+
+
+def _levels_of(flat: np.ndarray, always: bool) -> tuple[tuple[float, float], bool]:
+    """The levels of ``flat`` with no pixel to colour (the kernel's rule, in numpy)."""
+    finite = flat[np.isfinite(flat)]
+    is_signed = always or bool(np.any(flat < 0))
     if is_signed:
-        m = max(abs(low), abs(high), FLOOR) if math.isfinite(low) else FLOOR
-        levels = (-m, m)
-    else:
-        levels = (0.0, max(high, FLOOR) if math.isfinite(high) else 1.0)
-    lut = luts[0] if is_signed else luts[1]
-    # pyqtgraph's scale, rounded to float32 the way numpy rounds it for float32 images
-    scale = np.float32(lut.shape[0] / ((levels[1] - levels[0]) or 1.0))
-    index_map = _read_only(np.ascontiguousarray(index_map, dtype=np.int64))
-    pixels, row_stride = _as_rows(out)
-    if pixels is None:  # rows that are not evenly spaced uint32s: colour a copy
-        pixels = np.empty(out.shape, np.uint32)
-        _colour_kernel(pixels.reshape(-1), out.shape[1], flat, index_map, lut,
-                       np.float32(levels[0]), scale)
-        out[...] = pixels
-    elif out.size:
-        _colour_kernel(pixels, row_stride, flat, index_map, lut, np.float32(levels[0]), scale)
-    return levels, bool(is_signed)
+        m = max(float(np.abs(finite).max()), FLOOR) if finite.size else FLOOR
+        return (-m, m), True
+    return (0.0, max(float(finite.max()), FLOOR) if finite.size else 1.0), False
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -120,26 +163,50 @@ def _as_rows(out: np.ndarray) -> tuple[np.ndarray | None, int]:
 
 
 @kernel
-def _finite_range(flat):
-    """(min, max) of the finite values (inf, -inf when there are none) and
-    whether any value, -inf included, is negative."""
-    low, high = math.inf, -math.inf
-    negative = False
-    for i in range(flat.shape[0]):
-        v = flat[i]
-        if v < 0:
-            negative = True
-        if math.isfinite(v):
-            if v < low:
-                low = v
-            if v > high:
-                high = v
-    return low, high, negative
+def _float_of_key(key):
+    """The float32 whose order key (see _colour_kernel) is ``key``."""
+    bits = np.empty(1, np.int32)
+    bits[0] = key ^ ((key >> np.int32(31)) & np.int32(0x7FFFFFFF))
+    return bits.view(np.float32)[0]
 
 
 @kernel
-def _colour_kernel(pixels, row_stride, flat, index_map, lut, low, scale):
-    """Pixel (r, c) of the (OH, OW) image is ``pixels[r * row_stride + c]``."""
+def _colour_kernel(pixels, row_stride, flat, bits, index_map, signed_lut, unsigned_lut,
+                   always):
+    """Levels from the finite values, then pixel (r, c) of the (OH, OW) image, which is
+    ``pixels[r * row_stride + c]``, coloured from ``flat[index_map[r, c]]``.
+
+    ``bits`` is ``flat`` read as int32. The range is found on those bit patterns:
+    ``b ^ ((b >> 31) & 0x7FFFFFFF)`` orders float32s as signed integers, and integer
+    min/max loops vectorise where float ones with a finiteness test do not (4x faster).
+    Returns (low level, high level, whether the signed table was used).
+    """
+    low_key, high_key = np.int32(_INT32_MAX), np.int32(_INT32_MIN)
+    negative = 0
+    for i in range(bits.shape[0]):
+        b = bits[i]
+        magnitude = b & np.int32(0x7FFFFFFF)
+        finite = magnitude < np.int32(0x7F800000)
+        key = b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF))
+        low_key = min(low_key, key if finite else np.int32(_INT32_MAX))
+        high_key = max(high_key, key if finite else np.int32(_INT32_MIN))
+        # v < 0: the sign bit, not -0.0, not NaN (-inf is negative)
+        negative |= (b < 0) & (magnitude > 0) & (magnitude <= np.int32(0x7F800000))
+    any_finite = low_key <= high_key
+    low = np.float64(_float_of_key(low_key)) if any_finite else math.inf
+    high = np.float64(_float_of_key(high_key)) if any_finite else -math.inf
+    is_signed = always or negative != 0
+    if is_signed:
+        m = max(abs(low), abs(high), FLOOR) if any_finite else FLOOR
+        low_level, high_level = -m, m
+        lut = signed_lut
+    else:
+        low_level, high_level = 0.0, (max(high, FLOOR) if any_finite else 1.0)
+        lut = unsigned_lut
+    span = high_level - low_level
+    # pyqtgraph's scale, rounded to float32 the way numpy rounds it for float32 images
+    scale = np.float32(lut.shape[0] / (span if span != 0.0 else 1.0))
+    start = np.float32(low_level)
     top = np.float32(lut.shape[0] - 1)
     zero = np.float32(0.0)
     for r in range(index_map.shape[0]):
@@ -149,7 +216,7 @@ def _colour_kernel(pixels, row_stride, flat, index_map, lut, low, scale):
             if k < 0:
                 pixels[row + c] = 0
                 continue
-            s = (flat[k] - low) * scale
+            s = (flat[k] - start) * scale
             if s != s:  # NaN: transparent
                 pixels[row + c] = 0
                 continue
@@ -158,3 +225,4 @@ def _colour_kernel(pixels, row_stride, flat, index_map, lut, low, scale):
             elif s > top:
                 s = top
             pixels[row + c] = lut[int(s)]
+    return low_level, high_level, is_signed

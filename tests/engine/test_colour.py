@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.colour import FLOOR, colour_map_into
+from engine.colour import FLOOR, ColourMapper, colour_map_into
 
 RNG = np.random.default_rng(7)
 # two distinct tables of different lengths, so a wrong choice or a wrong n shows
@@ -33,7 +33,8 @@ def reference(values, index_map, signed):
             k = index_map[r, c]
             if k < 0 or np.isnan(flat[k]):
                 continue  # transparent
-            s = (flat[k] - np.float32(low)) * scale
+            with np.errstate(over="ignore"):  # the float32 extremes: inf, as in the kernel
+                s = (flat[k] - np.float32(low)) * scale
             out[r, c] = lut[int(min(max(s, 0), n - 1))]
     return out, (low, high), is_signed
 
@@ -83,6 +84,56 @@ def test_nan_is_transparent_and_inf_saturates_without_moving_the_levels():
     assert (canvas[0, 0] == 0).all()  # NaN: transparent
     np.testing.assert_array_equal(canvas[0, 1], SIGNED_LUT[0])  # -inf: the first colour
     np.testing.assert_array_equal(canvas[0, 2], SIGNED_LUT[-1])  # +inf: the last
+
+
+SPECIALS = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45,
+                     np.finfo(np.float32).max, -np.finfo(np.float32).max,
+                     np.finfo(np.float32).tiny, -np.finfo(np.float32).tiny], np.float32)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_mapper_colours_changing_values_like_the_loops(seed):
+    """A view keeps its mapper and feeds it new values every frame: values mixing
+    the float32 specials (NaN of either sign, infinities, signed zeros, subnormals,
+    the extremes) with normal ones, of either sign, all must give the loops' levels
+    and colours (the kernel finds the range on the values' bit patterns)."""
+    rng = np.random.default_rng(100 + seed)
+    size = int(rng.integers(1, 300))
+    index_map = rng.integers(-1, size, size=(int(rng.integers(1, 20)), int(rng.integers(1, 20))))
+    canvas = np.full((index_map.shape[0] + 2, index_map.shape[1] + 3, 4), 9, np.uint8)
+    out = canvas.view(np.uint32)[1:-1, 2:-1, 0]
+    for signed in ("auto", "always"):
+        mapper = ColourMapper(out, index_map, SIGNED_LUT, UNSIGNED_LUT, signed)
+        for frame in range(6):
+            values = (rng.normal(size=size) * 10.0 ** rng.integers(-3, 4)).astype(np.float32)
+            if frame % 2:
+                values = np.abs(values)
+            if frame >= 2:  # some specials in random places
+                picks = rng.integers(0, size, size=int(rng.integers(1, 6)))
+                values[picks] = rng.choice(SPECIALS, size=picks.size)
+            if frame == 5:
+                values[:] = rng.choice(SPECIALS[:4], size=size)  # nothing finite
+            levels, is_signed = mapper.colour(values)
+            expected, expected_levels, expected_signed = reference(values, index_map, signed)
+            np.testing.assert_array_equal(canvas[1:-1, 2:-1], expected)
+            assert levels == expected_levels and is_signed == expected_signed
+    assert (canvas[0] == 9).all() and (canvas[-1] == 9).all() and (canvas[:, :2] == 9).all()
+
+
+def test_a_mapper_refuses_too_few_values():
+    mapper = ColourMapper(np.zeros((2, 2), np.uint32), np.arange(4).reshape(2, 2),
+                          SIGNED_LUT, UNSIGNED_LUT)
+    with pytest.raises(ValueError, match="outside the 3 values"):
+        mapper.colour(np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="outside"):
+        ColourMapper(np.zeros((1, 2), np.uint32), np.array([[0, -2]]), SIGNED_LUT, SIGNED_LUT)
+
+
+def test_an_empty_image_still_gets_levels():
+    values = np.array([-3.0, 1.0, np.nan], np.float32)
+    levels, is_signed = colour_map_into(np.zeros((0, 3), np.uint32), values,
+                                        np.zeros((0, 3), np.int64), SIGNED_LUT, UNSIGNED_LUT)
+    assert levels == (-3.0, 3.0) and is_signed
 
 
 @pytest.mark.parametrize("values, signed, levels", [
@@ -154,7 +205,7 @@ def test_every_kind_of_out_view_gets_the_loops_colours(name):
 def test_views_of_a_canvas_need_no_second_compilation():
     # the warm-up compiles the kernel once (for a contiguous out); the Network lab colours
     # blocks of its canvas: a second signature would compile on the GUI thread
-    from engine.colour import _colour_kernel, _finite_range
+    from engine.colour import _colour_kernel
 
     def read_only(array):
         array = array.copy()
@@ -170,4 +221,3 @@ def test_views_of_a_canvas_need_no_second_compilation():
         colour_map_into(out, read_only(values), read_only(index_map), read_only(SIGNED_LUT),
                         read_only(UNSIGNED_LUT))
     assert len(_colour_kernel.signatures) == 1, _colour_kernel.signatures
-    assert len(_finite_range.signatures) == 1, _finite_range.signatures
