@@ -799,7 +799,7 @@ class TrainingLab(StagedConstruction, ModelFilesMixin, QWidget):
         if not frame.running and curves_visible:  # stopped: nothing may lag behind
             self.curves.refresh()
             self.grad_view.refresh()
-        self._redraw_visible()
+        self._redraw_visible(live=frame.running)
         self.frame_drawn.emit(frame)
 
     def store_frame(self, frame: TrainingFrame) -> None:
@@ -852,8 +852,10 @@ class TrainingLab(StagedConstruction, ModelFilesMixin, QWidget):
         Curves and Validation tabs do not: their frames skip the probe's pass)."""
         return self.tabs.currentIndex() in (TAB_PROBE, TAB_DRAW)
 
-    def _redraw_visible(self) -> None:
-        """Only the visible tab's items are redrawn: hidden ones catch up when shown."""
+    def _redraw_visible(self, live: bool = False) -> None:
+        """Only the visible tab's items are redrawn: hidden ones catch up when shown.
+        ``live``: a frame of a running training, after which another comes; the views
+        then rewrite their numbers' texts on some frames only (a stopped one shows all)."""
         snap = self._last_snapshot
         tab = self.tabs.currentIndex()
         if snap is None or not self._built(tab):
@@ -864,15 +866,15 @@ class TrainingLab(StagedConstruction, ModelFilesMixin, QWidget):
         elif not snap.has_maps or self._snapshot_probe != self.session.probe_id:
             return  # the worker sends a snapshot with maps of this probe next
         elif tab == TAB_PROBE:
-            self.feature_maps.update_maps(snap.activations)
+            self.feature_maps.update_maps(snap.activations, live=live)
             trainer = self.session.trainer
             self.sandwich_view.update_maps(trainer.network.spec if trainer is not None else [],
-                                           snap.activations)
-            self.delta_maps.update_maps(snap.deltas)
+                                           snap.activations, live=live)
+            self.delta_maps.update_maps(snap.deltas, live=live)
             self.probe_probs.set_probabilities(snap.probabilities, self.session.probe.label)
         elif tab == TAB_DRAW and self.session.probe.drawn:
             self.draw_probs.set_probabilities(snap.probabilities)
-            self.draw_maps.update_maps(snap.activations)
+            self.draw_maps.update_maps(snap.activations, live=live)
 
     def _show_validation(self) -> None:
         """Confusion matrix and misclassified digits of the last evaluation, drawn

@@ -401,9 +401,11 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
             self._show_label(cell)
         self.item.setImage(self._canvas, autoLevels=False, levels=None)
 
-    def update_maps(self, named_arrays) -> None:
+    def update_maps(self, named_arrays, live: bool = False) -> None:
+        """Colour every layer's values into its square. ``live``: more frames follow
+        soon (training runs), so the labels' values may wait for every LABEL_EVERY-th."""
         self._updates += 1
-        relabel = self._updates % self.LABEL_EVERY == 1
+        relabel = not live or self._updates % self.LABEL_EVERY == 1
         for name, array in named_arrays:
             cell = self._cells.get(name)
             if cell is None:

@@ -23,6 +23,7 @@ class SandwichView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._spec: list[dict] = []
+        self._live_updates = 0  # live frames in a row (0: the last one was not live)
         self._activations: list = []
         t = self.texts = Texts()
         # the choosers left of the text; above it when narrow (see resizeEvent)
@@ -57,10 +58,17 @@ class SandwichView(QWidget):
         self.texts.apply()
         self.redraw()
 
-    def update_maps(self, spec: list[dict], activations: list) -> None:
-        """The network's spec and the probe's activations (one per layer)."""
+    #: while training runs the numbers are rewritten on every 4th frame (5 a second):
+    #: faster they cannot be read, and their text layout costs the GUI thread 0.4 ms
+    TEXT_EVERY = 4
+
+    def update_maps(self, spec: list[dict], activations: list, live: bool = False) -> None:
+        """The network's spec and the probe's activations (one per layer). ``live``:
+        more frames follow soon (training runs): the text may wait for a later one."""
         self._spec, self._activations = spec, activations
-        self.redraw()
+        self._live_updates = self._live_updates + 1 if live else 0
+        if not live or self._live_updates % self.TEXT_EVERY == 1:
+            self.redraw()
 
     def redraw(self) -> None:
         blocks = find_sandwiches(self._spec) if self._activations else []

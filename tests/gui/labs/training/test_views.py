@@ -77,3 +77,58 @@ def test_live_tail_bounds_its_data_with_a_few_pixels_to_spare(qtbot):
     widget.setXRange(0, 200, padding=0)  # a new view: the padding follows the pixel size
     widget.getViewBox().updateMatrix()
     assert tail.boundingRect().left() == pytest.approx(10 - 4 * pixel_x, rel=1e-3)
+
+
+def test_live_labels_and_numbers_wait_for_some_frames_and_a_stopped_frame_shows_all(qtbot):
+    """While training runs, the layer labels' max value and the C-R-P numbers are
+    rewritten on some frames only (their text layout is slow; 21 changes a second
+    cannot be read); the frame after a pause or the end always shows the last."""
+    from gui.labs.training.views import LayerMapsView
+    from gui.labs.training.views.sandwich import SandwichView
+
+    maps = LayerMapsView()
+    qtbot.addWidget(maps)
+    maps.resize(700, 300)
+    maps.build([("conv1", (2, 4, 4))])
+
+    def shown_max():
+        return maps.label_item("conv1").textItem.toPlainText().split("max ")[-1]
+
+    def values(top):
+        return np.full((2, 4, 4), top, np.float32)
+
+    maps.update_maps([("conv1", values(1.0))], live=True)  # the first live frame: shown
+    assert shown_max() == "1"
+    for _ in range(maps.LABEL_EVERY - 1):
+        maps.update_maps([("conv1", values(3.0))], live=True)
+    assert shown_max() == "1"  # waits (the maps themselves are coloured every frame)
+    assert np.nanmax(maps.values("conv1")) == 3.0
+    maps.update_maps([("conv1", values(5.0))], live=True)  # the LABEL_EVERY-th next
+    assert shown_max() == "5"
+    maps.update_maps([("conv1", values(7.0))], live=True)
+    assert shown_max() == "5"
+    maps.update_maps([("conv1", values(9.0))], live=False)  # stopped: at once
+    assert shown_max() == "9"
+
+    spec = [{"type": "conv", "filters": 1, "kernel": 1, "stride": 1, "padding": 0},
+            {"type": "relu"}, {"type": "maxpool", "size": 2, "stride": 2}]
+
+    def activations(v):
+        conv = np.full((1, 2, 2), v, np.float32)
+        return [("conv1", conv), ("relu1", np.maximum(conv, 0)),
+                ("pool1", np.full((1, 1, 1), max(v, 0), np.float32))]
+
+    sandwich = SandwichView()
+    qtbot.addWidget(sandwich)
+    sandwich.update_maps(spec, activations(0.25), live=True)
+    first = sandwich.text.text()
+    assert "0.25" in first
+    for k in range(1, sandwich.TEXT_EVERY):
+        sandwich.update_maps(spec, activations(0.5 + k), live=True)
+        assert sandwich.text.text() == first
+    sandwich.update_maps(spec, activations(0.75), live=True)
+    assert "0.75" in sandwich.text.text()
+    sandwich.update_maps(spec, activations(2.5), live=True)
+    assert "2.5" not in sandwich.text.text()
+    sandwich.update_maps(spec, activations(2.5), live=False)
+    assert "2.5" in sandwich.text.text()
