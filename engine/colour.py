@@ -71,6 +71,11 @@ class ColourMapper:
             self._luts.append(_read_only(np.ascontiguousarray(lut).view(np.uint32).reshape(-1)))
         self._always = signed == "always"
         self._index_map = _read_only(np.ascontiguousarray(index_map, dtype=np.int32))
+        # (OH,) whether a row indexes the same values as the one above: a map scaled up
+        # to its square repeats most rows, which are then copied, not coloured again
+        repeats = np.zeros(index_map.shape[0], np.bool_)
+        repeats[1:] = (self._index_map[1:] == self._index_map[:-1]).all(axis=1)
+        self._repeats = _read_only(repeats)
         self._out = out
         self._copy = None
         self._pixels, self._row_stride = _as_rows(out)
@@ -100,7 +105,7 @@ class ColourMapper:
             return _levels_of(flat, self._always)
         low, high, is_signed = _colour_kernel(
             self._pixels, self._row_stride, flat, flat.view(np.int32), self._index_map,
-            self._luts[0], self._luts[1], self._always)
+            self._repeats, self._luts[0], self._luts[1], self._always)
         if self._copy is not None:
             self._out[...] = self._copy
         return (low, high), bool(is_signed)
@@ -171,10 +176,11 @@ def _float_of_key(key):
 
 
 @kernel
-def _colour_kernel(pixels, row_stride, flat, bits, index_map, signed_lut, unsigned_lut,
-                   always):
+def _colour_kernel(pixels, row_stride, flat, bits, index_map, repeats, signed_lut,
+                   unsigned_lut, always):
     """Levels from the finite values, then pixel (r, c) of the (OH, OW) image, which is
-    ``pixels[r * row_stride + c]``, coloured from ``flat[index_map[r, c]]``.
+    ``pixels[r * row_stride + c]``, coloured from ``flat[index_map[r, c]]``; a row whose
+    ``repeats[r]`` is set indexes what the row above does and is copied from it.
 
     ``bits`` is ``flat`` read as int32. The range is found on those bit patterns:
     ``b ^ ((b >> 31) & 0x7FFFFFFF)`` orders float32s as signed integers, and integer
@@ -211,6 +217,10 @@ def _colour_kernel(pixels, row_stride, flat, bits, index_map, signed_lut, unsign
     zero = np.float32(0.0)
     for r in range(index_map.shape[0]):
         row = r * row_stride
+        if repeats[r]:
+            pixels[row:row + index_map.shape[1]] = pixels[row - row_stride:
+                                                          row - row_stride + index_map.shape[1]]
+            continue
         for c in range(index_map.shape[1]):
             k = index_map[r, c]
             if k < 0:

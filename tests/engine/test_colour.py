@@ -120,6 +120,28 @@ def test_one_mapper_colours_changing_values_like_the_loops(seed):
     assert (canvas[0] == 9).all() and (canvas[-1] == 9).all() and (canvas[:, :2] == 9).all()
 
 
+@pytest.mark.parametrize("shape, size", [((3, 4), (7, 9)), ((2, 5), (11, 5)), ((6, 6), (6, 6)),
+                                         ((1, 3), (5, 8)), ((4, 2), (9, 3))])
+def test_a_map_scaled_up_to_its_square_repeats_rows_and_gets_the_loops_colours(shape, size):
+    """As the Training lab lays a layer out: a nearest-pixel scale (rows repeat, which
+    the kernel copies from the row above) of a layout with gaps (-1) and NaN values."""
+    rng = np.random.default_rng(shape[0] * 10 + size[0])
+    layout = np.arange(shape[0] * shape[1]).reshape(shape)
+    layout[rng.random(shape) < 0.2] = -1
+    rows = np.arange(size[0]) * shape[0] // size[0]
+    cols = np.arange(size[1]) * shape[1] // size[1]
+    index_map = layout[rows[:, None], cols[None, :]]
+    values = rng.normal(size=layout.size).astype(np.float32)
+    values[rng.random(layout.size) < 0.15] = np.nan
+    canvas, levels, is_signed = run(values, index_map, at=(2, 1))
+    expected, expected_levels, expected_signed = reference(values, index_map, "auto")
+    np.testing.assert_array_equal(canvas[2:2 + size[0], 1:1 + size[1]], expected)
+    assert levels == expected_levels and is_signed == expected_signed
+    outside = canvas.copy()
+    outside[2:2 + size[0], 1:1 + size[1]] = 9
+    assert (outside == 9).all()
+
+
 def test_a_mapper_refuses_too_few_values():
     mapper = ColourMapper(np.zeros((2, 2), np.uint32), np.arange(4).reshape(2, 2),
                           SIGNED_LUT, UNSIGNED_LUT)
