@@ -87,7 +87,7 @@ _TASKS: list[tuple[str, Callable, tuple[float, float]]] = [
     (tr_noop("average pooling"), _avg_pool, (2.8, 0.7)),
     (tr_noop("dense layer"), _dense, (2.4, 1.0)),
     (tr_noop("activations"), _activations, (0.3, 0.4)),
-    (tr_noop("heat-map colouring"), _colour, (0.5, 0.05)),
+    (tr_noop("heat-map colouring"), _colour, (0.8, 0.05)),
 ]
 
 
