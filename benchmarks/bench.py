@@ -372,15 +372,26 @@ def warm_start_seconds() -> float | None:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (what ``lscpu`` shows as "Model name"), for every figure."""
+    """The CPU's model name (what ``lscpu`` shows as "Model name"), for every figure, with
+    its family and model numbers: a virtual machine may name only the brand ("AMD EPYC"),
+    and the numbers tell the generation (AMD family 25 model 17: Zen 4; 26: Zen 5)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if not key:  # the first processor's block ends
+                    break
+                fields.setdefault(key, value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
 
 
 def _meta(args) -> dict:
