@@ -5,6 +5,7 @@ Small networks and a small slice of MNIST keep every test to a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -308,13 +309,28 @@ def _validation_patch(monkeypatch, in_service):
     monkeypatch.setattr(engine.training, "evaluate_network", patched)
 
 
+@contextlib.contextmanager
+def _running_validation(monkeypatch, small_data, in_service, emitted, failed):
+    """A started BackgroundValidation of a new trainer whose service thread evaluates
+    with ``in_service`` (see _validation_patch); yields (trainer, validation) and stops
+    the service afterwards."""
+    from gui.labs.training.worker import BackgroundValidation
+
+    _validation_patch(monkeypatch, in_service)
+    trainer = make_trainer(small_data)
+    validation = BackgroundValidation(trainer, emitted.append, failed.append)
+    validation.start_service()
+    try:
+        yield trainer, validation
+    finally:
+        validation.stop()  # the service's thread ends
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
 def test_validation_runs_in_an_idle_thread_that_nobody_waits_for(qtbot, small_data,
                                                                   monkeypatch):
     import os
     import threading
-
-    from gui.labs.training.worker import BackgroundValidation
 
     seen = []
 
@@ -322,17 +338,12 @@ def test_validation_runs_in_an_idle_thread_that_nobody_waits_for(qtbot, small_da
         seen.append(os.sched_getscheduler(threading.get_native_id()))
         return real(network, x, y, batch_size, stop=stop)
 
-    _validation_patch(monkeypatch, recording)
-    trainer = make_trainer(small_data)
     results = []
-    validation = BackgroundValidation(trainer, results.append, results.append)
-    validation.start_service()
-    try:
+    with _running_validation(monkeypatch, small_data, recording, results,
+                             results) as (trainer, validation):
         for epoch in (1, 2):  # the thread stays idle from one request to the next
             validation.start(epoch, 8 * epoch, trainer.network.get_state())
             qtbot.waitUntil(lambda n=epoch: len(results) == n, timeout=30000)  # nobody waits
-    finally:
-        validation.stop()
     assert seen == [os.SCHED_IDLE] * 2  # only cores nothing else wants
     assert [r.epoch for r in results] == [1, 2]
     np.testing.assert_array_equal(results[0].result.predictions, trainer.evaluate().predictions)
@@ -349,7 +360,6 @@ def test_who_needs_a_starved_validation_computes_it_and_the_service_drops_it(
     import threading
 
     from engine.training import EvaluationStopped
-    from gui.labs.training.worker import BackgroundValidation
 
     inside, release, service_ended = threading.Event(), threading.Event(), []
     tid = {}
@@ -364,12 +374,9 @@ def test_who_needs_a_starved_validation_computes_it_and_the_service_drops_it(
             service_ended.append("dropped")
             raise
 
-    _validation_patch(monkeypatch, starved)
-    trainer = make_trainer(small_data)
     results = []
-    validation = BackgroundValidation(trainer, results.append, results.append)
-    validation.start_service()
-    try:
+    with _running_validation(monkeypatch, small_data, starved, results,
+                             results) as (trainer, validation):
         validation.start(1, 8, trainer.network.get_state())
         assert inside.wait(30)
         validation.wait()  # returns with the result, computed here
@@ -377,32 +384,23 @@ def test_who_needs_a_starved_validation_computes_it_and_the_service_drops_it(
         assert os.sched_getscheduler(tid["service"]) == os.SCHED_IDLE  # never lifted
         release.set()
         validation.wait()  # delivered already: returns at once, computes nothing
-    finally:
-        validation.stop()  # the service's thread ends
     assert service_ended == ["dropped"] and len(results) == 1
     np.testing.assert_array_equal(results[0].result.predictions, trainer.evaluate().predictions)
 
 
 def test_a_failing_validation_is_reported_once_and_nobody_waits_for_it(qtbot, small_data,
                                                                        monkeypatch):
-    from gui.labs.training.worker import BackgroundValidation
-
     def broken(real, network, x, y, batch_size, stop):
         raise MemoryError("no room for the activations")
 
-    _validation_patch(monkeypatch, broken)
-    trainer = make_trainer(small_data)
     emitted, failed = [], []
-    validation = BackgroundValidation(trainer, emitted.append, failed.append)
-    validation.start_service()
-    try:
+    with _running_validation(monkeypatch, small_data, broken, emitted,
+                             failed) as (trainer, validation):
         validation.start(1, 8, trainer.network.get_state())
         qtbot.waitUntil(lambda: bool(failed), timeout=30000)
         validation.wait()  # reported already: not evaluated again here
         validation.start(2, 16, trainer.network.get_state())  # the next epoch still works
         validation.wait()  # (here, or in the service: the broken one fails again)
-    finally:
-        validation.stop()
     assert failed[0] == "Validation failed: MemoryError: no room for the activations"
     assert len(failed) + len(emitted) == 2  # one outcome per request
 
