@@ -43,7 +43,8 @@ from gui.labs.training.blocks import MAX_LAYERS, check_spec_size, spec_to_blocks
 from gui.labs.training.sharing import SharedModel, SharedWeights
 
 __all__ = ["State", "Progress", "Probe", "TrainingFrame", "EpochResult", "View",
-           "WorkerHandle", "WorkerFactory", "TrainingSession", "FrameThrottle", "RateMeter",
+           "WorkerHandle", "WorkerFactory", "TrainingSession", "FrameThrottle", "TextThrottle",
+           "RateMeter",
            "format_duration", "INPUT_SHAPE", "BACKGROUND_FRAME_INTERVAL"]
 
 INPUT_SHAPE = (1, 28, 28)
@@ -276,6 +277,27 @@ class FrameThrottle:
         now = self._clock()
         base = now if self._next is None else self._next
         self._next = max(base + self.interval, now - self.interval / 2)
+
+
+class TextThrottle:
+    """Whether a view rewrites the texts of its live numbers on this frame (GUI thread).
+
+    Text layout is slow and 21 changes a second cannot be read: while training runs
+    the texts follow on the first live frame and on every ``every``-th after it; a
+    frame that is not live (a pause, the end, a new probe) shows them at once, so
+    nothing lags behind a stopped training.
+    """
+
+    def __init__(self, every: int):
+        if every < 1:
+            raise ValueError(f"every must be at least 1, not {every}")
+        self.every = every
+        self._live = 0  # live frames in a row
+
+    def due(self, live: bool) -> bool:
+        """A frame is drawn (``live``: training runs and more frames follow)."""
+        self._live = self._live + 1 if live else 0
+        return not live or (self._live - 1) % self.every == 0
 
 
 class RateMeter:

@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from engine.colour import ColourMapper, colour_map_into
 from engine.i18n import tr
 from gui.labs.training.arrays import as_image, grid_shape, index_image, mosaic
+from gui.labs.training.session import TextThrottle
 from gui.labs.training.views._common import (
     BACKGROUND,
     DIVERGING,
@@ -173,7 +174,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
         self._cell = self.CELL
         self._canvas = np.zeros((1, 1, 4), np.uint8)
         self._canvas32 = self._canvas.view(np.uint32)[..., 0]
-        self._updates = 0
+        self._label_throttle = TextThrottle(self.LABEL_EVERY)
         self._lines = self.MAX_LINES  # label lines that fit the band at the current scale
         self._band = self.LABEL  # canvas pixels of the label band above each square
         self._fitting = False  # laying out again: ignore the transform changes it makes
@@ -404,8 +405,7 @@ class LayerMapsView(pg.GraphicsLayoutWidget):
     def update_maps(self, named_arrays, live: bool = False) -> None:
         """Colour every layer's values into its square. ``live``: more frames follow
         soon (training runs), so the labels' values may wait for every LABEL_EVERY-th."""
-        self._updates += 1
-        relabel = not live or self._updates % self.LABEL_EVERY == 1
+        relabel = self._label_throttle.due(live)
         for name, array in named_arrays:
             cell = self._cells.get(name)
             if cell is None:

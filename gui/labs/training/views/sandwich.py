@@ -9,6 +9,7 @@ from PyQt6.QtWidgets import QBoxLayout, QHBoxLayout, QWidget
 
 from engine.i18n import tr_noop
 from gui.labs.training.sandwich import crp_text, find_sandwiches
+from gui.labs.training.session import TextThrottle
 from gui.labs.training.views._common import flow
 from gui.widgets.form_rows import int_spin
 from gui.widgets.live_text import LiveNumbers
@@ -23,7 +24,7 @@ class SandwichView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._spec: list[dict] = []
-        self._live_updates = 0  # live frames in a row (0: the last one was not live)
+        self._text_throttle = TextThrottle(self.TEXT_EVERY)
         self._activations: list = []
         t = self.texts = Texts()
         # the choosers left of the text; above it when narrow (see resizeEvent)
@@ -66,8 +67,7 @@ class SandwichView(QWidget):
         """The network's spec and the probe's activations (one per layer). ``live``:
         more frames follow soon (training runs): the text may wait for a later one."""
         self._spec, self._activations = spec, activations
-        self._live_updates = self._live_updates + 1 if live else 0
-        if not live or self._live_updates % self.TEXT_EVERY == 1:
+        if self._text_throttle.due(live):
             self.redraw()
 
     def redraw(self) -> None:

@@ -648,3 +648,18 @@ def test_a_language_switch_writes_the_progress_again_in_the_new_language(make, s
                        for word in text.replace(";", " ").split()), text
     session.retranslate()
     assert last_progress(view) == english  # and back
+
+
+@pytest.mark.parametrize("every", [1, 2, 4, 10])
+def test_live_texts_follow_on_every_nth_live_frame_and_at_once_when_stopped(every):
+    from gui.labs.training.session import TextThrottle
+
+    throttle = TextThrottle(every)
+    live = [throttle.due(True) for _ in range(3 * every + 1)]
+    # the first live frame, then every every-th: frames 0, every, 2 every, 3 every
+    assert [i for i, due in enumerate(live) if due] == [0, every, 2 * every, 3 * every]
+    assert throttle.due(False) and throttle.due(False)  # stopped: always
+    assert throttle.due(True)  # a new run of live frames starts with its texts
+    assert throttle.due(True) == (every == 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        TextThrottle(0)
