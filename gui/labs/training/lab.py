@@ -862,7 +862,7 @@ class TrainingLab(StagedConstruction, ModelFilesMixin, QWidget):
             return
         if tab == TAB_CURVES:
             if snap.kernels.shape[0]:
-                self.kernels_view.set_kernels(snap.kernels)
+                self.kernels_view.set_kernels(snap.kernels, live=live)
         elif not snap.has_maps or self._snapshot_probe != self.session.probe_id:
             return  # the worker sends a snapshot with maps of this probe next
         elif tab == TAB_PROBE:

@@ -70,8 +70,8 @@ class KernelMosaicView(FitsTitles, pg.GraphicsLayoutWidget):
 
     The mosaic is coloured by ``engine.colour`` (as the layer maps are) and handed
     over as RGBA, which skips pyqtgraph's per-paint lookup-table pass; a frame that
-    changes no colour changes nothing, and the label's max |w| is rewritten on every
-    ``LABEL_EVERY``-th update only (rich-text layout is slow)."""
+    changes no colour changes nothing, and while training runs the label's max |w| is
+    rewritten on every ``LABEL_EVERY``-th update only (rich-text layout is slow)."""
 
     LABEL_EVERY = 5
 
@@ -83,7 +83,7 @@ class KernelMosaicView(FitsTitles, pg.GraphicsLayoutWidget):
         self._cols: int | None = None
         self._index: np.ndarray | None = None  # (h, w) flat index of each mosaic pixel, -1 gaps
         self._text = ""
-        self._updates = 0
+        self._label_throttle = TextThrottle(self.LABEL_EVERY)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -107,8 +107,9 @@ class KernelMosaicView(FitsTitles, pg.GraphicsLayoutWidget):
         """The float mosaic shown, NaN in the gaps."""
         return None if self._tiles is None else mosaic(self._tiles, cols=self._cols)
 
-    def set_kernels(self, kernels: np.ndarray) -> None:
-        """kernels : (F, C, KH, KW); tiles of C channels side by side per filter row."""
+    def set_kernels(self, kernels: np.ndarray, live: bool = False) -> None:
+        """kernels : (F, C, KH, KW); tiles of C channels side by side per filter row.
+        ``live``: more frames follow soon (training runs): the label may wait."""
         F, C, KH, KW = kernels.shape
         # (F, C, KH, KW) -> (F*C, KH, KW): each filter's channels next to each other
         tiles = np.asarray(kernels, dtype=np.float32).reshape(F * C, KH, KW)
@@ -124,8 +125,7 @@ class KernelMosaicView(FitsTitles, pg.GraphicsLayoutWidget):
         shown = self.item.image
         if shown is None or not np.array_equal(shown, rgba):  # late in training most
             self.item.setImage(rgba, autoLevels=False, levels=None)  # frames change no colour
-        self._updates += 1
-        if self._updates % self.LABEL_EVERY == 1 or new_shape:
+        if self._label_throttle.due(live) or new_shape:
             self.retranslate()
         if new_shape:
             self.view.autoRange(padding=0.02)

@@ -710,7 +710,7 @@ def test_a_twenty_class_head_is_followed_by_every_view(qtbot, lab, tmp_path):
 
 
 def test_an_exception_while_drawing_is_reported_once_and_the_frames_go_on(qtbot, lab):
-    def broken(kernels):
+    def broken(kernels, live=False):
         raise ValueError("a view that cannot draw")
 
     lab.kernels_view.set_kernels = broken  # drawn on every frame of the Curves tab

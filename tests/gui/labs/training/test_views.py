@@ -110,6 +110,26 @@ def test_live_labels_and_numbers_wait_for_some_frames_and_a_stopped_frame_shows_
     maps.update_maps([("conv1", values(9.0))], live=False)  # stopped: at once
     assert shown_max() == "9"
 
+    from gui.labs.training.views import KernelMosaicView
+
+    kernels = KernelMosaicView()
+    qtbot.addWidget(kernels)
+
+    def shown_max_w():
+        return kernels.label.text.split("= ")[-1]
+
+    kernels.set_kernels(np.full((2, 1, 3, 3), 0.5, np.float32), live=True)
+    assert shown_max_w() == "0.50"
+    for _ in range(kernels.LABEL_EVERY - 1):
+        kernels.set_kernels(np.full((2, 1, 3, 3), 0.75, np.float32), live=True)
+    assert shown_max_w() == "0.50" and kernels.levels == (-0.75, 0.75)
+    kernels.set_kernels(np.full((2, 1, 3, 3), 1.25, np.float32), live=True)
+    assert shown_max_w() == "1.25"
+    kernels.set_kernels(np.full((2, 1, 3, 3), 1.5, np.float32), live=True)
+    assert shown_max_w() == "1.25"
+    kernels.set_kernels(np.full((2, 1, 3, 3), 1.75, np.float32), live=False)  # stopped
+    assert shown_max_w() == "1.75"
+
     spec = [{"type": "conv", "filters": 1, "kernel": 1, "stride": 1, "padding": 0},
             {"type": "relu"}, {"type": "maxpool", "size": 2, "stride": 2}]
 
